@@ -1,0 +1,54 @@
+/*
+ * cron: schedule expressions and time zones.
+ *
+ * Standard five fields (minute hour day-of-month month day-of-week) with
+ * lists, ranges, steps, names (JAN..DEC, SUN..SAT; 7 is Sunday too) and the
+ * shorthands @yearly @annually @monthly @weekly @daily @midnight @hourly.
+ * When both day fields are restricted, a day matching either fires (Vixie).
+ *
+ * Times are Unix seconds; `tz` is an IANA name ("Europe/Paris", "UTC").
+ * Local wall-clock semantics: a tick inside a DST gap fires once at the first
+ * instant after the gap; a tick inside a repeated hour fires once (at its
+ * first occurrence). No global state is left changed. Thread: any, but
+ * sl__cron_next is not re-entrant with other code that changes TZ.
+ */
+#ifndef SL_CRON_H
+#define SL_CRON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sl_cron sl_cron_t;
+
+/**
+ * Parses an expression. On error returns SL_EINVAL, writes a message into
+ * `err` (e.g. "minute field: 61 is out of range 0-59") and sets *err_offset
+ * to the byte offset in `expr` where the bad field starts.
+ */
+int sl__cron_parse(const char *expr, sl_cron_t **out, char *err, size_t err_size,
+                   size_t *err_offset);
+void sl__cron_free(sl_cron_t *cron);
+
+/** 0 when `name` is a time zone this machine knows (or "UTC"), else SL_ENOENT. */
+int sl__tz_check(const char *name);
+
+/**
+ * The first fire time strictly after `after` (Unix seconds) in zone `tz`.
+ * Returns SL_ENOTFOUND when none within ~5 years (e.g. "0 0 30 2 *").
+ */
+int sl__cron_next(const sl_cron_t *cron, const char *tz, int64_t after, int64_t *out);
+
+/**
+ * Formats `t` as ISO-8601 with the zone's UTC offset at that instant,
+ * "2026-03-29T03:00:00+02:00" into buf (at least 32 bytes).
+ */
+int sl__time_format(int64_t t, const char *tz, char *buf, size_t size);
+
+/**
+ * Parses ISO-8601 "YYYY-MM-DDTHH:MM[:SS]" with an optional offset ("Z",
+ * "+02:00"); without an offset the time is local to `tz`. Also accepts
+ * "YYYY-MM-DD" (midnight). Returns SL_EINVAL when malformed.
+ */
+int sl__time_parse(const char *text, const char *tz, int64_t *out);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * loader/workflow: a workflow file, loaded and validated.
+ *
+ * sl__workflow_load reads the YAML, checks every rule of SPEC §2 and reports
+ * all problems in one pass as FILE:LINE:COL diagnostics. A workflow that
+ * loaded without problems is complete: every step has its kind, templates
+ * compiled, dependencies resolved to step indices, and no cycle.
+ * Single-threaded; a workflow is immutable once loaded.
+ */
+#ifndef SL_LOADER_WORKFLOW_H
+#define SL_LOADER_WORKFLOW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "expr/expr.h"
+#include "loader/yaml.h"
+#include "plugin/registry.h"
+#include "util/util.h"
+#include "value/value.h"
+
+typedef enum { SL_ON_ERROR_FAIL = 0, SL_ON_ERROR_CONTINUE = 1 } sl_on_error_t;
+typedef enum { SL_EXECUTOR_LOCAL = 0, SL_EXECUTOR_SLURM = 1 } sl_executor_t;
+typedef enum {
+    SL_CONCURRENCY_FORBID = 0,
+    SL_CONCURRENCY_ALLOW,
+    SL_CONCURRENCY_REPLACE,
+    SL_CONCURRENCY_QUEUE
+} sl_sched_concurrency_t;
+typedef enum { SL_MISSED_LAST = 0, SL_MISSED_NONE, SL_MISSED_ALL } sl_missed_t;
+
+#define SL_NO_STEP SIZE_MAX
+#define SL_RETRY_ATTEMPTS_MAX 100
+
+typedef struct sl_retry {
+    uint32_t attempts;      /* total attempts, >= 1 (1 = no retry) */
+    int64_t backoff_ms;     /* first delay */
+    int64_t max_backoff_ms; /* cap of any delay */
+} sl_retry_t;
+
+typedef struct sl_step {
+    char *id;
+    sl_mark_t mark;            /* of the step's key */
+    char *uses;
+    const sl_kind_t *kind;
+    sl_tmpl_t *with;           /* a map template (empty map when absent) */
+    sl_tmpl_t *foreach;        /* NULL when absent */
+    sl_tmpl_t *if_cond;        /* NULL when absent */
+    size_t *deps;              /* indices of the steps this one waits for, sorted, unique */
+    size_t dep_count;
+    size_t stream_from;        /* foreach streams from this step's items, or SL_NO_STEP */
+    int64_t timeout_ms;        /* per attempt; 0 = none */
+    sl_retry_t retry;
+    sl_on_error_t on_error;
+    uint32_t concurrency;      /* tasks in flight at once; 0 = no step limit */
+    sl_executor_t executor;
+    sl_value_t *slurm;         /* `slurm:` map or NULL */
+} sl_step_t;
+
+typedef struct sl_schedule {
+    bool present;
+    char **cron;               /* expressions */
+    sl_mark_t *cron_marks;
+    size_t cron_count;
+    char *timezone;            /* "UTC" by default */
+    sl_sched_concurrency_t concurrency;
+    sl_missed_t missed;
+    int64_t catchup_ms;        /* default 1h */
+    int64_t jitter_ms;         /* default 0 */
+} sl_schedule_t;
+
+typedef struct sl_limits {
+    uint32_t http_concurrency; /* default 128 */
+    uint32_t http_per_host;    /* default 32 */
+    double http_rate;          /* requests/s per host; 0 = unlimited */
+    bool http_robots;
+    uint32_t cpu_workers;      /* 0 = auto */
+    uint64_t cpu_memory_bytes; /* 0 = unlimited */
+} sl_limits_t;
+
+typedef struct sl_workflow {
+    char *path;                /* as given */
+    char *dir;                 /* folder of the file: `script` paths resolve here */
+    char *name;                /* `name`, or the file name without .yaml/.yml */
+    char *description;         /* or NULL */
+    sl_value_t *vars;          /* a map, never NULL */
+    sl_schedule_t schedule;
+    sl_limits_t limits;
+    sl_step_t *steps;          /* in file order */
+    size_t step_count;
+} sl_workflow_t;
+
+/**
+ * Loads and validates `path`. Kinds are looked up in `reg`. Returns 0 and
+ * *out; or SL_EINVAL with every problem in `diag` (*out NULL); or SL_ENOMEM.
+ */
+int sl__workflow_load(const char *path, const sl_registry_t *reg, sl_workflow_t **out,
+                      sl_diag_t *diag);
+void sl__workflow_free(sl_workflow_t *wf);
+
+/** Index of step `id`, or SL_NO_STEP. */
+size_t sl__workflow_find(const sl_workflow_t *wf, const char *id);
+
+/**
+ * Applies `--var K=V`: V is typed like a plain YAML scalar (5 → integer,
+ * true → boolean, else string). Returns SL_EINVAL for text without '='.
+ */
+int sl__workflow_set_var(sl_workflow_t *wf, const char *assignment);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * sched/task: what engine-internal kinds (lua) may ask of a task beyond the
+ * host table. Loop thread only; results are borrowed for the task's life.
+ */
+#ifndef SL_SCHED_TASK_H
+#define SL_SCHED_TASK_H
+
+#include <stdint.h>
+
+#include "lua/vm.h"
+#include "sluice/plugin.h"
+#include "value/value.h"
+
+/** The run's VM. */
+sl_vm_t *sl__task_vm(sl_task_t *task);
+/** The foreach item (NULL when the step has no foreach) and its 1-based index (0 then). */
+const sl_value_t *sl__task_item(sl_task_t *task);
+int64_t sl__task_index(sl_task_t *task);
+/** The step's id, and the workflow file's folder (for `script` paths). */
+const char *sl__task_step_id(sl_task_t *task);
+const char *sl__task_workflow_dir(sl_task_t *task);
+/** "step" or "step[index]", for messages. */
+const char *sl__task_where(sl_task_t *task);
+
+#endif

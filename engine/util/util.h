@@ -1,0 +1,123 @@
+/*
+ * util: allocation, error strings, diagnostics, bounded buffers, logging.
+ * Everything here is usable from any thread unless stated otherwise.
+ */
+#ifndef SL_UTIL_H
+#define SL_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/plugin.h"
+
+/* ---- allocation ---------------------------------------------------------
+ * Every engine allocation goes through these, so tests can make the n-th one
+ * fail (SLUICE_FAIL_ALLOC=n) and check that the error path is clean. */
+void *sl__malloc(size_t size);
+void *sl__calloc(size_t count, size_t size);
+void *sl__realloc(void *p, size_t size);
+void sl__free(void *p);
+/** Copies a NUL-terminated string; NULL when out of memory or s is NULL. */
+char *sl__strdup(const char *s);
+/** Copies n bytes and adds a NUL. */
+char *sl__strndup(const char *s, size_t n);
+/** Allocates a formatted string; NULL when out of memory. */
+char *sl__asprintf(const char *fmt, ...) SL_PRINTF(1, 2);
+/** Makes allocation number `n` (1-based, counted from now) fail; 0 disables. */
+void sl__alloc_fail_at(uint64_t n);
+
+/** Message of an SL_E* code ("unknown error" for others). */
+const char *sl_strerror(int code);
+
+/* ---- diagnostics --------------------------------------------------------
+ * A list of problems, each with a location in a file. Problems are kept in
+ * the order they are added; sl__diag_sort orders them by position. */
+typedef struct sl_mark {
+    uint32_t line; /* 1-based; 0 = unknown */
+    uint32_t col;  /* 1-based; 0 = unknown */
+} sl_mark_t;
+
+typedef struct sl_problem {
+    char *file;    /* owned; may be NULL */
+    sl_mark_t mark;
+    char *message; /* owned */
+} sl_problem_t;
+
+typedef struct sl_diag {
+    sl_problem_t *items;
+    size_t count;
+    size_t cap;
+    size_t max;    /* stop recording past this many (0 = 1000) */
+    bool dropped;  /* more problems than max */
+} sl_diag_t;
+
+void sl__diag_init(sl_diag_t *d);
+void sl__diag_close(sl_diag_t *d);
+/** Adds a problem; `file` and the message are copied. Returns SL_ENOMEM or 0. */
+int sl__diag_add(sl_diag_t *d, const char *file, sl_mark_t mark, const char *fmt, ...)
+    SL_PRINTF(4, 5);
+int sl__diag_vadd(sl_diag_t *d, const char *file, sl_mark_t mark, const char *fmt, va_list ap);
+/** Sorts problems by file, line, column (stable). */
+void sl__diag_sort(sl_diag_t *d);
+/** Writes every problem as `FILE:LINE:COL: error: MESSAGE\n` to `out`. */
+void sl__diag_print(const sl_diag_t *d, void *out /* FILE* */);
+
+/* ---- bounded buffer (curl's dynbuf) ---------------------------------------
+ * Grows up to `max` bytes; an append past it fails with SL_ELIMIT and leaves
+ * the buffer as it was. Always NUL-terminated once anything was added. */
+typedef struct sl_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+} sl_buf_t;
+
+void sl__buf_init(sl_buf_t *b, size_t max);
+void sl__buf_close(sl_buf_t *b);
+void sl__buf_reset(sl_buf_t *b);
+int sl__buf_add(sl_buf_t *b, const void *data, size_t len);
+int sl__buf_addc(sl_buf_t *b, char c);
+int sl__buf_addf(sl_buf_t *b, const char *fmt, ...) SL_PRINTF(2, 3);
+/** Hands the bytes to the caller (NUL-terminated) and empties the buffer. */
+char *sl__buf_take(sl_buf_t *b, size_t *len);
+
+/* ---- logging --------------------------------------------------------------
+ * One macro that checks the level before formatting. `where` is a short
+ * "step[item]" tag or NULL. Output goes to stderr as text or JSON lines. */
+typedef enum { SL_LOGFMT_TEXT = 0, SL_LOGFMT_JSON = 1 } sl_logfmt_t;
+
+extern int sl__log_level;
+void sl__log_setup(int level, sl_logfmt_t format);
+void sl__log_write(int level, const char *run, const char *where, const char *fmt, ...)
+    SL_PRINTF(4, 5);
+void sl__log_vwrite(int level, const char *run, const char *where, const char *fmt, va_list ap);
+
+#define SL_LOG(level, run, where, ...)                     \
+    do {                                                   \
+        if ((level) >= sl__log_level)                      \
+            sl__log_write((level), (run), (where), __VA_ARGS__); \
+    } while (0)
+
+/* ---- small helpers ------------------------------------------------------- */
+
+/** Parses a duration ("250ms", "30s", "5m", "2h", "1d", or bare seconds,
+ *  which may be fractional) into milliseconds. Returns SL_EINVAL if malformed
+ *  or negative or over 100 years. */
+int sl__duration_parse(const char *text, int64_t *out_ms);
+
+/** Monotonic clock in nanoseconds. */
+uint64_t sl__now_ns(void);
+
+/** Edit distance, bounded: returns max+1 when larger than max. */
+size_t sl__edit_distance(const char *a, const char *b, size_t max);
+
+/** Checks that `s[0..len)` is valid UTF-8; returns the offset of the first bad
+ *  byte or `len` when valid. */
+size_t sl__utf8_check(const char *s, size_t len);
+
+/** Counts elements of a static array. */
+#define SL_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * value: the one value type of sluice, shared by expressions, plugins, IPC
+ * and the store. Plugins reach these functions through the host table.
+ *
+ * A value is a 16-byte tagged union. Lists hold their elements inline, so a
+ * list of a million integers is one allocation; strings carry their length
+ * and a trailing NUL. Maps keep insertion order.
+ *
+ * Ownership follows the host table (sluice/plugin.h): constructors return a
+ * new heap value; push/set take ownership of the item; getters borrow.
+ * Not thread-safe: a value belongs to one thread at a time.
+ */
+#ifndef SL_VALUE_H
+#define SL_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sluice/plugin.h"
+#include "util/util.h"
+
+typedef struct sl_vstr {
+    size_t len;
+    char data[]; /* len bytes and a NUL */
+} sl_vstr_t;
+
+typedef struct sl_vlist {
+    size_t len;
+    size_t cap;
+    sl_value_t *items;
+} sl_vlist_t;
+
+typedef struct sl_ventry sl_ventry_t;
+
+typedef struct sl_vmap {
+    size_t len;
+    size_t cap;
+    sl_ventry_t *entries;
+} sl_vmap_t;
+
+struct sl_value {
+    uint8_t type; /* sl_type_t */
+    union {
+        bool b;
+        int64_t i;
+        double n;
+        sl_vstr_t *s;
+        sl_vlist_t *list;
+        sl_vmap_t *map;
+    } as;
+};
+
+struct sl_ventry {
+    sl_vstr_t *key;
+    sl_value_t value;
+};
+
+/* Constructors: a new heap value, NULL when out of memory. */
+sl_value_t *sl_value_nil(void);
+sl_value_t *sl_value_bool(int b);
+sl_value_t *sl_value_int(int64_t i);
+sl_value_t *sl_value_number(double n);
+sl_value_t *sl_value_string(const char *s, size_t len);
+sl_value_t *sl_value_cstring(const char *s);
+sl_value_t *sl_value_list(void);
+sl_value_t *sl_value_map(void);
+sl_value_t *sl_value_copy(const sl_value_t *v);
+/** Frees a heap value and everything in it; NULL is a no-op. */
+void sl_value_free(sl_value_t *v);
+
+/* In-place forms, for values embedded in other structs. */
+static inline void sl_value_init_nil(sl_value_t *v)
+{
+    v->type = SL_TYPE_NIL;
+    v->as.i = 0;
+}
+/** Releases what `v` owns and leaves it nil; does not free `v` itself. */
+void sl_value_clear(sl_value_t *v);
+/** Deep-copies `src` into the uninitialised `dst`. */
+int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src);
+/** Moves a heap value's contents into `dst` and frees the shell. */
+void sl_value_move_into(sl_value_t *dst, sl_value_t *heap);
+
+sl_type_t sl_value_type(const sl_value_t *v);
+int sl_value_truthy(const sl_value_t *v);
+int64_t sl_value_int_of(const sl_value_t *v);
+double sl_value_number_of(const sl_value_t *v);
+const char *sl_value_str(const sl_value_t *v, size_t *len);
+size_t sl_value_len(const sl_value_t *v);
+const sl_value_t *sl_value_at(const sl_value_t *list, size_t i);
+const sl_value_t *sl_value_entry(const sl_value_t *map, size_t i, const char **key);
+const sl_value_t *sl_value_get(const sl_value_t *map, const char *key);
+int sl_value_push(sl_value_t *list, sl_value_t *item);
+int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item);
+/** Reserves room for `n` more list elements. */
+int sl_value_reserve(sl_value_t *list, size_t n);
+
+/** Deep equality (ints and numbers compare by value; map order ignored). */
+bool sl_value_equal(const sl_value_t *a, const sl_value_t *b);
+/** Name of a type: "nil", "boolean", "integer", "number", "string", "list", "map". */
+const char *sl_value_type_name(sl_type_t t);
+
+/* JSON (json.c). Decoding is bounded by the caller's length and a depth limit. */
+int sl_value_from_json(const char *text, size_t len, sl_value_t **out, char *err,
+                       size_t err_size);
+int sl_value_to_json(const sl_value_t *v, char **out, size_t *len);
+/** Appends JSON to a bounded buffer; pretty-prints with `indent` > 0. */
+int sl__value_json_append(sl_buf_t *b, const sl_value_t *v, int indent);
+
+#endif
