@@ -1,0 +1,19 @@
+# Data-driven cases (tests/run_case.sh): every folder tests/cases/GROUP/CASE with a workflow.yaml.
+file(GLOB SLUICE_CASE_FILES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cases/*/*/workflow.yaml)
+foreach(wf ${SLUICE_CASE_FILES})
+  get_filename_component(case_dir ${wf} DIRECTORY)
+  file(RELATIVE_PATH case_name ${CMAKE_CURRENT_SOURCE_DIR}/cases ${case_dir})
+  add_test(NAME case/${case_name}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/run_case.sh $<TARGET_FILE:sluice> ${case_dir})
+  set_tests_properties(case/${case_name} PROPERTIES TIMEOUT 90
+    ENVIRONMENT "SLUICE_PLUGIN_PATH=${CMAKE_BINARY_DIR}/tests/plugins")
+endforeach()
+
+# Script tests: tests/integration/*.sh, each run with the binary's path as $1.
+file(GLOB SLUICE_SCRIPT_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/integration/*.sh)
+foreach(script ${SLUICE_SCRIPT_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  add_test(NAME integration/${name}
+           COMMAND bash ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(integration/${name} PROPERTIES TIMEOUT 180)
+endforeach()

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs one data-driven case: tests/cases/GROUP/CASE/ holds
+#   workflow.yaml  the input (other files of the folder come along)
+#   args           optional, one line: the sluice arguments; $WF is the workflow
+#                  (default: "validate $WF")
+#   exit           optional: the expected exit code (default 0)
+#   stderr         optional: the expected stderr, exactly
+#   stdout         optional: the expected stdout, exactly
+#   check          optional: a bash script run afterwards in the work folder
+#                  (stdout/stderr of sluice are in ./.stdout and ./.stderr); must exit 0
+# The case runs in a fresh copy of its folder, so paths in messages read
+# "workflow.yaml:LINE:COL".
+set -u
+sluice=$1 case_dir=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-case.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+cp -r "$case_dir"/. "$work"/
+cd "$work" || exit 1
+args='validate $WF'
+[[ -f args ]] && args=$(head -n 1 args)
+expected_exit=0
+[[ -f exit ]] && expected_exit=$(tr -d '[:space:]' < exit)
+WF=workflow.yaml
+export SLUICE_STATE="$work/.sluice" WF
+eval "set -- $args"
+timeout 60 "$sluice" "$@" > .stdout 2> .stderr < /dev/null
+status=$?
+fail=0
+if [[ $status != "$expected_exit" ]]; then
+  echo "exit status $status, expected $expected_exit"; fail=1
+fi
+if [[ -f stderr ]] && ! diff -u stderr .stderr; then
+  echo "stderr differs (above: - expected, + actual)"; fail=1
+fi
+if [[ -f stdout ]] && ! diff -u stdout .stdout; then
+  echo "stdout differs (above: - expected, + actual)"; fail=1
+fi
+if [[ -f check ]] && ! bash ./check; then
+  echo "check failed"; fail=1
+fi
+if (( fail )); then
+  echo "--- stderr ---"; head -c 4000 .stderr
+  echo "--- stdout ---"; head -c 4000 .stdout
+  exit 1
+fi
+exit 0
