@@ -97,6 +97,9 @@ typedef struct sl_workflow {
  */
 int sl__workflow_load(const char *path, const sl_registry_t *reg, sl_workflow_t **out,
                       sl_diag_t *diag);
+/** The same from text in memory (`path` names it in messages); used by fuzzers. */
+int sl__workflow_load_text(const char *path, const char *text, size_t len,
+                           const sl_registry_t *reg, sl_workflow_t **out, sl_diag_t *diag);
 void sl__workflow_free(sl_workflow_t *wf);
 
 /** Index of step `id`, or SL_NO_STEP. */

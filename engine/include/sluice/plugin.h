@@ -198,6 +198,9 @@ typedef enum sl_exec {
 
 /** Parameter flags. */
 #define SL_PARAM_REQUIRED 1u
+/** Exactly one parameter of group `g` (1..255) must be given, e.g. `code` or `script`. */
+#define SL_PARAM_ONE_OF(g) ((uint32_t)(g) << 8)
+#define SL_PARAM_GROUP(flags) (((flags) >> 8) & 0xffu)
 
 typedef struct sl_param {
     const char *name;
