@@ -51,4 +51,42 @@ int sl__time_format(int64_t t, const char *tz, char *buf, size_t size);
  */
 int sl__time_parse(const char *text, const char *tz, int64_t *out);
 
+/* ---- zones as objects ------------------------------------------------------
+ * The string-taking functions above load the zone on each call; a caller that
+ * asks many times (the daemon, `sluice next`) loads it once with sl__tz_load. */
+typedef struct sl_tz sl_tz_t;
+
+/**
+ * Loads zone `name` from $TZDIR or /usr/share/zoneinfo ("UTC" and "Etc/UTC"
+ * work without tzdata). Returns SL_ENOENT for an unknown or unsafe name
+ * (absolute, "..", not a TZif file), SL_ENOMEM. *out is the caller's.
+ */
+int sl__tz_load(const char *name, sl_tz_t **out);
+void sl__tz_free(sl_tz_t *tz);
+/** The zone's name as loaded (borrowed). */
+const char *sl__tz_name(const sl_tz_t *tz);
+/** UTC offset in seconds east of Greenwich in effect at instant `t`. */
+int32_t sl__tz_offset(const sl_tz_t *tz, int64_t t);
+/**
+ * The instant a local wall-clock time `wall` (seconds since 1970-01-01T00:00
+ * read as if UTC) denotes: the first occurrence in a repeated hour, the end of
+ * the gap for a time inside a DST gap.
+ */
+int64_t sl__tz_from_wall(const sl_tz_t *tz, int64_t wall);
+
+/** sl__cron_next with a loaded zone. */
+int sl__cron_next_tz(const sl_cron_t *cron, const sl_tz_t *tz, int64_t after, int64_t *out);
+/** sl__time_format with a loaded zone. */
+int sl__time_format_tz(int64_t t, const sl_tz_t *tz, char *buf, size_t size);
+/** sl__time_parse with a loaded zone. */
+int sl__time_parse_tz(const char *text, const sl_tz_t *tz, int64_t *out);
+
+/* ---- civil calendar (proleptic Gregorian), shared inside the module ------ */
+/** Days since 1970-01-01 of y-m-d (m 1..12, d 1..31). */
+int64_t sl__time_days_from_civil(int64_t y, unsigned m, unsigned d);
+/** Inverse of sl__time_days_from_civil. */
+void sl__time_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+/** Days in month m (1..12) of year y. */
+unsigned sl__time_days_in_month(int64_t y, unsigned m);
+
 #endif
