@@ -30,6 +30,8 @@ typedef struct sl_node {
     size_t len;       /* scalar: text length */
     struct sl_node **items; /* seq: `count` items; map: 2*count (key, value, ...) */
     size_t count;
+    char style;       /* scalar: 0 plain, '\'' or '"' quoted, '|' or '>' block */
+    sl_mark_t end;    /* where the node ends (1-based, just past its last character) */
 } sl_node_t;
 
 /**
