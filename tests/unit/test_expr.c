@@ -1,0 +1,298 @@
+/* Unit tests for expr: template building, references, syntax checks, evaluation. */
+#include <stdio.h>
+#include <string.h>
+
+#include "expr/expr.h"
+#include "lua/vm.h"
+#include "test.h"
+
+/* ---- hand-built YAML nodes ---------------------------------------------- */
+
+static sl_node_t *scalar_at(const char *text, bool plain, uint32_t line, uint32_t col)
+{
+    sl_node_t *n = calloc(1, sizeof(*n));
+    n->kind = SL_NODE_SCALAR;
+    n->mark = (sl_mark_t){line, col};
+    n->plain = plain;
+    n->str = strdup(text);
+    n->len = strlen(text);
+    return n;
+}
+
+static sl_node_t *scalar(const char *text)
+{
+    return scalar_at(text, true, 3, 10);
+}
+
+static sl_node_t *collection(sl_node_kind_t kind, size_t count, sl_node_t **items)
+{
+    sl_node_t *n = calloc(1, sizeof(*n));
+    n->kind = kind;
+    n->mark = (sl_mark_t){1, 1};
+    n->count = count;
+    size_t slots = kind == SL_NODE_MAP ? 2 * count : count;
+    n->items = calloc(slots ? slots : 1, sizeof(*n->items));
+    memcpy(n->items, items, slots * sizeof(*items));
+    return n;
+}
+
+static void node_free(sl_node_t *n)
+{
+    if (n == NULL)
+        return;
+    size_t slots = n->kind == SL_NODE_MAP ? 2 * n->count : n->count;
+    for (size_t i = 0; n->items && i < slots; i++)
+        node_free(n->items[i]);
+    free(n->items);
+    free(n->str);
+    free(n);
+}
+
+/* Builds a template from one plain scalar; returns NULL on a problem (kept in diag). */
+static sl_tmpl_t *tmpl_of(const char *text, sl_diag_t *diag)
+{
+    sl_node_t *n = scalar(text);
+    sl_tmpl_t *t = NULL;
+    int rc = sl__tmpl_new(n, "wf.yaml", &t, diag);
+    node_free(n);
+    return rc == 0 ? t : NULL;
+}
+
+/* The single problem of a failing scalar, as "LINE:COL: MESSAGE". */
+static const char *problem_of(const char *text, bool plain)
+{
+    static char out[512];
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_node_t *n = scalar_at(text, plain, 3, 10);
+    sl_tmpl_t *t = NULL;
+    int rc = sl__tmpl_new(n, "wf.yaml", &t, &diag);
+    node_free(n);
+    if (rc != SL_EINVAL || diag.count != 1 || t != NULL) {
+        snprintf(out, sizeof(out), "rc=%d count=%zu", rc, diag.count);
+    } else {
+        snprintf(out, sizeof(out), "%u:%u: %s", diag.items[0].mark.line,
+                 diag.items[0].mark.col, diag.items[0].message);
+    }
+    sl__diag_close(&diag);
+    return out;
+}
+
+/* ---- building ----------------------------------------------------------- */
+
+static void test_literal_scalars(void)
+{
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = tmpl_of("42", &diag);
+    CHECK(t != NULL);
+    CHECK_INT(sl__tmpl_flags(t), 0);
+    CHECK(sl__tmpl_literal(t) != NULL);
+    CHECK_INT(sl_value_type(sl__tmpl_literal(t)), SL_TYPE_INT);
+    CHECK_INT(sl__tmpl_mark(t).line, 3);
+    sl__tmpl_free(t);
+
+    sl_node_t *n = scalar_at("42", false, 1, 1); /* quoted: a string */
+    CHECK_INT(sl__tmpl_new(n, "wf.yaml", &t, &diag), 0);
+    CHECK_INT(sl_value_type(sl__tmpl_literal(t)), SL_TYPE_STRING);
+    sl__tmpl_free(t);
+    node_free(n);
+
+    t = tmpl_of("just text {{ not an expression }}", &diag);
+    CHECK_STR(sl_value_str(sl__tmpl_literal(t), NULL), "just text {{ not an expression }}");
+    sl__tmpl_free(t);
+    CHECK_INT(diag.count, 0);
+    sl__diag_close(&diag);
+}
+
+static void test_flags(void)
+{
+    static const struct {
+        const char *text;
+        unsigned flags;
+    } cases[] = {
+        {"${{ item }}", SL_TMPL_HAS_EXPR | SL_TMPL_USES_ITEM},
+        {"x-${{ index }}.png", SL_TMPL_HAS_EXPR | SL_TMPL_USES_ITEM},
+        {"${{ 'a' .. item }}", SL_TMPL_HAS_EXPR | SL_TMPL_USES_ITEM},
+        {"${{ vars.item }}", SL_TMPL_HAS_EXPR},
+        {"${{ 'item' }}", SL_TMPL_HAS_EXPR},
+        {"${{ [[index]] }}", SL_TMPL_HAS_EXPR},
+        {"${{ items }}", SL_TMPL_HAS_EXPR},
+        {"${{ vars.a --[[ item ]] }}", SL_TMPL_HAS_EXPR},
+        {"${{ x:index() }}", SL_TMPL_HAS_EXPR},
+        {"${{ {item} }}", SL_TMPL_HAS_EXPR | SL_TMPL_USES_ITEM},
+    };
+    for (size_t i = 0; i < SL_COUNTOF(cases); i++) {
+        sl_diag_t diag;
+        sl__diag_init(&diag);
+        sl_tmpl_t *t = tmpl_of(cases[i].text, &diag);
+        CHECK(t != NULL);
+        if (sl__tmpl_flags(t) != cases[i].flags)
+            fprintf(stderr, "  case %s\n", cases[i].text);
+        CHECK_INT(sl__tmpl_flags(t), cases[i].flags);
+        CHECK(sl__tmpl_literal(t) == NULL);
+        sl__tmpl_free(t);
+        sl__diag_close(&diag);
+    }
+}
+
+typedef struct refs_seen {
+    char text[256];
+    sl_mark_t last;
+} refs_seen_t;
+
+static void collect_ref(void *ud, const char *step, sl_mark_t mark)
+{
+    refs_seen_t *seen = ud;
+    size_t n = strlen(seen->text);
+    snprintf(seen->text + n, sizeof(seen->text) - n, "%s%s", n ? "," : "", step);
+    seen->last = mark;
+}
+
+static const char *refs_of(const char *text)
+{
+    static refs_seen_t seen;
+    memset(&seen, 0, sizeof(seen));
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = tmpl_of(text, &diag);
+    if (t == NULL)
+        return "(error)";
+    sl__tmpl_each_ref(t, collect_ref, &seen);
+    sl__tmpl_free(t);
+    sl__diag_close(&diag);
+    return seen.text;
+}
+
+static void test_refs(void)
+{
+    CHECK_STR(refs_of("${{ steps.a.body }}"), "a");
+    CHECK_STR(refs_of("${{ steps [ \"b-1\" ] .x }} and ${{ steps['c'] }}"), "b-1,c");
+    CHECK_STR(refs_of("${{ 'steps.no' .. steps.yes }}"), "yes");
+    CHECK_STR(refs_of("${{ x.steps.no }}"), "");
+    CHECK_STR(refs_of("${{ steps.a -- steps.comment\n }}"), "a");
+    CHECK_STR(refs_of("${{ #steps.flags .. ' flags' }}"), "flags");
+    CHECK_STR(refs_of("${{ steps[name] }}"), "");
+    CHECK_STR(refs_of("plain"), "");
+
+    refs_seen_t seen;
+    memset(&seen, 0, sizeof(seen));
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = tmpl_of("abc ${{ steps.z }}", &diag);
+    sl__tmpl_each_ref(t, collect_ref, &seen);
+    CHECK_INT(seen.last.line, 3);
+    CHECK_INT(seen.last.col, 14);
+    sl__tmpl_free(t);
+    sl__diag_close(&diag);
+}
+
+static void test_stream_ref(void)
+{
+    static const struct {
+        const char *text, *ref;
+    } cases[] = {
+        {"${{ steps.a }}", "a"},     {"${{steps[\"b\"]}}", "b"}, {"${{ steps['c'] }}", "c"},
+        {"${{ steps.a.x }}", NULL},  {"x${{ steps.a }}", NULL},  {"${{ steps.a }} ", NULL},
+        {"${{ keys(steps.a) }}", NULL},
+    };
+    for (size_t i = 0; i < SL_COUNTOF(cases); i++) {
+        sl_diag_t diag;
+        sl__diag_init(&diag);
+        sl_tmpl_t *t = tmpl_of(cases[i].text, &diag);
+        CHECK(t != NULL);
+        if (cases[i].ref)
+            CHECK_STR(sl__tmpl_stream_ref(t), cases[i].ref);
+        else
+            CHECK(sl__tmpl_stream_ref(t) == NULL);
+        sl__tmpl_free(t);
+        sl__diag_close(&diag);
+    }
+}
+
+static void test_problems(void)
+{
+    CHECK_STR(problem_of("abc ${{ vars.x", true), "3:14: unterminated expression: missing '}}'");
+    CHECK_STR(problem_of("${{ }}", true), "3:10: empty expression");
+    CHECK_STR(problem_of("ab ${{ 1 x }}", false),
+              "3:14: expression syntax error: ')' expected near 'x'");
+    CHECK_STR(problem_of("${{ vars. }}", true),
+              "3:10: expression syntax error: <name> expected near ')'");
+    CHECK_STR(problem_of("${{ 'abc }}", true),
+              "3:10: expression syntax error: unfinished string near ''abc'");
+    CHECK_STR(problem_of("é ${{ x x }}", true),
+              "3:12: expression syntax error: ')' expected near 'x'");
+
+    /* Every problem of a tree in one pass. */
+    sl_node_t *items[] = {scalar("${{ }}"), scalar("ok ${{ 1 }}"), scalar("${{ (( }}")};
+    sl_node_t *seq = collection(SL_NODE_SEQ, 3, items);
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = (sl_tmpl_t *)1;
+    CHECK_INT(sl__tmpl_new(seq, "wf.yaml", &t, &diag), SL_EINVAL);
+    CHECK(t == NULL);
+    CHECK_INT(diag.count, 2);
+    sl__diag_close(&diag);
+    node_free(seq);
+}
+
+static void test_expr_check(void)
+{
+    char err[256] = "";
+    CHECK_INT(sl__expr_check("1 + 2", 5, err, sizeof(err)), 0);
+    CHECK_INT(sl__expr_check("{a={b=1}}", 9, err, sizeof(err)), 0);
+    CHECK_INT(sl__expr_check("x -- comment", 12, err, sizeof(err)), 0);
+    CHECK_INT(sl__expr_check("+ x", 3, err, sizeof(err)), SL_EPARSE);
+    CHECK_STR(err, "expression syntax error: unexpected symbol near '+'");
+    CHECK_INT(sl__expr_check("return 1", 8, err, sizeof(err)), SL_EPARSE);
+    CHECK_STR(err, "expression syntax error: unexpected symbol near 'return'");
+}
+
+static void test_braces_and_strings(void)
+{
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = tmpl_of("${{ {a={b=1}} }}", &diag);
+    CHECK(t != NULL);
+    sl__tmpl_free(t);
+    t = tmpl_of("${{ '}}' }} and ${{ \"}}\" .. [[}}]] }}", &diag);
+    CHECK(t != NULL);
+    sl__tmpl_free(t);
+    CHECK_INT(diag.count, 0);
+    sl__diag_close(&diag);
+}
+
+static void test_collections(void)
+{
+    sl_node_t *inner[] = {scalar("1"), scalar("two")};
+    sl_node_t *kv[] = {scalar("a"), scalar("x"), scalar("b"), collection(SL_NODE_SEQ, 2, inner)};
+    sl_node_t *map = collection(SL_NODE_MAP, 2, kv);
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = NULL;
+    CHECK_INT(sl__tmpl_new(map, "wf.yaml", &t, &diag), 0);
+    const sl_value_t *lit = sl__tmpl_literal(t);
+    CHECK(lit != NULL);
+    char *json = NULL;
+    size_t len;
+    CHECK_INT(sl_value_to_json(lit, &json, &len), 0);
+    CHECK_STR(json, "{\"a\":\"x\",\"b\":[1,\"two\"]}");
+    sl__free(json);
+    sl__tmpl_free(t);
+    node_free(map);
+
+    sl_node_t *kv2[] = {scalar("url"), scalar("${{ steps.s.u }}/${{ item }}"), scalar("n"),
+                        scalar("3")};
+    map = collection(SL_NODE_MAP, 2, kv2);
+    CHECK_INT(sl__tmpl_new(map, "wf.yaml", &t, &diag), 0);
+    CHECK(sl__tmpl_literal(t) == NULL);
+    CHECK_INT(sl__tmpl_flags(t), SL_TMPL_HAS_EXPR | SL_TMPL_USES_ITEM);
+    CHECK_STR(refs_of("${{ steps.s.u }}"), "s");
+    sl__tmpl_free(t);
+    node_free(map);
+    sl__diag_close(&diag);
+}
+
+TEST_MAIN(30, T(test_literal_scalars), T(test_flags), T(test_refs), T(test_stream_ref),
+          T(test_problems), T(test_expr_check), T(test_braces_and_strings),
+          T(test_collections))
