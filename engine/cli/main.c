@@ -1,7 +1,61 @@
-/* Placeholder until the CLI lands. */
+/* sluice: the command line entry point. */
 #include <stdio.h>
-int main(void)
+#include <string.h>
+
+#include "cli/cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command_t;
+
+static const command_t commands[] = {
+    {"run", sl__cmd_run, "run a workflow"},
+    {"validate", sl__cmd_validate, "check workflow files and report every problem"},
+    {"graph", sl__cmd_graph, "print a workflow's step graph (dot or mermaid)"},
+    {"plugins", sl__cmd_plugins, "list the step kinds found, with their parameters"},
+    {"next", sl__cmd_next, "print a schedule's next fire times"},
+};
+
+/* Commands of SPEC §5 that later work will bring. */
+static const char *const later_commands[] = {"serve", "runs", "show", "backfill"};
+
+static void usage(FILE *out)
 {
-    puts("sluice");
-    return 0;
+    fputs("usage: sluice COMMAND [ARGS]\n\n"
+          "sluice runs YAML workflows of fetch, parse, compute and write steps.\n\n"
+          "commands:\n", out);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nRun 'sluice COMMAND --help' for a command's options.\n"
+          "Exit codes: 0 success, 1 the run failed, 2 bad input, 3 internal error.\n", out);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return SL_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return SL_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
+        fprintf(stdout, "sluice %s\n", SLUICE_VERSION);
+        return SL_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(later_commands) / sizeof(later_commands[0]); i++) {
+        if (strcmp(name, later_commands[i]) == 0) {
+            fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n", name);
+            return SL_EXIT_USAGE;
+        }
+    }
+    fprintf(stderr, "sluice: error: unknown command '%s' (see 'sluice --help')\n", name);
+    return SL_EXIT_USAGE;
 }

@@ -1,0 +1,19 @@
+/* cli/common: helpers shared by the commands. */
+#ifndef SL_CLI_COMMON_H
+#define SL_CLI_COMMON_H
+
+#include <stdbool.h>
+#include <string.h>
+
+#include "loader/workflow.h"
+#include "plugin/registry.h"
+#include "util/util.h"
+
+/** Loads and validates a workflow, printing every problem; returns an exit code. */
+int sl__cli_load(const char *path, const sl_registry_t *reg, sl_workflow_t **out);
+/** True when argv holds --help or -h (before a "--"). */
+bool sl__cli_wants_help(int argc, char **argv);
+/** Prints "sluice: error: …" and the usage line; returns SL_EXIT_USAGE. */
+int sl__cli_usage_error(const char *usage, const char *fmt, ...) SL_PRINTF(2, 3);
+
+#endif

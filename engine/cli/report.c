@@ -1,0 +1,129 @@
+/* Live progress line and end-of-run summary. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "cli/report.h"
+
+void sl__progress_init(sl_progress_t *p, FILE *out)
+{
+    memset(p, 0, sizeof(*p));
+    p->out = out;
+    p->started_ns = p->last_ns = sl__now_ns();
+}
+
+typedef struct totals {
+    size_t steps_ended, done, failed, known_total, running;
+    bool all_known;
+} totals_t;
+
+static totals_t count(const sl_run_t *run, const sl_workflow_t *wf)
+{
+    totals_t t = {.all_known = true};
+    for (size_t i = 0; i < wf->step_count; i++) {
+        const sl_step_stats_t *s = sl__run_step_stats(run, i);
+        t.steps_ended += s->ended_ns != 0;
+        t.done += s->ok + s->failed + s->skipped;
+        t.failed += s->failed;
+        t.running += s->inflight;
+        if (s->total_known)
+            t.known_total += s->total;
+        else if (wf->steps[i].foreach || wf->steps[i].stream_from != SL_NO_STEP)
+            t.all_known = false;
+        else
+            t.known_total += 1;
+    }
+    return t;
+}
+
+static void format_duration(char *buf, size_t size, double seconds)
+{
+    if (seconds < 60)
+        snprintf(buf, size, "%.0fs", seconds);
+    else if (seconds < 3600)
+        snprintf(buf, size, "%dm%02ds", (int)seconds / 60, (int)seconds % 60);
+    else
+        snprintf(buf, size, "%dh%02dm", (int)seconds / 3600, (int)seconds % 3600 / 60);
+}
+
+void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_t *wf)
+{
+    totals_t t = count(run, wf);
+    uint64_t now = sl__now_ns();
+    double dt = (double)(now - p->last_ns) / 1e9;
+    if (dt > 0.05) {
+        double instant = (double)(t.done - p->last_done) / dt;
+        p->rate = p->rate == 0 ? instant : 0.7 * p->rate + 0.3 * instant;
+        p->last_ns = now;
+        p->last_done = t.done;
+    }
+    char total[32], eta[32] = "";
+    if (t.all_known)
+        snprintf(total, sizeof(total), "%zu", t.known_total);
+    else
+        snprintf(total, sizeof(total), "%zu+", t.known_total);
+    if (t.all_known && p->rate > 0 && t.known_total > t.done) {
+        char d[16];
+        format_duration(d, sizeof(d), (double)(t.known_total - t.done) / p->rate);
+        snprintf(eta, sizeof(eta), " · ETA %s", d);
+    }
+    char elapsed[16];
+    format_duration(elapsed, sizeof(elapsed), (double)(now - p->started_ns) / 1e9);
+    fprintf(p->out, "\r\033[2K%s: steps %zu/%zu · tasks %zu/%s · %zu running · %.1f/s%s%s · %s",
+            wf->name, t.steps_ended, wf->step_count, t.done, total, t.running, p->rate, eta,
+            t.failed ? " · failures!" : "", elapsed);
+    fflush(p->out);
+    p->drawn = true;
+}
+
+void sl__progress_clear(sl_progress_t *p)
+{
+    if (p->drawn) {
+        fputs("\r\033[2K", p->out);
+        fflush(p->out);
+        p->drawn = false;
+    }
+}
+
+static const char *status_name(sl_step_status_t s)
+{
+    switch (s) {
+    case SL_STEP_DONE: return "ok";
+    case SL_STEP_SKIPPED: return "skipped";
+    case SL_STEP_FAILED: return "failed";
+    case SL_STEP_CANCELED: return "not run";
+    case SL_STEP_RUNNING: return "running";
+    default: return "waiting";
+    }
+}
+
+void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
+                       uint64_t elapsed_ns)
+{
+    int id_width = 4;
+    for (size_t i = 0; i < wf->step_count; i++) {
+        int len = (int)strlen(wf->steps[i].id);
+        if (len > id_width)
+            id_width = len < 40 ? len : 40;
+    }
+    fprintf(out, "%-*s  %-12s %-8s %8s %8s %8s %8s %9s\n", id_width, "step", "kind", "status",
+            "ok", "failed", "skipped", "retries", "time");
+    size_t tasks = 0, failed = 0;
+    for (size_t i = 0; i < wf->step_count; i++) {
+        const sl_step_stats_t *s = sl__run_step_stats(run, i);
+        double secs = s->started_ns && s->ended_ns ? (double)(s->ended_ns - s->started_ns) / 1e9
+                                                   : 0;
+        bool partial = s->status == SL_STEP_DONE && s->failed;
+        fprintf(out, "%-*.*s  %-12s %-8s %8zu %8zu %8zu %8zu %8.3fs\n", id_width, id_width,
+                wf->steps[i].id, wf->steps[i].uses, partial ? "partial" : status_name(s->status),
+                s->ok, s->failed, s->skipped, s->retries, secs);
+        tasks += s->ok + s->failed + s->skipped;
+        failed += s->failed;
+    }
+    const char *verdict = sl__run_succeeded(run) ? "succeeded"
+                          : sl__run_stopped(run) ? "was interrupted"
+                                                 : "failed";
+    fprintf(out, "run %s %s in %.3fs: %zu task%s, %zu failed\n", sl__run_id(run), verdict,
+            (double)elapsed_ns / 1e9, tasks, tasks == 1 ? "" : "s", failed);
+    if (sl__run_error(run))
+        fprintf(out, "first error: %s\n", sl__run_error(run));
+}

@@ -1,0 +1,313 @@
+/* sluice run: load, (dry-run or) run on a libuv loop with progress, summarise. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/common.h"
+#include "cli/report.h"
+#include "expr/expr.h"
+#include "lua/vm.h"
+#include "graph/graph.h"
+#include "sched/sched.h"
+
+static const char RUN_USAGE[] =
+    "sluice run FILE [--var K=V]... [--dry-run] [--resume RUN] [--workers N] "
+    "[--log text|json] [--quiet]";
+
+typedef struct run_opts {
+    const char *file;
+    char **vars;
+    size_t var_count;
+    bool dry_run, quiet;
+    const char *resume;
+    long workers;
+    sl_logfmt_t log_format;
+} run_opts_t;
+
+typedef struct run_ctx {
+    uv_loop_t loop;
+    sl_run_t *run;
+    sl_workflow_t *wf;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t progress_timer;
+    sl_progress_t progress;
+    bool show_progress;
+    int signals_seen;
+} run_ctx_t;
+
+static void print_run_help(void)
+{
+    fprintf(stdout,
+            "usage: %s\n\n"
+            "Runs a workflow. Options:\n"
+            "  --var K=V        override a variable (typed like YAML: 5, true, text)\n"
+            "  --dry-run        print the planned steps and tasks, run nothing\n"
+            "  --resume RUN     rerun only what did not finish in RUN (or 'last')\n"
+            "  --workers N      CPU worker processes (default: limits.cpu.workers)\n"
+            "  --log text|json  log line format on stderr (default text)\n"
+            "  --quiet          no progress line and only warnings and errors in the log\n"
+            "Exit codes: 0 success, 1 a step failed, 2 bad input, 3 internal error.\n",
+            RUN_USAGE);
+}
+
+static int parse_run_args(int argc, char **argv, run_opts_t *o)
+{
+    static const struct option options[] = {
+        {"var", required_argument, NULL, 'v'},  {"dry-run", no_argument, NULL, 'n'},
+        {"resume", required_argument, NULL, 'r'}, {"workers", required_argument, NULL, 'w'},
+        {"log", required_argument, NULL, 'l'},  {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},       {0}};
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "v:nr:w:l:qh", options, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'v':
+            if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+                return sl__cli_usage_error(RUN_USAGE, "--var expects K=V, got '%s'", optarg);
+            o->vars[o->var_count++] = optarg;
+            break;
+        case 'n': o->dry_run = true; break;
+        case 'q': o->quiet = true; break;
+        case 'r': o->resume = optarg; break;
+        case 'w':
+            o->workers = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || o->workers < 1 || o->workers > 4096)
+                return sl__cli_usage_error(RUN_USAGE, "--workers expects 1..4096, got '%s'",
+                                           optarg);
+            break;
+        case 'l':
+            if (strcmp(optarg, "text") == 0)
+                o->log_format = SL_LOGFMT_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                o->log_format = SL_LOGFMT_JSON;
+            else
+                return sl__cli_usage_error(RUN_USAGE, "--log expects text or json, got '%s'",
+                                           optarg);
+            break;
+        case 'h': print_run_help(); return -1;
+        case '?':
+        default:
+            return sl__cli_usage_error(RUN_USAGE, "unknown or incomplete option '%s'",
+                                       argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return sl__cli_usage_error(RUN_USAGE, optind >= argc ? "no workflow file given"
+                                                             : "expected one workflow file");
+    o->file = argv[optind];
+    return 0;
+}
+
+/* ---- dry run -------------------------------------------------------------- */
+
+static void print_task_plan(sl_vm_t *vm, const sl_step_t *step, const sl_value_t *item,
+                            int64_t index)
+{
+    sl_value_t *args = NULL;
+    char *err = NULL;
+    sl_buf_t text;
+    sl__buf_init(&text, 4096);
+    if (sl__tmpl_eval(vm, step->with, item, index, &args, &err) == 0)
+        sl__value_json_append(&text, args, 0);
+    fprintf(stdout, "    task %" PRId64 ": %s\n", index ? index : 1,
+            text.data ? text.data : (err ? err : "(args known at run time)"));
+    sl__buf_close(&text);
+    sl_value_free(args);
+    sl__free(err);
+}
+
+static int no_outputs(void *ud, const char *step, const sl_value_t **out)
+{
+    return 0;
+}
+
+static void print_step_plan(sl_vm_t *vm, const sl_workflow_t *wf, const sl_step_t *step)
+{
+    fprintf(stdout, "%s (%s)", step->id, step->uses);
+    for (size_t d = 0; d < step->dep_count; d++)
+        fprintf(stdout, "%s%s", d ? ", " : " after ", wf->steps[step->deps[d]].id);
+    fputc('\n', stdout);
+    bool static_args = step->dep_count == 0;
+    if (step->foreach == NULL && step->stream_from == SL_NO_STEP) {
+        if (static_args)
+            print_task_plan(vm, step, NULL, 0);
+        else
+            fputs("    1 task, arguments known at run time\n", stdout);
+        return;
+    }
+    sl_value_t *items = NULL;
+    char *err = NULL;
+    if (!static_args || sl__tmpl_eval(vm, step->foreach, NULL, 0, &items, &err) < 0 ||
+        sl_value_type(items) != SL_TYPE_LIST) {
+        fprintf(stdout, "    foreach: items known at run time%s%s\n", err ? ": " : "",
+                err ? err : "");
+    } else {
+        size_t n = sl_value_len(items), shown = n < 10 ? n : 10;
+        fprintf(stdout, "    foreach: %zu task%s\n", n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < shown; i++)
+            print_task_plan(vm, step, sl_value_at(items, i), (int64_t)i + 1);
+        if (n > shown)
+            fprintf(stdout, "    ... and %zu more\n", n - shown);
+    }
+    sl_value_free(items);
+    sl__free(err);
+}
+
+static int dry_run(const sl_workflow_t *wf)
+{
+    size_t *order = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(*order));
+    sl_vm_scope_t scope = {.vars = wf->vars, .workflow_name = wf->name, .run_id = "dry-run",
+                           .run_started = (int64_t)time(NULL), .step_output = no_outputs};
+    sl_vm_t *vm = NULL;
+    if (order == NULL || sl__graph_order(wf, order) < 0 || sl__vm_new(&scope, NULL, &vm) < 0) {
+        sl__free(order);
+        fputs("sluice: error: out of memory\n", stderr);
+        return SL_EXIT_INTERNAL;
+    }
+    fprintf(stdout, "workflow %s: %zu step%s, in order:\n", wf->name, wf->step_count,
+            wf->step_count == 1 ? "" : "s");
+    for (size_t i = 0; i < wf->step_count; i++)
+        print_step_plan(vm, wf, &wf->steps[order[i]]);
+    sl__vm_free(vm);
+    sl__free(order);
+    return SL_EXIT_OK;
+}
+
+/* ---- running -------------------------------------------------------------- */
+
+static void on_progress_tick(uv_timer_t *timer)
+{
+    run_ctx_t *ctx = timer->data;
+    sl__progress_draw(&ctx->progress, ctx->run, ctx->wf);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    run_ctx_t *ctx = handle->data;
+    ctx->signals_seen++;
+    sl__progress_clear(&ctx->progress);
+    if (ctx->signals_seen == 1) {
+        fprintf(stderr, "sluice: %s: stopping; running tasks may finish (again to cancel them)\n",
+                signum == SIGINT ? "interrupted" : "terminated");
+        sl__run_stop(ctx->run, false);
+    } else {
+        fputs("sluice: canceling running tasks\n", stderr);
+        sl__run_stop(ctx->run, true);
+    }
+}
+
+static void on_run_done(sl_run_t *run, void *ud)
+{
+    run_ctx_t *ctx = ud;
+    uv_timer_stop(&ctx->progress_timer);
+    uv_signal_stop(&ctx->sigint);
+    uv_signal_stop(&ctx->sigterm);
+    uv_stop(&ctx->loop);
+}
+
+static void make_run_id(char *buf, size_t size, time_t now)
+{
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    unsigned suffix = (unsigned)(sl__now_ns() ^ (uint64_t)getpid() * 2654435761u) & 0xffffu;
+    snprintf(buf, size, "%04d%02d%02dT%02d%02d%02d-%04x", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, suffix);
+}
+
+static void close_walk(uv_handle_t *handle, void *arg)
+{
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+static int execute(run_ctx_t *ctx, const run_opts_t *o)
+{
+    time_t now = time(NULL);
+    char run_id[40];
+    make_run_id(run_id, sizeof(run_id), now);
+    sl_run_opts_t opts = {.run_id = run_id, .started_unix = (int64_t)now};
+    if (uv_loop_init(&ctx->loop) < 0)
+        return SL_EXIT_INTERNAL;
+    int rc = sl__run_new(&ctx->loop, ctx->wf, &opts, &ctx->run);
+    if (rc < 0) {
+        fprintf(stderr, "sluice: error: cannot start the run: %s\n", sl_strerror(rc));
+        uv_loop_close(&ctx->loop);
+        return SL_EXIT_INTERNAL;
+    }
+    uv_signal_init(&ctx->loop, &ctx->sigint);
+    uv_signal_init(&ctx->loop, &ctx->sigterm);
+    uv_timer_init(&ctx->loop, &ctx->progress_timer);
+    ctx->sigint.data = ctx->sigterm.data = ctx->progress_timer.data = ctx;
+    uv_signal_start(&ctx->sigint, on_signal, SIGINT);
+    uv_signal_start(&ctx->sigterm, on_signal, SIGTERM);
+    sl__progress_init(&ctx->progress, stdout);
+    if (ctx->show_progress)
+        uv_timer_start(&ctx->progress_timer, on_progress_tick, 100, 200);
+    SL_LOG(SL_LOG_INFO, run_id, NULL, "run %s of %s started", run_id, ctx->wf->name);
+    uint64_t started = sl__now_ns();
+    sl__run_start(ctx->run, on_run_done, ctx);
+    uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    uint64_t elapsed = sl__now_ns() - started;
+    sl__progress_clear(&ctx->progress);
+    sl__summary_print(stdout, ctx->run, ctx->wf, elapsed);
+    fflush(stdout);
+    int status = sl__run_succeeded(ctx->run) ? SL_EXIT_OK : SL_EXIT_FAILED;
+    uv_close((uv_handle_t *)&ctx->sigint, NULL);
+    uv_close((uv_handle_t *)&ctx->sigterm, NULL);
+    uv_close((uv_handle_t *)&ctx->progress_timer, NULL);
+    sl__run_free(ctx->run);
+    uv_walk(&ctx->loop, close_walk, NULL);
+    for (int i = 0; i < 100 && uv_loop_close(&ctx->loop) == UV_EBUSY; i++)
+        uv_run(&ctx->loop, UV_RUN_NOWAIT);
+    return status;
+}
+
+int sl__cmd_run(int argc, char **argv)
+{
+    run_opts_t o = {.vars = sl__calloc((size_t)argc + 1, sizeof(char *))};
+    if (o.vars == NULL)
+        return SL_EXIT_INTERNAL;
+    int status = parse_run_args(argc, argv, &o);
+    if (status != 0) {
+        sl__free(o.vars);
+        return status < 0 ? SL_EXIT_OK : status;
+    }
+    run_ctx_t ctx = {0};
+    sl_registry_t *reg = NULL;
+    sl__log_setup(o.quiet ? SL_LOG_WARN : SL_LOG_INFO, o.log_format);
+    if (o.resume) {
+        status = sl__cli_usage_error(RUN_USAGE, "--resume needs the state store, which this "
+                                                "version does not have yet");
+        goto out;
+    }
+    if (sl__cli_registry(&reg) < 0) {
+        status = SL_EXIT_INTERNAL;
+        goto out;
+    }
+    status = sl__cli_load(o.file, reg, &ctx.wf);
+    for (size_t i = 0; status == SL_EXIT_OK && i < o.var_count; i++)
+        if (sl__workflow_set_var(ctx.wf, o.vars[i]) < 0)
+            status = sl__cli_usage_error(RUN_USAGE, "--var expects K=V, got '%s'", o.vars[i]);
+    if (status != SL_EXIT_OK)
+        goto out;
+    if (o.workers)
+        ctx.wf->limits.cpu_workers = (uint32_t)o.workers;
+    if (o.dry_run) {
+        status = dry_run(ctx.wf);
+        goto out;
+    }
+    ctx.show_progress = !o.quiet && isatty(STDOUT_FILENO);
+    status = execute(&ctx, &o);
+out:
+    sl__workflow_free(ctx.wf);
+    sl__registry_free(reg);
+    sl__free(o.vars);
+    return status;
+}

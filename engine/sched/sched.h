@@ -1,0 +1,90 @@
+/*
+ * sched: runs a loaded workflow on one libuv loop.
+ *
+ * Event-driven: each step counts the dependencies it still waits for; a step
+ * whose count reaches zero is activated (its `if` and `foreach` evaluated)
+ * and put on the ready queue; a pump on an idle handle, active only while the
+ * queue has work, dispatches tasks within the step, run and kind limits.
+ * Kinds complete tasks by callback (the host table's task_done/task_fail),
+ * possibly inside start(). Retries wait on timers; timeouts cancel through
+ * the kind. A foreach step that iterates another foreach step's output
+ * streams: its task i starts when the source's task i finishes.
+ *
+ * Loop thread only. The run borrows the workflow and registry.
+ */
+#ifndef SL_SCHED_H
+#define SL_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "loader/workflow.h"
+#include "util/util.h"
+
+#define SL_RUN_INFLIGHT_MAX 10000 /* attempts in flight at once, run-wide */
+
+typedef struct sl_run sl_run_t;
+
+typedef enum {
+    SL_STEP_WAITING = 0, /* dependencies not finished */
+    SL_STEP_RUNNING,
+    SL_STEP_DONE,
+    SL_STEP_SKIPPED, /* `if` was false */
+    SL_STEP_FAILED,  /* a task failed with on_error: fail, or activation failed */
+    SL_STEP_CANCELED /* never finished: the run stopped first */
+} sl_step_status_t;
+
+/** Per-step counters, read by the CLI for progress and the summary. */
+typedef struct sl_step_stats {
+    sl_step_status_t status;
+    bool total_known; /* foreach expanded (or not a foreach) */
+    size_t total;     /* tasks (items) */
+    size_t ok, failed, skipped, retries;
+    size_t inflight;
+    uint64_t started_ns, ended_ns; /* monotonic; 0 = not yet */
+} sl_step_stats_t;
+
+typedef struct sl_run_opts {
+    const char *run_id;  /* copied */
+    int64_t started_unix;
+    uint32_t inflight_max; /* 0 = SL_RUN_INFLIGHT_MAX */
+} sl_run_opts_t;
+
+/** Called once when the run has finished (all steps ended, or stopped and drained). */
+typedef void (*sl_run_done_cb)(sl_run_t *run, void *ud);
+
+int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *opts,
+                sl_run_t **out);
+/** Starts the run; `done` is called from the loop later, never from here. */
+int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud);
+/**
+ * Stops the run: no new task starts. With `cancel`, running tasks are also
+ * canceled through their kinds. The done callback still comes once drained.
+ */
+void sl__run_stop(sl_run_t *run, bool cancel);
+/** Frees a run that is done (or never started); closes its handles first. */
+void sl__run_free(sl_run_t *run);
+
+/** True when every step succeeded (failures under on_error: continue allowed). */
+bool sl__run_succeeded(const sl_run_t *run);
+/** True when the run was stopped by sl__run_stop. */
+bool sl__run_stopped(const sl_run_t *run);
+const sl_step_stats_t *sl__run_step_stats(const sl_run_t *run, size_t step);
+/** The first error that failed the run (borrowed), or NULL. */
+const char *sl__run_error(const sl_run_t *run);
+/** The output of a finished step (borrowed), or NULL. */
+const sl_value_t *sl__run_output(const sl_run_t *run, size_t step);
+const char *sl__run_id(const sl_run_t *run);
+
+/* Host-table task functions (plugin/host.c points at these). */
+void sl__sched_task_done(sl_task_t *task, sl_value_t *output);
+void sl__sched_task_fail(sl_task_t *task, int code, const char *message);
+struct uv_loop_s *sl__sched_task_loop(sl_task_t *task);
+void sl__sched_task_set_data(sl_task_t *task, void *data);
+void *sl__sched_task_data(sl_task_t *task);
+int sl__sched_task_attempt(sl_task_t *task);
+void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap);
+
+#endif

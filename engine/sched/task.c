@@ -1,0 +1,387 @@
+/*
+ * Attempts: dispatch to a kind, completion, timeouts and retries. A task is
+ * one attempt at one item; it lives until the kind has completed it and its
+ * timer (if any) is closed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "expr/expr.h"
+#include "sched/internal.h"
+
+#define SPARE_TASKS_MAX 1024
+
+static void link_task(sl_run_t *run, sl_task_t *t)
+{
+    t->prev = NULL;
+    t->next = run->live;
+    if (run->live)
+        run->live->prev = t;
+    run->live = t;
+}
+
+static void unlink_task(sl_run_t *run, sl_task_t *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        run->live = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+}
+
+static sl_task_t *new_task(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt)
+{
+    sl_task_t *t = run->spare;
+    if (t) {
+        run->spare = t->next;
+        run->spare_count--;
+    } else {
+        t = sl__malloc(sizeof(*t));
+        if (t == NULL)
+            return NULL;
+    }
+    t->run = run;
+    t->step = step;
+    t->item = item;
+    t->attempt = attempt;
+    t->state = TASK_STARTING;
+    t->timer_inited = false;
+    t->completed = false;
+    t->owned_args = NULL;
+    t->args = NULL;
+    t->data = NULL;
+    t->where[0] = '\0';
+    link_task(run, t);
+    return t;
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    sl__free(handle->data);
+}
+
+/* Forgets a task whose kind is done with it. */
+static void release_task(sl_task_t *t)
+{
+    sl_run_t *run = t->run;
+    unlink_task(run, t);
+    sl_value_free(t->owned_args);
+    t->owned_args = NULL;
+    t->state = TASK_FREE;
+    if (t->timer_inited) {
+        t->timer.data = t;
+        uv_close((uv_handle_t *)&t->timer, on_timer_closed);
+    } else if (run->spare_count < SPARE_TASKS_MAX) {
+        t->next = run->spare;
+        run->spare = t;
+        run->spare_count++;
+    } else {
+        sl__free(t);
+    }
+    sl__sched_schedule_pump(run);
+}
+
+static int start_timer(sl_task_t *t, uint64_t ms, uv_timer_cb cb)
+{
+    if (!t->timer_inited) {
+        int rc = uv_timer_init(t->run->loop, &t->timer);
+        if (rc < 0)
+            return SL_ESYS;
+        t->timer_inited = true;
+    }
+    t->timer.data = t;
+    return uv_timer_start(&t->timer, cb, ms, 0) < 0 ? SL_ESYS : 0;
+}
+
+static void stop_timer(sl_task_t *t)
+{
+    if (t->timer_inited)
+        uv_timer_stop(&t->timer);
+}
+
+/* Full-jitter-free "equal jitter" exponential backoff: half fixed, half random. */
+static uint64_t backoff_ms(sl_run_t *run, const sl_retry_t *retry, uint32_t failed_attempt)
+{
+    double delay = (double)retry->backoff_ms;
+    for (uint32_t i = 1; i < failed_attempt && delay < (double)retry->max_backoff_ms; i++)
+        delay *= 2;
+    if (delay > (double)retry->max_backoff_ms)
+        delay = (double)retry->max_backoff_ms;
+    run->rng ^= run->rng << 13;
+    run->rng ^= run->rng >> 7;
+    run->rng ^= run->rng << 17;
+    double unit = (double)(run->rng >> 11) / (double)(1ull << 53);
+    return (uint64_t)(delay / 2 + unit * delay / 2);
+}
+
+static void on_retry_timer(uv_timer_t *timer)
+{
+    sl_task_t *t = timer->data;
+    sl_run_t *run = t->run;
+    step_rt_t *step = t->step;
+    size_t item = t->item;
+    uint32_t attempt = t->attempt;
+    release_task(t);
+    if (run->stopping) {
+        sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping");
+        return;
+    }
+    sl__sched_dispatch(run, step, item, attempt);
+}
+
+/* An attempt failed: retry after a backoff, or fail the item. */
+static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt,
+                           int code, const char *message)
+{
+    const sl_retry_t *retry = &step->def->retry;
+    bool retryable = code != SL_ECANCELED || !run->stopping;
+    if (attempt >= retry->attempts || run->stopping || !retryable) {
+        sl__sched_item_failed(step, item, code, message);
+        return;
+    }
+    uint64_t delay = backoff_ms(run, retry, attempt);
+    sl_task_t *wait = new_task(run, step, item, attempt + 1);
+    if (wait == NULL || start_timer(wait, delay, on_retry_timer) < 0) {
+        if (wait)
+            release_task(wait);
+        sl__sched_item_failed(step, item, SL_ENOMEM, "cannot schedule a retry: out of memory");
+        return;
+    }
+    wait->state = TASK_WAITING;
+    step->stats.retries++;
+    const char *where = sl__task_where(wait);
+    SL_LOG(SL_LOG_WARN, run->run_id, where, "attempt %" PRIu32 "/%" PRIu32 " failed: %s; retrying in %.1fs",
+           attempt, retry->attempts, message, (double)delay / 1000);
+}
+
+static void on_timeout(uv_timer_t *timer)
+{
+    sl_task_t *t = timer->data;
+    sl_run_t *run = t->run;
+    step_rt_t *step = t->step;
+    size_t item = t->item;
+    uint32_t attempt = t->attempt;
+    t->state = TASK_ZOMBIE;
+    /* cancel() may complete (and so free) the task at once: touch nothing after. */
+    if (step->def->kind->cancel)
+        step->def->kind->cancel(t);
+    char message[96];
+    snprintf(message, sizeof(message), "timed out after %.3gs",
+             (double)step->def->timeout_ms / 1000);
+    attempt_failed(run, step, item, attempt, SL_ETIMEDOUT, message);
+}
+
+/* Evaluates per-item `if` and `with`; returns false when the item ended here. */
+static bool prepare_args(sl_run_t *run, step_rt_t *step, size_t item, sl_task_t *t)
+{
+    const sl_step_t *def = step->def;
+    const sl_value_t *value = sl__sched_item_value(run, step, item);
+    int64_t index = step->is_foreach ? (int64_t)item + 1 : 0;
+    char *err = NULL;
+    if (def->if_cond && (sl__tmpl_flags(def->if_cond) & SL_TMPL_USES_ITEM)) {
+        sl_value_t *cond = NULL;
+        int rc = sl__tmpl_eval(run->vm, def->if_cond, value, index, &cond, &err);
+        bool truthy = rc == 0 && sl_value_truthy(cond);
+        sl_value_free(cond);
+        if (rc < 0 || !truthy) {
+            release_task(t);
+            if (rc < 0)
+                sl__sched_item_failed(step, item, rc, err ? err : sl_strerror(rc));
+            else
+                sl__sched_item_skipped(step, item);
+            sl__free(err);
+            return false;
+        }
+    }
+    if (step->args_constant) {
+        t->args = &step->args;
+        return true;
+    }
+    int rc = sl__tmpl_eval(run->vm, def->with, value, index, &t->owned_args, &err);
+    if (rc < 0) {
+        release_task(t);
+        sl__sched_item_failed(step, item, rc, err ? err : sl_strerror(rc));
+        sl__free(err);
+        return false;
+    }
+    t->args = t->owned_args;
+    return true;
+}
+
+void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt)
+{
+    sl_task_t *t = new_task(run, step, item, attempt);
+    if (t == NULL) {
+        sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory");
+        return;
+    }
+    if (!prepare_args(run, step, item, t))
+        return;
+    const sl_step_t *def = step->def;
+    if (def->timeout_ms > 0 && def->kind->exec == SL_EXEC_IO &&
+        start_timer(t, (uint64_t)def->timeout_ms, on_timeout) < 0) {
+        release_task(t);
+        sl__sched_item_failed(step, item, SL_ESYS, "cannot start the timeout timer");
+        return;
+    }
+    int rc = def->kind->start(t, t->args);
+    if (rc < 0) {
+        /* Refused to start: the kind will not complete it (sluice/plugin.h). */
+        stop_timer(t);
+        release_task(t);
+        char message[128];
+        snprintf(message, sizeof(message), "kind '%s' could not start: %s", def->uses,
+                 sl_strerror(rc));
+        attempt_failed(run, step, item, attempt, rc, message);
+        return;
+    }
+    if (!t->completed && t->state == TASK_STARTING)
+        t->state = TASK_RUNNING;
+}
+
+void sl__sched_task_done(sl_task_t *t, sl_value_t *output)
+{
+    if (t->completed) {
+        sl_value_free(output);
+        return; /* completed twice: the kind's bug; the first one counts */
+    }
+    t->completed = true;
+    if (t->state == TASK_ZOMBIE) {
+        sl_value_free(output);
+        release_task(t);
+        return;
+    }
+    stop_timer(t);
+    step_rt_t *step = t->step;
+    size_t item = t->item;
+    release_task(t);
+    sl__sched_item_ok(step, item, output ? output : sl_value_nil());
+}
+
+void sl__sched_task_fail(sl_task_t *t, int code, const char *message)
+{
+    if (t->completed)
+        return;
+    t->completed = true;
+    if (t->state == TASK_ZOMBIE) {
+        release_task(t);
+        return;
+    }
+    stop_timer(t);
+    sl_run_t *run = t->run;
+    step_rt_t *step = t->step;
+    size_t item = t->item;
+    uint32_t attempt = t->attempt;
+    char *copy = sl__strdup(message ? message : sl_strerror(code));
+    release_task(t);
+    attempt_failed(run, step, item, attempt, code < 0 ? code : SL_EFAILED,
+                   copy ? copy : "out of memory");
+    sl__free(copy);
+}
+
+void sl__sched_cancel_all(sl_run_t *run, bool cancel_running)
+{
+    sl_task_t *t = run->live;
+    while (t) {
+        sl_task_t *next = t->next;
+        if (t->state == TASK_WAITING) {
+            step_rt_t *step = t->step;
+            size_t item = t->item;
+            stop_timer(t);
+            release_task(t);
+            sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping");
+            next = run->live; /* the list changed under us: start over */
+        } else if (cancel_running && t->state == TASK_RUNNING) {
+            step_rt_t *step = t->step;
+            size_t item = t->item;
+            stop_timer(t);
+            t->state = TASK_ZOMBIE;
+            if (step->def->kind->cancel)
+                step->def->kind->cancel(t);
+            sl__sched_item_failed(step, item, SL_ECANCELED, "canceled");
+            next = run->live;
+        }
+        t = next;
+    }
+}
+
+void sl__sched_free_tasks(sl_run_t *run)
+{
+    while (run->spare) {
+        sl_task_t *t = run->spare;
+        run->spare = t->next;
+        sl__free(t);
+    }
+    run->spare_count = 0;
+}
+
+/* ---- host table and task.h accessors ------------------------------------ */
+
+struct uv_loop_s *sl__sched_task_loop(sl_task_t *task)
+{
+    return task->run->loop;
+}
+
+void sl__sched_task_set_data(sl_task_t *task, void *data)
+{
+    task->data = data;
+}
+
+void *sl__sched_task_data(sl_task_t *task)
+{
+    return task->data;
+}
+
+int sl__sched_task_attempt(sl_task_t *task)
+{
+    return (int)task->attempt;
+}
+
+void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap)
+{
+    if (level < sl__log_level)
+        return;
+    sl__log_vwrite(level, task ? task->run->run_id : NULL, task ? sl__task_where(task) : NULL,
+                   fmt, ap);
+}
+
+sl_vm_t *sl__task_vm(sl_task_t *task)
+{
+    return task->run->vm;
+}
+
+const sl_value_t *sl__task_item(sl_task_t *task)
+{
+    return task->step->is_foreach ? sl__sched_item_value(task->run, task->step, task->item)
+                                  : NULL;
+}
+
+int64_t sl__task_index(sl_task_t *task)
+{
+    return task->step->is_foreach ? (int64_t)task->item + 1 : 0;
+}
+
+const char *sl__task_step_id(sl_task_t *task)
+{
+    return task->step->def->id;
+}
+
+const char *sl__task_workflow_dir(sl_task_t *task)
+{
+    return task->run->wf->dir;
+}
+
+const char *sl__task_where(sl_task_t *task)
+{
+    if (task->where[0] == '\0') {
+        if (task->step->is_foreach)
+            snprintf(task->where, sizeof(task->where), "%s[%zu]", task->step->def->id,
+                     task->item + 1);
+        else
+            snprintf(task->where, sizeof(task->where), "%s", task->step->def->id);
+    }
+    return task->where;
+}
