@@ -1,13 +1,11 @@
 """Measuring one command: wall time, CPU time (user+sys) and peak RSS of the child."""
 import os
-import resource
 import subprocess
 import time
 
 
 def measure(argv, env=None, cwd=None, timeout=900):
     """Runs argv and returns (wall_s, cpu_s, peak_rss_mib). Raises on a non-zero exit."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -17,7 +15,6 @@ def measure(argv, env=None, cwd=None, timeout=900):
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{argv} exited with {status}: {err[-2000:]}")
-    del before
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
 
 
