@@ -9,8 +9,9 @@
  * Times are Unix seconds; `tz` is an IANA name ("Europe/Paris", "UTC").
  * Local wall-clock semantics: a tick inside a DST gap fires once at the first
  * instant after the gap; a tick inside a repeated hour fires once (at its
- * first occurrence). No global state is left changed. Thread: any, but
- * sl__cron_next is not re-entrant with other code that changes TZ.
+ * first occurrence). Zones are read from TZif files in $TZDIR or
+ * /usr/share/zoneinfo (v2+ data and the POSIX footer rule); the process TZ
+ * and libc's time zone state are never touched. Thread: any; no global state.
  */
 #ifndef SL_CRON_H
 #define SL_CRON_H

@@ -603,9 +603,94 @@ static void test_time_round_trip(void)
     }
 }
 
+/* ---- robustness: corrupt zone files and random expressions ---------------- */
+
+static uint32_t lcg_next(uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return *state >> 8;
+}
+
+static bool read_whole(const char *path, unsigned char *buf, size_t cap, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    *len = fread(buf, 1, cap, f);
+    fclose(f);
+    return *len > 0;
+}
+
+/* Truncated and bit-flipped copies of a real TZif file load or fail cleanly. */
+static void test_tz_corrupt_files(void)
+{
+    static unsigned char orig[1 << 17], copy[1 << 17];
+    size_t len = 0;
+    if (!read_whole("/usr/share/zoneinfo/Europe/Paris", orig, sizeof orig, &len))
+        return;
+    char dir[] = "/tmp/sluice-tzfuzz-XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/Z", dir);
+    setenv("TZDIR", dir, 1);
+    uint32_t seed = 12345;
+    for (int round = 0; round < 400; round++) {
+        size_t n = round < 100 ? len * (size_t)round / 100 : len;
+        memcpy(copy, orig, n);
+        for (int flips = round < 100 ? 0 : 1 + (int)(lcg_next(&seed) % 8); flips > 0; flips--)
+            copy[lcg_next(&seed) % n] ^= (unsigned char)(1u << (lcg_next(&seed) % 8));
+        FILE *f = fopen(path, "wb");
+        if (f == NULL)
+            break;
+        fwrite(copy, 1, n, f);
+        fclose(f);
+        sl_tz_t *tz = NULL;
+        if (sl__tz_load("Z", &tz) == 0) {
+            char buf[64];
+            int64_t t = 0;
+            for (int64_t at = -4000000000; at < 5000000000; at += 123456789) {
+                sl__time_format_tz(at, tz, buf, sizeof buf);
+                sl__time_parse_tz("2026-03-29T02:30", tz, &t);
+            }
+            sl__tz_free(tz);
+        }
+    }
+    unlink(path);
+    rmdir(dir);
+    unsetenv("TZDIR");
+}
+
+/* Random strings over cron's alphabet never crash the parser, and errors
+ * always come with a message and an offset inside the text. */
+static void test_parse_random(void)
+{
+    static const char alphabet[] = "0123456789*/-,@ \tJANMONsunxyz?#";
+    uint32_t seed = 777;
+    for (int round = 0; round < 20000; round++) {
+        char expr[40];
+        size_t n = lcg_next(&seed) % (sizeof expr - 1);
+        for (size_t i = 0; i < n; i++)
+            expr[i] = alphabet[lcg_next(&seed) % (sizeof alphabet - 1)];
+        expr[n] = '\0';
+        sl_cron_t *cron = NULL;
+        char err[128] = "";
+        size_t offset = 0;
+        int rc = sl__cron_parse(expr, &cron, err, sizeof err, &offset);
+        if (rc == 0) {
+            int64_t t;
+            rc = sl__cron_next(cron, "UTC", 1767225600, &t);
+            CHECK(rc == 0 || rc == SL_ENOTFOUND);
+            sl__cron_free(cron);
+        } else {
+            CHECK_INT(rc, SL_EINVAL);
+            CHECK(err[0] != '\0');
+            CHECK(offset <= n);
+        }
+    }
+}
+
 TEST_MAIN(60, T(test_parse_syntax), T(test_parse_errors), T(test_parse_alloc_failure),
           T(test_next_utc), T(test_next_vixie_or), T(test_next_shorthands),
           T(test_next_leap_and_impossible), T(test_next_paris), T(test_next_new_york),
           T(test_next_lord_howe), T(test_next_efficient), T(test_next_brute_force),
           T(test_tz_check), T(test_tz_without_tzdata), T(test_time_format), T(test_time_parse),
-          T(test_time_round_trip))
+          T(test_time_round_trip), T(test_tz_corrupt_files), T(test_parse_random))
