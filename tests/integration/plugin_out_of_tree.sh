@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the example plugin of docs/plugins.md the way an out-of-tree user
+# does (installed header only, plain `cc`), then runs the example workflow
+# with SLUICE_PLUGIN_PATH pointing at it.
+#   bash plugin_out_of_tree.sh SLUICE_BIN BUILD_DIR SOURCE_DIR
+set -euo pipefail
+sluice=$1 build=$2 src=$3
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sluice-oot.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# 1. Install: the header must land in PREFIX/include/sluice/.
+cmake --install "$build" --prefix "$tmp/prefix" > "$tmp/install.log" 2>&1 ||
+  { cat "$tmp/install.log"; fail "cmake --install failed"; }
+[[ -f $tmp/prefix/include/sluice/plugin.h ]] || fail "plugin.h not installed"
+
+# 2. Build the plugin against the installed header and nothing else.
+mkdir -p "$tmp/plugins" "$tmp/work"
+cc -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
+  -I "$tmp/prefix/include" -o "$tmp/plugins/hello.so" "$src/docs/examples/plugin/hello.c" ||
+  fail "the example plugin does not compile against the installed header"
+exported=$(nm -D --defined-only "$tmp/plugins/hello.so" | awk '{print $3}')
+[[ $exported == sl_plugin_entry_v1 ]] || fail "hello.so exports '$exported', not only sl_plugin_entry_v1"
+
+# 3. sluice finds it on SLUICE_PLUGIN_PATH.
+export SLUICE_PLUGIN_PATH=$tmp/plugins SLUICE_STATE=$tmp/state
+"$sluice" plugins > "$tmp/plugins.out" 2> "$tmp/plugins.err" || fail "sluice plugins failed"
+grep -q 'hello\.greet' "$tmp/plugins.out" || { cat "$tmp/plugins.out"; fail "hello.greet not listed"; }
+grep -q 'hello\.so' "$tmp/plugins.err" && { cat "$tmp/plugins.err"; fail "warning about hello.so"; }
+
+# 4. The example workflow runs and greets.
+cd "$tmp/work"
+cp "$src/docs/examples/plugin/hello.yaml" .
+"$sluice" run --quiet hello.yaml > run.out 2> run.err ||
+  { cat run.out run.err; fail "sluice run hello.yaml failed"; }
+[[ $(cat out/hello.txt) == "hello, world" ]] || fail "out/hello.txt: '$(cat out/hello.txt)'"
+"$sluice" run --quiet hello.yaml --var who=sluice > run.out 2> run.err ||
+  { cat run.out run.err; fail "sluice run hello.yaml --var who=sluice failed"; }
+[[ $(cat out/hello.txt) == "hello, sluice" ]] || fail "out/hello.txt: '$(cat out/hello.txt)'"
+
+# 5. Without the plugin folder, the workflow is refused before it runs (exit 2).
+rm -f out/hello.txt
+set +e
+SLUICE_PLUGIN_PATH= "$sluice" run --quiet hello.yaml > run.out 2> run.err
+status=$?
+set -e
+[[ $status == 2 ]] || { cat run.err; fail "unknown kind: exit $status, expected 2"; }
+grep -q 'hello\.greet' run.err || { cat run.err; fail "the error does not name hello.greet"; }
+[[ ! -e out/hello.txt ]] || fail "a step ran although the workflow was refused"
+echo "ok"
