@@ -1,0 +1,89 @@
+/* util/: durations, bounded buffers, diagnostics, edit distance, UTF-8, error strings. */
+#include "test.h"
+#include "util/util.h"
+
+static void test_durations(void)
+{
+    int64_t ms = 0;
+    CHECK_INT(sl__duration_parse("250ms", &ms), 0);
+    CHECK_INT(ms, 250);
+    CHECK_INT(sl__duration_parse("30s", &ms), 0);
+    CHECK_INT(ms, 30000);
+    CHECK_INT(sl__duration_parse("5m", &ms), 0);
+    CHECK_INT(ms, 300000);
+    CHECK_INT(sl__duration_parse("2h", &ms), 0);
+    CHECK_INT(ms, 7200000);
+    CHECK_INT(sl__duration_parse("1d", &ms), 0);
+    CHECK_INT(ms, 86400000);
+    CHECK_INT(sl__duration_parse("1.5", &ms), 0);
+    CHECK_INT(ms, 1500);
+    const char *bad[] = {"", "5x", "-1s", "s", "1 s", "ms", "1e400", "99999999d"};
+    for (size_t i = 0; i < SL_COUNTOF(bad); i++)
+        CHECK_INT(sl__duration_parse(bad[i], &ms), SL_EINVAL);
+}
+
+static void test_buffer_bound(void)
+{
+    sl_buf_t b;
+    sl__buf_init(&b, 8);
+    CHECK_INT(sl__buf_add(&b, "12345", 5), 0);
+    CHECK_INT(sl__buf_add(&b, "6789", 4), SL_ELIMIT);
+    CHECK_STR(b.data, "12345"); /* unchanged by the refused append */
+    CHECK_INT(sl__buf_addf(&b, "%d", 678), 0);
+    CHECK_STR(b.data, "12345678");
+    CHECK_INT(sl__buf_addc(&b, 'x'), SL_ELIMIT);
+    size_t len;
+    char *taken = sl__buf_take(&b, &len);
+    CHECK_INT(len, 8);
+    CHECK(b.data == NULL && b.len == 0);
+    sl__free(taken);
+    sl__buf_close(&b);
+}
+
+static void test_diag_sorted(void)
+{
+    sl_diag_t d;
+    sl__diag_init(&d);
+    sl__diag_add(&d, "f.yaml", (sl_mark_t){9, 1}, "third");
+    sl__diag_add(&d, "f.yaml", (sl_mark_t){2, 5}, "second");
+    sl__diag_add(&d, "f.yaml", (sl_mark_t){2, 3}, "first %d", 1);
+    sl__diag_sort(&d);
+    CHECK_INT(d.count, 3);
+    CHECK_STR(d.items[0].message, "first 1");
+    CHECK_STR(d.items[2].message, "third");
+    FILE *f = tmpfile();
+    sl__diag_print(&d, f);
+    rewind(f);
+    char line[128];
+    CHECK(fgets(line, sizeof(line), f) != NULL);
+    CHECK_STR(line, "f.yaml:2:3: error: first 1\n");
+    fclose(f);
+    sl__diag_close(&d);
+}
+
+static void test_edit_distance(void)
+{
+    CHECK_INT(sl__edit_distance("steps", "stpes", 2), 2);
+    CHECK_INT(sl__edit_distance("needs", "neds", 2), 1);
+    CHECK_INT(sl__edit_distance("foreach", "x", 2), 3);
+}
+
+static void test_utf8(void)
+{
+    const char good[] = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80";
+    CHECK_INT(sl__utf8_check(good, strlen(good)), strlen(good));
+    CHECK_INT(sl__utf8_check("ab\xff", 3), 2);
+    CHECK_INT(sl__utf8_check("a\xc3", 2), 1);             /* truncated */
+    CHECK_INT(sl__utf8_check("\xc0\xaf", 2), 0);          /* overlong */
+    CHECK_INT(sl__utf8_check("\xed\xa0\x80", 3), 0);      /* surrogate */
+}
+
+static void test_strerror(void)
+{
+    CHECK_STR(sl_strerror(SL_ENOMEM), "out of memory");
+    CHECK_STR(sl_strerror(SL_EABI), "incompatible plugin ABI");
+    CHECK_STR(sl_strerror(-9999), "unknown error");
+}
+
+TEST_MAIN(30, T(test_durations), T(test_buffer_bound), T(test_diag_sorted),
+          T(test_edit_distance), T(test_utf8), T(test_strerror))

@@ -1,0 +1,136 @@
+/* value/: constructors, containers, copies, equality, JSON both ways, allocation failure. */
+#include "test.h"
+#include "value/value.h"
+
+static void test_scalars(void)
+{
+    sl_value_t *i = sl_value_int(-42), *n = sl_value_number(2.5), *b = sl_value_bool(1);
+    sl_value_t *s = sl_value_string("a\0b", 3), *nil = sl_value_nil();
+    CHECK_INT(sl_value_type(i), SL_TYPE_INT);
+    CHECK_INT(sl_value_int_of(i), -42);
+    CHECK(sl_value_number_of(n) == 2.5);
+    CHECK_INT(sl_value_int_of(n), 2);
+    CHECK(sl_value_truthy(b));
+    CHECK(!sl_value_truthy(nil));
+    CHECK(!sl_value_truthy(NULL));
+    CHECK(sl_value_truthy(sl_value_at(NULL, 0)) == 0);
+    size_t len;
+    const char *text = sl_value_str(s, &len);
+    CHECK_INT(len, 3);
+    CHECK(memcmp(text, "a\0b", 4) == 0); /* NUL-terminated too */
+    CHECK(sl_value_str(i, &len) == NULL);
+    CHECK_STR(sl_value_type_name(SL_TYPE_MAP), "map");
+    sl_value_free(i);
+    sl_value_free(n);
+    sl_value_free(b);
+    sl_value_free(s);
+    sl_value_free(nil);
+    sl_value_free(NULL);
+}
+
+static void test_containers(void)
+{
+    sl_value_t *list = sl_value_list();
+    for (int k = 0; k < 1000; k++)
+        CHECK_INT(sl_value_push(list, sl_value_int(k)), 0);
+    CHECK_INT(sl_value_len(list), 1000);
+    CHECK_INT(sl_value_int_of(sl_value_at(list, 999)), 999);
+    CHECK(sl_value_at(list, 1000) == NULL);
+    sl_value_t *map = sl_value_map();
+    CHECK_INT(sl_value_set(map, "b", sl_value_int(1)), 0);
+    CHECK_INT(sl_value_set(map, "a", sl_value_int(2)), 0);
+    CHECK_INT(sl_value_set(map, "b", sl_value_int(3)), 0); /* replaces */
+    CHECK_INT(sl_value_len(map), 2);
+    const char *key;
+    sl_value_entry(map, 0, &key);
+    CHECK_STR(key, "b"); /* insertion order */
+    CHECK_INT(sl_value_int_of(sl_value_get(map, "b")), 3);
+    CHECK(sl_value_get(map, "zz") == NULL);
+    CHECK_INT(sl_value_set(map, "list", list), 0);
+    CHECK_INT(sl_value_set(list /* not a map */, "x", sl_value_int(1)), SL_ETYPE);
+    sl_value_t *copy = sl_value_copy(map);
+    CHECK(sl_value_equal(copy, map));
+    sl_value_set(copy, "a", sl_value_number(2.0));
+    CHECK(sl_value_equal(copy, map)); /* 2 == 2.0 */
+    sl_value_set(copy, "a", sl_value_string("2", 1));
+    CHECK(!sl_value_equal(copy, map));
+    sl_value_free(copy);
+    sl_value_free(map);
+}
+
+static void test_json_round_trip(void)
+{
+    const char *text = "{\"a\":[1,2.5,\"x\\n\\\"y\\u0001\",true,null],\"b\":{},\"c\":-7}";
+    sl_value_t *v = NULL;
+    char err[256];
+    CHECK_INT(sl_value_from_json(text, strlen(text), &v, err, sizeof(err)), 0);
+    CHECK_INT(sl_value_type(sl_value_get(v, "c")), SL_TYPE_INT);
+    CHECK_INT(sl_value_type(sl_value_at(sl_value_get(v, "a"), 4)), SL_TYPE_NIL);
+    char *out = NULL;
+    size_t len = 0;
+    CHECK_INT(sl_value_to_json(v, &out, &len), 0);
+    CHECK_STR(out, text);
+    CHECK_INT(len, strlen(text));
+    sl__free(out);
+    sl_value_free(v);
+    sl_value_t *whole = sl_value_number(3.0);
+    sl_value_to_json(whole, &out, &len);
+    CHECK_STR(out, "3.0"); /* numbers stay numbers */
+    sl__free(out);
+    sl_value_free(whole);
+}
+
+static void test_json_errors(void)
+{
+    sl_value_t *v = NULL;
+    char err[256];
+    CHECK_INT(sl_value_from_json("{\"a\": }", 7, &v, err, sizeof(err)), SL_EPARSE);
+    CHECK(v == NULL);
+    CHECK_CONTAINS(err, "line 1, column");
+    CHECK_INT(sl_value_from_json("", 0, &v, err, sizeof(err)), SL_EPARSE);
+}
+
+/* Every allocation of a decode, in turn, fails: no crash, no leak (under ASan). */
+static void test_json_alloc_failure(void)
+{
+    const char *text = "{\"k\":[1,{\"x\":\"yy\"},[3,4]],\"s\":\"text\"}";
+    int successes = 0;
+    for (uint64_t n = 1; n < 200; n++) {
+        sl_value_t *v = NULL;
+        char err[128];
+        sl__alloc_fail_at(n);
+        int rc = sl_value_from_json(text, strlen(text), &v, err, sizeof(err));
+        sl__alloc_fail_at(0);
+        if (rc == 0) {
+            successes++;
+            char *out = NULL;
+            CHECK_INT(sl_value_to_json(v, &out, NULL), 0);
+            CHECK_STR(out, text);
+            sl__free(out);
+        } else {
+            CHECK_INT(rc, SL_ENOMEM);
+            CHECK(v == NULL);
+        }
+        sl_value_free(v);
+    }
+    CHECK(successes > 0);
+}
+
+static void test_copy_alloc_failure(void)
+{
+    sl_value_t *v = NULL;
+    const char *text = "[{\"a\":\"b\"},[1,2,\"three\"],\"four\"]";
+    char err[64];
+    CHECK_INT(sl_value_from_json(text, strlen(text), &v, err, sizeof(err)), 0);
+    for (uint64_t n = 1; n < 50; n++) {
+        sl__alloc_fail_at(n);
+        sl_value_t *copy = sl_value_copy(v);
+        sl__alloc_fail_at(0);
+        CHECK(copy == NULL || sl_value_equal(copy, v));
+        sl_value_free(copy);
+    }
+    sl_value_free(v);
+}
+
+TEST_MAIN(30, T(test_scalars), T(test_containers), T(test_json_round_trip), T(test_json_errors),
+          T(test_json_alloc_failure), T(test_copy_alloc_failure))
