@@ -142,7 +142,8 @@ static void limits_http(sl_loader_t *ld, const sl_node_t *node)
         sl_value_free(v);
         if (!(rate > 0 && rate < 1e9))
             sl__loader_problem(ld, value->mark, "'rate' expects a number of requests per second "
-                                                "above 0, got %s", sl__loader_found(value));
+                                                "above 0, got '%s'",
+                               value->kind == SL_NODE_SCALAR ? value->str : "a collection");
         else
             l->http_rate = rate;
     }
@@ -165,7 +166,8 @@ static void limits_cpu(sl_loader_t *ld, const sl_node_t *node)
             sl__loader_uint(ld, value, "workers", 1, 4096, &l->cpu_workers);
         else
             sl__loader_problem(ld, value->mark, "'workers' expects 'auto' or a positive "
-                                                "integer, got %s", sl__loader_found(value));
+                                                "integer, got '%s'",
+                               value->kind == SL_NODE_SCALAR ? value->str : "a collection");
     }
     if (sl__loader_entry(node, "memory", &value))
         sl__loader_size(ld, value, "memory", &l->cpu_memory_bytes);

@@ -199,6 +199,12 @@ static void load_steps(sl_loader_t *ld, const sl_node_t *root)
     const sl_node_t *steps = NULL;
     const sl_node_t *key = sl__loader_entry(root, "steps", &steps);
     if (key == NULL) {
+        /* A misspelt `steps:` is reported as an unknown field already. */
+        static const char *const only_steps[] = {"steps", NULL};
+        for (size_t i = 0; i < root->count; i++) {
+            if (sl__loader_suggest(root->items[2 * i]->str, only_steps))
+                return;
+        }
         sl__loader_problem(ld, root->mark, "missing required field 'steps'");
         return;
     }
