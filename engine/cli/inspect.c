@@ -46,7 +46,7 @@ int sl__cmd_graph(int argc, char **argv)
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+f:h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:h", options, NULL)) != -1) {
         if (c == 'h') {
             fprintf(stdout, "usage: %s\n\nPrints the step graph in Graphviz DOT (default) or "
                             "Mermaid.\n", GRAPH_USAGE);

@@ -84,13 +84,13 @@ void sl__progress_clear(sl_progress_t *p)
     }
 }
 
-static const char *status_name(sl_step_status_t s)
+static const char *status_name(const sl_step_stats_t *s)
 {
-    switch (s) {
-    case SL_STEP_DONE: return "ok";
+    switch (s->status) {
+    case SL_STEP_DONE: return s->failed ? "partial" : "ok";
     case SL_STEP_SKIPPED: return "skipped";
     case SL_STEP_FAILED: return "failed";
-    case SL_STEP_CANCELED: return "not run";
+    case SL_STEP_CANCELED: return s->started_ns ? "canceled" : "not run";
     case SL_STEP_RUNNING: return "running";
     default: return "waiting";
     }
@@ -112,9 +112,8 @@ void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
         const sl_step_stats_t *s = sl__run_step_stats(run, i);
         double secs = s->started_ns && s->ended_ns ? (double)(s->ended_ns - s->started_ns) / 1e9
                                                    : 0;
-        bool partial = s->status == SL_STEP_DONE && s->failed;
         fprintf(out, "%-*.*s  %-12s %-8s %8zu %8zu %8zu %8zu %8.3fs\n", id_width, id_width,
-                wf->steps[i].id, wf->steps[i].uses, partial ? "partial" : status_name(s->status),
+                wf->steps[i].id, wf->steps[i].uses, status_name(s),
                 s->ok, s->failed, s->skipped, s->retries, secs);
         tasks += s->ok + s->failed + s->skipped;
         failed += s->failed;

@@ -197,7 +197,9 @@ void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *m
     bool canceled = code == SL_ECANCELED && run->stopping;
     if (!canceled)
         SL_LOG(SL_LOG_ERROR, run->run_id, where, "%s", message);
-    if (step->def->on_error == SL_ON_ERROR_FAIL && !canceled) {
+    if (canceled) {
+        step->stats.status = SL_STEP_CANCELED;
+    } else if (step->def->on_error == SL_ON_ERROR_FAIL) {
         step->stats.status = SL_STEP_FAILED;
         fail_run(run, where, message);
     }

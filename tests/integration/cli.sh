@@ -76,7 +76,7 @@ pid=$!
 sleep 0.4; kill -INT $pid; sleep 0.2; kill -INT $pid
 wait $pid
 [[ $? == 1 ]] && ok || bad "double SIGINT exit"
-grep -Eq "^nap +test.sleep +failed" out.txt && ok || bad "second SIGINT cancels: $(cat out.txt)"
+grep -Eq "^nap +test.sleep +canceled +0 +1" out.txt && ok || bad "second SIGINT cancels: $(cat out.txt)"
 
 # A 5,000-step chain: no recursion limits, correct order.
 {
