@@ -30,7 +30,10 @@ int sl__cron_parse(const char *expr, sl_cron_t **out, char *err, size_t err_size
                    size_t *err_offset);
 void sl__cron_free(sl_cron_t *cron);
 
-/** 0 when `name` is a time zone this machine knows (or "UTC"), else SL_ENOENT. */
+/**
+ * 0 when `name` is a time zone this machine knows (or "UTC", "Etc/UTC", known
+ * even without tzdata), else SL_ENOENT; SL_ENOMEM when out of memory.
+ */
 int sl__tz_check(const char *name);
 
 /**

@@ -688,9 +688,33 @@ static void test_parse_random(void)
     }
 }
 
+/* Every allocation of loading a zone can fail; each failure is clean. */
+static void test_tz_alloc_failure(void)
+{
+    for (uint64_t n = 1; n < 20; n++) {
+        sl_tz_t *tz = (sl_tz_t *)1;
+        sl__alloc_fail_at(n);
+        int rc = sl__tz_load("Europe/Paris", &tz);
+        sl__alloc_fail_at(0);
+        CHECK(rc == 0 || rc == SL_ENOMEM);
+        CHECK((rc == 0) == (tz != NULL));
+        sl__tz_free(tz);
+        char buf[64];
+        sl__alloc_fail_at(n);
+        rc = sl__time_format(0, "UTC", buf, sizeof buf);
+        sl__alloc_fail_at(0);
+        CHECK(rc == 0 || rc == SL_ENOMEM);
+        sl__alloc_fail_at(n);
+        rc = sl__tz_check("Europe/Paris");
+        sl__alloc_fail_at(0);
+        CHECK(rc == 0 || rc == SL_ENOMEM);
+    }
+}
+
 TEST_MAIN(60, T(test_parse_syntax), T(test_parse_errors), T(test_parse_alloc_failure),
           T(test_next_utc), T(test_next_vixie_or), T(test_next_shorthands),
           T(test_next_leap_and_impossible), T(test_next_paris), T(test_next_new_york),
           T(test_next_lord_howe), T(test_next_efficient), T(test_next_brute_force),
           T(test_tz_check), T(test_tz_without_tzdata), T(test_time_format), T(test_time_parse),
-          T(test_time_round_trip), T(test_tz_corrupt_files), T(test_parse_random))
+          T(test_time_round_trip), T(test_tz_corrupt_files), T(test_parse_random),
+          T(test_tz_alloc_failure))
