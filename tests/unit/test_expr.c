@@ -293,6 +293,130 @@ static void test_collections(void)
     sl__diag_close(&diag);
 }
 
+/* ---- evaluation --------------------------------------------------------- */
+
+static sl_value_t *step_s;
+
+static int step_output(void *ud, const char *step, const sl_value_t **out)
+{
+    (void)ud;
+    if (strcmp(step, "s") != 0)
+        return 0;
+    *out = step_s;
+    return 1;
+}
+
+static sl_vm_t *new_vm(void)
+{
+    char err[64];
+    if (step_s == NULL)
+        sl_value_from_json("{\"u\": \"http://h\", \"n\": 2}", 25, &step_s, err, sizeof(err));
+    sl_vm_scope_t scope = {NULL, "wf", "r1", 0, step_output, NULL};
+    sl_vm_t *vm = NULL;
+    CHECK_INT(sl__vm_new(&scope, NULL, &vm), 0);
+    return vm;
+}
+
+/* Builds and evaluates one scalar; returns JSON of the result or "ERR: message". */
+static const char *eval_text(sl_vm_t *vm, const char *text, const sl_value_t *item, int64_t index)
+{
+    static char out[1024];
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = tmpl_of(text, &diag);
+    sl__diag_close(&diag);
+    if (t == NULL)
+        return "(build failed)";
+    sl_value_t *v = NULL;
+    char *err = NULL;
+    int rc = sl__tmpl_eval(vm, t, item, index, &v, &err);
+    if (rc < 0) {
+        snprintf(out, sizeof(out), "ERR: %s", err ? err : "(no message)");
+    } else {
+        char *json = NULL;
+        size_t len;
+        sl_value_to_json(v, &json, &len);
+        snprintf(out, sizeof(out), "%s", json);
+        sl__free(json);
+    }
+    sl__free(err);
+    sl_value_free(v);
+    sl__tmpl_free(t);
+    return out;
+}
+
+static void test_eval(void)
+{
+    sl_vm_t *vm = new_vm();
+    sl_value_t *item = sl_value_cstring("de");
+    CHECK_STR(eval_text(vm, "${{ item }}", item, 1), "\"de\"");
+    CHECK_STR(eval_text(vm, "${{ {1, 2} }}", NULL, 0), "[1,2]");
+    CHECK_STR(eval_text(vm, "${{ steps.s.n }}", NULL, 0), "2");
+    CHECK_STR(eval_text(vm, "${{ steps.s.u }}/${{ index }}/${{ item }}.png", item, 7),
+              "\"http://h/7/de.png\"");
+    CHECK_STR(eval_text(vm, "a${{ 1.5 }}b${{ 10 / 2 }}c${{ true }}d${{ nil }}e${{ {1, {x = 2}} }}",
+                        NULL, 0),
+              "\"a1.5b5c" "true" "de[1,{\\\"x\\\":2}]\"");
+    CHECK_STR(eval_text(vm, "${{ 1/3 }} ", NULL, 0), "\"0.33333333333333 \"");
+    CHECK_STR(eval_text(vm, "${{ steps.s.x + 1 }}", NULL, 0),
+              "ERR: expression 'steps.s.x + 1' failed: attempt to perform arithmetic on a nil "
+              "value (field 'x')");
+    CHECK_STR(eval_text(vm, "x ${{ type }}", NULL, 0),
+              "ERR: expression 'type' failed: cannot convert a function to a value");
+    CHECK_STR(eval_text(vm, "plain", NULL, 0), "\"plain\"");
+    sl_value_free(item);
+
+    sl_node_t *kv[] = {scalar("url"), scalar("${{ steps.s.u }}/${{ item }}"), scalar("n"),
+                       scalar("3"), scalar("list"), collection(SL_NODE_SEQ, 2,
+                                                                (sl_node_t *[]){scalar("${{ index }}"),
+                                                                                scalar("x")})};
+    sl_node_t *map = collection(SL_NODE_MAP, 3, kv);
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = NULL;
+    CHECK_INT(sl__tmpl_new(map, "wf.yaml", &t, &diag), 0);
+    sl_value_t *v = NULL, *it = sl_value_int(4);
+    char *err = NULL;
+    CHECK_INT(sl__tmpl_eval(vm, t, it, 2, &v, &err), 0);
+    char *json = NULL;
+    size_t len;
+    sl_value_to_json(v, &json, &len);
+    CHECK_STR(json, "{\"url\":\"http://h/4\",\"n\":3,\"list\":[2,\"x\"]}");
+    sl__free(json);
+    sl_value_free(v);
+    sl_value_free(it);
+    sl__tmpl_free(t);
+    node_free(map);
+    sl__diag_close(&diag);
+    sl__vm_free(vm);
+}
+
+static void test_eval_speed(void)
+{
+    sl_vm_t *vm = new_vm();
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_tmpl_t *t = tmpl_of("${{ item }}", &diag);
+    sl_value_t item = {.type = SL_TYPE_INT};
+    const int n = 1000000;
+    uint64_t start = sl__now_ns();
+    for (int i = 0; i < n; i++) {
+        item.as.i = i;
+        sl_value_t *v = NULL;
+        char *err = NULL;
+        if (sl__tmpl_eval(vm, t, &item, i + 1, &v, &err) != 0 || v->as.i != i) {
+            CHECK(0);
+            break;
+        }
+        sl_value_free(v);
+    }
+    double per_ns = (double)(sl__now_ns() - start) / n;
+    printf("  sl__tmpl_eval('${{ item }}'): %.0f ns per evaluation\n", per_ns);
+    sl__tmpl_free(t);
+    sl__diag_close(&diag);
+    sl__vm_free(vm);
+}
+
 TEST_MAIN(30, T(test_literal_scalars), T(test_flags), T(test_refs), T(test_stream_ref),
           T(test_problems), T(test_expr_check), T(test_braces_and_strings),
-          T(test_collections))
+          T(test_collections), T(test_eval), T(test_eval_speed))

@@ -1,0 +1,409 @@
+/*
+ * The sandbox every expression (and, through its scope, every Lua step)
+ * sees: safe base functions, copies of string/table/math/utf8, the run's
+ * names (vars, steps, env, run, workflow) and the helpers of SPEC §2.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <lualib.h>
+
+#include "lua/internal.h"
+
+/* ---- boxes: C allocations that Lua's __gc frees if an error unwinds ----- */
+
+void sl__vm_box_clear(sl_vm_box_t *box)
+{
+    sl_value_free(box->value);
+    sl__free(box->text);
+    box->value = NULL;
+    box->text = NULL;
+}
+
+static int l_box_gc(lua_State *L)
+{
+    sl__vm_box_clear(lua_touserdata(L, 1));
+    return 0;
+}
+
+sl_vm_box_t *sl__vm_box(lua_State *L)
+{
+    sl_vm_box_t *box = lua_newuserdatauv(L, sizeof(*box), 0);
+    box->value = NULL;
+    box->text = NULL;
+    if (luaL_newmetatable(L, "sluice.box")) {
+        lua_pushcfunction(L, l_box_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    return box;
+}
+
+/* ---- keys, values ------------------------------------------------------- */
+
+typedef struct sort_key {
+    const char *str; /* NULL for numbers */
+    size_t len;
+    lua_Number num;
+    lua_Integer integer;
+    bool is_int;
+} sort_key_t;
+
+static int compare_keys(const void *pa, const void *pb)
+{
+    const sort_key_t *a = pa, *b = pb;
+    if ((a->str == NULL) != (b->str == NULL))
+        return a->str == NULL ? -1 : 1; /* numbers first */
+    if (a->str) {
+        int cmp = memcmp(a->str, b->str, a->len < b->len ? a->len : b->len);
+        return cmp ? cmp : (a->len > b->len) - (a->len < b->len);
+    }
+    if (a->is_int && b->is_int)
+        return (a->integer > b->integer) - (a->integer < b->integer);
+    return (a->num > b->num) - (a->num < b->num);
+}
+
+/* Pushes a userdata array of the table's keys in sorted order; returns the count. */
+static size_t sorted_keys(lua_State *L, int t, sort_key_t **out)
+{
+    size_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        lua_pop(L, 1);
+        n++;
+    }
+    sort_key_t *keys = lua_newuserdatauv(L, n ? n * sizeof(*keys) : 1, 0);
+    size_t i = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0 && i < n) {
+        lua_pop(L, 1);
+        sort_key_t *k = &keys[i++];
+        memset(k, 0, sizeof(*k));
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            k->str = lua_tolstring(L, -1, &k->len);
+        } else if (lua_type(L, -1) == LUA_TNUMBER) {
+            k->is_int = lua_isinteger(L, -1);
+            k->integer = lua_tointeger(L, -1);
+            k->num = lua_tonumber(L, -1);
+        } else {
+            luaL_error(L, "cannot sort a key of type %s", luaL_typename(L, -1));
+        }
+    }
+    qsort(keys, n, sizeof(*keys), compare_keys);
+    *out = keys;
+    return n;
+}
+
+static void push_key(lua_State *L, const sort_key_t *k)
+{
+    if (k->str)
+        lua_pushlstring(L, k->str, k->len);
+    else if (k->is_int)
+        lua_pushinteger(L, k->integer);
+    else
+        lua_pushnumber(L, k->num);
+}
+
+static int keys_or_values(lua_State *L, bool values)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    sort_key_t *keys;
+    size_t n = sorted_keys(L, 1, &keys);
+    sl__vm_new_list(L, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        push_key(L, &keys[i]);
+        if (values)
+            lua_rawget(L, 1);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+static int l_sandbox_keys(lua_State *L)
+{
+    return keys_or_values(L, false);
+}
+
+static int l_sandbox_values(lua_State *L)
+{
+    return keys_or_values(L, true);
+}
+
+/* ---- range, len --------------------------------------------------------- */
+
+static int l_sandbox_range(lua_State *L)
+{
+    lua_Integer first = luaL_checkinteger(L, 1), last = luaL_checkinteger(L, 2);
+    lua_Integer step = luaL_optinteger(L, 3, 1);
+    luaL_argcheck(L, step != 0, 3, "step is zero");
+    double span = ((double)last - (double)first) / (double)step;
+    double count = span < 0 ? 0 : span + 1;
+    if (count > SL_VM_RANGE_MAX)
+        return luaL_error(L, "range(%I, %I) has %I elements, more than the limit of %d", first,
+                          last, (lua_Integer)count, SL_VM_RANGE_MAX);
+    int n = (int)count;
+    sl__vm_new_list(L, n);
+    for (int i = 0; i < n; i++) {
+        lua_pushinteger(L, first + (lua_Integer)i * step);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int l_sandbox_len(lua_State *L)
+{
+    switch (lua_type(L, 1)) {
+    case LUA_TNIL:
+        lua_pushinteger(L, 0);
+        return 1;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, 1) == SL_VM_NULL) {
+            lua_pushinteger(L, 0);
+            return 1;
+        }
+        break;
+    case LUA_TSTRING:
+        lua_pushinteger(L, (lua_Integer)lua_rawlen(L, 1));
+        return 1;
+    case LUA_TTABLE: {
+        lua_Integer n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, 1) != 0) {
+            lua_pop(L, 1);
+            n++;
+        }
+        lua_pushinteger(L, n);
+        return 1;
+    }
+    default:
+        break;
+    }
+    return luaL_error(L, "len() takes a string, list or map, not a %s", luaL_typename(L, 1));
+}
+
+/* ---- JSON, through the value type's one JSON path ----------------------- */
+
+static int l_sandbox_json_encode(lua_State *L)
+{
+    lua_settop(L, 1);
+    sl_vm_box_t *box = sl__vm_box(L);
+    char err[256];
+    int rc = sl__vm_pull(L, 1, &box->value, err, sizeof(err));
+    if (rc < 0)
+        return luaL_error(L, "json_encode: %s", rc == SL_ENOMEM ? "out of memory" : err);
+    size_t len = 0;
+    if (sl_value_to_json(box->value, &box->text, &len) < 0)
+        return luaL_error(L, "json_encode: the text is too large");
+    lua_pushlstring(L, box->text, len);
+    sl__vm_box_clear(box);
+    return 1;
+}
+
+static int l_sandbox_json_decode(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, 1, &len);
+    sl_vm_box_t *box = sl__vm_box(L);
+    char err[256];
+    if (sl_value_from_json(text, len, &box->value, err, sizeof(err)) < 0)
+        return luaL_error(L, "json_decode: %s", err);
+    sl__vm_push_raw(L, box->value, 0);
+    sl__vm_box_clear(box);
+    return 1;
+}
+
+/* ---- proxies: steps, env, the sandbox itself ----------------------------- */
+
+/* steps.ID: converted on first access and kept in the closure's cache table, so the proxy
+ * itself stays empty and every write reaches __newindex. */
+static int l_steps_index(lua_State *L)
+{
+    sl_vm_t *vm = sl__vm_of(L);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return 1;
+    const sl_value_t *out = NULL;
+    if (vm->scope.step_output == NULL || !vm->scope.step_output(vm->scope.ud, lua_tostring(L, 2),
+                                                                &out))
+        return 0;
+    sl__vm_push_raw(L, out, 0);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, lua_upvalueindex(1));
+    return 1;
+}
+
+static int l_env_index(lua_State *L)
+{
+    const char *name = lua_tostring(L, 2);
+    const char *value = lua_type(L, 2) == LUA_TSTRING ? getenv(name) : NULL;
+    if (value == NULL)
+        return 0;
+    lua_pushstring(L, value);
+    return 1;
+}
+
+static int l_readonly_newindex(lua_State *L)
+{
+    return luaL_error(L, "%s is read-only", lua_tostring(L, lua_upvalueindex(1)));
+}
+
+static int l_sandbox_newindex(lua_State *L)
+{
+    const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
+    return luaL_error(L, "cannot assign '%s' in an expression", name);
+}
+
+static int l_null_tostring(lua_State *L)
+{
+    lua_pushliteral(L, "null");
+    return 1;
+}
+
+/* Pushes a table whose metatable routes reads to `index` (given an empty table as its
+ * upvalue, for caching) and refuses writes. */
+static void push_proxy(lua_State *L, lua_CFunction index, const char *name)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 3);
+    lua_newtable(L);
+    lua_pushcclosure(L, index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, l_readonly_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
+/* ---- building the sandbox ------------------------------------------------ */
+
+static const char *const base_names[] = {
+    "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
+    "type", "xpcall", "rawequal", "rawget", "rawlen", "getmetatable", "setmetatable", "_VERSION",
+};
+static const char *const lib_names[] = {"string", "table", "math", "utf8"};
+
+static const luaL_Reg sandbox_helpers[] = {
+    {"keys", l_sandbox_keys},
+    {"values", l_sandbox_values},
+    {"range", l_sandbox_range},
+    {"len", l_sandbox_len},
+    {"json_encode", l_sandbox_json_encode},
+    {"json_decode", l_sandbox_json_decode},
+    {NULL, NULL},
+};
+
+/* env[name] = a shallow copy of _G[name] (without string.dump). */
+static void copy_lib(lua_State *L, int env, const char *name)
+{
+    lua_getglobal(L, name);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -3) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+    if (strcmp(name, "string") == 0) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, "dump");
+        /* Method calls on strings ("x"):upper() use the copy, not the engine's table. */
+        lua_pushliteral(L, "");
+        lua_getmetatable(L, -1);
+        lua_pushvalue(L, -3);
+        lua_setfield(L, -2, "__index");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+        lua_pop(L, 2);
+    }
+    lua_setfield(L, env, name);
+    lua_pop(L, 1);
+}
+
+static void set_names(lua_State *L, sl_vm_t *vm, int env)
+{
+    sl__vm_push_raw(L, vm->scope.vars, 0);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    lua_setfield(L, env, "vars");
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, vm->run_id ? vm->run_id : "");
+    lua_setfield(L, -2, "id");
+    lua_pushinteger(L, (lua_Integer)vm->scope.run_started);
+    lua_setfield(L, -2, "started");
+    lua_setfield(L, env, "run");
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, vm->workflow_name ? vm->workflow_name : "");
+    lua_setfield(L, -2, "name");
+    lua_setfield(L, env, "workflow");
+    push_proxy(L, l_steps_index, "steps");
+    lua_setfield(L, env, "steps");
+    push_proxy(L, l_env_index, "env");
+    lua_setfield(L, env, "env");
+    lua_pushlightuserdata(L, SL_VM_NULL);
+    lua_setfield(L, env, "null");
+}
+
+static void set_null_metatable(lua_State *L)
+{
+    lua_pushlightuserdata(L, SL_VM_NULL);
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, l_null_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "null");
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+}
+
+static int l_vm_setup(lua_State *L)
+{
+    sl_vm_t *vm = lua_touserdata(L, 1);
+    luaL_openlibs(L);
+    lua_createtable(L, 0, 2); /* the list marker */
+    lua_pushliteral(L, "list");
+    lua_setfield(L, -2, "__name");
+    vm->list_mt = lua_topointer(L, -1);
+    vm->list_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    vm->cache_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    set_null_metatable(L);
+    lua_createtable(L, 0, 48);
+    int env = lua_gettop(L);
+    for (size_t i = 0; i < SL_COUNTOF(base_names); i++) {
+        lua_getglobal(L, base_names[i]);
+        lua_setfield(L, env, base_names[i]);
+    }
+    for (size_t i = 0; i < SL_COUNTOF(lib_names); i++)
+        copy_lib(L, env, lib_names[i]);
+    luaL_setfuncs(L, sandbox_helpers, 0);
+    set_names(L, vm, env);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, l_sandbox_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, env);
+    vm->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+int sl__vm_open_sandbox(sl_vm_t *vm)
+{
+    lua_State *L = vm->L;
+    lua_pushcfunction(L, l_vm_setup);
+    lua_pushlightuserdata(L, vm);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return SL_ENOMEM;
+    }
+    return 0;
+}

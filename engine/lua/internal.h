@@ -1,0 +1,84 @@
+/*
+ * lua/internal.h: what vm.c, convert.c, helpers.c and step.c share. Not for
+ * other modules (they use lua/vm.h).
+ */
+#ifndef SL_LUA_INTERNAL_H
+#define SL_LUA_INTERNAL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdbool.h>
+
+#include "lua/vm.h"
+
+#define SL_VM_DEPTH_MAX 200
+#define SL_VM_RANGE_MAX 10000000
+
+/*
+ * An instruction budget. A thread's extra space (lua_getextraspace) points
+ * at the budget its count hook charges; threads made by lua_newthread start
+ * with the main thread's pointer, so step.c points each coroutine at its own.
+ */
+typedef struct sl_vm_budget {
+    uint64_t remaining;
+    bool tripped; /* the budget ran out: the error is SL_ELIMIT */
+} sl_vm_budget_t;
+
+struct sl_vm {
+    lua_State *L;
+    sl_vm_scope_t scope;
+    char *workflow_name;
+    char *run_id;
+    size_t mem_used;
+    size_t mem_max;
+    bool mem_refused;          /* the allocator refused a request since last cleared */
+    uint64_t expr_instructions;
+    sl_vm_budget_t expr_budget; /* the main thread's */
+    int env_ref;               /* the sandbox: the expression scope */
+    int cache_ref;             /* compiled expressions, keyed by light userdata */
+    int list_mt_ref;           /* metatable marking tables that came from lists */
+    const void *list_mt;       /* its identity, for sl__vm_pull */
+    int step_ref;              /* lua/step.c's state for this VM (LUA_NOREF until used) */
+};
+
+/** The VM owning a state or thread (the allocator's user data). */
+static inline sl_vm_t *sl__vm_of(lua_State *L)
+{
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+/** `null`: a light userdata, so list lengths survive. */
+extern const char sl__vm_null_sentinel;
+#define SL_VM_NULL ((void *)&sl__vm_null_sentinel)
+
+/** Pushes a value; raises a Lua error when out of memory or too deep. Protected code only. */
+void sl__vm_push_raw(lua_State *L, const sl_value_t *v, int depth);
+/** Pushes an empty list-marked table with room for `n` items. Raises. */
+void sl__vm_new_list(lua_State *L, int n);
+
+/**
+ * A userdata holding C allocations while Lua calls that can raise run: its
+ * __gc frees whatever is still in it. Pushes it. Raises when out of memory.
+ */
+typedef struct sl_vm_box {
+    sl_value_t *value;
+    char *text;
+} sl_vm_box_t;
+sl_vm_box_t *sl__vm_box(lua_State *L);
+/** Frees the box's contents now. */
+void sl__vm_box_clear(sl_vm_box_t *box);
+
+/** Starts charging thread `L` against `budget` with `instructions`; stop clears the hook. */
+void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instructions);
+void sl__vm_budget_stop(lua_State *L);
+
+/** Builds the sandbox (helpers.c); runs protected, pushes nothing, returns 0 or SL_ENOMEM. */
+int sl__vm_open_sandbox(sl_vm_t *vm);
+/** A message handler turning any error object into a string (no traceback). */
+int sl__vm_msgh(lua_State *L);
+/** Drops Lua's "CHUNK:LINE: " position prefix for chunk `chunkname` from `msg`. */
+const char *sl__vm_strip_position(const char *msg, const char *chunkname);
+
+#endif

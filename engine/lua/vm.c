@@ -1,0 +1,284 @@
+/*
+ * The run's Lua VM: a capped allocator, instruction budgets through count
+ * hooks, and expression evaluation. Each expression is compiled once into
+ *
+ *     local _ENV, item, index = ...; return (SRC
+ *     )
+ *
+ * so one function serves every task: the sandbox, item and index arrive as
+ * arguments (no per-call table, no upvalue writes), and the compiled function
+ * sits in a registry table keyed by the caller's stable pointer.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua/internal.h"
+
+#define VM_MEMORY_DEFAULT ((size_t)256 << 20)
+#define VM_EXPR_INSTRUCTIONS_DEFAULT 10000000u
+
+/* ---- allocator ---------------------------------------------------------- */
+
+/* Counts every byte; refuses growth past the cap, so Lua raises "not enough memory". */
+static void *vm_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    sl_vm_t *vm = ud;
+    if (ptr == NULL)
+        osize = 0; /* then osize is a type tag, not a size */
+    if (nsize == 0) {
+        free(ptr);
+        vm->mem_used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && vm->mem_used + (nsize - osize) > vm->mem_max) {
+        vm->mem_refused = true;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p == NULL)
+        return NULL;
+    vm->mem_used = vm->mem_used - osize + nsize;
+    return p;
+}
+
+static int vm_panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    sl__log_write(SL_LOG_ERROR, NULL, NULL, "Lua panic: %s", msg ? msg : "?");
+    abort();
+}
+
+/* ---- budgets ------------------------------------------------------------ */
+
+static int hook_chunk(uint64_t remaining)
+{
+    return remaining > INT_MAX ? INT_MAX : (int)remaining;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
+    if (budget == NULL || ar->event != LUA_HOOKCOUNT)
+        return;
+    uint64_t spent = (uint64_t)hook_chunk(budget->remaining);
+    budget->remaining -= spent < budget->remaining ? spent : budget->remaining;
+    if (budget->remaining > 0) {
+        lua_sethook(L, budget_hook, LUA_MASKCOUNT, hook_chunk(budget->remaining));
+        return;
+    }
+    budget->tripped = true;
+    lua_sethook(L, NULL, 0, 0);
+    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        lua_pushfstring(L, "%s:%d: instruction budget exceeded", ar->short_src, ar->currentline);
+    else
+        lua_pushliteral(L, "instruction budget exceeded");
+    lua_error(L);
+}
+
+void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instructions)
+{
+    *(sl_vm_budget_t **)lua_getextraspace(L) = budget;
+    budget->remaining = instructions ? instructions : 1;
+    budget->tripped = false;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, hook_chunk(budget->remaining));
+}
+
+void sl__vm_budget_stop(lua_State *L)
+{
+    lua_sethook(L, NULL, 0, 0);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+int sl__vm_msgh(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TSTRING)
+        return 1;
+    if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+        return 1;
+    lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    return 1;
+}
+
+const char *sl__vm_strip_position(const char *msg, const char *chunkname)
+{
+    const char *name = chunkname + (chunkname[0] == '=' || chunkname[0] == '@');
+    size_t n = strlen(name);
+    if (strncmp(msg, name, n) != 0 || msg[n] != ':')
+        return msg;
+    const char *p = msg + n + 1;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p[0] == ':' && p[1] == ' ' ? p + 2 : msg;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+int sl__vm_new(const sl_vm_scope_t *scope, const sl_vm_limits_t *limits, sl_vm_t **out)
+{
+    *out = NULL;
+    sl_vm_t *vm = sl__calloc(1, sizeof(*vm));
+    if (vm == NULL)
+        return SL_ENOMEM;
+    if (scope)
+        vm->scope = *scope;
+    vm->mem_max = limits && limits->memory_bytes ? limits->memory_bytes : VM_MEMORY_DEFAULT;
+    vm->expr_instructions = limits && limits->expr_instructions ? limits->expr_instructions
+                                                                : VM_EXPR_INSTRUCTIONS_DEFAULT;
+    vm->env_ref = vm->cache_ref = vm->list_mt_ref = vm->step_ref = LUA_NOREF;
+    if ((scope && scope->workflow_name && !(vm->workflow_name = sl__strdup(scope->workflow_name))) ||
+        (scope && scope->run_id && !(vm->run_id = sl__strdup(scope->run_id))) ||
+        (vm->L = lua_newstate(vm_alloc, vm)) == NULL) {
+        sl__vm_free(vm);
+        return SL_ENOMEM;
+    }
+    vm->scope.workflow_name = vm->workflow_name;
+    vm->scope.run_id = vm->run_id;
+    lua_atpanic(vm->L, vm_panic);
+    *(sl_vm_budget_t **)lua_getextraspace(vm->L) = &vm->expr_budget;
+    if (sl__vm_open_sandbox(vm) < 0) {
+        sl__vm_free(vm);
+        return SL_ENOMEM;
+    }
+    *out = vm;
+    return 0;
+}
+
+void sl__vm_free(sl_vm_t *vm)
+{
+    if (vm == NULL)
+        return;
+    if (vm->L)
+        lua_close(vm->L);
+    sl__free(vm->workflow_name);
+    sl__free(vm->run_id);
+    sl__free(vm);
+}
+
+lua_State *sl__vm_lua(sl_vm_t *vm)
+{
+    return vm->L;
+}
+
+/* ---- expressions -------------------------------------------------------- */
+
+typedef struct compile_args {
+    const void *key;
+    const char *src;
+    size_t len;
+    const char *chunkname;
+} compile_args_t;
+
+/* Compiles an expression and caches it; the unused _ENV upvalue keeps its source. */
+static int l_vm_compile(lua_State *L)
+{
+    static const char head[] = "local _ENV, item, index = ...; return (", tail[] = "\n)";
+    compile_args_t *args = lua_touserdata(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, head, sizeof(head) - 1);
+    luaL_addlstring(&b, args->src, args->len);
+    luaL_addlstring(&b, tail, sizeof(tail) - 1);
+    luaL_pushresult(&b);
+    size_t n;
+    const char *chunk = lua_tolstring(L, -1, &n);
+    if (luaL_loadbufferx(L, chunk, n, args->chunkname, "t") != LUA_OK)
+        return lua_error(L);
+    lua_pushlstring(L, args->src, args->len);
+    lua_setupvalue(L, -2, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sl__vm_of(L)->cache_ref);
+    lua_pushvalue(L, -2);
+    lua_rawsetp(L, -2, args->key);
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* Pushes the compiled expression for `key`, compiling it when new or stale. */
+static int push_compiled(sl_vm_t *vm, const compile_args_t *args, int msgh)
+{
+    lua_State *L = vm->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->cache_ref);
+    if (lua_rawgetp(L, -1, args->key) == LUA_TFUNCTION) {
+        size_t len;
+        lua_getupvalue(L, -1, 1);
+        const char *src = lua_tolstring(L, -1, &len);
+        bool same = src && len == args->len && memcmp(src, args->src, len) == 0;
+        lua_pop(L, 1);
+        if (same) {
+            lua_remove(L, -2);
+            return LUA_OK;
+        }
+    }
+    lua_pop(L, 2);
+    lua_pushcfunction(L, l_vm_compile);
+    lua_pushlightuserdata(L, (void *)args);
+    return lua_pcall(L, 1, 1, msgh);
+}
+
+/* Pushes item, protected when it allocates. */
+static int push_item(lua_State *L, const sl_value_t *item)
+{
+    if (item == NULL) {
+        lua_pushnil(L);
+        return 0;
+    }
+    return sl__vm_push(L, item);
+}
+
+static int eval_error(sl_vm_t *vm, int status, const char *chunkname, char *err, size_t err_size)
+{
+    lua_State *L = vm->L;
+    int rc = SL_ELUA;
+    const char *msg = lua_tostring(L, -1);
+    if (status == LUA_ERRMEM) {
+        rc = SL_ELIMIT;
+        msg = vm->mem_refused ? "not enough memory (the run's Lua memory limit was reached)"
+                              : "not enough memory";
+    } else if (vm->expr_budget.tripped) {
+        rc = SL_ELIMIT;
+        msg = "instruction budget exceeded";
+    }
+    if (err && err_size)
+        snprintf(err, err_size, "%s", sl__vm_strip_position(msg ? msg : "?", chunkname));
+    return rc;
+}
+
+int sl__vm_eval(sl_vm_t *vm, const void *key, const char *src, size_t len, const char *chunkname,
+                const sl_value_t *item, int64_t index, sl_value_t **out, char *err,
+                size_t err_size)
+{
+    lua_State *L = vm->L;
+    int base = lua_gettop(L);
+    *out = NULL;
+    if (!lua_checkstack(L, 8))
+        return SL_ENOMEM;
+    lua_pushcfunction(L, sl__vm_msgh);
+    vm->mem_refused = false;
+    vm->expr_budget.tripped = false;
+    compile_args_t args = {key, src, len, chunkname ? chunkname : "=expression"};
+    int status = push_compiled(vm, &args, base + 1);
+    int rc = 0;
+    if (status == LUA_OK) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_ref);
+        rc = push_item(L, item);
+        if (rc == 0) {
+            if (index > 0)
+                lua_pushinteger(L, (lua_Integer)index);
+            else
+                lua_pushnil(L);
+            sl__vm_budget_start(L, &vm->expr_budget, vm->expr_instructions);
+            status = lua_pcall(L, 3, 1, base + 1);
+            sl__vm_budget_stop(L);
+        }
+    }
+    if (rc == 0 && status != LUA_OK)
+        rc = eval_error(vm, status, args.chunkname, err, err_size);
+    else if (rc == 0 && (rc = sl__vm_pull(L, -1, out, err, err_size)) == SL_ENOMEM && err)
+        snprintf(err, err_size, "out of memory");
+    else if (rc == SL_ENOMEM && err)
+        snprintf(err, err_size, "out of memory");
+    lua_settop(L, base);
+    return rc;
+}
