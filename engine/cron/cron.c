@@ -152,6 +152,7 @@ static int parse_item(const field_spec_t *spec, const char *s, const char *end, 
                       parse_err_t *err)
 {
     unsigned lo = spec->min, hi = spec->max, step = 1;
+    const char *item = s;
     bool star = s < end && *s == '*';
     int rc;
     if (star) {
@@ -164,8 +165,10 @@ static int parse_item(const field_spec_t *spec, const char *s, const char *end, 
             s++;
             if ((rc = parse_value(spec, &s, end, &hi, err)) < 0)
                 return rc;
+            if (spec == &fields[FIELD_DOW] && hi == 0 && lo > 0)
+                hi = 7; /* "SAT-SUN" ends on the Sunday numbered 7 */
             if (hi < lo)
-                return fail(err, spec->name, "range %u-%u runs backwards", lo, hi);
+                return fail(err, spec->name, "range %.*s runs backwards", shown(item, s), item);
         }
     }
     const char *step_at = s;

@@ -143,7 +143,8 @@ static void test_parse_errors(void)
     CHECK_PARSE_ERROR("1,,2 * * * *", "minute field: empty list item", 0);
     CHECK_PARSE_ERROR("1, * * * *", "minute field: empty list item", 0);
     CHECK_PARSE_ERROR("30-10 * * * *", "minute field: range 30-10 runs backwards", 0);
-    CHECK_PARSE_ERROR("0 0 * * FRI-MON", "day-of-week field: range 5-1 runs backwards", 8);
+    CHECK_PARSE_ERROR("0 0 * * FRI-MON", "day-of-week field: range FRI-MON runs backwards", 8);
+    CHECK_PARSE_ERROR("0 0 * DEC-JAN *", "month field: range DEC-JAN runs backwards", 6);
     CHECK_PARSE_ERROR("*/0 * * * *", "minute field: step 0 is out of range 1-60", 0);
     CHECK_PARSE_ERROR("0 */25 * * *", "hour field: step 25 is out of range 1-24", 2);
     CHECK_PARSE_ERROR("*/ * * * *", "minute field: '/' must be followed by a step number", 0);
@@ -202,6 +203,10 @@ static void test_next_utc(void)
     CHECK_NEXT("0 9 * * MON-FRI", "UTC", "2026-01-02T10:00:00Z",
                "2026-01-05T09:00:00+00:00 2026-01-06T09:00:00+00:00 2026-01-07T09:00:00+00:00 "
                "2026-01-08T09:00:00+00:00 2026-01-09T09:00:00+00:00 2026-01-12T09:00:00+00:00");
+    /* A range ending on Sunday by name reaches 7: FRI-SUN is 5-7. */
+    CHECK_NEXT("0 0 * * FRI-SUN", "UTC", "2026-01-01T00:00:00Z",
+               "2026-01-02T00:00:00+00:00 2026-01-03T00:00:00+00:00 2026-01-04T00:00:00+00:00 "
+               "2026-01-09T00:00:00+00:00");
     CHECK_NEXT("0 0 * * 5-7", "UTC", "2026-01-01T00:00:00Z",
                "2026-01-02T00:00:00+00:00 2026-01-03T00:00:00+00:00 2026-01-04T00:00:00+00:00 "
                "2026-01-09T00:00:00+00:00");
