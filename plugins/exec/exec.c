@@ -673,7 +673,7 @@ static const sl_param_t exec_params[] = {
     {"env", SL_PT_MAP | SL_PT_NIL, 0, "variables set over the engine's environment"},
     {"cwd", SL_PT_STRING | SL_PT_NIL, 0, "working directory of the program"},
     {"check", SL_PT_BOOL, 0, "fail on a non-zero status (default true)"},
-    {"max_bytes", SL_PT_INT | SL_PT_NUMBER, 0, "most bytes kept per stream (default 64 MiB)"},
+    {"max_bytes", SL_PT_INT, 0, "most bytes kept per stream (default 64 MiB)"},
     {NULL, 0, 0, NULL},
 };
 

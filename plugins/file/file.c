@@ -564,7 +564,7 @@ static void file_cancel(sl_task_t *task)
 
 static const sl_param_t read_params[] = {
     {"path", SL_PT_STRING, SL_PARAM_REQUIRED, "file to read (relative to the working directory)"},
-    {"max_bytes", SL_PT_INT | SL_PT_NUMBER, 0, "largest file accepted (default 64 MiB)"},
+    {"max_bytes", SL_PT_INT, 0, "largest file accepted (default 64 MiB)"},
     {NULL, 0, 0, NULL},
 };
 
