@@ -4,6 +4,8 @@
 
 #include "cli/report.h"
 
+#define SUMMARY_ROWS_MAX 40
+
 void sl__progress_init(sl_progress_t *p, FILE *out)
 {
     memset(p, 0, sizeof(*p));
@@ -107,17 +109,28 @@ void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
     }
     fprintf(out, "%-*s  %-12s %-8s %8s %8s %8s %8s %9s\n", id_width, "step", "kind", "status",
             "ok", "failed", "skipped", "retries", "time");
-    size_t tasks = 0, failed = 0;
+    /* A huge workflow shows its unusual steps only: a 100,000-line table helps nobody. */
+    bool compact = wf->step_count > SUMMARY_ROWS_MAX;
+    size_t tasks = 0, failed = 0, shown = 0, hidden = 0;
     for (size_t i = 0; i < wf->step_count; i++) {
         const sl_step_stats_t *s = sl__run_step_stats(run, i);
         double secs = s->started_ns && s->ended_ns ? (double)(s->ended_ns - s->started_ns) / 1e9
                                                    : 0;
+        tasks += s->ok + s->failed + s->skipped;
+        failed += s->failed;
+        bool usual = s->status == SL_STEP_DONE && s->failed == 0;
+        if ((compact && usual) || shown == SUMMARY_ROWS_MAX) {
+            hidden++;
+            continue;
+        }
+        shown++;
         fprintf(out, "%-*.*s  %-12s %-8s %8zu %8zu %8zu %8zu %8.3fs\n", id_width, id_width,
                 wf->steps[i].id, wf->steps[i].uses, status_name(s),
                 s->ok, s->failed, s->skipped, s->retries, secs);
-        tasks += s->ok + s->failed + s->skipped;
-        failed += s->failed;
     }
+    if (hidden)
+        fprintf(out, "(%zu more step%s not listed%s)\n", hidden, hidden == 1 ? "" : "s",
+                compact ? "; listed are the steps that did not simply succeed" : "");
     const char *verdict = sl__run_succeeded(run) ? "succeeded"
                           : sl__run_stopped(run) ? "was interrupted"
                                                  : "failed";
