@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every ```yaml block in docs/*.md is a complete workflow: `sluice validate` must accept it.
+# A block whose info string has `run` (```yaml run) is also run and must succeed;
+# one with `fragment` is skipped. Usage: docs_examples.sh SLUICE BUILD_DIR SOURCE_DIR
+set -u
+sluice=$1 build=$2 src=$3
+export SLUICE_PLUGIN_PATH=$build/tests/plugins
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-docs.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+/usr/bin/python3 - "$src" "$work" <<'PY'
+import os, re, sys
+src, work = sys.argv[1], sys.argv[2]
+n = 0
+for name in sorted(os.listdir(os.path.join(src, "docs"))):
+    if not name.endswith(".md"):
+        continue
+    text = open(os.path.join(src, "docs", name)).read()
+    for m in re.finditer(r"^```yaml([^\n]*)\n(.*?)^```", text, re.S | re.M):
+        info = m.group(1).split()
+        if "fragment" in info:
+            continue
+        n += 1
+        line = text.count("\n", 0, m.start()) + 1
+        base = f"{name[:-3]}_{line}"
+        with open(os.path.join(work, base + ".yaml"), "w") as f:
+            f.write(m.group(2))
+        with open(os.path.join(work, base + ".mode"), "w") as f:
+            f.write("run" if "run" in info else "validate")
+print(n, "examples")
+PY
+passed=0 failed=0
+cd "$work" || exit 1
+for wf in *.yaml; do
+  [[ -e $wf ]] || continue
+  mode=$(cat "${wf%.yaml}.mode")
+  if [[ $mode == run ]]; then
+    out=$(timeout 60 "$sluice" run --quiet "$wf" 2>&1)
+  else
+    out=$("$sluice" validate "$wf" 2>&1)
+  fi
+  if [[ $? == 0 ]]; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: docs example $wf ($mode):"; echo "$out" | head -20
+  fi
+done
+echo "$passed passed, $failed failed"
+(( failed == 0 && passed > 0 ))
