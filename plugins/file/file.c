@@ -5,7 +5,7 @@
  * the blocking file work to libuv's threadpool (uv_queue_work) and completes
  * the task in the after-work callback, back on the loop thread. The work
  * function touches no host function and no value: it sees only the plain
- * bytes and paths copied (or borrowed, see below) into its job.
+ * bytes and paths copied into its job.
  *
  * file.write is atomic unless `append` is set: the bytes go to a temporary
  * file beside the target, which is fsync'd and renamed over it. On failure
@@ -52,11 +52,10 @@ typedef struct file_job {
     sl_task_t *task;
     job_kind_t kind;
     char *path; /* owned copy of `path` */
-    /* file.write: the bytes to write. `content` is borrowed from the task's
-     * args (valid until the task completes) or points to `owned_content`. */
+    /* file.write: the bytes to write (content == owned_content, malloc'd) */
     const char *content;
     size_t content_len;
-    char *owned_content; /* malloc'd: JSON text plus "\n" */
+    char *owned_content;
     int append;
     /* file.read */
     int64_t max_bytes;
@@ -503,28 +502,31 @@ static int read_start(sl_task_t *task, const sl_value_t *args)
     return queue_job(job);
 }
 
-/* Points the job at the bytes to write: a string as is, anything else as
- * JSON plus a newline. 0, or SL_ENOMEM. */
+/* Copies the bytes to write into the job: a string as is, anything else as
+ * JSON plus a newline. A copy rather than the borrowed args, so the
+ * threadpool never reads the engine's memory, even if the engine gives up on
+ * a canceled task before its work finished. 0, or SL_ENOMEM. */
 static int set_content(file_job_t *job, const sl_value_t *content)
 {
     size_t len;
     const char *s = host->value_str(content, &len);
-    if (s != NULL) {
-        job->content = s;
-        job->content_len = len;
-        return 0;
-    }
     char *json = NULL;
-    if (host->value_to_json(content, &json, &len) != 0)
-        return SL_ENOMEM;
-    job->owned_content = malloc(len + 1);
-    if (job->owned_content != NULL) {
-        memcpy(job->owned_content, json, len);
-        job->owned_content[len] = '\n';
-        job->content = job->owned_content;
-        job->content_len = len + 1;
+    if (s == NULL) {
+        if (host->value_to_json(content, &json, &len) != 0)
+            return SL_ENOMEM;
+        s = json;
     }
-    host->free(json);
+    size_t size = len + (json != NULL ? 1 : 0);
+    job->owned_content = malloc(size > 0 ? size : 1);
+    if (job->owned_content != NULL) {
+        memcpy(job->owned_content, s, len);
+        if (json != NULL)
+            job->owned_content[len] = '\n';
+        job->content = job->owned_content;
+        job->content_len = size;
+    }
+    if (json != NULL)
+        host->free(json);
     return job->owned_content != NULL ? 0 : SL_ENOMEM;
 }
 
