@@ -46,7 +46,7 @@ const char *sl__loader_suggest(const char *name, const char *const *known)
     size_t best_distance = 3;
     for (size_t i = 0; known[i]; i++) {
         size_t d = sl__edit_distance(name, known[i], 2);
-        if (d < best_distance) {
+        if (d < best_distance && d < strlen(name)) {
             best_distance = d;
             best = known[i];
         }

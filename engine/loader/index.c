@@ -52,7 +52,7 @@ static int grow(sl_index_t *ix)
 int sl__loader_index_put(sl_index_t *ix, const char *key, size_t value, int replace,
                          size_t *old)
 {
-    if ((ix->count + 1) * 4 > ix->cap * 3) {
+    if ((ix->count + 1) * 2 > ix->cap) {
         int rc = grow(ix);
         if (rc < 0)
             return rc;

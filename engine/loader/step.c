@@ -315,7 +315,7 @@ static const char *suggest_step(const sl_loader_t *ld, const char *name)
     for (size_t i = 0; i < ld->wf->step_count; i++) {
         const char *id = ld->wf->steps[i].id;
         size_t d = id ? sl__edit_distance(name, id, 2) : 3;
-        if (d < best_distance) {
+        if (d < best_distance && d < strlen(name)) {
             best_distance = d;
             best = id;
         }

@@ -1,0 +1,179 @@
+/* Unit tests of graph/: cycles named in file order, topological order, DOT and Mermaid. */
+#include <time.h>
+
+#include "graph/graph.h"
+#include "test.h"
+
+/* A workflow of `n` steps s0..s(n-1) with no dependencies yet. */
+static sl_workflow_t *make_workflow(size_t n)
+{
+    sl_workflow_t *wf = sl__calloc(1, sizeof(*wf));
+    wf->path = sl__strdup("wf.yaml");
+    wf->name = sl__strdup("wf");
+    wf->dir = sl__strdup(".");
+    wf->vars = sl_value_map();
+    wf->steps = sl__calloc(n, sizeof(*wf->steps));
+    wf->step_count = n;
+    for (size_t i = 0; i < n; i++) {
+        sl_step_t *s = &wf->steps[i];
+        s->id = sl__asprintf("s%zu", i);
+        s->uses = sl__strdup("test.noop");
+        s->mark = (sl_mark_t){(uint32_t)(2 + i), 3};
+        s->stream_from = SL_NO_STEP;
+    }
+    return wf;
+}
+
+static void add_dep(sl_workflow_t *wf, size_t step, size_t dep)
+{
+    sl_step_t *s = &wf->steps[step];
+    s->deps = sl__realloc(s->deps, (s->dep_count + 1) * sizeof(size_t));
+    s->deps[s->dep_count++] = dep;
+}
+
+static void check_ok(sl_workflow_t *wf)
+{
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    CHECK_INT(sl__graph_check(wf, &diag), 0);
+    CHECK_INT(diag.count, 0);
+    sl__diag_close(&diag);
+}
+
+static void test_no_cycle(void)
+{
+    sl_workflow_t *wf = make_workflow(4);
+    add_dep(wf, 1, 0);
+    add_dep(wf, 2, 0);
+    add_dep(wf, 3, 1);
+    add_dep(wf, 3, 2);
+    check_ok(wf);
+    size_t order[4];
+    CHECK_INT(sl__graph_order(wf, order), 0);
+    CHECK_INT(order[0], 0);
+    CHECK_INT(order[3], 3);
+    sl__workflow_free(wf);
+}
+
+static void test_cycle_message(void)
+{
+    /* s0 needs s2, s1 needs s0, s2 needs s1: in data-flow order s0 -> s1 -> s2 -> s0. */
+    sl_workflow_t *wf = make_workflow(5);
+    add_dep(wf, 0, 2);
+    add_dep(wf, 1, 0);
+    add_dep(wf, 2, 1);
+    add_dep(wf, 3, 0);
+    add_dep(wf, 4, 4); /* a self-loop is a cycle too */
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    CHECK_INT(sl__graph_check(wf, &diag), SL_EINVAL);
+    CHECK_INT(diag.count, 2);
+    CHECK_STR(diag.items[0].message, "dependency cycle: s0 -> s1 -> s2 -> s0");
+    CHECK_STR(diag.items[0].file, "wf.yaml");
+    CHECK_INT(diag.items[0].mark.line, 2);
+    CHECK_STR(diag.items[1].message, "dependency cycle: s4 -> s4");
+    size_t order[5];
+    CHECK_INT(sl__graph_order(wf, order), SL_EINVAL);
+    sl__diag_close(&diag);
+    sl__workflow_free(wf);
+}
+
+static void test_two_cycles(void)
+{
+    sl_workflow_t *wf = make_workflow(4);
+    add_dep(wf, 0, 1);
+    add_dep(wf, 1, 0);
+    add_dep(wf, 2, 3);
+    add_dep(wf, 3, 2);
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    CHECK_INT(sl__graph_check(wf, &diag), SL_EINVAL);
+    CHECK_INT(diag.count, 2);
+    CHECK_STR(diag.items[0].message, "dependency cycle: s0 -> s1 -> s0");
+    CHECK_STR(diag.items[1].message, "dependency cycle: s2 -> s3 -> s2");
+    sl__diag_close(&diag);
+    sl__workflow_free(wf);
+}
+
+static void test_long_chain(void)
+{
+    size_t n = 100000;
+    sl_workflow_t *wf = make_workflow(n);
+    for (size_t i = 1; i < n; i++)
+        add_dep(wf, i, i - 1);
+    clock_t start = clock();
+    check_ok(wf);
+    size_t *order = sl__malloc(n * sizeof(size_t));
+    CHECK_INT(sl__graph_order(wf, order), 0);
+    CHECK_INT(order[0], 0);
+    CHECK_INT(order[n - 1], n - 1);
+    CHECK((double)(clock() - start) / CLOCKS_PER_SEC < 2.0);
+    /* Close the chain into one long cycle: the message is elided, not huge. */
+    add_dep(wf, 0, n - 1);
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    CHECK_INT(sl__graph_check(wf, &diag), SL_EINVAL);
+    CHECK_INT(diag.count, 1);
+    CHECK_CONTAINS(diag.items[0].message, "dependency cycle: s0 -> s1 -> s2 -> ");
+    CHECK_CONTAINS(diag.items[0].message, " -> ... (99989 more) -> s99999 -> s0");
+    sl__diag_close(&diag);
+    sl__free(order);
+    sl__workflow_free(wf);
+}
+
+static char *write_graph(const sl_workflow_t *wf, sl_graph_format_t format)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    CHECK_INT(sl__graph_write(wf, format, f), 0);
+    fclose(f);
+    return text;
+}
+
+static void test_write(void)
+{
+    sl_workflow_t *wf = make_workflow(3);
+    add_dep(wf, 1, 0);
+    add_dep(wf, 2, 1);
+    sl_value_t *list = sl_value_list();
+    sl__tmpl_from_value(list, &wf->steps[1].foreach);
+    sl_value_t *list2 = sl_value_list();
+    sl__tmpl_from_value(list2, &wf->steps[2].foreach);
+    wf->steps[2].stream_from = 1;
+    char *dot = write_graph(wf, SL_GRAPH_DOT);
+    CHECK_CONTAINS(dot, "digraph \"wf\" {\n");
+    CHECK_CONTAINS(dot, "  \"s0\" [label=\"s0 (test.noop)\"];\n");
+    CHECK_CONTAINS(dot, "  \"s1\" [label=\"s1 (test.noop) [foreach]\", shape=box3d];\n");
+    CHECK_CONTAINS(dot, "  \"s0\" -> \"s1\";\n");
+    CHECK_CONTAINS(dot, "  \"s1\" -> \"s2\" [style=dashed, label=\"stream\"];\n");
+    free(dot);
+    char *mermaid = write_graph(wf, SL_GRAPH_MERMAID);
+    CHECK_CONTAINS(mermaid, "flowchart LR\n");
+    CHECK_CONTAINS(mermaid, "  s0[\"s0 (test.noop)\"]\n");
+    CHECK_CONTAINS(mermaid, "  s1[[\"s1 (test.noop) [foreach]\"]]\n");
+    CHECK_CONTAINS(mermaid, "  s0 --> s1\n");
+    CHECK_CONTAINS(mermaid, "  s1 -. stream .-> s2\n");
+    free(mermaid);
+    sl__workflow_free(wf);
+}
+
+static void test_alloc_failures(void)
+{
+    sl_workflow_t *wf = make_workflow(3);
+    add_dep(wf, 0, 1);
+    add_dep(wf, 1, 0);
+    for (uint64_t n = 1; n < 20; n++) {
+        sl_diag_t diag;
+        sl__diag_init(&diag);
+        sl__alloc_fail_at(n);
+        int rc = sl__graph_check(wf, &diag);
+        sl__alloc_fail_at(0);
+        CHECK(rc == SL_EINVAL || rc == SL_ENOMEM);
+        sl__diag_close(&diag);
+    }
+    sl__workflow_free(wf);
+}
+
+TEST_MAIN(60, T(test_no_cycle), T(test_cycle_message), T(test_two_cycles), T(test_long_chain),
+          T(test_write), T(test_alloc_failures))
