@@ -478,9 +478,11 @@ static int parse_env(sl_task_t *task, const sl_value_t *env, spawn_args_t *sa)
     return 0;
 }
 
-/* An optional string parameter copied into *out (NULL when absent or nil). */
-static int parse_string(sl_task_t *task, const sl_value_t *args, const char *name, char **out,
-                        size_t *out_len)
+/* An optional text parameter copied into *out (NULL when absent or nil): a
+ * string's bytes as they are (stdin may hold NUL bytes), a number or a
+ * boolean printed. */
+static int parse_text(sl_task_t *task, const sl_value_t *args, const char *name, char **out,
+                      size_t *out_len)
 {
     const sl_value_t *v = host->value_get(args, name);
     if (v == NULL || host->value_type(v) == SL_TYPE_NIL)
@@ -488,7 +490,17 @@ static int parse_string(sl_task_t *task, const sl_value_t *args, const char *nam
     size_t len;
     const char *s = host->value_str(v, &len);
     if (s == NULL) {
-        fail_fmt(task, SL_EINVAL, "exec: '%s' must be a string", name);
+        int rc = scalar_text(v, out);
+        if (rc == SL_ETYPE) {
+            fail_fmt(task, SL_EINVAL, "exec: '%s' must be a string", name);
+            return SL_EINVAL;
+        }
+        if (rc == 0 && out_len != NULL)
+            *out_len = strlen(*out);
+        return rc;
+    }
+    if (out_len == NULL && strlen(s) != len) {
+        fail_fmt(task, SL_EINVAL, "exec: '%s' must not hold NUL bytes", name);
         return SL_EINVAL;
     }
     *out = malloc(len + 1);
@@ -535,9 +547,9 @@ static int parse_args(sl_task_t *task, const sl_value_t *args, exec_run_t *run,
         }
     }
     if (rc == 0)
-        rc = parse_string(task, args, "stdin", &run->stdin_data, &run->stdin_len);
+        rc = parse_text(task, args, "stdin", &run->stdin_data, &run->stdin_len);
     if (rc == 0)
-        rc = parse_string(task, args, "cwd", &run->cwd, NULL);
+        rc = parse_text(task, args, "cwd", &run->cwd, NULL);
     if (rc == 0)
         rc = parse_max_bytes(task, args, &run->max_bytes);
     const sl_value_t *check = host->value_get(args, "check");
@@ -669,7 +681,8 @@ static void exec_cancel(sl_task_t *task)
 
 static const sl_param_t exec_params[] = {
     {"argv", SL_PT_LIST, SL_PARAM_REQUIRED, "program and arguments; the program is looked up in PATH"},
-    {"stdin", SL_PT_STRING | SL_PT_NIL, 0, "text written to the program's standard input"},
+    {"stdin", SL_PT_STRING | SL_PT_INT | SL_PT_NUMBER | SL_PT_BOOL | SL_PT_NIL, 0,
+     "text written to the program's standard input (default: none, /dev/null)"},
     {"env", SL_PT_MAP | SL_PT_NIL, 0, "variables set over the engine's environment"},
     {"cwd", SL_PT_STRING | SL_PT_NIL, 0, "working directory of the program"},
     {"check", SL_PT_BOOL, 0, "fail on a non-zero status (default true)"},
