@@ -47,7 +47,9 @@ static void test_containers(void)
     CHECK_INT(sl_value_int_of(sl_value_get(map, "b")), 3);
     CHECK(sl_value_get(map, "zz") == NULL);
     CHECK_INT(sl_value_set(map, "list", list), 0);
-    CHECK_INT(sl_value_set(list /* not a map */, "x", sl_value_int(1)), SL_ETYPE);
+    sl_value_t *not_a_map = sl_value_list();
+    CHECK_INT(sl_value_set(not_a_map, "x", sl_value_int(1)), SL_ETYPE);
+    sl_value_free(not_a_map);
     sl_value_t *copy = sl_value_copy(map);
     CHECK(sl_value_equal(copy, map));
     sl_value_set(copy, "a", sl_value_number(2.0));
