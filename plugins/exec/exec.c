@@ -40,7 +40,6 @@ typedef struct exec_run exec_run_t;
 typedef struct exec_stream {
     uv_pipe_t pipe;
     exec_run_t *run;
-    const char *name; /* "stdout" or "stderr" */
     char *data;       /* malloc'd; never more than run->max_bytes */
     size_t len;
     size_t cap;
@@ -560,12 +559,11 @@ static int parse_args(sl_task_t *task, const sl_value_t *args, exec_run_t *run,
 
 /* ---- start and cancel ------------------------------------------------------------ */
 
-static void init_stream(uv_loop_t *loop, exec_run_t *run, exec_stream_t *s, const char *name)
+static void init_stream(uv_loop_t *loop, exec_run_t *run, exec_stream_t *s)
 {
     uv_pipe_init(loop, &s->pipe, 0); /* cannot fail on Unix */
     s->pipe.data = run;
     s->run = run;
-    s->name = name;
     s->open = 1;
     run->handles++;
 }
@@ -573,8 +571,8 @@ static void init_stream(uv_loop_t *loop, exec_run_t *run, exec_stream_t *s, cons
 /* Initialises every handle; after this, each is closed exactly once. */
 static void init_handles(uv_loop_t *loop, exec_run_t *run)
 {
-    init_stream(loop, run, &run->out, "stdout");
-    init_stream(loop, run, &run->err, "stderr");
+    init_stream(loop, run, &run->out);
+    init_stream(loop, run, &run->err);
     if (run->stdin_data != NULL) {
         uv_pipe_init(loop, &run->stdin_pipe, 0);
         run->stdin_pipe.data = run;
@@ -680,7 +678,8 @@ static void exec_cancel(sl_task_t *task)
 /* ---- descriptor ------------------------------------------------------------------ */
 
 static const sl_param_t exec_params[] = {
-    {"argv", SL_PT_LIST, SL_PARAM_REQUIRED, "program and arguments; the program is looked up in PATH"},
+    {"argv", SL_PT_LIST, SL_PARAM_REQUIRED,
+     "program and arguments; the program is looked up in PATH"},
     {"stdin", SL_PT_STRING | SL_PT_INT | SL_PT_NUMBER | SL_PT_BOOL | SL_PT_NIL, 0,
      "text written to the program's standard input (default: none, /dev/null)"},
     {"env", SL_PT_MAP | SL_PT_NIL, 0, "variables set over the engine's environment"},
