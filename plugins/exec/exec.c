@@ -40,10 +40,10 @@ typedef struct exec_run exec_run_t;
 typedef struct exec_stream {
     uv_pipe_t pipe;
     exec_run_t *run;
-    char *data;       /* malloc'd; never more than run->max_bytes */
+    char *data; /* malloc'd; never more than run->max_bytes */
     size_t len;
     size_t cap;
-    int open;         /* initialised and not yet closing */
+    int open; /* initialised and not yet closing */
 } exec_stream_t;
 
 /* Why the run ended early; decides the failure message. */
@@ -69,14 +69,14 @@ struct exec_run {
     size_t stdin_len;
     size_t max_bytes;
     int check;
-    int handles;      /* handles initialised whose close callback has not run */
+    int handles; /* handles initialised whose close callback has not run */
     int process_open, stdin_open, timer_open;
-    int exited;       /* the exit callback ran (or the spawn failed) */
+    int exited; /* the exit callback ran (or the spawn failed) */
     int64_t exit_status;
     int term_signal;
-    int signaled;     /* SIGTERM already sent by cancel */
+    int signaled; /* SIGTERM already sent by cancel */
     exec_end_t end;
-    int spawn_error;  /* libuv error of uv_spawn */
+    int spawn_error; /* libuv error of uv_spawn */
 };
 
 /* ---- messages ------------------------------------------------------------ */
@@ -136,16 +136,15 @@ static const char *last_line(const char *s, size_t len, int *out_len)
 static void fail_status(exec_run_t *run, int64_t status)
 {
     int quote_len;
-    const char *quote = last_line(run->err.data != NULL ? run->err.data : "", run->err.len,
-                                  &quote_len);
+    const char *quote =
+        last_line(run->err.data != NULL ? run->err.data : "", run->err.len, &quote_len);
     const char *sep = quote_len > 0 ? ": " : "";
     if (run->term_signal != 0) {
-        fail_fmt(run->task, SL_EPROCESS, "exec '%s' killed by %s (status %lld)%s%.*s",
-                 run->program, signal_name(run->term_signal), (long long)status, sep, quote_len,
-                 quote);
+        fail_fmt(run->task, SL_EPROCESS, "exec '%s' killed by %s (status %lld)%s%.*s", run->program,
+                 signal_name(run->term_signal), (long long)status, sep, quote_len, quote);
     } else {
-        fail_fmt(run->task, SL_EPROCESS, "exec '%s' exited with status %lld%s%.*s",
-                 run->program, (long long)status, sep, quote_len, quote);
+        fail_fmt(run->task, SL_EPROCESS, "exec '%s' exited with status %lld%s%.*s", run->program,
+                 (long long)status, sep, quote_len, quote);
     }
 }
 
@@ -179,8 +178,8 @@ fail:
 static void fail_spawn(exec_run_t *run)
 {
     int code = run->spawn_error == UV_ENOENT ? SL_ENOENT : SL_ESYS;
-    const char *cause = run->spawn_error == UV_ENOENT ? "no such file or directory"
-                                                       : uv_strerror(run->spawn_error);
+    const char *cause =
+        run->spawn_error == UV_ENOENT ? "no such file or directory" : uv_strerror(run->spawn_error);
     if (run->cwd != NULL) {
         fail_fmt(run->task, code, "exec: cannot run '%s' in '%s': %s", run->program, run->cwd,
                  cause);
@@ -349,8 +348,8 @@ static void on_kill_timer(uv_timer_t *timer)
 /* What uv_spawn needs; freed right after it (uv_spawn copies nothing it
  * needs later: the child has exec'd or failed when it returns). */
 typedef struct spawn_args {
-    char **argv;      /* NULL-terminated; every string owned */
-    char **env;       /* NULL-terminated; the first env_owned strings owned */
+    char **argv; /* NULL-terminated; every string owned */
+    char **env;  /* NULL-terminated; the first env_owned strings owned */
     size_t env_owned;
 } spawn_args_t;
 
@@ -530,8 +529,7 @@ static int parse_max_bytes(sl_task_t *task, const sl_value_t *args, size_t *out)
 
 /* Fills `run` and `sa` from the step's arguments. 0; SL_EINVAL after failing
  * the task with a message; SL_ENOMEM. */
-static int parse_args(sl_task_t *task, const sl_value_t *args, exec_run_t *run,
-                      spawn_args_t *sa)
+static int parse_args(sl_task_t *task, const sl_value_t *args, exec_run_t *run, spawn_args_t *sa)
 {
     int rc = parse_argv(task, host->value_get(args, "argv"), sa);
     if (rc == 0 && (run->program = strdup(sa->argv[0])) == NULL)
@@ -552,8 +550,8 @@ static int parse_args(sl_task_t *task, const sl_value_t *args, exec_run_t *run,
     if (rc == 0)
         rc = parse_max_bytes(task, args, &run->max_bytes);
     const sl_value_t *check = host->value_get(args, "check");
-    run->check = check == NULL || host->value_type(check) == SL_TYPE_NIL ||
-                 host->value_truthy(check);
+    run->check =
+        check == NULL || host->value_type(check) == SL_TYPE_NIL || host->value_truthy(check);
     return rc;
 }
 

@@ -39,11 +39,11 @@ typedef enum job_kind { JOB_READ, JOB_WRITE } job_kind_t;
 /* Where a failure happened; picks the wording of the message. */
 typedef enum job_stage {
     STAGE_NONE = 0,
-    STAGE_IO,       /* open/read/write/fsync/rename: "cannot write 'P': CAUSE" */
-    STAGE_MKDIR,    /* "cannot write 'P': cannot create folder 'D': CAUSE" */
-    STAGE_NOT_DIR,  /* "cannot write 'P': 'D' is not a folder" */
-    STAGE_TOO_BIG,  /* "cannot read 'P': file is larger than max_bytes (N bytes)" */
-    STAGE_NO_NAME   /* "cannot write 'P': the path names a folder" */
+    STAGE_IO,      /* open/read/write/fsync/rename: "cannot write 'P': CAUSE" */
+    STAGE_MKDIR,   /* "cannot write 'P': cannot create folder 'D': CAUSE" */
+    STAGE_NOT_DIR, /* "cannot write 'P': 'D' is not a folder" */
+    STAGE_TOO_BIG, /* "cannot read 'P': file is larger than max_bytes (N bytes)" */
+    STAGE_NO_NAME  /* "cannot write 'P': the path names a folder" */
 } job_stage_t;
 
 /* One file task. Owned by the task from start() until after_work() frees it. */
@@ -63,8 +63,8 @@ typedef struct file_job {
     size_t data_len;
     /* result of the work */
     job_stage_t stage;
-    int error;          /* errno of the failure */
-    size_t folder_len;  /* STAGE_MKDIR / STAGE_NOT_DIR: length of the folder in path */
+    int error;         /* errno of the failure */
+    size_t folder_len; /* STAGE_MKDIR / STAGE_NOT_DIR: length of the folder in path */
 } file_job_t;
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -93,10 +93,14 @@ static void fail_fmt(sl_task_t *task, int code, const char *fmt, ...)
 static int code_of_errno(int error)
 {
     switch (error) {
-    case ENOENT: return SL_ENOENT;
-    case ENOMEM: return SL_ENOMEM;
-    case EEXIST: return SL_EEXIST;
-    default: return SL_EIO;
+    case ENOENT:
+        return SL_ENOENT;
+    case ENOMEM:
+        return SL_ENOMEM;
+    case EEXIST:
+        return SL_EEXIST;
+    default:
+        return SL_EIO;
     }
 }
 
@@ -107,16 +111,16 @@ static const char *arg_string(sl_task_t *task, const sl_value_t *args, const cha
     const sl_value_t *v = args != NULL ? host->value_get(args, name) : NULL;
     const char *s = v != NULL ? host->value_str(v, len) : NULL;
     if (s == NULL || *len == 0 || strlen(s) != *len) {
-        fail_fmt(task, SL_EINVAL, "%s: '%s' must be a non-empty string without NUL bytes",
-                 kind, name);
+        fail_fmt(task, SL_EINVAL, "%s: '%s' must be a non-empty string without NUL bytes", kind,
+                 name);
         return NULL;
     }
     return s;
 }
 
 /* An optional non-negative integer parameter; -1 after failing the task. */
-static int64_t arg_size(sl_task_t *task, const sl_value_t *args, const char *kind,
-                        const char *name, int64_t fallback)
+static int64_t arg_size(sl_task_t *task, const sl_value_t *args, const char *kind, const char *name,
+                        int64_t fallback)
 {
     const sl_value_t *v = args != NULL ? host->value_get(args, name) : NULL;
     if (v == NULL || host->value_type(v) == SL_TYPE_NIL)
@@ -405,8 +409,7 @@ static void fail_job(file_job_t *job)
                  folder_len, job->path);
         break;
     case STAGE_NO_NAME:
-        fail_fmt(job->task, SL_EINVAL, "cannot write '%s': the path names a folder",
-                 job->path);
+        fail_fmt(job->task, SL_EINVAL, "cannot write '%s': the path names a folder", job->path);
         break;
     default:
         fail_fmt(job->task, code_of_errno(job->error), "cannot %s '%s': %s", verb, job->path,
@@ -444,10 +447,10 @@ static void after_work_cb(uv_work_t *req, int status)
     } else if (job->stage != STAGE_NONE) {
         fail_job(job);
     } else {
-        sl_value_t *out = job->kind == JOB_READ
-                              ? host->value_string(job->data != NULL ? job->data : "",
-                                                   job->data_len)
-                              : write_output(job);
+        sl_value_t *out =
+            job->kind == JOB_READ
+                ? host->value_string(job->data != NULL ? job->data : "", job->data_len)
+                : write_output(job);
         if (out == NULL)
             host->task_fail(task, SL_ENOMEM, "out of memory");
         else
@@ -580,9 +583,8 @@ static const sl_param_t write_params[] = {
 
 static const sl_kind_t file_kinds[] = {
     {"file.read", SL_EXEC_IO, 0, "Reads a file's text.", read_params, read_start, file_cancel},
-    {"file.write", SL_EXEC_IO, 0,
-     "Writes a file atomically (or appends); output {path, bytes}.", write_params, write_start,
-     file_cancel},
+    {"file.write", SL_EXEC_IO, 0, "Writes a file atomically (or appends); output {path, bytes}.",
+     write_params, write_start, file_cancel},
 };
 
 static const sl_plugin_t file_plugin = SL_PLUGIN_INIT("file", "1.0.0", file_kinds);
