@@ -39,6 +39,7 @@ struct sl_vm {
     int list_mt_ref;           /* metatable marking tables that came from lists */
     const void *list_mt;       /* its identity, for sl__vm_pull */
     int step_ref;              /* lua/step.c's state for this VM (LUA_NOREF until used) */
+    void *step_tasks;          /* lua/step.c's live tasks, detached when the VM goes */
 };
 
 /** The VM owning a state or thread (the allocator's user data). */
@@ -73,6 +74,9 @@ void sl__vm_box_clear(sl_vm_box_t *box);
 /** Starts charging thread `L` against `budget` with `instructions`; stop clears the hook. */
 void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instructions);
 void sl__vm_budget_stop(lua_State *L);
+
+/** Detaches live Lua step tasks from a VM being freed (step.c): their timers stop. */
+void sl__lua_steps_detach(sl_vm_t *vm);
 
 /** Builds the sandbox (helpers.c); runs protected, pushes nothing, returns 0 or SL_ENOMEM. */
 int sl__vm_open_sandbox(sl_vm_t *vm);

@@ -150,6 +150,7 @@ void sl__vm_free(sl_vm_t *vm)
 {
     if (vm == NULL)
         return;
+    sl__lua_steps_detach(vm);
     if (vm->L)
         lua_close(vm->L);
     sl__free(vm->workflow_name);
