@@ -1,4 +1,5 @@
 /* sluice: the command line entry point. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    /* A peer that went away (a subprocess's stdin, later a socket) is an error
+     * return from write, not a reason for the engine to die. */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return SL_EXIT_USAGE;
