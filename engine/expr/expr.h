@@ -58,6 +58,15 @@ const char *sl__tmpl_stream_ref(const sl_tmpl_t *t);
 int sl__tmpl_eval(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *item, int64_t index,
                   sl_value_t **out, char **err);
 
+/**
+ * Calls `fn` once per step reference (`steps.ID`, `steps["ID"]`, `steps['ID']`)
+ * in Lua source `src`, skipping strings and comments: the same scan templates
+ * use, for callers that want the references of a `lua` step's `code`. `id` is
+ * not NUL-terminated. Stops at and returns fn's first negative result; else 0.
+ */
+int sl__expr_scan_refs(const char *src, size_t len,
+                       int (*fn)(void *ud, const char *id, size_t id_len), void *ud);
+
 /** Syntax-checks one expression (the text between `${{` and `}}`). */
 int sl__expr_check(const char *src, size_t len, char *err, size_t err_size);
 

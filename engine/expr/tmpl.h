@@ -81,9 +81,6 @@ void sl__expr_lex(lex_state_t *lx, lex_token_t *tok);
  */
 size_t sl__expr_find_end(const char *src, size_t len);
 
-/** Calls `fn` for each `steps.ID`, `steps["ID"]`, `steps['ID']` in `src`. */
-int sl__expr_scan_refs(const char *src, size_t len,
-                       int (*fn)(void *ud, const char *id, size_t id_len), void *ud);
 /** True when `src` mentions the identifier `item` or `index`. */
 bool sl__expr_uses_item(const char *src, size_t len);
 /** If `src` is exactly one step reference, its id (in `src`) and length. */
