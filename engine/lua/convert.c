@@ -234,7 +234,8 @@ static int pull_map(pull_ctx_t *c, int idx, sl_value_t *dst, size_t count, int d
             return rc;
         }
     }
-    qsort(m->entries, m->len, sizeof(*m->entries), compare_entries);
+    if (m->len > 1)
+        qsort(m->entries, m->len, sizeof(*m->entries), compare_entries);
     return 0;
 }
 

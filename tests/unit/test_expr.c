@@ -417,6 +417,40 @@ static void test_eval_speed(void)
     sl__vm_free(vm);
 }
 
+/* Every allocation failing in turn: a clean SL_ENOMEM, no crash, no leak (under ASan). */
+static void test_alloc_failures(void)
+{
+    sl_node_t *inner[] = {scalar("${{ index }}"), scalar("x")};
+    sl_node_t *kv[] = {scalar("url"), scalar("${{ steps.s.u }}/${{ item }}"), scalar("n"),
+                       scalar("3"), scalar("list"), collection(SL_NODE_SEQ, 2, inner)};
+    sl_node_t *map = collection(SL_NODE_MAP, 3, kv);
+    sl_vm_t *vm = new_vm();
+    sl_value_t *item = sl_value_cstring("de");
+    int ok = 0;
+    for (uint64_t n = 1; n < 400; n++) {
+        sl_diag_t diag;
+        sl__diag_init(&diag);
+        sl_tmpl_t *t = NULL;
+        sl__alloc_fail_at(n);
+        int rc = sl__tmpl_new(map, "wf.yaml", &t, &diag);
+        sl_value_t *v = NULL;
+        char *err = NULL;
+        if (rc == 0)
+            rc = sl__tmpl_eval(vm, t, item, 1, &v, &err);
+        sl__alloc_fail_at(0);
+        CHECK(rc == 0 || rc == SL_ENOMEM);
+        ok += rc == 0;
+        sl__free(err);
+        sl_value_free(v);
+        sl__tmpl_free(t);
+        sl__diag_close(&diag);
+    }
+    CHECK(ok > 0);
+    sl_value_free(item);
+    sl__vm_free(vm);
+    node_free(map);
+}
+
 TEST_MAIN(30, T(test_literal_scalars), T(test_flags), T(test_refs), T(test_stream_ref),
           T(test_problems), T(test_expr_check), T(test_braces_and_strings),
-          T(test_collections), T(test_eval), T(test_eval_speed))
+          T(test_collections), T(test_eval), T(test_eval_speed), T(test_alloc_failures))
