@@ -280,6 +280,16 @@ static void on_alias(builder_t *b, const yaml_event_t *ev)
     size_t at = sl__loader_index_get(&b->anchor_index, name);
     if (at == SL_INDEX_NONE) {
         problem(b, mark_of(ev->start_mark), "unknown anchor '%s'", name);
+        /* A null in its place keeps the map's keys and values paired. */
+        sl_node_t *null_node = new_node(b, SL_NODE_SCALAR, ev->start_mark);
+        if (null_node && (null_node->str = sl__strdup("")) == NULL) {
+            sl__free(null_node);
+            null_node = NULL;
+            b->rc = SL_ENOMEM;
+            b->stop = true;
+        }
+        if (null_node)
+            attach(b, null_node, 1);
         return;
     }
     const anchor_t *a = &b->anchors[at];
@@ -586,6 +596,8 @@ static void builder_close(builder_t *b)
 {
     while (b->depth > 0) {
         frame_t *f = &b->stack[--b->depth];
+        if (f->node->kind == SL_NODE_MAP && f->item_count % 2 == 1)
+            sl__yaml_free(f->node->items[f->item_count - 1]); /* a key without its value */
         sl__yaml_free(f->node);
         sl__free(f->anchor);
     }
