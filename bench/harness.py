@@ -1,4 +1,8 @@
-"""Measuring one command: wall time, CPU time (user+sys) and peak RSS of the child."""
+"""Measuring one command: wall time, CPU time (user+sys) and peak RSS of the child.
+
+Peak RSS comes from GNU time (/usr/bin/time -f %M): the child's own high-water mark.
+(Python's wait4 rusage would carry the forking Python's pages across exec.)
+"""
 import os
 import subprocess
 import time
@@ -7,15 +11,16 @@ import time
 def measure(argv, env=None, cwd=None, timeout=900):
     """Runs argv and returns (wall_s, cpu_s, peak_rss_mib). Raises on a non-zero exit."""
     start = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(["/usr/bin/time", "-f", "@@ %U %S %M"] + list(argv), env=env,
+                          cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          timeout=timeout)
     wall = time.monotonic() - start
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} exited with {status}: {err[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+    err = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} exited with {proc.returncode}: {err[-2000:]}")
+    line = [l for l in err.splitlines() if l.startswith("@@ ")][-1]
+    user, system, rss_kb = line.split()[1:]
+    return wall, float(user) + float(system), int(rss_kb) / 1024.0
 
 
 def machine():
