@@ -41,6 +41,7 @@ typedef struct builder {
     size_t depth;
     sl_node_t *root;
     size_t nodes;
+    size_t alias_nodes; /* of `nodes`, those copied for aliases and merges */
     anchor_t *anchors;
     size_t anchor_count, anchor_cap;
     sl_index_t anchor_index;
@@ -293,6 +294,14 @@ static void on_alias(builder_t *b, const yaml_event_t *ev)
         return;
     }
     const anchor_t *a = &b->anchors[at];
+    if (b->alias_nodes + a->size > SL_YAML_ALIAS_NODES_MAX) {
+        problem(b, mark_of(ev->start_mark),
+                "aliases expand to too many nodes (more than %zu copied)",
+                SL_YAML_ALIAS_NODES_MAX);
+        b->rc = SL_ELIMIT;
+        b->stop = true;
+        return;
+    }
     if (b->nodes + a->size > SL_YAML_NODES_MAX) {
         problem(b, mark_of(ev->start_mark),
                 "the document has too many nodes (more than %zu after expanding aliases)",
@@ -315,6 +324,7 @@ static void on_alias(builder_t *b, const yaml_event_t *ev)
         return;
     }
     b->nodes += a->size;
+    b->alias_nodes += a->size;
     attach(b, copy, a->height);
 }
 
@@ -403,10 +413,11 @@ static void merge_one(builder_t *b, const sl_node_t *src, sl_index_t *present,
         if (rc == 1)
             continue;
         size_t size = 1 + count_nodes(value);
-        if (rc < 0 || b->nodes + size > SL_YAML_NODES_MAX) {
+        if (rc < 0 || b->nodes + size > SL_YAML_NODES_MAX ||
+            b->alias_nodes + size > SL_YAML_ALIAS_NODES_MAX) {
             if (rc == 0)
-                problem(b, key->mark, "the document has too many nodes (more than %zu after "
-                                      "expanding aliases)", SL_YAML_NODES_MAX);
+                problem(b, key->mark, "aliases expand to too many nodes (more than %zu copied)",
+                        SL_YAML_ALIAS_NODES_MAX);
             b->rc = rc < 0 ? SL_ENOMEM : SL_ELIMIT;
             b->stop = true;
             return;
@@ -423,6 +434,7 @@ static void merge_one(builder_t *b, const sl_node_t *src, sl_index_t *present,
             return;
         }
         b->nodes += size;
+        b->alias_nodes += size;
     }
 }
 

@@ -19,6 +19,7 @@
 #define SL_YAML_BYTES_MAX ((size_t)64 << 20) /* 64 MiB document */
 #define SL_YAML_NODES_MAX ((size_t)4 << 20)  /* nodes after alias expansion */
 #define SL_YAML_DEPTH_MAX 256
+#define SL_YAML_ALIAS_NODES_MAX ((size_t)1 << 18) /* nodes copied by aliases and merges */
 
 typedef enum sl_node_kind { SL_NODE_SCALAR, SL_NODE_SEQ, SL_NODE_MAP } sl_node_kind_t;
 
