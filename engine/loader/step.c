@@ -367,6 +367,41 @@ static void on_watch_ref(void *ud, const char *step, sl_mark_t mark)
         c->seen = true;
 }
 
+/* A `lua` step's inline code names steps too (`steps.a`): they are implicit needs, as
+ * in expressions, so `return steps.a + 1` waits for `a`. */
+typedef struct code_ref_ctx {
+    dep_ctx_t *deps;
+    sl_mark_t mark;
+    bool watch_only;
+} code_ref_ctx_t;
+
+static int on_code_ref(void *ud, const char *id, size_t id_len)
+{
+    code_ref_ctx_t *r = ud;
+    char name[128];
+    if (id_len >= sizeof(name))
+        return 0;
+    memcpy(name, id, id_len);
+    name[id_len] = '\0';
+    if (r->watch_only)
+        on_watch_ref(r->deps, name, r->mark);
+    else
+        add_dep(r->deps, name, r->mark, "in code");
+    return 0;
+}
+
+static void scan_code_refs(dep_ctx_t *c, const sl_step_t *step, const sl_node_t *node,
+                           bool watch_only)
+{
+    const sl_node_t *with, *code;
+    if (step->uses == NULL || strcmp(step->uses, "lua") != 0 ||
+        !sl__loader_entry(node, "with", &with) || with->kind != SL_NODE_MAP ||
+        !sl__loader_entry(with, "code", &code) || code->kind != SL_NODE_SCALAR)
+        return;
+    code_ref_ctx_t r = {c, code->mark, watch_only};
+    sl__expr_scan_refs(code->str, code->len, on_code_ref, &r);
+}
+
 static void step_needs(dep_ctx_t *c, const sl_node_t *node)
 {
     const sl_node_t *needs;
@@ -393,7 +428,7 @@ static int compare_index(const void *a, const void *b)
 }
 
 /* Streams from step A when foreach is exactly `${{ steps.A }}`, nothing else names A. */
-static void step_stream(dep_ctx_t *c, sl_step_t *step)
+static void step_stream(dep_ctx_t *c, sl_step_t *step, const sl_node_t *node)
 {
     const char *source = step->foreach ? sl__tmpl_stream_ref(step->foreach) : NULL;
     size_t index = source ? sl__loader_index_get(&c->ld->ids, source) : SL_INDEX_NONE;
@@ -409,6 +444,7 @@ static void step_stream(dep_ctx_t *c, sl_step_t *step)
         sl__tmpl_each_ref(step->with, on_watch_ref, c);
     if (step->if_cond)
         sl__tmpl_each_ref(step->if_cond, on_watch_ref, c);
+    scan_code_refs(c, step, node, true);
     if (!c->seen)
         step->stream_from = index;
 }
@@ -418,12 +454,13 @@ static void step_deps(sl_loader_t *ld, size_t index, const sl_node_t *node)
     sl_step_t *step = &ld->wf->steps[index];
     dep_ctx_t c = {.ld = ld, .self = index};
     step_needs(&c, node);
-    step_stream(&c, step);
+    step_stream(&c, step, node);
     sl_tmpl_t *tmpls[] = {step->with, step->foreach, step->if_cond};
     for (size_t i = 0; i < SL_COUNTOF(tmpls); i++) {
         if (tmpls[i])
             sl__tmpl_each_ref(tmpls[i], on_ref, &c);
     }
+    scan_code_refs(&c, step, node, false);
     if (c.count > 1)
         qsort(c.deps, c.count, sizeof(*c.deps), compare_index);
     size_t unique = 0;
