@@ -6,6 +6,8 @@
 #   exit           optional: the expected exit code (default 0)
 #   stderr         optional: the expected stderr, exactly
 #   stdout         optional: the expected stdout, exactly
+#   setup          optional: a bash script run first in the work folder (what git cannot
+#                  keep, such as file modes)
 #   check          optional: a bash script run afterwards in the work folder
 #                  (stdout/stderr of sluice are in ./.stdout and ./.stderr); must exit 0
 # The case runs in a fresh copy of its folder, so paths in messages read
@@ -22,6 +24,9 @@ expected_exit=0
 [[ -f exit ]] && expected_exit=$(tr -d '[:space:]' < exit)
 WF=workflow.yaml
 export SLUICE_STATE="$work/.sluice" WF
+if [[ -f setup ]] && ! bash ./setup; then
+  echo "setup failed"; exit 1
+fi
 eval "set -- $args"
 timeout 60 "$sluice" "$@" > .stdout 2> .stderr < /dev/null
 status=$?
