@@ -386,8 +386,8 @@ static int prepare_step(sl_run_t *run, step_rt_t *step, char **err)
 
 void sl__sched_activate(sl_run_t *run, step_rt_t *step)
 {
-    if (run->stopping)
-        return; /* stays waiting; reported as not run */
+    if (run->stopping || step->active)
+        return; /* stopping: stays waiting, reported as not run */
     step->active = true;
     step->stats.status = SL_STEP_RUNNING;
     step->stats.started_ns = sl__now_ns();
@@ -554,6 +554,8 @@ int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud)
     run->started = true;
     run->done_cb = done;
     run->done_ud = ud;
+    /* A root step that ends at once (skipped, say) activates its dependants from
+     * inside this loop; sl__sched_activate ignores those when the loop reaches them. */
     for (size_t i = 0; i < run->wf->step_count; i++)
         if (run->steps[i].waiting_deps == 0)
             sl__sched_activate(run, &run->steps[i]);

@@ -164,11 +164,11 @@ int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src)
             return 0;
         list->items = sl__malloc(from->len * sizeof(sl_value_t));
         if (list->items == NULL)
-            return SL_ENOMEM;
+            goto fail;
         list->cap = from->len;
         for (size_t i = 0; i < from->len; i++) {
             if (sl_value_copy_into(&list->items[i], &from->items[i]) < 0)
-                return SL_ENOMEM; /* dst stays valid: len counts the copied ones */
+                goto fail; /* len counts the copied ones, so clearing frees them */
             list->len++;
         }
         return 0;
@@ -184,16 +184,16 @@ int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src)
             return 0;
         map->entries = sl__malloc(from->len * sizeof(sl_ventry_t));
         if (map->entries == NULL)
-            return SL_ENOMEM;
+            goto fail;
         map->cap = from->len;
         for (size_t i = 0; i < from->len; i++) {
             sl_ventry_t *e = &map->entries[i];
             e->key = new_str(from->entries[i].key->data, from->entries[i].key->len);
             if (e->key == NULL)
-                return SL_ENOMEM;
+                goto fail;
             if (sl_value_copy_into(&e->value, &from->entries[i].value) < 0) {
                 sl__free(e->key);
-                return SL_ENOMEM;
+                goto fail;
             }
             map->len++;
         }
@@ -203,6 +203,9 @@ int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src)
         *dst = *src;
         return 0;
     }
+fail:
+    sl_value_clear(dst); /* a failed copy owns nothing and reads as nil */
+    return SL_ENOMEM;
 }
 
 sl_value_t *sl_value_copy(const sl_value_t *v)

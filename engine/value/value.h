@@ -77,7 +77,7 @@ static inline void sl_value_init_nil(sl_value_t *v)
 }
 /** Releases what `v` owns and leaves it nil; does not free `v` itself. */
 void sl_value_clear(sl_value_t *v);
-/** Deep-copies `src` into the uninitialised `dst`. */
+/** Deep-copies `src` into the uninitialised `dst`; on failure `dst` is left nil. */
 int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src);
 /** Moves a heap value's contents into `dst` and frees the shell. */
 void sl_value_move_into(sl_value_t *dst, sl_value_t *heap);

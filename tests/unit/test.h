@@ -73,7 +73,7 @@ static inline int sl_test_run(const sl_test_case_t *cases, size_t count, unsigne
             cases[i].fn();
             fflush(stdout);
             fflush(stderr);
-            _exit(sl_test_failures_ ? 1 : 0);
+            exit(sl_test_failures_ ? 1 : 0); /* exit, not _exit: LeakSanitizer checks here */
         }
         int status = 0;
         waitpid(pid, &status, 0);

@@ -135,6 +135,27 @@ static void test_inflight_cap(void)
     sl__registry_free(reg);
 }
 
+/* A root step that ends at once activates its dependant inside sl__run_start's loop;
+ * the loop must not activate it a second time when it gets there. */
+static void test_activated_once(void)
+{
+    sl_registry_t *reg = registry();
+    sl_workflow_t *wf = load(reg, "steps:\n  a: { uses: test.noop, if: false }\n"
+                                  "  b: { uses: test.noop, needs: [a], with: { value: 1 } }\n");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    int done = 0;
+    sl_run_t *run = run_to_end(&loop, wf, &done);
+    CHECK_INT(sl__run_step_stats(run, 0)->status, SL_STEP_SKIPPED);
+    CHECK_INT(sl__run_step_stats(run, 1)->ok, 1);
+    CHECK_INT(sl__run_step_stats(run, 1)->total, 1);
+    CHECK(sl__run_succeeded(run));
+    sl__run_free(run);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    sl__workflow_free(wf);
+    sl__registry_free(reg);
+}
+
 /* Allocation n fails, for every n: the run ends (or cannot start), no crash or leak. */
 static void test_allocation_failures(void)
 {
@@ -162,5 +183,5 @@ static void test_allocation_failures(void)
     sl__registry_free(reg);
 }
 
-TEST_MAIN(60, T(test_outputs_in_order), T(test_stop_before_start_drains), T(test_inflight_cap),
+TEST_MAIN(60, T(test_outputs_in_order), T(test_stop_before_start_drains), T(test_inflight_cap), T(test_activated_once),
           T(test_allocation_failures))
