@@ -76,19 +76,24 @@ def main():
         for name, n, wf, peer in (("foreach", args.items, "foreach.yaml", "foreach.py"),
                                   ("chain", args.chain, "chain.yaml", "chain.py")):
             wall, cpu, rss = measure(run + [f"{tmp}/{wf}"], env=env, cwd=tmp)
+            load, _, _ = measure([sluice, "validate", f"{tmp}/{wf}"], env=env, cwd=tmp)
             pwall, pcpu, prss = measure(["/usr/bin/python3", f"{tmp}/{peer}", str(n)], cwd=tmp)
             per_task = (rss - base_rss) * 2**20 / n
-            rows.append((name, n, wall, cpu, rss, per_task, pwall, pcpu, prss))
+            rows.append((name, n, wall, load, cpu, rss, per_task, pwall, pcpu, prss))
     print(f"Machine: {machine()}; date: {time.strftime('%Y-%m-%d')}; "
           f"command: /usr/bin/python3 bench/sched.py {args.build} "
           f"--items {args.items} --chain {args.chain}\n")
-    print("| shape | tasks | sluice wall | sluice tasks/s | sluice CPU | sluice peak RSS "
-          "| bytes/task | asyncio wall | asyncio peak RSS | asyncio ÷ sluice (wall) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for name, n, wall, cpu, rss, per_task, pwall, pcpu, prss in rows:
-        print(f"| {name} | {n:,} | {wall:.2f} s | {n / wall:,.0f} | {cpu:.2f} s | {rss:.1f} MiB "
-              f"| {per_task:,.0f} | {pwall:.2f} s | {prss:.1f} MiB | {pwall / wall:.2f}× |")
-    print(f"\n(bytes/task = (peak RSS − {base_rss:.1f} MiB of a one-task run) ÷ tasks)")
+    print("| shape | tasks | sluice wall | of which loading | tasks/s (whole run) "
+          "| tasks/s (scheduling) | sluice CPU | sluice peak RSS | bytes/task | asyncio wall "
+          "| asyncio peak RSS | asyncio ÷ sluice (wall) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, n, wall, load, cpu, rss, per_task, pwall, pcpu, prss in rows:
+        sched = max(wall - load, 1e-3)
+        print(f"| {name} | {n:,} | {wall:.2f} s | {load:.2f} s | {n / wall:,.0f} "
+              f"| {n / sched:,.0f} | {cpu:.2f} s | {rss:.1f} MiB | {per_task:,.0f} "
+              f"| {pwall:.2f} s | {prss:.1f} MiB | {pwall / wall:.2f}× |")
+    print(f"\n(loading = `sluice validate` of the same file; scheduling = wall − loading; "
+          f"bytes/task = (peak RSS − {base_rss:.1f} MiB of a one-task run) ÷ tasks)")
 
 
 if __name__ == "__main__":
