@@ -11,7 +11,7 @@ endif
 
 # Debian packages the build and the tests need.
 DEBS = cmake make gcc pkg-config libyaml-dev liblua5.4-dev libuv1-dev libjansson-dev \
-       tzdata python3 time clang libclang-rt-14-dev
+       tzdata python3 time procps binutils clang libclang-rt-14-dev
 
 .PHONY: all deps build run test test-asan fuzz bench install format lint clean
 
