@@ -259,6 +259,12 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     sl__summary_print(stdout, ctx->run, ctx->wf, elapsed);
     fflush(stdout);
     int status = sl__run_succeeded(ctx->run) ? SL_EXIT_OK : SL_EXIT_FAILED;
+    if (sl__run_stragglers(ctx->run) > 0) {
+        /* A kind never finished a canceled task (a thread stuck in a syscall, say):
+         * exiting normally would wait for it in libuv's shutdown. */
+        fflush(NULL);
+        _exit(status);
+    }
     uv_close((uv_handle_t *)&ctx->sigint, NULL);
     uv_close((uv_handle_t *)&ctx->sigterm, NULL);
     uv_close((uv_handle_t *)&ctx->progress_timer, NULL);

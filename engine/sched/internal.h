@@ -65,6 +65,9 @@ struct sl_run {
     step_rt_t *steps;
     size_t steps_ended;
     step_rt_t *ready_head, *ready_tail;
+    size_t *activation_queue;   /* steps whose dependencies all ended, FIFO; each enters once */
+    size_t activation_head, activation_tail;
+    bool activating;            /* draining the queue: a step that ends at once does not recurse */
     uv_idle_t pump;
     uv_timer_t grace;    /* how long canceled tasks get to stop at the end */
     int handles_open;

@@ -130,6 +130,8 @@ static void stream_item(sl_run_t *run, step_rt_t *source, size_t item)
         if (!sink->active || sink->stats.status != SL_STEP_RUNNING)
             continue;
         if (stream_push(sink, item) < 0) {
+            sink->stats.inflight++; /* it never reached the queue: account it as dispatched */
+            run->inflight++;
             sl__sched_item_failed(sink, item, SL_ENOMEM, "out of memory");
             continue;
         }
@@ -147,8 +149,8 @@ static void item_ended(step_rt_t *step, size_t item)
     if (step->sink_count)
         stream_item(run, step, item);
     if (step->stats.total_known && step->ended_items == step->stats.total &&
-        step->stats.status == SL_STEP_RUNNING)
-        step_end(run, step);
+        step->stats.ended_ns == 0)
+        step_end(run, step); /* failed and canceled steps end too: their wall time counts */
     else
         enqueue(run, step);
     sl__sched_schedule_pump(run);
@@ -208,6 +210,26 @@ void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *m
 
 /* ---- steps ---------------------------------------------------------------- */
 
+/*
+ * Activation goes through a queue: a step that ends at once (skipped, empty foreach)
+ * ends its dependants' wait inside step_end, and activating them there would recurse
+ * as deep as the chain is long. The queue has room for every step, each enters once.
+ */
+static void activate_later(sl_run_t *run, step_rt_t *step)
+{
+    run->activation_queue[run->activation_tail++] = step->index;
+}
+
+static void drain_activations(sl_run_t *run)
+{
+    if (run->activating)
+        return; /* the outer drain will get to them */
+    run->activating = true;
+    while (run->activation_head < run->activation_tail)
+        sl__sched_activate(run, &run->steps[run->activation_queue[run->activation_head++]]);
+    run->activating = false;
+}
+
 static void step_end(sl_run_t *run, step_rt_t *step)
 {
     if (step->stats.status == SL_STEP_RUNNING)
@@ -217,8 +239,9 @@ static void step_end(sl_run_t *run, step_rt_t *step)
     for (size_t i = 0; i < step->dependent_count; i++) {
         step_rt_t *dep = &run->steps[step->dependents[i]];
         if (--dep->waiting_deps == 0)
-            sl__sched_activate(run, dep);
+            activate_later(run, dep);
     }
+    drain_activations(run);
     sl__sched_schedule_pump(run);
 }
 
@@ -442,6 +465,11 @@ static size_t zombie_count(const sl_run_t *run)
     return n;
 }
 
+size_t sl__run_stragglers(const sl_run_t *run)
+{
+    return zombie_count(run);
+}
+
 static void on_grace_over(uv_timer_t *timer)
 {
     sl_run_t *run = timer->data;
@@ -517,7 +545,8 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     run->run_id = opts->run_id ? sl__strdup(opts->run_id) : sl__asprintf("%" PRId64, run->started_unix);
     run->rng = sl__now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     run->steps = sl__calloc(wf->step_count ? wf->step_count : 1, sizeof(*run->steps));
-    int rc = run->run_id && run->steps ? 0 : SL_ENOMEM;
+    run->activation_queue = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(size_t));
+    int rc = run->run_id && run->steps && run->activation_queue ? 0 : SL_ENOMEM;
     for (size_t i = 0; rc == 0 && i < wf->step_count; i++) {
         step_rt_t *step = &run->steps[i];
         step->run = run;
@@ -554,11 +583,12 @@ int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud)
     run->started = true;
     run->done_cb = done;
     run->done_ud = ud;
-    /* A root step that ends at once (skipped, say) activates its dependants from
-     * inside this loop; sl__sched_activate ignores those when the loop reaches them. */
+    run->activating = true; /* roots first, in file order; then whatever they unblock */
     for (size_t i = 0; i < run->wf->step_count; i++)
         if (run->steps[i].waiting_deps == 0)
-            sl__sched_activate(run, &run->steps[i]);
+            activate_later(run, &run->steps[i]);
+    run->activating = false;
+    drain_activations(run);
     sl__sched_schedule_pump(run); /* the done callback comes from the loop, never from here */
     return 0;
 }
@@ -605,6 +635,7 @@ void sl__run_free(sl_run_t *run)
         sl__free(step->item_ended);
     }
     sl__vm_free(run->vm);
+    sl__free(run->activation_queue);
     sl__free(run->steps);
     sl__free(run->error);
     sl__free(run->run_id);

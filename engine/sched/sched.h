@@ -64,6 +64,12 @@ int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud);
  * canceled through their kinds. The done callback still comes once drained.
  */
 void sl__run_stop(sl_run_t *run, bool cancel);
+/**
+ * Canceled tasks whose kinds never completed them (the run gave up after a grace
+ * period). While there are any, sl__run_free keeps the run alive for them, and the
+ * process should exit without waiting for the loop's threads.
+ */
+size_t sl__run_stragglers(const sl_run_t *run);
 /** Frees a run that is done (or never started); closes its handles first. */
 void sl__run_free(sl_run_t *run);
 

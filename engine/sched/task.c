@@ -282,27 +282,27 @@ void sl__sched_task_fail(sl_task_t *t, int code, const char *message)
     sl__free(copy);
 }
 
+/*
+ * Handling a task frees at most that task (a kind's cancel completes only the task it
+ * is given), and a stopping run starts no task, so the saved `next` stays valid.
+ */
 void sl__sched_cancel_all(sl_run_t *run, bool cancel_running)
 {
     sl_task_t *t = run->live;
     while (t) {
         sl_task_t *next = t->next;
+        step_rt_t *step = t->step;
+        size_t item = t->item;
         if (t->state == TASK_WAITING) {
-            step_rt_t *step = t->step;
-            size_t item = t->item;
             stop_timer(t);
             release_task(t);
             sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping");
-            next = run->live; /* the list changed under us: start over */
         } else if (cancel_running && t->state == TASK_RUNNING) {
-            step_rt_t *step = t->step;
-            size_t item = t->item;
             stop_timer(t);
             t->state = TASK_ZOMBIE;
             if (step->def->kind->cancel)
                 step->def->kind->cancel(t);
             sl__sched_item_failed(step, item, SL_ECANCELED, "canceled");
-            next = run->live;
         }
         t = next;
     }

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +45,8 @@ typedef enum job_stage {
     STAGE_MKDIR,   /* "cannot write 'P': cannot create folder 'D': CAUSE" */
     STAGE_NOT_DIR, /* "cannot write 'P': 'D' is not a folder" */
     STAGE_TOO_BIG, /* "cannot read 'P': file is larger than max_bytes (N bytes)" */
-    STAGE_NO_NAME  /* "cannot write 'P': the path names a folder" */
+    STAGE_NO_NAME, /* "cannot write 'P': the path names a folder" */
+    STAGE_SPECIAL  /* "cannot read 'P': not a regular file (…)" */
 } job_stage_t;
 
 /* One file task. Owned by the task from start() until after_work() frees it. */
@@ -61,6 +64,8 @@ typedef struct file_job {
     int64_t max_bytes;
     char *data; /* malloc'd, data_len bytes */
     size_t data_len;
+    /* set by cancel (loop thread), read by the work (threadpool) */
+    atomic_bool canceled;
     /* result of the work */
     job_stage_t stage;
     int error;         /* errno of the failure */
@@ -153,11 +158,17 @@ static int job_set_error(file_job_t *job, job_stage_t stage, int error)
     return -1;
 }
 
-/* Writes all of buf, retrying short writes and EINTR. 0 or an errno. */
-static int write_all(int fd, const char *buf, size_t len)
+#define WRITE_CHUNK ((size_t)1 << 20)
+
+/* Writes all of buf, retrying short writes and EINTR. With `canceled`, writes in 1 MiB
+ * chunks and stops with ECANCELED once it is set. 0 or an errno. */
+static int write_all(int fd, const char *buf, size_t len, atomic_bool *canceled)
 {
     while (len > 0) {
-        ssize_t n = write(fd, buf, len);
+        if (canceled != NULL && atomic_load(canceled))
+            return ECANCELED;
+        size_t chunk = canceled != NULL && len > WRITE_CHUNK ? WRITE_CHUNK : len;
+        ssize_t n = write(fd, buf, chunk);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -209,7 +220,9 @@ static int read_fd(file_job_t *job, int fd, size_t size_hint)
 
 static void read_work(file_job_t *job)
 {
-    int fd = open(job->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO nobody writes to must not park a threadpool thread
+     * (the process could not exit); such files are refused below anyway. */
+    int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         job_set_error(job, STAGE_IO, errno);
         return;
@@ -219,7 +232,9 @@ static void read_work(file_job_t *job)
         job_set_error(job, STAGE_IO, errno);
     } else if (S_ISDIR(st.st_mode)) {
         job_set_error(job, STAGE_IO, EISDIR);
-    } else if (S_ISREG(st.st_mode) && st.st_size > job->max_bytes) {
+    } else if (!S_ISREG(st.st_mode)) {
+        job_set_error(job, STAGE_SPECIAL, 0);
+    } else if (st.st_size > job->max_bytes) {
         job_set_error(job, STAGE_TOO_BIG, 0);
     } else {
         read_fd(job, fd, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0);
@@ -319,11 +334,13 @@ static int write_replace(file_job_t *job, const char *dir, const char *base)
     struct stat st;
     if (stat(job->path, &st) == 0 && S_ISREG(st.st_mode))
         fchmod(fd, st.st_mode & 07777); /* keep the target's permissions */
-    int error = write_all(fd, job->content, job->content_len);
+    int error = write_all(fd, job->content, job->content_len, &job->canceled);
     if (error == 0 && fsync(fd) != 0)
         error = errno;
     if (close(fd) != 0 && error == 0)
         error = errno;
+    if (error == 0 && atomic_load(&job->canceled))
+        error = ECANCELED; /* timed out or interrupted: the target stays as it was */
     if (error == 0 && rename(temp, job->path) != 0)
         error = errno;
     if (error != 0) {
@@ -341,11 +358,19 @@ static int write_replace(file_job_t *job, const char *dir, const char *base)
 
 static int write_append(file_job_t *job)
 {
-    int fd = open(job->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+    if (atomic_load(&job->canceled))
+        return ECANCELED;
+    int fd = open(job->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0666);
     if (fd < 0)
         return errno;
+    struct stat st;
+    int error = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? ENODEV : 0;
+    if (error != 0) {
+        close(fd); /* appending to a FIFO or device is not what file.write is for */
+        return error;
+    }
     /* One write() call, so concurrent appends of whole lines do not interleave. */
-    int error = write_all(fd, job->content, job->content_len);
+    error = write_all(fd, job->content, job->content_len, NULL);
     if (close(fd) != 0 && error == 0)
         error = errno;
     return error;
@@ -411,6 +436,10 @@ static void fail_job(file_job_t *job)
     case STAGE_NO_NAME:
         fail_fmt(job->task, SL_EINVAL, "cannot write '%s': the path names a folder", job->path);
         break;
+    case STAGE_SPECIAL:
+        fail_fmt(job->task, SL_EINVAL,
+                 "cannot read '%s': not a regular file (a FIFO, device or socket)", job->path);
+        break;
     default:
         fail_fmt(job->task, code_of_errno(job->error), "cannot %s '%s': %s", verb, job->path,
                  strerror(job->error));
@@ -441,7 +470,7 @@ static void after_work_cb(uv_work_t *req, int status)
     file_job_t *job = req->data;
     sl_task_t *task = job->task;
     host->task_set_data(task, NULL);
-    if (status == UV_ECANCELED) {
+    if (status == UV_ECANCELED || atomic_load(&job->canceled)) {
         fail_fmt(task, SL_ECANCELED, "%s of '%s' canceled",
                  job->kind == JOB_READ ? "file.read" : "file.write", job->path);
     } else if (job->stage != STAGE_NONE) {
@@ -478,6 +507,7 @@ static file_job_t *job_new(sl_task_t *task, job_kind_t kind, const char *path, s
     file_job_t *job = calloc(1, sizeof(*job));
     if (job == NULL)
         return NULL;
+    atomic_init(&job->canceled, false);
     job->path = malloc(len + 1);
     if (job->path == NULL) {
         free(job);
@@ -561,8 +591,10 @@ static int write_start(sl_task_t *task, const sl_value_t *args)
 static void file_cancel(sl_task_t *task)
 {
     file_job_t *job = host->task_data(task);
-    if (job != NULL)
+    if (job != NULL) {
+        atomic_store(&job->canceled, true); /* work already running stops at its next check */
         uv_cancel((uv_req_t *)&job->work);
+    }
 }
 
 /* ---- descriptor ------------------------------------------------------------ */
