@@ -113,6 +113,8 @@ uint64_t sl__now_ns(void);
 /** Edit distance, bounded: returns max+1 when larger than max. */
 size_t sl__edit_distance(const char *a, const char *b, size_t max);
 
+/** Length (1-4) of the valid UTF-8 sequence at `s`, or 0 when it is not one. */
+size_t sl__utf8_next(const char *s, size_t len);
 /** Checks that `s[0..len)` is valid UTF-8; returns the offset of the first bad
  *  byte or `len` when valid. */
 size_t sl__utf8_check(const char *s, size_t len);

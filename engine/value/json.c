@@ -102,12 +102,26 @@ int sl_value_from_json(const char *text, size_t len, sl_value_t **out, char *err
     return 0;
 }
 
+/* JSON text is UTF-8: a byte that does not start a valid sequence (a Latin-1 page,
+ * binary output) is written as U+FFFD, so the document stays valid JSON. */
 static int append_string(sl_buf_t *b, const char *s, size_t len)
 {
     int rc = sl__buf_addc(b, '"');
     size_t run = 0; /* bytes copied verbatim in one go */
     for (size_t i = 0; i < len && rc == 0; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80) {
+            size_t n = sl__utf8_next(s + i, len - i);
+            if (n > 0) {
+                i += n - 1;
+                continue;
+            }
+            rc = sl__buf_add(b, s + run, i - run);
+            run = i + 1;
+            if (rc == 0)
+                rc = sl__buf_add(b, "\\ufffd", 6);
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         rc = sl__buf_add(b, s + run, i - run);

@@ -82,6 +82,20 @@ static void test_json_round_trip(void)
     sl_value_free(whole);
 }
 
+static void test_json_invalid_utf8_replaced(void)
+{
+    sl_value_t *v = sl_value_string("a\xff\xc3\xa9\xe2\x82", 6); /* bad, é, truncated */
+    char *out = NULL;
+    CHECK_INT(sl_value_to_json(v, &out, NULL), 0);
+    CHECK_STR(out, "\"a\\ufffd\xc3\xa9\\ufffd\\ufffd\"");
+    sl_value_t *back = NULL;
+    char err[128];
+    CHECK_INT(sl_value_from_json(out, strlen(out), &back, err, sizeof(err)), 0);
+    sl__free(out);
+    sl_value_free(back);
+    sl_value_free(v);
+}
+
 static void test_json_errors(void)
 {
     sl_value_t *v = NULL;
@@ -135,4 +149,5 @@ static void test_copy_alloc_failure(void)
 }
 
 TEST_MAIN(30, T(test_scalars), T(test_containers), T(test_json_round_trip), T(test_json_errors),
+          T(test_json_invalid_utf8_replaced),
           T(test_json_alloc_failure), T(test_copy_alloc_failure))
