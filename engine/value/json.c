@@ -68,7 +68,8 @@ static int from_jansson(const json_t *j, sl_value_t *out)
                 sl_value_free(v);
                 return SL_ENOMEM;
             }
-            if (sl_value_set(out, key, v) < 0)
+            /* jansson keeps the last of duplicate keys, so keys are unique here */
+            if (sl__value_map_append(out, key, strlen(key), v) < 0)
                 return SL_ENOMEM;
         }
         return 0;

@@ -348,22 +348,9 @@ int sl_value_push(sl_value_t *list, sl_value_t *item)
     return 0;
 }
 
-int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
+/* Appends an entry; the caller knows `key` is not in the map yet. */
+static int map_append(sl_vmap_t *m, const char *key, size_t key_len, sl_value_t *item)
 {
-    if (item == NULL)
-        return SL_ENOMEM;
-    if (map == NULL || map->type != SL_TYPE_MAP || key == NULL) {
-        sl_value_free(item);
-        return SL_ETYPE;
-    }
-    sl_vmap_t *m = map->as.map;
-    size_t key_len = strlen(key);
-    sl_ventry_t *e = find_entry(m, key, key_len);
-    if (e) {
-        sl_value_clear(&e->value);
-        sl_value_move_into(&e->value, item);
-        return 0;
-    }
     if (m->len == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 4;
         sl_ventry_t *entries = sl__realloc(m->entries, cap * sizeof(*entries));
@@ -383,6 +370,36 @@ int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
     sl_value_move_into(&m->entries[m->len].value, item);
     m->len++;
     return 0;
+}
+
+int sl__value_map_append(sl_value_t *map, const char *key, size_t key_len, sl_value_t *item)
+{
+    if (item == NULL)
+        return SL_ENOMEM;
+    if (map == NULL || map->type != SL_TYPE_MAP) {
+        sl_value_free(item);
+        return SL_ETYPE;
+    }
+    return map_append(map->as.map, key, key_len, item);
+}
+
+int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
+{
+    if (item == NULL)
+        return SL_ENOMEM;
+    if (map == NULL || map->type != SL_TYPE_MAP || key == NULL) {
+        sl_value_free(item);
+        return SL_ETYPE;
+    }
+    sl_vmap_t *m = map->as.map;
+    size_t key_len = strlen(key);
+    sl_ventry_t *e = find_entry(m, key, key_len);
+    if (e) {
+        sl_value_clear(&e->value);
+        sl_value_move_into(&e->value, item);
+        return 0;
+    }
+    return map_append(m, key, key_len, item);
 }
 
 bool sl_value_equal(const sl_value_t *a, const sl_value_t *b)

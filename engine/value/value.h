@@ -93,6 +93,12 @@ const sl_value_t *sl_value_entry(const sl_value_t *map, size_t i, const char **k
 const sl_value_t *sl_value_get(const sl_value_t *map, const char *key);
 int sl_value_push(sl_value_t *list, sl_value_t *item);
 int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item);
+/**
+ * Appends a map entry without looking for `key` first: for decoders whose keys are
+ * already unique (JSON objects from jansson, YAML maps the loader checked), so that
+ * building a map of n keys costs O(n), not O(n²). Takes `item`.
+ */
+int sl__value_map_append(sl_value_t *map, const char *key, size_t key_len, sl_value_t *item);
 /** Reserves room for `n` more list elements. */
 int sl_value_reserve(sl_value_t *list, size_t n);
 
