@@ -1,4 +1,5 @@
 /* sluice: the command line entry point. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,17 @@ static void usage(FILE *out)
           "Exit codes: 0 success, 1 the run failed, 2 bad input, 3 internal error.\n", out);
 }
 
+/* Output that could not be written (a full disk, a closed pipe) is an error, not a
+ * silent success. */
+static int finish_output(int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "sluice: error: cannot write the output: %s\n", strerror(errno));
+        return status == SL_EXIT_OK ? SL_EXIT_INTERNAL : status;
+    }
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     /* A peer that went away (a subprocess's stdin, later a socket) is an error
@@ -45,15 +57,15 @@ int main(int argc, char **argv)
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         usage(stdout);
-        return SL_EXIT_OK;
+        return finish_output(SL_EXIT_OK);
     }
     if (strcmp(name, "--version") == 0 || strcmp(name, "version") == 0) {
         fprintf(stdout, "sluice %s\n", SLUICE_VERSION);
-        return SL_EXIT_OK;
+        return finish_output(SL_EXIT_OK);
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(name, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return finish_output(commands[i].run(argc - 1, argv + 1));
     for (size_t i = 0; i < sizeof(later_commands) / sizeof(later_commands[0]); i++) {
         if (strcmp(name, later_commands[i]) == 0) {
             fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n", name);

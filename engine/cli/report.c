@@ -101,14 +101,14 @@ static const char *status_name(const sl_step_stats_t *s)
 void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
                        uint64_t elapsed_ns)
 {
-    int id_width = 4;
-    for (size_t i = 0; i < wf->step_count; i++) {
-        int len = (int)strlen(wf->steps[i].id);
-        if (len > id_width)
-            id_width = len < 40 ? len : 40;
+    int id_width = 4, kind_width = 4;
+    for (size_t i = 0; i < wf->step_count && i < 10000; i++) {
+        int len = (int)strlen(wf->steps[i].id), kind_len = (int)strlen(wf->steps[i].uses);
+        id_width = len > id_width ? (len < 40 ? len : 40) : id_width;
+        kind_width = kind_len > kind_width ? (kind_len < 30 ? kind_len : 30) : kind_width;
     }
-    fprintf(out, "%-*s  %-12s %-8s %8s %8s %8s %8s %9s\n", id_width, "step", "kind", "status",
-            "ok", "failed", "skipped", "retries", "time");
+    fprintf(out, "%-*s  %-*s  %-8s %8s %8s %8s %8s %9s\n", id_width, "step", kind_width, "kind",
+            "status", "ok", "failed", "skipped", "retries", "time");
     /* A huge workflow shows its unusual steps only: a 100,000-line table helps nobody. */
     bool compact = wf->step_count > SUMMARY_ROWS_MAX;
     size_t tasks = 0, failed = 0, shown = 0, hidden = 0;
@@ -124,8 +124,8 @@ void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
             continue;
         }
         shown++;
-        fprintf(out, "%-*.*s  %-12s %-8s %8zu %8zu %8zu %8zu %8.3fs\n", id_width, id_width,
-                wf->steps[i].id, wf->steps[i].uses, status_name(s),
+        fprintf(out, "%-*.*s  %-*.*s  %-8s %8zu %8zu %8zu %8zu %8.3fs\n", id_width, id_width,
+                wf->steps[i].id, kind_width, kind_width, wf->steps[i].uses, status_name(s),
                 s->ok, s->failed, s->skipped, s->retries, secs);
     }
     if (hidden)

@@ -193,12 +193,15 @@ static void on_signal(uv_signal_t *handle, int signum)
     run_ctx_t *ctx = handle->data;
     ctx->signals_seen++;
     sl__progress_clear(&ctx->progress);
-    if (ctx->signals_seen == 1) {
-        fprintf(stderr, "sluice: %s: stopping; running tasks may finish (again to cancel them)\n",
-                signum == SIGINT ? "interrupted" : "terminated");
+    /* Ctrl-C once lets running tasks finish; again, or SIGTERM (a supervisor's stop),
+     * cancels them. */
+    if (signum == SIGINT && ctx->signals_seen == 1) {
+        fputs("sluice: interrupted: no new tasks; running ones may finish "
+              "(Ctrl-C again to cancel them)\n", stderr);
         sl__run_stop(ctx->run, false);
     } else {
-        fputs("sluice: canceling running tasks\n", stderr);
+        fprintf(stderr, "sluice: %s: canceling running tasks\n",
+                signum == SIGINT ? "interrupted again" : "terminated");
         sl__run_stop(ctx->run, true);
     }
 }

@@ -153,8 +153,14 @@ static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     wait->state = TASK_WAITING;
     step->stats.retries++;
     const char *where = sl__task_where(wait);
-    SL_LOG(SL_LOG_WARN, run->run_id, where, "attempt %" PRIu32 "/%" PRIu32 " failed: %s; retrying in %.1fs",
-           attempt, retry->attempts, message, (double)delay / 1000);
+    char wait_text[32];
+    if (delay < 1000)
+        snprintf(wait_text, sizeof(wait_text), "%" PRIu64 "ms", delay);
+    else
+        snprintf(wait_text, sizeof(wait_text), "%.1fs", (double)delay / 1000);
+    SL_LOG(SL_LOG_WARN, run->run_id, where,
+           "attempt %" PRIu32 "/%" PRIu32 " failed: %s; retrying in %s", attempt,
+           retry->attempts, message, wait_text);
 }
 
 static void on_timeout(uv_timer_t *timer)

@@ -78,6 +78,22 @@ wait $pid
 [[ $? == 1 ]] && ok || bad "double SIGINT exit"
 grep -Eq "^nap +test.sleep +canceled +0 +1" out.txt && ok || bad "second SIGINT cancels: $(cat out.txt)"
 
+# SIGTERM (a supervisor's stop) cancels running tasks at once.
+"$sluice" run slow.yaml > out.txt 2> err.txt &
+pid=$!
+sleep 0.4; kill -TERM $pid
+wait $pid
+[[ $? == 1 ]] && ok || bad "SIGTERM exit"
+grep -Eq "^nap +test.sleep +canceled +0 +1" out.txt && ok || bad "SIGTERM cancels: $(cat out.txt)"
+grep -q "terminated: canceling running tasks" err.txt && ok || bad "SIGTERM message: $(cat err.txt)"
+
+# Output that cannot be written is an error, not a silent success.
+"$sluice" --version > /dev/full 2> err.txt
+[[ $? == 3 ]] && ok || bad "--version to a full disk"
+grep -q "cannot write the output" err.txt && ok || bad "output error message: $(cat err.txt)"
+"$sluice" graph wf.yaml > /dev/full 2> err.txt
+[[ $? == 3 ]] && ok || bad "graph to a full disk"
+
 # A 5,000-step chain: no recursion limits, correct order.
 {
   echo "steps:"
