@@ -256,8 +256,27 @@ static void put_escaped(FILE *out, const char *s, sl_graph_format_t format)
     }
 }
 
-static void write_node(FILE *out, const sl_step_t *s, sl_graph_format_t format)
+/*
+ * A Mermaid node id that is never a Mermaid keyword (`end`, `subgraph`, `style`…):
+ * `n_ID` for an id of letters, digits and '_'; `nINDEX_ID`, '-' written '_', for an id
+ * with '-', which Mermaid can read as part of an arrow. The index keeps `a-b` and `a_b`
+ * apart, and the two forms cannot meet (`n_` against `n` and a digit).
+ */
+static void put_mermaid_id(FILE *out, const sl_workflow_t *wf, size_t v)
 {
+    const char *id = wf->steps[v].id;
+    if (strchr(id, '-') == NULL) {
+        fprintf(out, "n_%s", id);
+        return;
+    }
+    fprintf(out, "n%zu_", v);
+    for (const char *p = id; *p; p++)
+        fputc(*p == '-' ? '_' : *p, out);
+}
+
+static void write_node(FILE *out, const sl_workflow_t *wf, size_t v, sl_graph_format_t format)
+{
+    const sl_step_t *s = &wf->steps[v];
     const char *kind = s->kind ? s->kind->name : s->uses ? s->uses : "?";
     const char *foreach = s->foreach ? " [foreach]" : "";
     if (format == SL_GRAPH_DOT) {
@@ -265,10 +284,24 @@ static void write_node(FILE *out, const sl_step_t *s, sl_graph_format_t format)
         put_escaped(out, kind, format);
         fprintf(out, ")%s\"%s];\n", foreach, s->foreach ? ", shape=box3d" : "");
     } else {
-        fprintf(out, "  %s%s\"%s (", s->id, s->foreach ? "[[" : "[", s->id);
+        fputs("  ", out);
+        put_mermaid_id(out, wf, v);
+        fputs(s->foreach ? "[[\"" : "[\"", out);
+        put_escaped(out, s->id, format);
+        fputs(" (", out);
         put_escaped(out, kind, format);
         fprintf(out, ")%s\"%s\n", foreach, s->foreach ? "]]" : "]");
     }
+}
+
+static void write_mermaid_edge(FILE *out, const sl_workflow_t *wf, size_t from, size_t to,
+                               bool stream)
+{
+    fputs("  ", out);
+    put_mermaid_id(out, wf, from);
+    fputs(stream ? " -. stream .-> " : " --> ", out);
+    put_mermaid_id(out, wf, to);
+    fputc('\n', out);
 }
 
 static void write_edges(FILE *out, const sl_workflow_t *wf, size_t v, sl_graph_format_t format)
@@ -283,7 +316,7 @@ static void write_edges(FILE *out, const sl_workflow_t *wf, size_t v, sl_graph_f
             fprintf(out, "  \"%s\" -> \"%s\"%s;\n", from, s->id,
                     stream ? " [style=dashed, label=\"stream\"]" : "");
         else
-            fprintf(out, "  %s %s %s\n", from, stream ? "-. stream .->" : "-->", s->id);
+            write_mermaid_edge(out, wf, s->deps[i], v, stream);
     }
 }
 
@@ -297,7 +330,7 @@ int sl__graph_write(const sl_workflow_t *wf, sl_graph_format_t format, FILE *out
         fputs("flowchart LR\n", out);
     }
     for (size_t v = 0; v < wf->step_count; v++)
-        write_node(out, &wf->steps[v], format);
+        write_node(out, wf, v, format);
     for (size_t v = 0; v < wf->step_count; v++)
         write_edges(out, wf, v, format);
     if (format == SL_GRAPH_DOT)

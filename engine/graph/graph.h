@@ -24,7 +24,10 @@ int sl__graph_check(const sl_workflow_t *wf, sl_diag_t *diag);
 /** Fills `order` (step_count entries) with step indices, dependencies first. */
 int sl__graph_order(const sl_workflow_t *wf, size_t *order);
 
-/** Writes the graph (nodes labelled "id (kind)", foreach steps marked). */
+/**
+ * Writes the graph (nodes labelled "id (kind)", foreach steps marked). Mermaid node ids
+ * are `n_ID`, or `nINDEX_ID` with '-' as '_' for an id holding '-': never a keyword.
+ */
 int sl__graph_write(const sl_workflow_t *wf, sl_graph_format_t format, FILE *out);
 
 #endif

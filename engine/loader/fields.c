@@ -142,6 +142,19 @@ bool sl__loader_string(sl_loader_t *ld, const sl_node_t *node, const char *field
     return true;
 }
 
+bool sl__loader_text(sl_loader_t *ld, const sl_node_t *node, const char *field,
+                     const char **out)
+{
+    const char *found = sl__loader_found(node);
+    if (node == NULL || node->kind != SL_NODE_SCALAR || strcmp(found, "a string") != 0) {
+        sl__loader_problem(ld, node ? node->mark : (sl_mark_t){0, 0},
+                           "'%s' expects a string, got %s", field, found);
+        return false;
+    }
+    *out = node->str;
+    return true;
+}
+
 bool sl__loader_duration(sl_loader_t *ld, const sl_node_t *node, const char *field,
                          int64_t *out_ms)
 {

@@ -26,7 +26,6 @@ typedef struct sl_loader {
     sl_step_defaults_t defaults;
     int errors;                     /* problems found */
     int rc;                         /* SL_ENOMEM once out of memory */
-    bool dep_errors;                /* an unknown or self dependency */
 } sl_loader_t;
 
 /* ---- fields.c ------------------------------------------------------------ */
@@ -49,6 +48,9 @@ bool sl__loader_has_expr(const sl_node_t *node, sl_mark_t *where);
 /* Typed fields: report a problem and return false when `node` is wrong. */
 bool sl__loader_string(sl_loader_t *ld, const sl_node_t *node, const char *field,
                        const char **out);
+/** Like sl__loader_string, but a plain scalar YAML types otherwise (5, true) is refused. */
+bool sl__loader_text(sl_loader_t *ld, const sl_node_t *node, const char *field,
+                     const char **out);
 bool sl__loader_duration(sl_loader_t *ld, const sl_node_t *node, const char *field,
                          int64_t *out_ms);
 bool sl__loader_uint(sl_loader_t *ld, const sl_node_t *node, const char *field, uint32_t min,

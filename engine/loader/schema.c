@@ -188,32 +188,41 @@ void sl__loader_limits(sl_loader_t *ld, const sl_node_t *node)
 
 /* ---- retry and defaults ------------------------------------------------------ */
 
-bool sl__loader_retry(sl_loader_t *ld, const sl_node_t *node, sl_retry_t *out)
+/* The map form. Each field is checked on its own, and the backoff pair is compared
+ * whenever both parsed, so one bad field hides no other problem. */
+static void retry_map(sl_loader_t *ld, const sl_node_t *node, sl_retry_t *r)
 {
     static const char *const fields[] = {"attempts", "backoff", "max_backoff", NULL};
+    sl__loader_check_fields(ld, node, fields);
+    const sl_node_t *value, *backoff = NULL, *max_backoff = NULL;
+    if (sl__loader_entry(node, "attempts", &value))
+        sl__loader_uint(ld, value, "attempts", 1, SL_RETRY_ATTEMPTS_MAX, &r->attempts);
+    bool backoff_ok = true, max_backoff_ok = true;
+    if (sl__loader_entry(node, "backoff", &backoff))
+        backoff_ok = sl__loader_duration(ld, backoff, "backoff", &r->backoff_ms);
+    if (sl__loader_entry(node, "max_backoff", &max_backoff))
+        max_backoff_ok = sl__loader_duration(ld, max_backoff, "max_backoff", &r->max_backoff_ms);
+    if (backoff == NULL && r->max_backoff_ms < r->backoff_ms)
+        r->backoff_ms = r->max_backoff_ms;
+    if (backoff_ok && max_backoff_ok && r->max_backoff_ms < r->backoff_ms)
+        sl__loader_problem(ld, max_backoff ? max_backoff->mark : node->mark,
+                           "'max_backoff' must not be less than 'backoff'");
+}
+
+bool sl__loader_retry(sl_loader_t *ld, const sl_node_t *node, sl_retry_t *out)
+{
     sl_retry_t r = {1, 1000, 30000};
     int errors = ld->errors;
-    if (node->kind == SL_NODE_SCALAR) {
-        sl__loader_uint(ld, node, "attempts", 1, SL_RETRY_ATTEMPTS_MAX, &r.attempts);
-    } else if (node->kind != SL_NODE_MAP) {
+    const char *found = sl__loader_found(node);
+    bool expression = node->kind == SL_NODE_SCALAR && strstr(node->str, "${{") != NULL;
+    if (node->kind == SL_NODE_MAP)
+        retry_map(ld, node, &r);
+    else if (strcmp(found, "an integer") == 0 || expression)
+        sl__loader_uint(ld, node, expression ? "retry" : "attempts", 1, SL_RETRY_ATTEMPTS_MAX,
+                        &r.attempts);
+    else
         sl__loader_problem(ld, node->mark, "'retry' expects a map {attempts, backoff, "
-                                           "max_backoff} or a number of attempts, found %s",
-                           sl__loader_found(node));
-    } else {
-        sl__loader_check_fields(ld, node, fields);
-        const sl_node_t *value, *backoff = NULL, *max_backoff = NULL;
-        if (sl__loader_entry(node, "attempts", &value))
-            sl__loader_uint(ld, value, "attempts", 1, SL_RETRY_ATTEMPTS_MAX, &r.attempts);
-        if (sl__loader_entry(node, "backoff", &backoff))
-            sl__loader_duration(ld, backoff, "backoff", &r.backoff_ms);
-        if (sl__loader_entry(node, "max_backoff", &max_backoff))
-            sl__loader_duration(ld, max_backoff, "max_backoff", &r.max_backoff_ms);
-        if (backoff == NULL && r.max_backoff_ms < r.backoff_ms)
-            r.backoff_ms = r.max_backoff_ms;
-        if (ld->errors == errors && r.max_backoff_ms < r.backoff_ms)
-            sl__loader_problem(ld, max_backoff ? max_backoff->mark : node->mark,
-                               "'max_backoff' must not be less than 'backoff'");
-    }
+                                           "max_backoff} or an integer, got %s", found);
     if (ld->errors != errors)
         return false;
     *out = r;

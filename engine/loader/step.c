@@ -1,6 +1,9 @@
 /* One step: its kind, settings, `with` against the kind's schema, templates, deps. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "loader/internal.h"
 
@@ -100,7 +103,7 @@ static void step_settings(sl_loader_t *ld, sl_step_t *step, const sl_node_t *nod
     if (sl__loader_entry(node, "concurrency", &value))
         sl__loader_uint(ld, value, "concurrency", 1, UINT32_MAX, &step->concurrency);
     if (sl__loader_entry(node, "description", &value))
-        sl__loader_string(ld, value, "description", &text);
+        sl__loader_text(ld, value, "description", &text);
     step_executor(ld, step, node);
 }
 
@@ -294,6 +297,50 @@ static void step_foreach_if(sl_loader_t *ld, sl_step_t *step, const sl_node_t *n
     }
 }
 
+/* ---- lua: literal script paths ---------------------------------------------------- */
+
+/* The `with` entry `name` of a `lua` step, when it is a scalar. */
+static const sl_node_t *lua_param(const sl_step_t *step, const sl_node_t *node, const char *name)
+{
+    const sl_node_t *with, *value;
+    if (step->uses == NULL || strcmp(step->uses, "lua") != 0 ||
+        !sl__loader_entry(node, "with", &with) || with->kind != SL_NODE_MAP ||
+        !sl__loader_entry(with, name, &value) || value->kind != SL_NODE_SCALAR)
+        return NULL;
+    return value;
+}
+
+/* A literal `script` must name a readable regular file, resolved as the lua kind does:
+ * against the workflow file's folder unless absolute. */
+static void check_script(sl_loader_t *ld, const sl_step_t *step, const sl_node_t *node)
+{
+    const sl_node_t *script = lua_param(step, node, "script");
+    if (script == NULL || strstr(script->str, "${{") != NULL ||
+        strcmp(sl__loader_found(script), "a string") != 0)
+        return;
+    bool absolute = script->str[0] == '/';
+    char *path = absolute ? sl__strdup(script->str)
+                          : sl__asprintf("%s/%s", ld->wf->dir, script->str);
+    if (path == NULL) {
+        sl__loader_fail(ld, SL_ENOMEM);
+        return;
+    }
+    struct stat st;
+    int err = stat(path, &st) == 0 ? 0 : errno;
+    if (err == 0 && !S_ISREG(st.st_mode))
+        sl__loader_problem(ld, script->mark, "script '%s' is not a regular file (%s)",
+                           script->str, path);
+    else if (err == 0 && access(path, R_OK) != 0)
+        err = errno;
+    if (err == ENOENT || err == ENOTDIR)
+        sl__loader_problem(ld, script->mark, "script '%s' not found (looked in %s)", script->str,
+                           path);
+    else if (err != 0)
+        sl__loader_problem(ld, script->mark, "script '%s' cannot be read (%s: %s)", script->str,
+                           path, strerror(err));
+    sl__free(path);
+}
+
 /* ---- dependencies -------------------------------------------------------------- */
 
 typedef struct dep_ctx {
@@ -334,12 +381,10 @@ static void add_dep(dep_ctx_t *c, const char *id, sl_mark_t mark, const char *wh
                                guess);
         else
             sl__loader_problem(ld, mark, "unknown step '%s' %s", id, where);
-        ld->dep_errors = true;
         return;
     }
     if (index == c->self) {
         sl__loader_problem(ld, mark, "step '%s' depends on itself %s", id, where);
-        ld->dep_errors = true;
         return;
     }
     if (c->count == c->cap) {
@@ -393,10 +438,8 @@ static int on_code_ref(void *ud, const char *id, size_t id_len)
 static void scan_code_refs(dep_ctx_t *c, const sl_step_t *step, const sl_node_t *node,
                            bool watch_only)
 {
-    const sl_node_t *with, *code;
-    if (step->uses == NULL || strcmp(step->uses, "lua") != 0 ||
-        !sl__loader_entry(node, "with", &with) || with->kind != SL_NODE_MAP ||
-        !sl__loader_entry(with, "code", &code) || code->kind != SL_NODE_SCALAR)
+    const sl_node_t *code = lua_param(step, node, "code");
+    if (code == NULL)
         return;
     code_ref_ctx_t r = {c, code->mark, watch_only};
     sl__expr_scan_refs(code->str, code->len, on_code_ref, &r);
@@ -449,17 +492,58 @@ static void step_stream(dep_ctx_t *c, sl_step_t *step, const sl_node_t *node)
         step->stream_from = index;
 }
 
+/*
+ * A template that failed to compile has other expressions that still name steps: each
+ * scalar is compiled alone (its problems are reported already, so into `scratch`) and
+ * its references kept, so one bad expression hides no unknown step and no cycle.
+ * Recursion is bounded by the tree's depth (SL_YAML_DEPTH_MAX).
+ */
+static void scan_node_refs(dep_ctx_t *c, const sl_node_t *node, sl_diag_t *scratch)
+{
+    if (node == NULL)
+        return;
+    if (node->kind == SL_NODE_SCALAR) {
+        if (strstr(node->str, "${{") == NULL)
+            return;
+        sl_tmpl_t *tmpl = NULL;
+        int rc = sl__tmpl_new(node, c->ld->file, &tmpl, scratch);
+        if (rc == 0)
+            sl__tmpl_each_ref(tmpl, on_ref, c);
+        else if (rc != SL_EINVAL)
+            sl__loader_fail(c->ld, rc);
+        sl__tmpl_free(tmpl);
+        return;
+    }
+    bool map = node->kind == SL_NODE_MAP;
+    for (size_t i = 0; i < node->count; i++)
+        scan_node_refs(c, node->items[map ? 2 * i + 1 : i], scratch);
+}
+
+/* Steps named in the expressions of `with`, `foreach` and `if`. */
+static void expression_refs(dep_ctx_t *c, const sl_step_t *step, const sl_node_t *node)
+{
+    static const char *const fields[] = {"with", "foreach", "if"};
+    const sl_tmpl_t *tmpls[] = {step->with, step->foreach, step->if_cond};
+    for (size_t i = 0; i < SL_COUNTOF(tmpls); i++) {
+        const sl_node_t *value;
+        if (tmpls[i]) {
+            sl__tmpl_each_ref(tmpls[i], on_ref, c);
+        } else if (sl__loader_entry(node, fields[i], &value)) {
+            sl_diag_t scratch;
+            sl__diag_init(&scratch);
+            scan_node_refs(c, value, &scratch);
+            sl__diag_close(&scratch);
+        }
+    }
+}
+
 static void step_deps(sl_loader_t *ld, size_t index, const sl_node_t *node)
 {
     sl_step_t *step = &ld->wf->steps[index];
     dep_ctx_t c = {.ld = ld, .self = index};
     step_needs(&c, node);
     step_stream(&c, step, node);
-    sl_tmpl_t *tmpls[] = {step->with, step->foreach, step->if_cond};
-    for (size_t i = 0; i < SL_COUNTOF(tmpls); i++) {
-        if (tmpls[i])
-            sl__tmpl_each_ref(tmpls[i], on_ref, &c);
-    }
+    expression_refs(&c, step, node);
     scan_code_refs(&c, step, node, false);
     if (c.count > 1)
         qsort(c.deps, c.count, sizeof(*c.deps), compare_index);
@@ -497,5 +581,6 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
     step_settings(ld, step, node);
     step_with(ld, step, node);
     step_foreach_if(ld, step, node);
+    check_script(ld, step, node);
     step_deps(ld, index, node);
 }

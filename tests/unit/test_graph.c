@@ -150,10 +150,36 @@ static void test_write(void)
     free(dot);
     char *mermaid = write_graph(wf, SL_GRAPH_MERMAID);
     CHECK_CONTAINS(mermaid, "flowchart LR\n");
-    CHECK_CONTAINS(mermaid, "  s0[\"s0 (test.noop)\"]\n");
-    CHECK_CONTAINS(mermaid, "  s1[[\"s1 (test.noop) [foreach]\"]]\n");
-    CHECK_CONTAINS(mermaid, "  s0 --> s1\n");
-    CHECK_CONTAINS(mermaid, "  s1 -. stream .-> s2\n");
+    CHECK_CONTAINS(mermaid, "  n_s0[\"s0 (test.noop)\"]\n");
+    CHECK_CONTAINS(mermaid, "  n_s1[[\"s1 (test.noop) [foreach]\"]]\n");
+    CHECK_CONTAINS(mermaid, "  n_s0 --> n_s1\n");
+    CHECK_CONTAINS(mermaid, "  n_s1 -. stream .-> n_s2\n");
+    free(mermaid);
+    sl__workflow_free(wf);
+}
+
+/* Step ids that are Mermaid keywords or hold '-' get node ids Mermaid can parse, all
+ * distinct; the label keeps the real id. */
+static void test_mermaid_ids(void)
+{
+    static const char *const ids[] = {"end", "subgraph", "a-b", "a_b", "x--y"};
+    sl_workflow_t *wf = make_workflow(SL_COUNTOF(ids));
+    for (size_t i = 0; i < SL_COUNTOF(ids); i++) {
+        sl__free(wf->steps[i].id);
+        wf->steps[i].id = sl__strdup(ids[i]);
+    }
+    add_dep(wf, 1, 0);
+    add_dep(wf, 3, 2);
+    add_dep(wf, 4, 3);
+    char *mermaid = write_graph(wf, SL_GRAPH_MERMAID);
+    CHECK_CONTAINS(mermaid, "  n_end[\"end (test.noop)\"]\n");
+    CHECK_CONTAINS(mermaid, "  n_subgraph[\"subgraph (test.noop)\"]\n");
+    CHECK_CONTAINS(mermaid, "  n2_a_b[\"a-b (test.noop)\"]\n");
+    CHECK_CONTAINS(mermaid, "  n_a_b[\"a_b (test.noop)\"]\n");
+    CHECK_CONTAINS(mermaid, "  n4_x__y[\"x--y (test.noop)\"]\n");
+    CHECK_CONTAINS(mermaid, "  n_end --> n_subgraph\n");
+    CHECK_CONTAINS(mermaid, "  n2_a_b --> n_a_b\n");
+    CHECK_CONTAINS(mermaid, "  n_a_b --> n4_x__y\n");
     free(mermaid);
     sl__workflow_free(wf);
 }
@@ -176,4 +202,4 @@ static void test_alloc_failures(void)
 }
 
 TEST_MAIN(60, T(test_no_cycle), T(test_cycle_message), T(test_two_cycles), T(test_long_chain),
-          T(test_write), T(test_alloc_failures))
+          T(test_write), T(test_mermaid_ids), T(test_alloc_failures))

@@ -5,6 +5,7 @@
  * tests/cases/validate/.
  */
 #include <time.h>
+#include <unistd.h>
 
 #include "graph/graph.h"
 #include "loader/workflow.h"
@@ -218,6 +219,96 @@ static void test_all_problems_at_once(void)
     sl__registry_free(reg);
 }
 
+/* One problem hides no other: an unknown need and a cycle, every bad retry field, a
+ * syntax error and an unknown step in the same `with`. */
+static void test_one_pass(void)
+{
+    sl_registry_t *reg = registry();
+    char *errors = NULL;
+    sl_workflow_t *wf = load(reg,
+                             "steps:\n"
+                             "  d: { uses: test.noop, with: { value: '${{ steps.e }}' } }\n"
+                             "  e: { uses: test.noop, needs: d }\n"
+                             "  b:\n"
+                             "    uses: test.noop\n"
+                             "    needs: [nope]\n"
+                             "    retry: { attempts: 0, backoff: 2s, max_backoff: 1s }\n"
+                             "  c:\n"
+                             "    uses: lua\n"
+                             "    with: { code: '1', x: '${{ 1 + }}', y: '${{ steps.zz }}' }\n",
+                             &errors);
+    CHECK(wf == NULL);
+    CHECK_STR(errors, "2:3: dependency cycle: d -> e -> d\n"
+                      "6:13: unknown step 'nope' in needs\n"
+                      "7:24: 'attempts' expects an integer from 1 to 100, got '0'\n"
+                      "7:53: 'max_backoff' must not be less than 'backoff'\n"
+                      "10:28: expression syntax error: unexpected symbol near ')'\n"
+                      "10:45: unknown step 'zz' in expression\n");
+    sl__free(errors);
+    sl__registry_free(reg);
+}
+
+static void test_field_types(void)
+{
+    sl_registry_t *reg = registry();
+    char *errors = NULL;
+    sl_workflow_t *wf = load(reg,
+                             "version: '1'\n"
+                             "name: 5\n"
+                             "description: true\n"
+                             "steps:\n"
+                             "  a: { uses: test.noop, description: 1.5, retry: '3' }\n"
+                             "  b: { uses: test.noop, description: 'x', retry: 4 }\n",
+                             &errors);
+    CHECK(wf == NULL);
+    CHECK_STR(errors, "1:10: 'version' expects the integer 1, got a string\n"
+                      "2:7: 'name' expects a string, got an integer\n"
+                      "3:14: 'description' expects a string, got a boolean\n"
+                      "5:38: 'description' expects a string, got a number\n"
+                      "5:50: 'retry' expects a map {attempts, backoff, max_backoff} or an "
+                      "integer, got a string\n");
+    sl__free(errors);
+    wf = load(reg, "version: 3\nsteps: { a: { uses: test.noop } }\n", &errors);
+    CHECK(wf == NULL);
+    CHECK_STR(errors, "1:10: unsupported version 3 (the only version is 1)\n");
+    sl__free(errors);
+    sl__registry_free(reg);
+}
+
+/* A literal `script` resolves against the workflow's folder; an expression is not checked. */
+static void test_lua_script(void)
+{
+    char dir[] = "/tmp/sluice-loader-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char *script = sl__asprintf("%s/ok.lua", dir), *wf_path = sl__asprintf("%s/wf.yaml", dir);
+    FILE *f = fopen(script, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    static const char text[] = "steps:\n"
+                               "  a: { uses: lua, with: { script: ok.lua } }\n"
+                               "  b: { uses: lua, with: { script: '${{ \"no.lua\" }}' } }\n"
+                               "  c: { uses: lua, with: { script: no.lua } }\n";
+    sl_registry_t *reg = registry();
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    sl_workflow_t *wf = NULL;
+    CHECK_INT(sl__workflow_load_text(wf_path, text, strlen(text), reg, &wf, &diag), SL_EINVAL);
+    CHECK_INT(diag.count, 1);
+    if (diag.count == 1) {
+        char *expected = sl__asprintf("script 'no.lua' not found (looked in %s/no.lua)", dir);
+        CHECK_STR(diag.items[0].message, expected);
+        CHECK_INT(diag.items[0].mark.line, 4);
+        sl__free(expected);
+    }
+    sl__diag_close(&diag);
+    sl__registry_free(reg);
+    remove(script);
+    rmdir(dir);
+    sl__free(script);
+    sl__free(wf_path);
+}
+
 static void test_stream_rules(void)
 {
     sl_registry_t *reg = registry();
@@ -325,5 +416,6 @@ static void test_alloc_failures(void)
 }
 
 TEST_MAIN(60, T(test_valid), T(test_sections), T(test_set_var), T(test_all_problems_at_once),
-          T(test_stream_rules), T(test_missing_file), T(test_100k_chain_needs),
-          T(test_100k_chain_expressions), T(test_alloc_failures))
+          T(test_one_pass), T(test_field_types), T(test_lua_script), T(test_stream_rules),
+          T(test_missing_file), T(test_100k_chain_needs), T(test_100k_chain_expressions),
+          T(test_alloc_failures))
