@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every ```yaml block in docs/*.md is a complete workflow: `sluice validate` must accept it.
 # A block whose info string has `run` (```yaml run) is also run and must succeed;
-# one with `fragment` is skipped. Usage: docs_examples.sh SLUICE BUILD_DIR SOURCE_DIR
+# one with `fragment` is skipped. A ```lua block whose first line is `-- PATH` is
+# written to PATH beside the examples, for the scripts they use. Usage: docs_examples.sh SLUICE BUILD_DIR SOURCE_DIR
 set -u
 sluice=$1 build=$2 src=$3
 export SLUICE_PLUGIN_PATH=$build/tests/plugins
@@ -26,6 +27,12 @@ for name in sorted(os.listdir(os.path.join(src, "docs"))):
             f.write(m.group(2))
         with open(os.path.join(work, base + ".mode"), "w") as f:
             f.write("run" if "run" in info else "validate")
+    # A ```lua block opening with `-- PATH` is a script the examples use: write it out.
+    for m in re.finditer(r"^```lua[^\n]*\n-- ([\w./-]+\.lua)\n(.*?)^```", text, re.S | re.M):
+        path = os.path.join(work, m.group(1))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(m.group(2))
 print(n, "examples")
 PY
 passed=0 failed=0
