@@ -11,17 +11,6 @@
 #include "loader/workflow.h"
 #include "test.h"
 
-/* Time limits stretch under the sanitizers, which slow allocation-heavy code. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SLOWDOWN 4
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SLOWDOWN 4
-#endif
-#endif
-#ifndef SLOWDOWN
-#define SLOWDOWN 1
-#endif
 
 static sl_registry_t *registry(void)
 {
@@ -375,8 +364,8 @@ static void load_chain(bool expressions)
     double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     fprintf(stderr, "  %zu steps (%s) loaded in %.2fs\n", n,
             expressions ? "expressions" : "needs", seconds);
-    CHECK(wf != NULL);
-    CHECK(seconds < 5.0 * SLOWDOWN);
+    CHECK(wf != NULL); /* no time bound here: speed is bench/'s; a quadratic load of
+                          100,000 steps would still trip the test's timeout */
     if (wf) {
         CHECK_INT(wf->step_count, n);
         CHECK_INT(wf->steps[n - 1].deps[0], n - 2);
