@@ -4,6 +4,7 @@
  * and lua_rawgeti and formats integer keys itself, so it can run on any
  * stack and keep plain C allocations.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,9 @@ int sl__vm_push(lua_State *L, const sl_value_t *v)
 typedef struct pull_ctx {
     lua_State *L;
     const void *list_mt;
+    uint64_t nodes_left; /* values still allowed: shared tables are copied once per use */
+    uint64_t bytes_left; /* bytes of the converted value still allowed */
+    uint64_t bytes_max;
     const void *open_tables[SL_VM_DEPTH_MAX + 1]; /* tables being converted: cycles */
     char path[256];
     size_t path_len;
@@ -142,6 +146,19 @@ static void path_pop(pull_ctx_t *c, size_t saved)
     c->path[saved] = '\0';
 }
 
+/* Charges `bytes` of the value being built; false (with the error set) past the limit. */
+static int charge_bytes(pull_ctx_t *c, uint64_t bytes)
+{
+    if (bytes <= c->bytes_left) {
+        c->bytes_left -= bytes;
+        return 0;
+    }
+    char what[96];
+    snprintf(what, sizeof(what), "value too large to convert (more than %" PRIu64 " bytes)",
+             c->bytes_max);
+    return pull_error(c, SL_ELIMIT, what);
+}
+
 static sl_vstr_t *vstr_new(const char *s, size_t len)
 {
     sl_vstr_t *str = sl__malloc(sizeof(*str) + len + 1);
@@ -155,6 +172,9 @@ static sl_vstr_t *vstr_new(const char *s, size_t len)
 
 static int pull_list(pull_ctx_t *c, int idx, sl_value_t *dst, size_t n, int depth)
 {
+    int rc = charge_bytes(c, sizeof(sl_vlist_t) + (uint64_t)n * sizeof(sl_value_t));
+    if (rc < 0)
+        return rc;
     sl_value_t *list = sl_value_list();
     if (list == NULL || sl_value_reserve(list, n) < 0) {
         sl_value_free(list);
@@ -165,7 +185,7 @@ static int pull_list(pull_ctx_t *c, int idx, sl_value_t *dst, size_t n, int dept
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(c->L, idx, (lua_Integer)i + 1);
         size_t saved = path_push(c, "[%lld]", NULL, (long long)i + 1);
-        int rc = pull_into(c, lua_gettop(c->L), &l->items[i], depth + 1);
+        rc = pull_into(c, lua_gettop(c->L), &l->items[i], depth + 1);
         path_pop(c, saved);
         lua_pop(c->L, 1);
         if (rc < 0) {
@@ -198,10 +218,13 @@ static int pull_entry(pull_ctx_t *c, sl_vmap_t *m, int depth)
         klen = (size_t)n;
     }
     sl_ventry_t *e = &m->entries[m->len];
+    int rc = charge_bytes(c, sizeof(sl_vstr_t) + (uint64_t)klen + 1);
+    if (rc < 0)
+        return rc;
     if ((e->key = vstr_new(key, klen)) == NULL)
         return pull_error(c, SL_ENOMEM, "out of memory");
     size_t saved = path_push(c, ".%s", key, 0);
-    int rc = pull_into(c, lua_gettop(c->L), &e->value, depth + 1);
+    rc = pull_into(c, lua_gettop(c->L), &e->value, depth + 1);
     path_pop(c, saved);
     if (rc < 0) {
         sl_value_clear(&e->value);
@@ -214,6 +237,9 @@ static int pull_entry(pull_ctx_t *c, sl_vmap_t *m, int depth)
 
 static int pull_map(pull_ctx_t *c, int idx, sl_value_t *dst, size_t count, int depth)
 {
+    int rc = charge_bytes(c, sizeof(sl_vmap_t) + (uint64_t)count * sizeof(sl_ventry_t));
+    if (rc < 0)
+        return rc;
     sl_value_t *map = sl_value_map();
     sl_ventry_t *entries = count ? sl__calloc(count, sizeof(*entries)) : NULL;
     if (map == NULL || (count && entries == NULL)) {
@@ -227,7 +253,7 @@ static int pull_map(pull_ctx_t *c, int idx, sl_value_t *dst, size_t count, int d
     m->cap = count;
     lua_pushnil(c->L);
     while (lua_next(c->L, idx) != 0) {
-        int rc = m->len < count ? pull_entry(c, m, depth) : 0;
+        rc = m->len < count ? pull_entry(c, m, depth) : 0;
         lua_pop(c->L, 1);
         if (rc < 0) {
             lua_pop(c->L, 1);
@@ -280,10 +306,29 @@ static int pull_table(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
     return pull_map(c, idx, dst, count, depth);
 }
 
+/* A table, or the table behind a read-only view. */
+static int pull_table_or_view(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
+{
+    if (!lua_checkstack(c->L, 2))
+        return pull_error(c, SL_ENOMEM, "out of memory");
+    if (!sl__vm_ro_real(c->L, idx))
+        return pull_table(c, idx, dst, depth);
+    int rc = pull_table(c, lua_gettop(c->L), dst, depth);
+    lua_pop(c->L, 1);
+    return rc;
+}
+
 static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
 {
     lua_State *L = c->L;
     sl_value_init_nil(dst);
+    if (c->nodes_left == 0) {
+        char what[96];
+        snprintf(what, sizeof(what), "value too large to convert (more than %d nodes)",
+                 SL_VM_PULL_NODES_MAX);
+        return pull_error(c, SL_ELIMIT, what);
+    }
+    c->nodes_left--;
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         return 0;
@@ -303,6 +348,9 @@ static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
+        int rc = charge_bytes(c, sizeof(sl_vstr_t) + (uint64_t)len + 1);
+        if (rc < 0)
+            return rc;
         if ((dst->as.s = vstr_new(s, len)) == NULL)
             return pull_error(c, SL_ENOMEM, "out of memory");
         dst->type = SL_TYPE_STRING;
@@ -313,13 +361,155 @@ static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
             return 0;
         return pull_error(c, SL_ETYPE, "cannot convert a userdata to a value");
     case LUA_TTABLE:
-        return pull_table(c, idx, dst, depth);
+        return pull_table_or_view(c, idx, dst, depth);
     default: {
         char what[64];
         snprintf(what, sizeof(what), "cannot convert a %s to a value", luaL_typename(L, idx));
         return pull_error(c, SL_ETYPE, what);
     }
     }
+}
+
+/* ---- measure: a lower bound of a conversion's size, before converting ---------- */
+
+/*
+ * A table shared n times is converted n times, so a few kilobytes of Lua can stand for
+ * 2^40 values. The counters of pull_ctx_t stop such a conversion, but only after it has
+ * built as much as the limit allows. This walk visits each distinct table once (sizes are
+ * memoised by address) and adds up a lower bound of what converting would allocate, so
+ * such a value fails at once. Cycles and deep nesting are left to the conversion's errors.
+ */
+typedef struct measure_slot {
+    const void *table; /* NULL: free */
+    uint64_t bytes, nodes;
+    bool open; /* being measured: met again, it is a cycle */
+    bool done; /* bytes and nodes are its total */
+} measure_slot_t;
+
+typedef struct measure_ctx {
+    lua_State *L;
+    measure_slot_t *slots;
+    size_t cap, used; /* cap: a power of two */
+    uint64_t bytes_max, nodes_max;
+    bool no_memory;
+} measure_ctx_t;
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+static measure_slot_t *slot_find(measure_slot_t *slots, size_t cap, const void *table)
+{
+    size_t i = (size_t)(((uintptr_t)table >> 4) * 0x9E3779B97F4A7C15u) & (cap - 1);
+    while (slots[i].table != NULL && slots[i].table != table)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+/* The table's slot, added when new; NULL when out of memory. */
+static measure_slot_t *slot_get(measure_ctx_t *m, const void *table)
+{
+    if ((m->used + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        measure_slot_t *slots = sl__calloc(cap, sizeof(*slots));
+        if (slots == NULL) {
+            m->no_memory = true;
+            return NULL;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->slots[i].table)
+                *slot_find(slots, cap, m->slots[i].table) = m->slots[i];
+        sl__free(m->slots);
+        m->slots = slots;
+        m->cap = cap;
+    }
+    measure_slot_t *slot = slot_find(m->slots, m->cap, table);
+    if (slot->table == NULL) {
+        slot->table = table;
+        m->used++;
+    }
+    return slot;
+}
+
+static void measure_value(measure_ctx_t *m, int idx, int depth, uint64_t *bytes,
+                          uint64_t *nodes);
+
+/* Adds the plain table at `t` (walked once, then memoised) to *bytes and *nodes. */
+static void measure_table(measure_ctx_t *m, int t, int depth, uint64_t *bytes, uint64_t *nodes)
+{
+    lua_State *L = m->L;
+    const void *self = lua_topointer(L, t);
+    measure_slot_t *slot = slot_get(m, self);
+    if (slot == NULL || !slot->done) {
+        *nodes = add_sat(*nodes, 1);
+        if (slot == NULL || slot->open)
+            return; /* out of memory (no estimate), or a cycle (pull_table reports it) */
+    } else {
+        *bytes = add_sat(*bytes, slot->bytes);
+        *nodes = add_sat(*nodes, slot->nodes);
+        return;
+    }
+    slot->open = true;
+    uint64_t total_bytes = sizeof(sl_vlist_t), total_nodes = 1;
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        total_bytes = add_sat(total_bytes, sizeof(sl_value_t));
+        if (lua_type(L, -2) == LUA_TSTRING)
+            total_bytes = add_sat(total_bytes, sizeof(sl_vstr_t) + lua_rawlen(L, -2) + 1);
+        measure_value(m, lua_gettop(L), depth + 1, &total_bytes, &total_nodes);
+        lua_pop(L, 1);
+        if (total_bytes > m->bytes_max || total_nodes > m->nodes_max || m->no_memory) {
+            lua_pop(L, 1);
+            break;
+        }
+    }
+    slot = slot_get(m, self); /* the slots may have moved */
+    if (slot) {
+        slot->bytes = total_bytes;
+        slot->nodes = total_nodes;
+        slot->done = true;
+    }
+    *bytes = add_sat(*bytes, total_bytes);
+    *nodes = add_sat(*nodes, total_nodes - 1); /* its own node was counted on the way in */
+}
+
+/* Adds the value at `idx` to *bytes and *nodes. */
+static void measure_value(measure_ctx_t *m, int idx, int depth, uint64_t *bytes, uint64_t *nodes)
+{
+    lua_State *L = m->L;
+    int type = lua_type(L, idx);
+    if (type == LUA_TTABLE && depth < SL_VM_DEPTH_MAX && !m->no_memory && lua_checkstack(L, 4)) {
+        if (sl__vm_ro_real(L, idx)) {
+            measure_table(m, lua_gettop(L), depth, bytes, nodes);
+            lua_pop(L, 1);
+        } else {
+            measure_table(m, idx, depth, bytes, nodes);
+        }
+        return;
+    }
+    *nodes = add_sat(*nodes, 1);
+    if (type == LUA_TSTRING)
+        *bytes = add_sat(*bytes, sizeof(sl_vstr_t) + lua_rawlen(L, idx) + 1);
+}
+
+/* 0, or SL_ELIMIT (message in c) when converting the table at `idx` would pass a limit. */
+static int measure(pull_ctx_t *c, int idx)
+{
+    measure_ctx_t m = {c->L, NULL, 0, 0, c->bytes_max, SL_VM_PULL_NODES_MAX, false};
+    uint64_t bytes = sizeof(sl_value_t), nodes = 0;
+    measure_value(&m, idx, 0, &bytes, &nodes);
+    sl__free(m.slots);
+    char what[96];
+    if (nodes > SL_VM_PULL_NODES_MAX)
+        snprintf(what, sizeof(what), "value too large to convert (more than %d nodes)",
+                 SL_VM_PULL_NODES_MAX);
+    else if (bytes > c->bytes_max)
+        snprintf(what, sizeof(what), "value too large to convert (more than %" PRIu64 " bytes)",
+                 c->bytes_max);
+    else
+        return 0;
+    return pull_error(c, SL_ELIMIT, what);
 }
 
 int sl__vm_pull(lua_State *L, int idx, sl_value_t **out, char *err, size_t err_size)
@@ -332,11 +522,17 @@ int sl__vm_pull(lua_State *L, int idx, sl_value_t **out, char *err, size_t err_s
     pull_ctx_t c; /* on the C stack: a pull costs no allocation beyond the value's */
     c.L = L;
     c.list_mt = vm ? vm->list_mt : NULL;
+    c.nodes_left = SL_VM_PULL_NODES_MAX;
+    c.bytes_max = vm ? vm->mem_max : (uint64_t)256 << 20;
+    c.bytes_left = c.bytes_max;
     c.path[0] = '\0';
     c.path_len = 0;
     c.err = err;
     c.err_size = err_size;
-    int rc = pull_into(&c, lua_absindex(L, idx), v, 0);
+    idx = lua_absindex(L, idx);
+    int rc = lua_type(L, idx) == LUA_TTABLE ? measure(&c, idx) : 0;
+    if (rc == 0)
+        rc = pull_into(&c, idx, v, 0);
     if (rc < 0) {
         sl_value_free(v);
         return rc;

@@ -3,6 +3,8 @@
  * sees: safe base functions, copies of string/table/math/utf8, the run's
  * names (vars, steps, env, run, workflow) and the helpers of SPEC §2.
  */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,16 +106,26 @@ static void push_key(lua_State *L, const sort_key_t *k)
         lua_pushnumber(L, k->num);
 }
 
+/* keys(t) and values(t); a read-only view is read through, its tables handed out as views. */
 static int keys_or_values(lua_State *L, bool values)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    int t = 1;
+    if (sl__vm_ro_real(L, 1))
+        t = 2;
     sort_key_t *keys;
-    size_t n = sorted_keys(L, 1, &keys);
-    sl__vm_new_list(L, (int)n);
+    size_t n = sorted_keys(L, t, &keys);
+    sl__vm_new_list(L, n > INT32_MAX ? 0 : (int)n);
     for (size_t i = 0; i < n; i++) {
         push_key(L, &keys[i]);
-        if (values)
-            lua_rawget(L, 1);
+        if (values) {
+            int key = lua_gettop(L);
+            lua_pushvalue(L, key);
+            lua_rawget(L, t);
+            sl__vm_ro_wrap_child(L, 1, key);
+            lua_remove(L, key);
+        }
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;
@@ -131,20 +143,47 @@ static int l_sandbox_values(lua_State *L)
 
 /* ---- range, len --------------------------------------------------------- */
 
+/* The elements of range(first, last, step) minus one, in unsigned arithmetic (the span of
+ * two lua_Integers can exceed any of them); false when there are none. */
+static bool range_count(lua_Integer first, lua_Integer last, lua_Integer step, uint64_t *minus_one)
+{
+    uint64_t span, stride;
+    if (step > 0) {
+        if (last < first)
+            return false;
+        span = (uint64_t)last - (uint64_t)first;
+        stride = (uint64_t)step;
+    } else {
+        if (last > first)
+            return false;
+        span = (uint64_t)first - (uint64_t)last;
+        stride = 0 - (uint64_t)step;
+    }
+    *minus_one = span / stride;
+    return true;
+}
+
 static int l_sandbox_range(lua_State *L)
 {
     lua_Integer first = luaL_checkinteger(L, 1), last = luaL_checkinteger(L, 2);
     lua_Integer step = luaL_optinteger(L, 3, 1);
     luaL_argcheck(L, step != 0, 3, "step is zero");
-    double span = ((double)last - (double)first) / (double)step;
-    double count = span < 0 ? 0 : span + 1;
-    if (count > SL_VM_RANGE_MAX)
-        return luaL_error(L, "range(%I, %I) has %I elements, more than the limit of %d", first,
-                          last, (lua_Integer)count, SL_VM_RANGE_MAX);
-    int n = (int)count;
+    uint64_t minus_one = 0;
+    bool any = range_count(first, last, step, &minus_one);
+    if (any && minus_one >= SL_VM_RANGE_MAX) {
+        char count[32]; /* minus_one + 1 may be 2^64 */
+        if (minus_one == UINT64_MAX)
+            snprintf(count, sizeof(count), "18446744073709551616");
+        else
+            snprintf(count, sizeof(count), "%" PRIu64, minus_one + 1);
+        return luaL_error(L, "range(%I, %I) has %s elements, more than the limit of %d",
+                          (LUAI_UACINT)first, (LUAI_UACINT)last, count, SL_VM_RANGE_MAX);
+    }
+    int n = any ? (int)minus_one + 1 : 0;
     sl__vm_new_list(L, n);
-    for (int i = 0; i < n; i++) {
-        lua_pushinteger(L, first + (lua_Integer)i * step);
+    uint64_t value = (uint64_t)first, stride = (uint64_t)step; /* wraps like two's complement */
+    for (int i = 0; i < n; i++, value += stride) {
+        lua_pushinteger(L, (lua_Integer)value);
         lua_rawseti(L, -2, i + 1);
     }
     return 1;
@@ -167,8 +206,10 @@ static int l_sandbox_len(lua_State *L)
         return 1;
     case LUA_TTABLE: {
         lua_Integer n = 0;
+        lua_settop(L, 1);
+        int t = sl__vm_ro_real(L, 1) ? 2 : 1;
         lua_pushnil(L);
-        while (lua_next(L, 1) != 0) {
+        while (lua_next(L, t) != 0) {
             lua_pop(L, 1);
             n++;
         }
@@ -229,6 +270,10 @@ static int l_steps_index(lua_State *L)
                                                                 &out))
         return 0;
     sl__vm_push_raw(L, out, 0);
+    const char *path = lua_pushfstring(L, "steps.%s", lua_tostring(L, 2));
+    lua_insert(L, -2);
+    sl__vm_ro_wrap(L, path);
+    lua_remove(L, -2);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
     lua_rawset(L, lua_upvalueindex(1));
@@ -254,6 +299,26 @@ static int l_sandbox_newindex(lua_State *L)
 {
     const char *name = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
     return luaL_error(L, "cannot assign '%s' in an expression", name);
+}
+
+/* setmetatable without finalizers: Lua runs __gc with hooks off, so no budget could stop
+ * one that loops (in a GC step or in lua_close). Otherwise base library's setmetatable. */
+static int l_sandbox_setmetatable(lua_State *L)
+{
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "__gc metamethods are not allowed");
+        lua_pop(L, 1);
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
 }
 
 static int l_null_tostring(lua_State *L)
@@ -283,7 +348,7 @@ static void push_proxy(lua_State *L, lua_CFunction index, const char *name)
 
 static const char *const base_names[] = {
     "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
-    "type", "xpcall", "rawequal", "rawget", "rawlen", "getmetatable", "setmetatable", "_VERSION",
+    "type", "xpcall", "rawequal", "rawget", "rawlen", "getmetatable", "_VERSION",
 };
 static const char *const lib_names[] = {"string", "table", "math", "utf8"};
 
@@ -294,10 +359,12 @@ static const luaL_Reg sandbox_helpers[] = {
     {"len", l_sandbox_len},
     {"json_encode", l_sandbox_json_encode},
     {"json_decode", l_sandbox_json_decode},
+    {"setmetatable", l_sandbox_setmetatable},
     {NULL, NULL},
 };
 
-/* env[name] = a shallow copy of _G[name] (without string.dump). */
+/* env[name] = a read-only view of a copy of _G[name]. The string copy has no dump and has
+ * the budgeted pattern functions (strmatch.c); strings' methods ("x"):upper() use it too. */
 static void copy_lib(lua_State *L, int env, const char *name)
 {
     lua_getglobal(L, name);
@@ -311,7 +378,7 @@ static void copy_lib(lua_State *L, int env, const char *name)
     if (strcmp(name, "string") == 0) {
         lua_pushnil(L);
         lua_setfield(L, -2, "dump");
-        /* Method calls on strings ("x"):upper() use the copy, not the engine's table. */
+        sl__vm_open_strmatch(L, -1);
         lua_pushliteral(L, "");
         lua_getmetatable(L, -1);
         lua_pushvalue(L, -3);
@@ -320,6 +387,7 @@ static void copy_lib(lua_State *L, int env, const char *name)
         lua_setfield(L, -2, "__metatable");
         lua_pop(L, 2);
     }
+    sl__vm_ro_lib(L, name);
     lua_setfield(L, env, name);
     lua_pop(L, 1);
 }
@@ -331,16 +399,19 @@ static void set_names(lua_State *L, sl_vm_t *vm, int env)
         lua_pop(L, 1);
         lua_newtable(L);
     }
+    sl__vm_ro_wrap(L, "vars");
     lua_setfield(L, env, "vars");
     lua_createtable(L, 0, 2);
     lua_pushstring(L, vm->run_id ? vm->run_id : "");
     lua_setfield(L, -2, "id");
     lua_pushinteger(L, (lua_Integer)vm->scope.run_started);
     lua_setfield(L, -2, "started");
+    sl__vm_ro_wrap(L, "run");
     lua_setfield(L, env, "run");
     lua_createtable(L, 0, 1);
     lua_pushstring(L, vm->workflow_name ? vm->workflow_name : "");
     lua_setfield(L, -2, "name");
+    sl__vm_ro_wrap(L, "workflow");
     lua_setfield(L, env, "workflow");
     push_proxy(L, l_steps_index, "steps");
     lua_setfield(L, env, "steps");
@@ -364,15 +435,42 @@ static void set_null_metatable(lua_State *L)
     lua_pop(L, 1);
 }
 
+/* The list marker: protected, or a script could give every list a __gc or an __index. */
+static void make_list_marker(lua_State *L, sl_vm_t *vm)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "list");
+    lua_setfield(L, -2, "__name");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    vm->list_mt = lua_topointer(L, -1);
+    vm->list_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Replaces the sandbox table on top with an empty table reading from it: assigning a global,
+ * new or existing (`string = 1`), reaches __newindex and fails. */
+static void protect_env(lua_State *L, sl_vm_t *vm)
+{
+    lua_pushvalue(L, -1);
+    vm->env_real_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_sandbox_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_remove(L, -2);
+}
+
 static int l_vm_setup(lua_State *L)
 {
     sl_vm_t *vm = lua_touserdata(L, 1);
     luaL_openlibs(L);
-    lua_createtable(L, 0, 2); /* the list marker */
-    lua_pushliteral(L, "list");
-    lua_setfield(L, -2, "__name");
-    vm->list_mt = lua_topointer(L, -1);
-    vm->list_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    make_list_marker(L, vm);
+    sl__vm_ro_open(L, vm);
     lua_newtable(L);
     vm->cache_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     set_null_metatable(L);
@@ -386,12 +484,7 @@ static int l_vm_setup(lua_State *L)
         copy_lib(L, env, lib_names[i]);
     luaL_setfuncs(L, sandbox_helpers, 0);
     set_names(L, vm, env);
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, l_sandbox_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, env);
+    protect_env(L, vm);
     vm->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #define SL_VM_DEPTH_MAX 200
 #define SL_VM_RANGE_MAX 10000000
+#define SL_VM_PULL_NODES_MAX 10000000 /* values in one conversion from Lua */
 
 /*
  * An instruction budget. A thread's extra space (lua_getextraspace) points
@@ -20,8 +21,10 @@
  * with the main thread's pointer, so step.c points each coroutine at its own.
  */
 typedef struct sl_vm_budget {
-    uint64_t remaining;
-    bool tripped; /* the budget ran out: the error is SL_ELIMIT */
+    uint64_t remaining;  /* instructions left, the armed chunk included */
+    int armed;           /* instructions the count hook was set to before it next fires */
+    bool tripped;        /* the budget ran out: the error is SL_ELIMIT */
+    const char *message; /* why it tripped (static text) */
 } sl_vm_budget_t;
 
 struct sl_vm {
@@ -34,7 +37,9 @@ struct sl_vm {
     bool mem_refused;          /* the allocator refused a request since last cleared */
     uint64_t expr_instructions;
     sl_vm_budget_t expr_budget; /* the main thread's */
-    int env_ref;               /* the sandbox: the expression scope */
+    int env_ref;               /* the sandbox: the expression scope (a read-only proxy) */
+    int env_real_ref;          /* the table behind it */
+    int ro_real_ref, ro_proxy_ref, ro_path_ref, ro_mt_ref; /* lua/readonly.c's state */
     int cache_ref;             /* compiled expressions, keyed by light userdata */
     int list_mt_ref;           /* metatable marking tables that came from lists */
     const void *list_mt;       /* its identity, for sl__vm_pull */
@@ -71,12 +76,43 @@ sl_vm_box_t *sl__vm_box(lua_State *L);
 /** Frees the box's contents now. */
 void sl__vm_box_clear(sl_vm_box_t *box);
 
-/** Starts charging thread `L` against `budget` with `instructions`; stop clears the hook. */
+/**
+ * Starts charging thread `L` against `budget` with `instructions`; stop clears the hook.
+ * Once a budget trips, every later instruction of the thread raises again, so a pcall in
+ * the script cannot swallow the error and carry on.
+ */
 void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instructions);
 void sl__vm_budget_stop(lua_State *L);
+/**
+ * Work done in C (pattern matching) charged to the running thread's budget: takes up to
+ * `want` steps and returns how many it took (at least 1). Raises "instruction budget
+ * exceeded (pattern matching)" when nothing is left. `refund` gives unused steps back.
+ */
+uint64_t sl__vm_budget_take(lua_State *L, uint64_t want);
+void sl__vm_budget_refund(lua_State *L, uint64_t unused);
 
 /** Detaches live Lua step tasks from a VM being freed (step.c): their timers stop. */
 void sl__lua_steps_detach(sl_vm_t *vm);
+
+/** Sets up read-only views (readonly.c). Raises. */
+void sl__vm_ro_open(lua_State *L, sl_vm_t *vm);
+/** Replaces the value on top, if a table, with a read-only view named `path`. Raises. */
+void sl__vm_ro_wrap(lua_State *L, const char *path);
+/**
+ * The value on top was read from table `parent` under `key`: when `parent` is a read-only
+ * view and the value a table, replaces it with its view. Raises.
+ */
+void sl__vm_ro_wrap_child(lua_State *L, int parent, int key);
+/** Replaces the library table on top with a read-only view named `name`. Raises. */
+void sl__vm_ro_lib(lua_State *L, const char *name);
+/**
+ * When the value at `idx` is a read-only view, pushes the table behind it and returns
+ * true; else pushes nothing. Never raises; needs two free stack slots.
+ */
+bool sl__vm_ro_real(lua_State *L, int idx);
+
+/** Sets the sandbox's pattern functions (find, match, gmatch, gsub) in a string table. */
+void sl__vm_open_strmatch(lua_State *L, int string_table);
 
 /** Builds the sandbox (helpers.c); runs protected, pushes nothing, returns 0 or SL_ENOMEM. */
 int sl__vm_open_sandbox(sl_vm_t *vm);

@@ -155,7 +155,7 @@ static void push_step_state(lua_State *L, sl_vm_t *vm)
     }
     lua_createtable(L, 0, 3);
     int state = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_real_ref);
     int env = lua_gettop(L);
     lua_createtable(L, 0, 48); /* the scope: a copy of the sandbox, plus the module */
     lua_pushnil(L);
@@ -165,12 +165,15 @@ static void push_step_state(lua_State *L, sl_vm_t *vm)
         lua_rawset(L, -4);
     }
     push_module(L, env);
+    sl__vm_ro_wrap(L, "sluice");
     lua_setfield(L, -2, "sluice");
     lua_pushcfunction(L, l_sluice_print);
     lua_setfield(L, -2, "print");
-    lua_createtable(L, 0, 1); /* every task env's metatable */
+    lua_createtable(L, 0, 2); /* every task env's metatable; the scope behind it is shared */
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
     lua_setfield(L, state, "env_mt");
     lua_setfield(L, state, "scope");
     lua_pop(L, 1);

@@ -52,9 +52,31 @@ static int vm_panic(lua_State *L)
 
 /* ---- budgets ------------------------------------------------------------ */
 
-static int hook_chunk(uint64_t remaining)
+/* The hook fires at least this often, so C work charged between two firings (pattern
+ * matching) is noticed within this many instructions. */
+#define VM_HOOK_CHUNK 1000000
+#define BUDGET_MESSAGE "instruction budget exceeded"
+#define BUDGET_MESSAGE_PATTERN "instruction budget exceeded (pattern matching)"
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+static void budget_arm(lua_State *L, sl_vm_budget_t *budget)
 {
-    return remaining > INT_MAX ? INT_MAX : (int)remaining;
+    uint64_t chunk = budget->remaining < VM_HOOK_CHUNK ? budget->remaining : VM_HOOK_CHUNK;
+    budget->armed = chunk ? (int)chunk : 1;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, budget->armed);
+}
+
+/* Marks the budget spent; the hook stays armed at one instruction, so code that catches the
+ * error with pcall fails again at its next instruction. */
+static void budget_trip(lua_State *L, sl_vm_budget_t *budget, const char *message)
+{
+    if (!budget->tripped)
+        budget->message = message;
+    budget->tripped = true;
+    budget->remaining = 0;
+    budget->armed = 1;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 }
 
 static void budget_hook(lua_State *L, lua_Debug *ar)
@@ -62,18 +84,17 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
     if (budget == NULL || ar->event != LUA_HOOKCOUNT)
         return;
-    uint64_t spent = (uint64_t)hook_chunk(budget->remaining);
+    uint64_t spent = (uint64_t)budget->armed;
     budget->remaining -= spent < budget->remaining ? spent : budget->remaining;
-    if (budget->remaining > 0) {
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, hook_chunk(budget->remaining));
+    if (budget->remaining > 0 && !budget->tripped) {
+        budget_arm(L, budget);
         return;
     }
-    budget->tripped = true;
-    lua_sethook(L, NULL, 0, 0);
+    budget_trip(L, budget, BUDGET_MESSAGE);
     if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-        lua_pushfstring(L, "%s:%d: instruction budget exceeded", ar->short_src, ar->currentline);
+        lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, BUDGET_MESSAGE);
     else
-        lua_pushliteral(L, "instruction budget exceeded");
+        lua_pushliteral(L, BUDGET_MESSAGE);
     lua_error(L);
 }
 
@@ -82,12 +103,34 @@ void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instruct
     *(sl_vm_budget_t **)lua_getextraspace(L) = budget;
     budget->remaining = instructions ? instructions : 1;
     budget->tripped = false;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, hook_chunk(budget->remaining));
+    budget->message = BUDGET_MESSAGE;
+    budget_arm(L, budget);
 }
 
 void sl__vm_budget_stop(lua_State *L)
 {
     lua_sethook(L, NULL, 0, 0);
+}
+
+uint64_t sl__vm_budget_take(lua_State *L, uint64_t want)
+{
+    sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
+    if (budget == NULL || lua_gethook(L) != budget_hook)
+        return want; /* no budget running: the engine's own call */
+    if (budget->tripped || budget->remaining == 0) {
+        budget_trip(L, budget, BUDGET_MESSAGE_PATTERN);
+        luaL_error(L, BUDGET_MESSAGE_PATTERN);
+    }
+    uint64_t taken = want < budget->remaining ? want : budget->remaining;
+    budget->remaining -= taken;
+    return taken;
+}
+
+void sl__vm_budget_refund(lua_State *L, uint64_t unused)
+{
+    sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
+    if (budget && !budget->tripped)
+        budget->remaining += unused;
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -127,7 +170,8 @@ int sl__vm_new(const sl_vm_scope_t *scope, const sl_vm_limits_t *limits, sl_vm_t
     vm->mem_max = limits && limits->memory_bytes ? limits->memory_bytes : VM_MEMORY_DEFAULT;
     vm->expr_instructions = limits && limits->expr_instructions ? limits->expr_instructions
                                                                 : VM_EXPR_INSTRUCTIONS_DEFAULT;
-    vm->env_ref = vm->cache_ref = vm->list_mt_ref = vm->step_ref = LUA_NOREF;
+    vm->env_ref = vm->env_real_ref = vm->cache_ref = vm->list_mt_ref = vm->step_ref = LUA_NOREF;
+    vm->ro_real_ref = vm->ro_proxy_ref = vm->ro_path_ref = vm->ro_mt_ref = LUA_NOREF;
     if ((scope && scope->workflow_name && !(vm->workflow_name = sl__strdup(scope->workflow_name))) ||
         (scope && scope->run_id && !(vm->run_id = sl__strdup(scope->run_id))) ||
         (vm->L = lua_newstate(vm_alloc, vm)) == NULL) {
@@ -239,7 +283,7 @@ static int eval_error(sl_vm_t *vm, int status, const char *chunkname, char *err,
                               : "not enough memory";
     } else if (vm->expr_budget.tripped) {
         rc = SL_ELIMIT;
-        msg = "instruction budget exceeded";
+        msg = vm->expr_budget.message;
     }
     if (err && err_size)
         snprintf(err, err_size, "%s", sl__vm_strip_position(msg ? msg : "?", chunkname));

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lauxlib.h>
+
 #include "lua/vm.h"
 #include "test.h"
 
@@ -34,7 +36,8 @@ static sl_vm_t *new_vm(size_t memory_bytes)
 {
     static sl_value_t *vars;
     if (vars == NULL)
-        vars = json("{\"base\": \"http://x\", \"n\": 3}");
+        vars = json("{\"base\": \"http://x\", \"n\": 3, \"list\": [3, 1, 2], "
+                    "\"m\": {\"k\": {\"z\": 1}, \"j\": [true]}}");
     if (step_a == NULL)
         step_a = json("{\"x\": 1, \"y\": [1, 2, null], \"s\": \"hi\", \"e\": {}}");
     sl_vm_scope_t scope = {vars, "wf", "run-1", 1700000000, step_output, NULL};
@@ -233,6 +236,259 @@ static void test_push_pull(void)
     sl__vm_free(vm);
 }
 
+/* The sandbox's find/match/gmatch/gsub (engine/lua/strmatch.c) against Lua's own, which
+ * the raw state still has in _G.string: strings' methods reach the sandbox's copy. Called
+ * through pcall, an argument error names Lua's functions 'string.gsub' (found in
+ * package.loaded) and the copies '?'; called directly, both are named by the call site. */
+static const char pattern_diff[] =
+    "local mine = ('').find and getmetatable ~= nil and {\n"
+    "  find = ('').find, match = ('').match, gmatch = ('').gmatch, gsub = ('').gsub }\n"
+    "assert(mine.find ~= string.find, 'the sandbox must have its own find')\n"
+    "local function same(what, a, b)\n"
+    "  if a.n ~= b.n then error(what .. ': ' .. a.n .. ' results, expected ' .. b.n) end\n"
+    "  for i = 1, a.n do\n"
+    "    local x, y = a[i], b[i]\n"
+    "    if type(y) == 'string' then y = y:gsub(\"to 'string%.%w+'\", \"to '?'\") end\n"
+    "    if x ~= y then\n"
+    "      error(what .. ': result ' .. i .. ' is ' .. tostring(x) .. ', expected ' ..\n"
+    "            tostring(y))\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local function both(what, f, g, ...)\n"
+    "  same(what, table.pack(pcall(f, ...)), table.pack(pcall(g, ...)))\n"
+    "end\n"
+    "local function all(f, ...)\n"
+    "  local out = {}\n"
+    "  for a, b, c in f(...) do out[#out + 1] = tostring(a) .. '|' .. tostring(b) .. '|' ..\n"
+    "    tostring(c) end\n"
+    "  return table.concat(out, ',')\n"
+    "end\n"
+    "local subjects = {'', 'hello world', 'THE (quick) fox', 'a.b-c+d*e?f', '  x = 1, y = 22  ',\n"
+    "  'f(a(b)c)d', 'aaa', 'THE (quick) fox jumps', 'one\\0two', '[[x]]', 'x%y'}\n"
+    "local patterns = {'o', 'l+', 'l*', 'l-', 'l?', '^h', 'x$', '^$', '(o)', '()o()', '%a+',\n"
+    "  '%s*(%w+)%s*=%s*(%d+)', '%b()', '%f[%a]%a+', '%f[%A]', '[%a-]+', '[^%s]+', '.-',\n"
+    "  '(a)(a)%2', '(%w+) (%w+)', '%u+', '[a-c]', '%.', '%', '[a', '(()', '%b', '%f', 'a)',\n"
+    "  '%1', '\\0', '[%z]', '%z', '.', '', '^', '$', '(a*(.)%w(%s*))', '%d+%.?%d*', '[]]',\n"
+    "  '[^]]', '%g+', '%p', '%c', '%x+', '[%]]', '((((((((((((((((((((((((((((((((((x)))'}\n"
+    "for _, s in ipairs(subjects) do\n"
+    "  for _, p in ipairs(patterns) do\n"
+    "    for _, init in ipairs({1, 2, -3, 0, 100}) do\n"
+    "      local w = string.format('%q %q %d', s, p, init)\n"
+    "      both('find ' .. w, mine.find, string.find, s, p, init)\n"
+    "      both('find plain ' .. w, mine.find, string.find, s, p, init, true)\n"
+    "      both('match ' .. w, mine.match, string.match, s, p, init)\n"
+    "      both('gmatch ' .. w, function(...) return all(mine.gmatch, ...) end,\n"
+    "           function(...) return all(string.gmatch, ...) end, s, p, init)\n"
+    "    end\n"
+    "    local w = string.format('%q %q', s, p)\n"
+    "    both('gsub ' .. w, mine.gsub, string.gsub, s, p, '<%0>')\n"
+    "    both('gsub %1 ' .. w, mine.gsub, string.gsub, s, p, '[%1]', 2)\n"
+    "    both('gsub %% ' .. w, mine.gsub, string.gsub, s, p, '%%')\n"
+    "    both('gsub bad % ' .. w, mine.gsub, string.gsub, s, p, '%x')\n"
+    "    both('gsub table ' .. w, mine.gsub, string.gsub, s, p, {o = 'O', l = false, a = 1})\n"
+    "    both('gsub function ' .. w, mine.gsub, string.gsub, s, p,\n"
+    "         function(a, b) return b and (a .. b) or (a == 'l' and {} or nil) end)\n"
+    "    both('gsub number ' .. w, mine.gsub, string.gsub, s, p, 7)\n"
+    "    both('gsub 0 ' .. w, mine.gsub, string.gsub, s, p, 'x', 0)\n"
+    "  end\n"
+    "end\n"
+    "both('gsub bad repl', mine.gsub, string.gsub, 'x', 'x', true)\n"
+    "both('find no args', mine.find, string.find)\n"
+    "return 'same'\n";
+
+static void test_patterns_match_lua(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    lua_State *L = sl__vm_lua(vm);
+    int status = luaL_loadstring(L, pattern_diff);
+    if (status == LUA_OK)
+        status = lua_pcall(L, 0, 1, 0);
+    CHECK_STR(lua_tostring(L, -1), "same");
+    lua_settop(L, 0);
+    /* Through the sandbox too. */
+    CHECK_STR(eval(vm, "{('key = value'):match('(%w+)%s*=%s*(%w+)')}"), "[\"key\",\"value\"]");
+    CHECK_STR(eval(vm, "{string.gsub('hello world', 'o', {o = '0'})}"), "[\"hell0 w0rld\",2]");
+    CHECK_STR(eval(vm, "(function() local t = {} for k, v in ('a=1, b=2'):gmatch('(%w+)=(%w+)', 2) "
+                       "do t[#t + 1] = k .. v end return t end)()"),
+              "[\"b2\"]");
+    sl__vm_free(vm);
+}
+
+static void test_pattern_budget(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    uint64_t start = sl__now_ns();
+    CHECK_STR(eval(vm, "string.find(string.rep('a', 3000), '.-.-.-.-b')"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "(string.rep('a', 3000)):match('.-.-.-.-b')"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "string.gsub(string.rep('a', 3000), '.-.-.-.-b', '')"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "(function() for x in string.rep('(', 100000):gmatch('%b()') do end end)()"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    /* pcall catches the error, but the next instruction fails again. */
+    CHECK_STR(eval(vm, "(function() pcall(string.find, string.rep('a', 3000), '.-.-.-.-b') "
+                       "while true do end end)()"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "(function() pcall(function() while true do end end) while true do end end)()"),
+              "ERR -7: instruction budget exceeded");
+    CHECK_STR(eval(vm, "(function() while true do pcall(function() while true do end end) end end)()"),
+              "ERR -7: instruction budget exceeded");
+    CHECK(sl__now_ns() - start < (uint64_t)10 * 1000000000);
+    /* Budgets are per evaluation: a long but finite match still works. */
+    CHECK_STR(eval(vm, "#string.rep('ab', 100000):gsub('b', 'c')"), "200000");
+    CHECK_STR(eval(vm, "1 + 1"), "2");
+    sl__vm_free(vm);
+}
+
+static void test_conversion_limits(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    uint64_t start = sl__now_ns();
+    CHECK_CONTAINS(eval(vm, "(function() local t = {} for i = 1, 40 do t = {t, t} end return t end)()"),
+                   "ERR -7: value too large to convert (more than 268435456 bytes)");
+    CHECK_CONTAINS(eval(vm, "json_encode((function() local t = {} for i = 1, 40 do t = {t, t} end "
+                            "return t end)())"),
+                   "json_encode: value too large to convert (more than 268435456 bytes)");
+    CHECK_CONTAINS(eval(vm, "(function() local s, t = string.rep('x', 1 << 20), {} "
+                            "for i = 1, 2000 do t[i] = s end return t end)()"),
+                   "ERR -7: value too large to convert (more than 268435456 bytes)");
+    CHECK(sl__now_ns() - start < (uint64_t)1000000000); /* found before converting anything */
+    CHECK_STR(eval(vm, "{range(1, 10000000), 1}"),
+              "ERR -7: value too large to convert (more than 10000000 nodes)");
+    CHECK_STR(eval(vm, "(function() local t = {1, 2} return {t, t, {t}} end)()"),
+              "[[1,2],[1,2],[[1,2]]]");
+    sl__vm_free(vm);
+    vm = new_vm((size_t)16 << 20); /* the limit is the VM's memory cap */
+    CHECK_CONTAINS(eval(vm, "(function() local t = {} for i = 1, 40 do t = {t, t} end return t end)()"),
+                   "ERR -7: value too large to convert (more than 16777216 bytes)");
+    CHECK_STR(eval(vm, "#json_encode(range(1, 100000))"), "588896");
+    sl__vm_free(vm);
+}
+
+static void test_no_finalizers(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    CHECK_STR(eval(vm, "setmetatable({}, {__gc = function() while true do end end}) and 1"),
+              "ERR -12: __gc metamethods are not allowed");
+    CHECK_STR(eval(vm, "setmetatable({}, {__gc = false}) and 1"),
+              "ERR -12: __gc metamethods are not allowed");
+    CHECK_STR(eval(vm, "setmetatable({}, {__index = {a = 1}}).a"), "1");
+    CHECK_STR(eval(vm, "getmetatable(setmetatable({}, nil))"), "null");
+    CHECK_CONTAINS(eval(vm, "setmetatable({}, 1)"), "bad argument #2 to 'setmetatable'");
+    CHECK_STR(eval(vm, "setmetatable(setmetatable({}, {__metatable = 1}), {})"),
+              "ERR -12: cannot change a protected metatable");
+    /* The lists' shared marker is protected: a __gc or __index on it would reach every list. */
+    CHECK_STR(eval(vm, "getmetatable(range(1, 2))"), "false");
+    CHECK_STR(eval(vm, "setmetatable(json_decode('[1]'), {})"),
+              "ERR -12: cannot change a protected metatable");
+    sl__vm_free(vm);
+}
+
+static void test_range_limits(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    CHECK_STR(eval(vm, "range(0, 9223372036854775807, 4611686018427387904)"),
+              "[0,4611686018427387904]");
+    CHECK_STR(eval(vm, "range(math.maxinteger - 2, math.maxinteger)"),
+              "[9223372036854775805,9223372036854775806,9223372036854775807]");
+    CHECK_STR(eval(vm, "range(math.mininteger, math.mininteger + 1)"),
+              "[-9223372036854775808,-9223372036854775807]");
+    CHECK_STR(eval(vm, "range(math.maxinteger, math.mininteger, -4611686018427387904)"),
+              "[9223372036854775807,4611686018427387903,-1,-4611686018427387905]");
+    CHECK_STR(eval(vm, "range(math.mininteger, math.maxinteger, math.maxinteger)"),
+              "[-9223372036854775808,-1,9223372036854775806]");
+    CHECK_STR(eval(vm, "range(5, 1, -2)"), "[5,3,1]");
+    CHECK_STR(eval(vm, "range(1, 5, -1)"), "[]");
+    CHECK_STR(eval(vm, "range(1, 1)"), "[1]");
+    CHECK_STR(eval(vm, "range(1, 3, math.mininteger)"), "[]");
+    CHECK_STR(eval(vm, "range(-9223372036854775807, 9223372036854775807)"),
+              "ERR -12: range(-9223372036854775807, 9223372036854775807) has 18446744073709551615 "
+              "elements, more than the limit of 10000000");
+    CHECK_STR(eval(vm, "range(math.mininteger, math.maxinteger)"),
+              "ERR -12: range(-9223372036854775808, 9223372036854775807) has 18446744073709551616 "
+              "elements, more than the limit of 10000000");
+    CHECK_STR(eval(vm, "range(math.maxinteger, math.mininteger, -1)"),
+              "ERR -12: range(9223372036854775807, -9223372036854775808) has 18446744073709551616 "
+              "elements, more than the limit of 10000000");
+    sl__vm_free(vm);
+}
+
+static void test_read_only(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    /* Writes fail, naming what they would have changed. */
+    CHECK_STR(eval(vm, "(function() string.upper = nil end)()"),
+              "ERR -12: attempt to modify read-only table 'string.upper'");
+    CHECK_STR(eval(vm, "(function() math.pi = 3 end)()"),
+              "ERR -12: attempt to modify read-only table 'math.pi'");
+    CHECK_STR(eval(vm, "(function() vars.n = 99999 end)()"),
+              "ERR -12: attempt to modify read-only table 'vars.n'");
+    CHECK_STR(eval(vm, "(function() vars.m.k.z = 2 end)()"),
+              "ERR -12: attempt to modify read-only table 'vars.m.k.z'");
+    CHECK_STR(eval(vm, "(function() table.sort(vars.list) end)()"),
+              "ERR -12: attempt to modify read-only table 'vars.list[1]'");
+    CHECK_STR(eval(vm, "(function() table.insert(steps.a.y, 1) end)()"),
+              "ERR -12: attempt to modify read-only table 'steps.a.y[4]'");
+    CHECK_STR(eval(vm, "(function() steps.a.x = 5 end)()"),
+              "ERR -12: attempt to modify read-only table 'steps.a.x'");
+    CHECK_STR(eval(vm, "(function() run.id = 'x' end)()"),
+              "ERR -12: attempt to modify read-only table 'run.id'");
+    CHECK_STR(eval(vm, "(function() values(vars.m)[2].z = 1 end)()"),
+              "ERR -12: attempt to modify read-only table 'vars.m.k.z'");
+    CHECK_STR(eval(vm, "(function() string = 1 end)()"),
+              "ERR -12: cannot assign 'string' in an expression");
+    CHECK_STR(eval(vm, "(function() vars = {} end)()"), "ERR -12: cannot assign 'vars' in an expression");
+    CHECK_STR(eval(vm, "setmetatable(vars, {})"), "ERR -12: cannot change a protected metatable");
+    CHECK_STR(eval(vm, "{getmetatable(vars), getmetatable(string), getmetatable(vars.m)}"),
+              "[false,false,false]");
+    /* ... and nothing changed. */
+    CHECK_STR(eval(vm, "string.upper('x') .. vars.n .. ('y'):upper() .. vars.m.k.z .. run.id"),
+              "\"X3Y1run-1\"");
+    CHECK_STR(eval(vm, "vars.list"), "[3,1,2]");
+    /* Reading works as on plain tables. */
+    CHECK_STR(eval(vm, "{#vars.list, vars.list[2], #steps.a.y, vars.m.j[1], vars.m == vars.m, "
+                       "vars.m.k == vars.m.k, rawequal(vars.m.k, vars.m.k)}"),
+              "[3,1,3,true,true,true,true]");
+    CHECK_STR(eval(vm, "(function() local s = 0 for i, v in ipairs(vars.list) do s = s + i * v end "
+                       "return s end)()"),
+              "11");
+    CHECK_STR(eval(vm, "(function() local t = {} for k, v in pairs(vars.m) do t[#t + 1] = k end "
+                       "table.sort(t) return t end)()"),
+              "[\"j\",\"k\"]");
+    CHECK_STR(eval(vm, "(function() local n = 0 for k in pairs(string) do n = n + 1 end "
+                       "return n > 10 end)()"),
+              "true");
+    CHECK_STR(eval(vm, "{keys(vars.m), values(vars.m), len(vars.m), len(vars.list)}"),
+              "[[\"j\",\"k\"],[[true],{\"z\":1}],2,3]");
+    CHECK_STR(eval(vm, "{json_encode(vars.m), table.concat(vars.list, ','), "
+                       "select('#', table.unpack(vars.list))}"),
+              "[\"{\\\"j\\\":[true],\\\"k\\\":{\\\"z\\\":1}}\",\"3,1,2\",3]");
+    CHECK_STR(eval(vm, "{a = vars.m, b = steps.a.e, c = steps.a.y}"),
+              "{\"a\":{\"j\":[true],\"k\":{\"z\":1}},\"b\":{},\"c\":[1,2,null]}");
+    CHECK_STR(eval(vm, "string.gsub('n', '%a', vars)"), "\"3\"");
+    /* Copies are the script's own. */
+    CHECK_STR(eval(vm, "(function() local t = {} for i, v in ipairs(vars.list) do t[i] = v end "
+                       "table.sort(t) t[4] = 4 return t end)()"),
+              "[1,2,3,4]");
+    CHECK_STR(eval(vm, "(function() local t = json_decode(json_encode(vars.m)) t.k.z = 7 "
+                       "return t end)()"),
+              "{\"j\":[true],\"k\":{\"z\":7}}");
+    CHECK_STR(eval(vm, "vars.m.k.z"), "1");
+    sl__vm_free(vm);
+}
+
+static void test_item_is_per_task(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    sl_value_t *list = json("[1,[2,3]]");
+    CHECK_STR(eval_item(vm, "(function() item[2][1] = 9 return item end)()", list, 1), "[1,[9,3]]");
+    CHECK_STR(eval_item(vm, "item", list, 1), "[1,[2,3]]");
+    sl_value_free(list);
+    sl__vm_free(vm);
+}
+
 static void test_cache_is_checked(void)
 {
     sl_vm_t *vm = new_vm(0);
@@ -249,11 +505,10 @@ static void test_cache_is_checked(void)
     sl__vm_free(vm);
 }
 
-static void test_speed(void)
+/* Nanoseconds per evaluation of `src` with an integer item. */
+static double eval_speed(sl_vm_t *vm, const char *src, int64_t offset)
 {
-    sl_vm_t *vm = new_vm(0);
     const int n = 1000000;
-    static const char src[] = "item";
     sl_value_t item;
     item.type = SL_TYPE_INT;
     uint64_t start = sl__now_ns();
@@ -261,19 +516,31 @@ static void test_speed(void)
         item.as.i = i;
         sl_value_t *v = NULL;
         char err[128];
-        if (sl__vm_eval(vm, src, src, 4, "=expression", &item, i + 1, &v, err, sizeof(err)) != 0 ||
-            v->as.i != i) {
+        if (sl__vm_eval(vm, src, src, strlen(src), "=expression", &item, i + 1, &v, err,
+                        sizeof(err)) != 0 ||
+            v->as.i != i + offset) {
             CHECK(0);
+            sl_value_free(v);
             break;
         }
         sl_value_free(v);
     }
     double per_ns = (double)(sl__now_ns() - start) / n;
-    printf("  sl__vm_eval('item'): %.0f ns per evaluation\n", per_ns);
-    CHECK(per_ns < 5000);
+    printf("  sl__vm_eval('%s'): %.0f ns per evaluation\n", src, per_ns);
+    return per_ns;
+}
+
+static void test_speed(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    static const char whole[] = "item", read[] = "vars.n + item";
+    CHECK(eval_speed(vm, whole, 0) < 5000);
+    CHECK(eval_speed(vm, read, 3) < 5000);
     sl__vm_free(vm);
 }
 
 TEST_MAIN(60, T(test_values), T(test_bad_results), T(test_item_index), T(test_scope),
-          T(test_helpers), T(test_budgets), T(test_push_pull), T(test_cache_is_checked),
-          T(test_speed))
+          T(test_helpers), T(test_budgets), T(test_push_pull), T(test_patterns_match_lua),
+          T(test_pattern_budget), T(test_conversion_limits), T(test_no_finalizers),
+          T(test_range_limits), T(test_read_only), T(test_item_is_per_task),
+          T(test_cache_is_checked), T(test_speed))

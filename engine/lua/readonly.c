@@ -1,0 +1,289 @@
+/*
+ * Read-only views of the tables every expression and Lua step shares: the sandbox's
+ * libraries (string, table, math, utf8), vars, steps.ID, run, workflow and the `sluice`
+ * module. A view (a "proxy") is an empty table whose metatable sends reads to the real
+ * table and refuses writes ("attempt to modify read-only table 'vars.limit'"); its
+ * __metatable is false, so a script can neither see nor replace it.
+ *
+ * Data proxies are made lazily: reading a table out of a proxy hands back that table's
+ * proxy, made on first access and then found again in a weak cache (so `vars.x ==
+ * vars.x`, and an unused proxy can be collected). Three weak tables in the registry map a
+ * proxy to its real table and its path, and a real table to its proxy. The real tables
+ * never hold proxies and are never handed out, so C code that sees through a proxy
+ * (sl__vm_ro_real: the helpers, sl__vm_pull) converts plain tables.
+ *
+ * Library proxies read straight from the real table (their __index is the table, so
+ * `string.format` costs no C call): a library holds functions and numbers, no tables.
+ */
+#include "lua/internal.h"
+
+enum { UP_REAL = 1, UP_PROXY, UP_PATH, UP_MT, UP_NEXT };
+
+/* Stack or upvalue indices of the three maps and the data proxies' metatable. */
+typedef struct ro_state {
+    int real;  /* proxy -> real table (weak keys) */
+    int proxy; /* real table -> proxy (weak values) */
+    int path;  /* proxy -> its name, "vars.list[2]" (weak keys) */
+    int mt;    /* the data proxies' metatable */
+} ro_state_t;
+
+static const ro_state_t upvalue_state = {
+    lua_upvalueindex(UP_REAL), lua_upvalueindex(UP_PROXY), lua_upvalueindex(UP_PATH),
+    lua_upvalueindex(UP_MT)};
+
+/* Pushes the name of the value at `key` in proxy `parent`, or `root` when given. */
+static void push_path(lua_State *L, const ro_state_t *s, int parent, int key, const char *root)
+{
+    if (root) {
+        lua_pushstring(L, root);
+        return;
+    }
+    lua_pushvalue(L, parent);
+    lua_rawget(L, s->path);
+    const char *base = lua_tostring(L, -1);
+    if (base == NULL)
+        base = "?";
+    if (lua_type(L, key) == LUA_TSTRING)
+        lua_pushfstring(L, "%s.%s", base, lua_tostring(L, key));
+    else if (lua_isinteger(L, key))
+        lua_pushfstring(L, "%s[%I]", base, (LUAI_UACINT)lua_tointeger(L, key));
+    else
+        lua_pushfstring(L, "%s[?]", base);
+    lua_remove(L, -2);
+}
+
+/* Replaces the real table on top of the stack with its proxy, made on first use. */
+static void wrap_top(lua_State *L, const ro_state_t *s, int parent, int key, const char *root)
+{
+    luaL_checkstack(L, 6, "read-only view");
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, s->proxy) == LUA_TTABLE) {
+        lua_remove(L, -2);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 0); /* [real, proxy] */
+    lua_pushvalue(L, s->mt);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, s->real);
+    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, s->proxy);
+    lua_pushvalue(L, -1);
+    push_path(L, s, parent, key, root);
+    lua_rawset(L, s->path);
+    lua_remove(L, -2);
+}
+
+/* Pushes the real table of the proxy at `idx`; returns false (pushing nil) for a non-proxy. */
+static bool push_real(lua_State *L, int real_map, int idx)
+{
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, real_map) == LUA_TTABLE)
+        return true;
+    return false;
+}
+
+/* The hot path of every read: two raw lookups, and a proxy only for a table. */
+static int l_ro_index(lua_State *L)
+{
+    if (lua_gettop(L) != 2)
+        lua_settop(L, 2); /* only the VM calls it (the metatable is hidden): always 2 */
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(UP_REAL)) != LUA_TTABLE)
+        return 0;
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, 3) == LUA_TTABLE)
+        wrap_top(L, &upvalue_state, 1, 2, NULL);
+    return 1;
+}
+
+static int l_ro_newindex(lua_State *L)
+{
+    lua_pushvalue(L, 1);
+    lua_rawget(L, lua_upvalueindex(UP_PATH));
+    const char *path = lua_tostring(L, -1);
+    if (path == NULL)
+        path = "?";
+    if (lua_type(L, 2) == LUA_TSTRING)
+        return luaL_error(L, "attempt to modify read-only table '%s.%s'", path,
+                          lua_tostring(L, 2));
+    if (lua_isinteger(L, 2))
+        return luaL_error(L, "attempt to modify read-only table '%s[%I]'", path,
+                          (LUAI_UACINT)lua_tointeger(L, 2));
+    return luaL_error(L, "attempt to modify read-only table '%s'", path);
+}
+
+static int l_ro_len(lua_State *L)
+{
+    if (!push_real(L, lua_upvalueindex(UP_REAL), 1))
+        return luaL_error(L, "not a read-only table");
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
+    return 1;
+}
+
+/* The iterator of pairs(proxy): next() over the real table, tables handed out as proxies. */
+static int l_ro_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    if (!push_real(L, lua_upvalueindex(UP_REAL), 1))
+        return luaL_error(L, "not a read-only table");
+    lua_pushvalue(L, 2);
+    if (lua_next(L, 3) == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (lua_type(L, -1) == LUA_TTABLE)
+        wrap_top(L, &upvalue_state, 1, 4, NULL);
+    return 2;
+}
+
+static int l_ro_pairs(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(UP_NEXT));
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* ---- setup ---------------------------------------------------------------- */
+
+static int weak_table_ref(lua_State *L, const char *mode)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushstring(L, mode);
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Pushes the maps and the metatable; fills `s` with their absolute indices. */
+static void push_state(lua_State *L, sl_vm_t *vm, ro_state_t *s)
+{
+    luaL_checkstack(L, 8, "read-only view");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_real_ref);
+    s->real = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_proxy_ref);
+    s->proxy = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_path_ref);
+    s->path = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_mt_ref);
+    s->mt = lua_gettop(L);
+}
+
+/* Pushes the four maps as upvalues and makes a closure of `fn` with them (and `extra`). */
+static void push_closure(lua_State *L, const ro_state_t *s, lua_CFunction fn, int extra)
+{
+    lua_pushvalue(L, s->real);
+    lua_pushvalue(L, s->proxy);
+    lua_pushvalue(L, s->path);
+    lua_pushvalue(L, s->mt);
+    if (extra) {
+        lua_pushvalue(L, extra);
+        lua_pushcclosure(L, fn, 5);
+    } else {
+        lua_pushcclosure(L, fn, 4);
+    }
+}
+
+void sl__vm_ro_open(lua_State *L, sl_vm_t *vm)
+{
+    vm->ro_real_ref = weak_table_ref(L, "k");
+    vm->ro_proxy_ref = weak_table_ref(L, "v");
+    vm->ro_path_ref = weak_table_ref(L, "k");
+    lua_createtable(L, 0, 5);
+    vm->ro_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ro_state_t s;
+    push_state(L, vm, &s);
+    push_closure(L, &s, l_ro_index, 0);
+    lua_setfield(L, s.mt, "__index");
+    push_closure(L, &s, l_ro_newindex, 0);
+    lua_setfield(L, s.mt, "__newindex");
+    push_closure(L, &s, l_ro_len, 0);
+    lua_setfield(L, s.mt, "__len");
+    push_closure(L, &s, l_ro_next, 0);
+    push_closure(L, &s, l_ro_pairs, lua_gettop(L));
+    lua_setfield(L, s.mt, "__pairs");
+    lua_pop(L, 1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, s.mt, "__metatable");
+    lua_pop(L, 4);
+}
+
+void sl__vm_ro_wrap(lua_State *L, const char *path)
+{
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return;
+    ro_state_t s;
+    push_state(L, sl__vm_of(L), &s);
+    lua_pushvalue(L, s.real - 1);
+    wrap_top(L, &s, 0, 0, path);
+    lua_replace(L, s.real - 1);
+    lua_pop(L, 4);
+}
+
+void sl__vm_ro_wrap_child(lua_State *L, int parent, int key)
+{
+    if (lua_type(L, -1) != LUA_TTABLE)
+        return;
+    parent = lua_absindex(L, parent);
+    key = lua_absindex(L, key);
+    ro_state_t s;
+    push_state(L, sl__vm_of(L), &s);
+    lua_pushvalue(L, s.real - 1);
+    if (push_real(L, s.real, parent)) {
+        lua_pop(L, 1);
+        wrap_top(L, &s, parent, key, NULL);
+    } else {
+        lua_pop(L, 1); /* not from a proxy: a plain table stays as it is */
+    }
+    lua_replace(L, s.real - 1);
+    lua_pop(L, 4);
+}
+
+void sl__vm_ro_lib(lua_State *L, const char *name)
+{
+    ro_state_t s;
+    int lib = lua_gettop(L);
+    push_state(L, sl__vm_of(L), &s);
+    lua_createtable(L, 0, 0);
+    int proxy = lua_gettop(L);
+    lua_createtable(L, 0, 5);
+    lua_pushvalue(L, lib);
+    lua_setfield(L, -2, "__index");
+    static const char *const shared[] = {"__newindex", "__len", "__pairs", "__metatable"};
+    for (size_t i = 0; i < SL_COUNTOF(shared); i++) {
+        lua_getfield(L, s.mt, shared[i]);
+        lua_setfield(L, -2, shared[i]);
+    }
+    lua_setmetatable(L, proxy);
+    lua_pushvalue(L, proxy);
+    lua_pushvalue(L, lib);
+    lua_rawset(L, s.real);
+    lua_pushvalue(L, proxy);
+    lua_pushstring(L, name);
+    lua_rawset(L, s.path);
+    lua_replace(L, lib);
+    lua_settop(L, lib);
+}
+
+bool sl__vm_ro_real(lua_State *L, int idx)
+{
+    sl_vm_t *vm = sl__vm_of(L);
+    if (vm == NULL || vm->ro_real_ref == LUA_NOREF || lua_type(L, idx) != LUA_TTABLE)
+        return false;
+    if (!lua_getmetatable(L, idx))
+        return false; /* a proxy always has one */
+    lua_pop(L, 1);
+    idx = lua_absindex(L, idx);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_real_ref);
+    if (push_real(L, lua_gettop(L), idx)) {
+        lua_remove(L, -2);
+        return true;
+    }
+    lua_pop(L, 2);
+    return false;
+}
