@@ -9,7 +9,10 @@
  * workflow {name}, null, the helpers keys/values/range/len/json_encode/
  * json_decode, and the safe standard libraries (string, table, math, utf8,
  * and base functions without load/dofile/require/io/os). An expression can't
- * assign globals.
+ * assign globals, and every table shared across evaluations and tasks (the
+ * libraries, vars, steps.*, run, workflow) is a read-only view (readonly.c).
+ * Pattern matching is charged to the instruction budget (strmatch.c), and
+ * setmetatable refuses __gc (finalizers run with hooks off).
  *
  * Values cross as sl_value_t: nil inside a list or map becomes `null` (a
  * light userdata) so lengths survive; Lua sequences become lists, other
@@ -51,9 +54,12 @@ lua_State *sl__vm_lua(sl_vm_t *vm);
 /** Pushes a value. Returns SL_ENOMEM (nothing pushed) or SL_ELIMIT for depth > 200. */
 int sl__vm_push(lua_State *L, const sl_value_t *v);
 /**
- * Converts the Lua value at `idx` to a new value. Functions, threads,
- * userdata other than null, cycles, depth > 200 and mixed tables are
- * SL_ETYPE with a message in `err` naming the path ("[3].name").
+ * Converts the Lua value at `idx` to a new value; read-only views convert as
+ * the tables behind them. Functions, threads, userdata other than null,
+ * cycles, depth > 200 and mixed tables are SL_ETYPE with a message in `err`
+ * naming the path ("[3].name"). A result of more than 10,000,000 values or
+ * more bytes than the VM's memory cap (a shared table counts once per use) is
+ * SL_ELIMIT, found before anything is built. Never raises.
  */
 int sl__vm_pull(lua_State *L, int idx, sl_value_t **out, char *err, size_t err_size);
 
