@@ -330,9 +330,11 @@ static void test_pattern_budget(void)
     CHECK_STR(eval(vm, "(function() pcall(string.find, string.rep('a', 3000), '.-.-.-.-b') "
                        "while true do end end)()"),
               "ERR -7: instruction budget exceeded (pattern matching)");
-    CHECK_STR(eval(vm, "(function() pcall(function() while true do end end) while true do end end)()"),
+    CHECK_STR(eval(vm, "(function() pcall(function() while true do end end) "
+                       "while true do end end)()"),
               "ERR -7: instruction budget exceeded");
-    CHECK_STR(eval(vm, "(function() while true do pcall(function() while true do end end) end end)()"),
+    CHECK_STR(eval(vm, "(function() while true do pcall(function() while true do end end) "
+                       "end end)()"),
               "ERR -7: instruction budget exceeded");
     /* Budgets are per evaluation: a long but finite match still works. */
     CHECK_STR(eval(vm, "#string.rep('ab', 100000):gsub('b', 'c')"), "200000");
@@ -343,7 +345,8 @@ static void test_pattern_budget(void)
 static void test_conversion_limits(void)
 {
     sl_vm_t *vm = new_vm(0); /* 2^40 values: converted one by one, this never ends */
-    CHECK_CONTAINS(eval(vm, "(function() local t = {} for i = 1, 40 do t = {t, t} end return t end)()"),
+    CHECK_CONTAINS(eval(vm, "(function() local t = {} for i = 1, 40 do t = {t, t} end "
+                            "return t end)()"),
                    "ERR -7: value too large to convert (more than 268435456 bytes)");
     CHECK_CONTAINS(eval(vm, "json_encode((function() local t = {} for i = 1, 40 do t = {t, t} end "
                             "return t end)())"),
@@ -357,7 +360,8 @@ static void test_conversion_limits(void)
               "[[1,2],[1,2],[[1,2]]]");
     sl__vm_free(vm);
     vm = new_vm((size_t)16 << 20); /* the limit is the VM's memory cap */
-    CHECK_CONTAINS(eval(vm, "(function() local t = {} for i = 1, 40 do t = {t, t} end return t end)()"),
+    CHECK_CONTAINS(eval(vm, "(function() local t = {} for i = 1, 40 do t = {t, t} end "
+                            "return t end)()"),
                    "ERR -7: value too large to convert (more than 16777216 bytes)");
     CHECK_STR(eval(vm, "#json_encode(range(1, 100000))"), "588896");
     sl__vm_free(vm);
@@ -435,7 +439,8 @@ static void test_read_only(void)
               "ERR -12: attempt to modify read-only table 'vars.m.k.z'");
     CHECK_STR(eval(vm, "(function() string = 1 end)()"),
               "ERR -12: cannot assign 'string' in an expression");
-    CHECK_STR(eval(vm, "(function() vars = {} end)()"), "ERR -12: cannot assign 'vars' in an expression");
+    CHECK_STR(eval(vm, "(function() vars = {} end)()"),
+              "ERR -12: cannot assign 'vars' in an expression");
     CHECK_STR(eval(vm, "setmetatable(vars, {})"), "ERR -12: cannot change a protected metatable");
     CHECK_STR(eval(vm, "{getmetatable(vars), getmetatable(string), getmetatable(vars.m)}"),
               "[false,false,false]");
