@@ -25,6 +25,9 @@ typedef struct sl_vm_budget {
     int armed;           /* instructions the count hook was set to before it next fires */
     bool tripped;        /* the budget ran out: the error is SL_ELIMIT */
     const char *message; /* why it tripped (static text) */
+    bool preemptible;    /* a Lua step's coroutine: the hook yields it now and then */
+    uint64_t since_yield; /* instructions run since the hook last yielded */
+    bool preempted;      /* the last yield came from the hook, not from a sluice call */
 } sl_vm_budget_t;
 
 struct sl_vm {

@@ -96,6 +96,19 @@ static void on_wake(uv_timer_t *timer)
     drive(lt, 0);
 }
 
+/* Wakes the task's coroutine after `ms` on the loop: sluice.sleep, and the turn a
+ * preempted step waits for. */
+static int start_wake_timer(lua_task_t *lt, uint64_t ms)
+{
+    if (!lt->timer_inited) {
+        if (uv_timer_init(sl__host()->task_loop(lt->task), &lt->timer) < 0)
+            return SL_ESYS;
+        lt->timer.data = lt;
+        lt->timer_inited = true;
+    }
+    return uv_timer_start(&lt->timer, on_wake, ms, 0) < 0 ? SL_ESYS : 0;
+}
+
 static int l_sluice_sleep(lua_State *L)
 {
     lua_task_t *lt = task_of(L);
@@ -104,15 +117,8 @@ static int l_sluice_sleep(lua_State *L)
     if (!lua_isyieldable(L))
         return luaL_error(L, "sluice.sleep cannot be called here (inside a metamethod or "
                              "iterator that cannot yield)");
-    uv_loop_t *loop = sl__host()->task_loop(lt->task);
-    if (!lt->timer_inited) {
-        if (uv_timer_init(loop, &lt->timer) < 0)
-            return luaL_error(L, "sluice.sleep: cannot create a timer");
-        lt->timer.data = lt;
-        lt->timer_inited = true;
-    }
-    if (uv_timer_start(&lt->timer, on_wake, (uint64_t)(seconds * 1000 + 0.5), 0) < 0)
-        return luaL_error(L, "sluice.sleep: cannot start the timer");
+    if (start_wake_timer(lt, (uint64_t)(seconds * 1000 + 0.5)) < 0)
+        return luaL_error(L, "sluice.sleep: cannot start a timer");
     lt->sleeping = true;
     return lua_yield(L, 0);
 }
@@ -475,6 +481,15 @@ static void drive(lua_task_t *lt, int nargs)
             lua_pop(lt->co, nres);
             if (lt->sleeping)
                 return;
+            if (lt->budget.preempted) {
+                /* The hook gave the loop a turn; come back after it (a timeout may
+                 * cancel the task meanwhile). 1 ms, not 0: libuv 1.44 runs a 0 ms timer
+                 * started from a timer callback in the same pass, starving the rest. */
+                lt->budget.preempted = false;
+                if (start_wake_timer(lt, 1) < 0)
+                    finish_fail(lt, SL_ESYS, "cannot schedule the step's next turn");
+                return;
+            }
             finish_fail(lt, SL_ELUA, "a Lua step yielded outside a sluice call");
             return;
         }
@@ -543,6 +558,7 @@ static int lua_step_start(sl_task_t *task, const sl_value_t *args)
     }
     lua_settop(L, base);
     sl__vm_budget_start(lt->co, &lt->budget, instructions);
+    lt->budget.preemptible = true;
     drive(lt, 1);
     return 0;
 }

@@ -55,6 +55,9 @@ static int vm_panic(lua_State *L)
 /* The hook fires at least this often, so C work charged between two firings (pattern
  * matching) is noticed within this many instructions. */
 #define VM_HOOK_CHUNK 1000000
+/* A Lua step computing without sluice calls yields after about this many instructions
+ * (some tens of milliseconds), so timers, signals and other tasks get their turn. */
+#define VM_SLICE_INSTRUCTIONS 5000000
 #define BUDGET_MESSAGE "instruction budget exceeded"
 #define BUDGET_MESSAGE_PATTERN "instruction budget exceeded (pattern matching)"
 
@@ -88,6 +91,16 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     budget->remaining -= spent < budget->remaining ? spent : budget->remaining;
     if (budget->remaining > 0 && !budget->tripped) {
         budget_arm(L, budget);
+        /* A Lua step that computes for a while gives the loop a turn (timers, signals,
+         * other tasks) every slice. Where a C call without a continuation is on the
+         * stack it cannot yield: a later firing will. */
+        budget->since_yield += spent;
+        if (budget->preemptible && budget->since_yield >= VM_SLICE_INSTRUCTIONS &&
+            lua_isyieldable(L)) {
+            budget->since_yield = 0;
+            budget->preempted = true;
+            lua_yield(L, 0); /* from a hook: the last call, no values */
+        }
         return;
     }
     budget_trip(L, budget, BUDGET_MESSAGE);
@@ -104,6 +117,9 @@ void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instruct
     budget->remaining = instructions ? instructions : 1;
     budget->tripped = false;
     budget->message = BUDGET_MESSAGE;
+    budget->preemptible = false;
+    budget->preempted = false;
+    budget->since_yield = 0;
     budget_arm(L, budget);
 }
 
