@@ -86,7 +86,8 @@ static int eval_collection(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *it
         sl_value_t *v = NULL;
         rc = sl__tmpl_eval(vm, t->children[i], item, index, &v, err);
         if (rc == 0)
-            rc = is_map ? sl_value_set(result, t->keys[i], v) : sl_value_push(result, v);
+            rc = is_map ? sl__value_map_append(result, t->keys[i], strlen(t->keys[i]), v)
+                        : sl_value_push(result, v); /* keys come from a YAML map: unique */
     }
     if (rc < 0) {
         sl_value_free(result);

@@ -241,7 +241,10 @@ static void collapse(build_ctx_t *ctx, sl_tmpl_t *t)
     for (size_t i = 0; i < t->child_count && rc == 0; i++) {
         sl_value_t *item = t->children[i]->literal;
         t->children[i]->literal = NULL;
-        rc = t->kind == TMPL_LIST ? sl_value_push(v, item) : sl_value_set(v, t->keys[i], item);
+        if (t->kind == TMPL_LIST) /* map keys come from a YAML map: unique */
+            rc = sl_value_push(v, item);
+        else
+            rc = sl__value_map_append(v, t->keys[i], strlen(t->keys[i]), item);
     }
     if (rc < 0) {
         sl_value_free(v);
@@ -266,9 +269,12 @@ static sl_tmpl_t *build_collection(build_ctx_t *ctx, const sl_node_t *node)
 {
     bool is_map = node->kind == SL_NODE_MAP;
     sl_tmpl_t *t = tmpl_alloc(is_map ? TMPL_MAP : TMPL_LIST, node->mark);
-    if (t == NULL || (node->count > 0 && (t->children = sl__calloc(node->count,
-                                                                   sizeof(*t->children))) == NULL) ||
-        (is_map && node->count > 0 && (t->keys = sl__calloc(node->count, sizeof(char *))) == NULL)) {
+    if (t != NULL && node->count > 0) {
+        t->children = sl__calloc(node->count, sizeof(*t->children));
+        t->keys = is_map ? sl__calloc(node->count, sizeof(char *)) : NULL;
+    }
+    if (t == NULL || (node->count > 0 && t->children == NULL) ||
+        (is_map && node->count > 0 && t->keys == NULL)) {
         sl__tmpl_free(t);
         fail(ctx, SL_ENOMEM);
         return NULL;

@@ -147,8 +147,9 @@ int sl__yaml_to_value(const sl_node_t *node, sl_value_t **out)
         rc = sl__yaml_to_value(node->items[is_map ? 2 * i + 1 : i], &item);
         if (rc < 0)
             break;
-        if (is_map && node->items[2 * i]->kind == SL_NODE_SCALAR)
-            rc = sl_value_set(v, node->items[2 * i]->str, item);
+        const sl_node_t *key = is_map ? node->items[2 * i] : NULL;
+        if (key && key->kind == SL_NODE_SCALAR) /* unique: the YAML layer refuses duplicates */
+            rc = sl__value_map_append(v, key->str, strlen(key->str), item);
         else if (is_map)
             sl_value_free(item);
         else

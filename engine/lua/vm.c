@@ -188,7 +188,8 @@ int sl__vm_new(const sl_vm_scope_t *scope, const sl_vm_limits_t *limits, sl_vm_t
                                                                 : VM_EXPR_INSTRUCTIONS_DEFAULT;
     vm->env_ref = vm->env_real_ref = vm->cache_ref = vm->list_mt_ref = vm->step_ref = LUA_NOREF;
     vm->ro_real_ref = vm->ro_proxy_ref = vm->ro_path_ref = vm->ro_mt_ref = LUA_NOREF;
-    if ((scope && scope->workflow_name && !(vm->workflow_name = sl__strdup(scope->workflow_name))) ||
+    const char *name = scope ? scope->workflow_name : NULL;
+    if ((name && !(vm->workflow_name = sl__strdup(name))) ||
         (scope && scope->run_id && !(vm->run_id = sl__strdup(scope->run_id))) ||
         (vm->L = lua_newstate(vm_alloc, vm)) == NULL) {
         sl__vm_free(vm);

@@ -542,7 +542,8 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     run->wf = wf;
     run->inflight_max = opts->inflight_max ? opts->inflight_max : SL_RUN_INFLIGHT_MAX;
     run->started_unix = opts->started_unix ? opts->started_unix : (int64_t)time(NULL);
-    run->run_id = opts->run_id ? sl__strdup(opts->run_id) : sl__asprintf("%" PRId64, run->started_unix);
+    run->run_id = opts->run_id ? sl__strdup(opts->run_id)
+                               : sl__asprintf("%" PRId64, run->started_unix);
     run->rng = sl__now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     run->steps = sl__calloc(wf->step_count ? wf->step_count : 1, sizeof(*run->steps));
     run->activation_queue = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(size_t));

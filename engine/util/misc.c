@@ -62,7 +62,8 @@ size_t sl__edit_distance(const char *a, const char *b, size_t max)
         row[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t up = row[j];
-            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            bool same = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+            size_t cost = same ? 0 : 1;
             size_t best = diag + cost;
             if (row[j] + 1 < best)
                 best = row[j] + 1;

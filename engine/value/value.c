@@ -405,7 +405,9 @@ int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
 bool sl_value_equal(const sl_value_t *a, const sl_value_t *b)
 {
     sl_type_t ta = sl_value_type(a), tb = sl_value_type(b);
-    if ((ta == SL_TYPE_INT || ta == SL_TYPE_NUMBER) && (tb == SL_TYPE_INT || tb == SL_TYPE_NUMBER)) {
+    bool numeric_a = ta == SL_TYPE_INT || ta == SL_TYPE_NUMBER;
+    bool numeric_b = tb == SL_TYPE_INT || tb == SL_TYPE_NUMBER;
+    if (numeric_a && numeric_b) {
         if (ta == SL_TYPE_INT && tb == SL_TYPE_INT)
             return a->as.i == b->as.i;
         return sl_value_number_of(a) == sl_value_number_of(b);
