@@ -111,39 +111,34 @@ typedef struct pull_ctx {
     uint64_t bytes_left; /* bytes of the converted value still allowed */
     uint64_t bytes_max;
     const void *open_tables[SL_VM_DEPTH_MAX + 1]; /* tables being converted: cycles */
-    char path[256];
+    char what[192];     /* the first error, without its place */
+    char path[256];     /* its place, built while the error unwinds ("[3].name") */
     size_t path_len;
-    char *err;
-    size_t err_size;
 } pull_ctx_t;
 
 static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth);
 
 static int pull_error(pull_ctx_t *c, int code, const char *what)
 {
-    if (c->err && c->err_size) {
-        if (c->path_len)
-            snprintf(c->err, c->err_size, "%s (at %s)", what, c->path);
-        else
-            snprintf(c->err, c->err_size, "%s", what);
-    }
+    snprintf(c->what, sizeof(c->what), "%s", what);
     return code;
 }
 
-static size_t path_push(pull_ctx_t *c, const char *fmt, const char *s, long long i)
+/* Names one level of the failed value's place, on the way out of the error: paths
+ * cost nothing unless something fails. */
+static void path_prepend(pull_ctx_t *c, const char *fmt, const char *s, long long i)
 {
-    size_t saved = c->path_len;
-    size_t room = sizeof(c->path) - c->path_len;
-    int n = s ? snprintf(c->path + c->path_len, room, fmt, s) :
-                snprintf(c->path + c->path_len, room, fmt, i);
-    c->path_len = n < 0 ? saved : (size_t)n >= room ? sizeof(c->path) - 1 : c->path_len + (size_t)n;
-    return saved;
-}
-
-static void path_pop(pull_ctx_t *c, size_t saved)
-{
-    c->path_len = saved;
-    c->path[saved] = '\0';
+    char segment[96];
+    int n = s ? snprintf(segment, sizeof(segment), fmt, s) : snprintf(segment, sizeof(segment),
+                                                                          fmt, i);
+    if (n <= 0)
+        return;
+    size_t len = (size_t)n < sizeof(segment) ? (size_t)n : sizeof(segment) - 1;
+    if (c->path_len + len >= sizeof(c->path))
+        return; /* deep enough: the innermost part is kept */
+    memmove(c->path + len, c->path, c->path_len + 1);
+    memcpy(c->path, segment, len);
+    c->path_len += len;
 }
 
 /* Charges `bytes` of the value being built; false (with the error set) past the limit. */
@@ -184,12 +179,11 @@ static int pull_list(pull_ctx_t *c, int idx, sl_value_t *dst, size_t n, int dept
     sl_vlist_t *l = dst->as.list;
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(c->L, idx, (lua_Integer)i + 1);
-        size_t saved = path_push(c, "[%lld]", NULL, (long long)i + 1);
         rc = pull_into(c, lua_gettop(c->L), &l->items[i], depth + 1);
-        path_pop(c, saved);
         lua_pop(c->L, 1);
         if (rc < 0) {
             sl_value_clear(&l->items[i]);
+            path_prepend(c, "[%lld]", NULL, (long long)i + 1);
             return rc;
         }
         l->len++;
@@ -223,10 +217,9 @@ static int pull_entry(pull_ctx_t *c, sl_vmap_t *m, int depth)
         return rc;
     if ((e->key = vstr_new(key, klen)) == NULL)
         return pull_error(c, SL_ENOMEM, "out of memory");
-    size_t saved = path_push(c, ".%s", key, 0);
     rc = pull_into(c, lua_gettop(c->L), &e->value, depth + 1);
-    path_pop(c, saved);
     if (rc < 0) {
+        path_prepend(c, ".%s", key, 0);
         sl_value_clear(&e->value);
         sl__free(e->key);
         return rc;
@@ -525,15 +518,17 @@ int sl__vm_pull(lua_State *L, int idx, sl_value_t **out, char *err, size_t err_s
     c.nodes_left = SL_VM_PULL_NODES_MAX;
     c.bytes_max = vm ? vm->mem_max : (uint64_t)256 << 20;
     c.bytes_left = c.bytes_max;
-    c.path[0] = '\0';
+    c.what[0] = c.path[0] = '\0';
     c.path_len = 0;
-    c.err = err;
-    c.err_size = err_size;
     idx = lua_absindex(L, idx);
     int rc = lua_type(L, idx) == LUA_TTABLE ? measure(&c, idx) : 0;
     if (rc == 0)
         rc = pull_into(&c, idx, v, 0);
     if (rc < 0) {
+        if (err && err_size && c.path_len)
+            snprintf(err, err_size, "%s (at %s)", c.what, c.path);
+        else if (err && err_size)
+            snprintf(err, err_size, "%s", c.what);
         sl_value_free(v);
         return rc;
     }
