@@ -9,7 +9,8 @@ function run(args, ctx)
     total = total + d.square
     if d.even then evens = evens + 1 end
   end
-  sluice.log.info(("%s: %d squares (%d even, sum %d) written to %s")
-    :format(ctx.step, #steps.describe, evens, total, args.report))
+  -- the log line names the step itself (ctx.step is here too, if a script needs it)
+  sluice.log.info(("%d squares (%d even, sum %d) written to %s")
+    :format(#steps.describe, evens, total, args.report))
   return { count = #steps.describe, evens = evens, sum = total }
 end
