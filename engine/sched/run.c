@@ -508,7 +508,8 @@ static int step_output(void *ud, const char *id, const sl_value_t **out)
     return 1;
 }
 
-/* Reverse edges: who waits for whom, and who streams from whom. */
+/* Reverse edges: who waits for whom, and who streams from whom. Two passes (count,
+ * then fill) so each list is one exact allocation, however many dependants a step has. */
 static int link_steps(sl_run_t *run)
 {
     const sl_workflow_t *wf = run->wf;
@@ -517,16 +518,31 @@ static int link_steps(sl_run_t *run)
         const sl_step_t *def = &wf->steps[i];
         for (size_t d = 0; d < def->dep_count; d++) {
             step_rt_t *dep = &run->steps[def->deps[d]];
-            bool stream = def->deps[d] == def->stream_from;
-            size_t **list = stream ? &dep->sinks : &dep->dependents;
-            size_t *count = stream ? &dep->sink_count : &dep->dependent_count;
-            size_t *grown = sl__realloc(*list, (*count + 1) * sizeof(**list));
-            if (grown == NULL)
-                return SL_ENOMEM;
-            *list = grown;
-            (*list)[(*count)++] = i;
-            if (!stream)
+            if (def->deps[d] == def->stream_from) {
+                dep->sink_count++;
+            } else {
+                dep->dependent_count++;
                 run->steps[i].waiting_deps++;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        step_rt_t *step = &run->steps[i];
+        if (step->dependent_count &&
+            !(step->dependents = sl__malloc(step->dependent_count * sizeof(size_t))))
+            return SL_ENOMEM;
+        if (step->sink_count && !(step->sinks = sl__malloc(step->sink_count * sizeof(size_t))))
+            return SL_ENOMEM;
+        step->dependent_count = step->sink_count = 0; /* refilled below */
+    }
+    for (size_t i = 0; i < n; i++) {
+        const sl_step_t *def = &wf->steps[i];
+        for (size_t d = 0; d < def->dep_count; d++) {
+            step_rt_t *dep = &run->steps[def->deps[d]];
+            if (def->deps[d] == def->stream_from)
+                dep->sinks[dep->sink_count++] = i;
+            else
+                dep->dependents[dep->dependent_count++] = i;
         }
     }
     return 0;
