@@ -1,4 +1,6 @@
 /* The host table: what plugins may call. Append-only (sluice/plugin.h). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "plugin/registry.h"
@@ -13,6 +15,22 @@ static void host_log(sl_task_t *task, int level, const char *fmt, ...)
     va_start(ap, fmt);
     sl__sched_task_vlog(task, level, fmt, ap);
     va_end(ap);
+}
+
+static void host_task_failf(sl_task_t *task, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    char *message = n >= 0 ? sl__malloc((size_t)n + 1) : NULL;
+    if (message)
+        vsnprintf(message, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sl__sched_task_fail(task, code, message ? message : fmt);
+    sl__free(message);
 }
 
 static const sl_host_t host = {
@@ -50,6 +68,7 @@ static const sl_host_t host = {
     .value_to_json = sl_value_to_json,
     .free = sl__free,
     .strerror = sl_strerror,
+    .task_failf = host_task_failf,
 };
 
 const sl_host_t *sl__host(void)

@@ -81,25 +81,6 @@ struct exec_run {
 
 /* ---- messages ------------------------------------------------------------ */
 
-static void fail_fmt(sl_task_t *task, int code, const char *fmt, ...) SL_PRINTF(3, 4);
-static void fail_fmt(sl_task_t *task, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (msg == NULL) {
-        host->task_fail(task, code, fmt);
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    host->task_fail(task, code, msg);
-    free(msg);
-}
-
 static const char *signal_name(int sig)
 {
     static const struct {
@@ -140,11 +121,12 @@ static void fail_status(exec_run_t *run, int64_t status)
         last_line(run->err.data != NULL ? run->err.data : "", run->err.len, &quote_len);
     const char *sep = quote_len > 0 ? ": " : "";
     if (run->term_signal != 0) {
-        fail_fmt(run->task, SL_EPROCESS, "exec '%s' killed by %s (status %lld)%s%.*s", run->program,
-                 signal_name(run->term_signal), (long long)status, sep, quote_len, quote);
+        host->task_failf(run->task, SL_EPROCESS, "exec '%s' killed by %s (status %lld)%s%.*s",
+                         run->program, signal_name(run->term_signal), (long long)status, sep,
+                         quote_len, quote);
     } else {
-        fail_fmt(run->task, SL_EPROCESS, "exec '%s' exited with status %lld%s%.*s", run->program,
-                 (long long)status, sep, quote_len, quote);
+        host->task_failf(run->task, SL_EPROCESS, "exec '%s' exited with status %lld%s%.*s",
+                         run->program, (long long)status, sep, quote_len, quote);
     }
 }
 
@@ -181,10 +163,10 @@ static void fail_spawn(exec_run_t *run)
     const char *cause =
         run->spawn_error == UV_ENOENT ? "no such file or directory" : uv_strerror(run->spawn_error);
     if (run->cwd != NULL) {
-        fail_fmt(run->task, code, "exec: cannot run '%s' in '%s': %s", run->program, run->cwd,
-                 cause);
+        host->task_failf(run->task, code, "exec: cannot run '%s' in '%s': %s", run->program,
+                         run->cwd, cause);
     } else {
-        fail_fmt(run->task, code, "exec: cannot run '%s': %s", run->program, cause);
+        host->task_failf(run->task, code, "exec: cannot run '%s': %s", run->program, cause);
     }
 }
 
@@ -197,12 +179,12 @@ static void complete(exec_run_t *run)
         fail_spawn(run);
         return;
     case END_OVERFLOW:
-        fail_fmt(run->task, SL_ELIMIT, "exec '%s': output exceeded max_bytes (%zu bytes)",
-                 run->program, run->max_bytes);
+        host->task_failf(run->task, SL_ELIMIT, "exec '%s': output exceeded max_bytes (%zu bytes)",
+                         run->program, run->max_bytes);
         return;
     case END_CANCELED:
-        fail_fmt(run->task, SL_ECANCELED, "exec '%s' canceled (%s)", run->program,
-                 run->term_signal != 0 ? signal_name(run->term_signal) : "stopped");
+        host->task_failf(run->task, SL_ECANCELED, "exec '%s' canceled (%s)", run->program,
+                         run->term_signal != 0 ? signal_name(run->term_signal) : "stopped");
         return;
     case END_NO_MEMORY:
         host->task_fail(run->task, SL_ENOMEM, "exec: out of memory");
@@ -411,7 +393,7 @@ static int parse_argv(sl_task_t *task, const sl_value_t *list, spawn_args_t *sa)
     for (size_t i = 0; i < n; i++) {
         int rc = scalar_text(host->value_at(list, i), &sa->argv[i]);
         if (rc == SL_ETYPE) {
-            fail_fmt(task, SL_EINVAL, "exec: argv[%zu] must be a string", i + 1);
+            host->task_failf(task, SL_EINVAL, "exec: argv[%zu] must be a string", i + 1);
             return SL_EINVAL;
         }
         if (rc != 0)
@@ -454,7 +436,8 @@ static int parse_env(sl_task_t *task, const sl_value_t *env, spawn_args_t *sa)
         int rc = scalar_text(host->value_entry(env, i, &key), &text);
         if (rc == SL_ETYPE || key[0] == '\0' || strchr(key, '=') != NULL) {
             free(text);
-            fail_fmt(task, SL_EINVAL, "exec: env '%s' must be a name with a string value", key);
+            host->task_failf(task, SL_EINVAL, "exec: env '%s' must be a name with a string value",
+                             key);
             return SL_EINVAL;
         }
         if (rc != 0)
@@ -490,7 +473,7 @@ static int parse_text(sl_task_t *task, const sl_value_t *args, const char *name,
     if (s == NULL) {
         int rc = scalar_text(v, out);
         if (rc == SL_ETYPE) {
-            fail_fmt(task, SL_EINVAL, "exec: '%s' must be a string", name);
+            host->task_failf(task, SL_EINVAL, "exec: '%s' must be a string", name);
             return SL_EINVAL;
         }
         if (rc == 0 && out_len != NULL)
@@ -498,7 +481,7 @@ static int parse_text(sl_task_t *task, const sl_value_t *args, const char *name,
         return rc;
     }
     if (out_len == NULL && strlen(s) != len) {
-        fail_fmt(task, SL_EINVAL, "exec: '%s' must not hold NUL bytes", name);
+        host->task_failf(task, SL_EINVAL, "exec: '%s' must not hold NUL bytes", name);
         return SL_EINVAL;
     }
     *out = malloc(len + 1);

@@ -74,27 +74,6 @@ typedef struct file_job {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Fails the task with a formatted message (allocated to fit, so long paths
- * are never cut). */
-static void fail_fmt(sl_task_t *task, int code, const char *fmt, ...) SL_PRINTF(3, 4);
-static void fail_fmt(sl_task_t *task, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (msg == NULL) {
-        host->task_fail(task, code, fmt);
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    host->task_fail(task, code, msg);
-    free(msg);
-}
-
 static int code_of_errno(int error)
 {
     switch (error) {
@@ -116,8 +95,8 @@ static const char *arg_string(sl_task_t *task, const sl_value_t *args, const cha
     const sl_value_t *v = args != NULL ? host->value_get(args, name) : NULL;
     const char *s = v != NULL ? host->value_str(v, len) : NULL;
     if (s == NULL || *len == 0 || strlen(s) != *len) {
-        fail_fmt(task, SL_EINVAL, "%s: '%s' must be a non-empty string without NUL bytes", kind,
-                 name);
+        host->task_failf(task, SL_EINVAL, "%s: '%s' must be a non-empty string without NUL bytes",
+                         kind, name);
         return NULL;
     }
     return s;
@@ -134,7 +113,7 @@ static int64_t arg_size(sl_task_t *task, const sl_value_t *args, const char *kin
     double n = t == SL_TYPE_NUMBER ? host->value_number_of(v) : 0;
     if ((t != SL_TYPE_INT && !(t == SL_TYPE_NUMBER && n == (double)(int64_t)n)) ||
         host->value_int_of(v) < 0) {
-        fail_fmt(task, SL_EINVAL, "%s: '%s' must be a non-negative integer", kind, name);
+        host->task_failf(task, SL_EINVAL, "%s: '%s' must be a non-negative integer", kind, name);
         return -1;
     }
     return host->value_int_of(v);
@@ -420,29 +399,31 @@ static void fail_job(file_job_t *job)
     int folder_len = (int)job->folder_len;
     switch (job->stage) {
     case STAGE_TOO_BIG:
-        fail_fmt(job->task, SL_ELIMIT,
-                 "cannot read '%s': file is larger than max_bytes (%lld bytes)", job->path,
-                 (long long)job->max_bytes);
+        host->task_failf(job->task, SL_ELIMIT,
+                         "cannot read '%s': file is larger than max_bytes (%lld bytes)", job->path,
+                         (long long)job->max_bytes);
         break;
     case STAGE_MKDIR:
-        fail_fmt(job->task, code_of_errno(job->error),
-                 "cannot write '%s': cannot create folder '%.*s': %s", job->path, folder_len,
-                 job->path, strerror(job->error));
+        host->task_failf(job->task, code_of_errno(job->error),
+                         "cannot write '%s': cannot create folder '%.*s': %s", job->path,
+                         folder_len, job->path, strerror(job->error));
         break;
     case STAGE_NOT_DIR:
-        fail_fmt(job->task, SL_EIO, "cannot write '%s': '%.*s' is not a folder", job->path,
-                 folder_len, job->path);
+        host->task_failf(job->task, SL_EIO, "cannot write '%s': '%.*s' is not a folder", job->path,
+                         folder_len, job->path);
         break;
     case STAGE_NO_NAME:
-        fail_fmt(job->task, SL_EINVAL, "cannot write '%s': the path names a folder", job->path);
+        host->task_failf(job->task, SL_EINVAL, "cannot write '%s': the path names a folder",
+                         job->path);
         break;
     case STAGE_SPECIAL:
-        fail_fmt(job->task, SL_EINVAL,
-                 "cannot read '%s': not a regular file (a FIFO, device or socket)", job->path);
+        host->task_failf(job->task, SL_EINVAL,
+                         "cannot read '%s': not a regular file (a FIFO, device or socket)",
+                         job->path);
         break;
     default:
-        fail_fmt(job->task, code_of_errno(job->error), "cannot %s '%s': %s", verb, job->path,
-                 strerror(job->error));
+        host->task_failf(job->task, code_of_errno(job->error), "cannot %s '%s': %s", verb,
+                         job->path, strerror(job->error));
         break;
     }
 }
@@ -471,8 +452,8 @@ static void after_work_cb(uv_work_t *req, int status)
     sl_task_t *task = job->task;
     host->task_set_data(task, NULL);
     if (status == UV_ECANCELED || atomic_load(&job->canceled)) {
-        fail_fmt(task, SL_ECANCELED, "%s of '%s' canceled",
-                 job->kind == JOB_READ ? "file.read" : "file.write", job->path);
+        host->task_failf(task, SL_ECANCELED, "%s of '%s' canceled",
+                         job->kind == JOB_READ ? "file.read" : "file.write", job->path);
     } else if (job->stage != STAGE_NONE) {
         fail_job(job);
     } else {
@@ -496,7 +477,7 @@ static int queue_job(file_job_t *job)
     int rc = uv_queue_work(host->task_loop(job->task), &job->work, work_cb, after_work_cb);
     if (rc != 0) {
         host->task_set_data(job->task, NULL);
-        fail_fmt(job->task, SL_EIO, "cannot queue file work: %s", uv_strerror(rc));
+        host->task_failf(job->task, SL_EIO, "cannot queue file work: %s", uv_strerror(rc));
         job_free(job);
     }
     return 0;

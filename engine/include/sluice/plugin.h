@@ -172,6 +172,9 @@ typedef struct sl_host {
     void (*free)(void *p);
     /** Message of an SL_E* code. */
     const char *(*strerror)(int code);
+
+    /** task_fail with a printf-style message, formatted to fit (never cut). */
+    void (*task_failf)(sl_task_t *task, int code, const char *fmt, ...) SL_PRINTF(3, 4);
 } sl_host_t;
 
 /** True when the host table has member `m` (it may be older than the plugin). */
