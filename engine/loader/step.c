@@ -387,15 +387,9 @@ static void add_dep(dep_ctx_t *c, const char *id, sl_mark_t mark, const char *wh
         sl__loader_problem(ld, mark, "step '%s' depends on itself %s", id, where);
         return;
     }
-    if (c->count == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 4;
-        size_t *deps = sl__realloc(c->deps, cap * sizeof(*deps));
-        if (deps == NULL) {
-            sl__loader_fail(ld, SL_ENOMEM);
-            return;
-        }
-        c->deps = deps;
-        c->cap = cap;
+    if (sl__array_grow(&c->deps, &c->cap, c->count, sizeof(*c->deps), 4) < 0) {
+        sl__loader_fail(ld, SL_ENOMEM);
+        return;
     }
     c->deps[c->count++] = index;
 }

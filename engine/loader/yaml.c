@@ -158,16 +158,11 @@ fail:
 
 static int bury(builder_t *b, sl_node_t *node)
 {
-    if (b->grave_count == b->grave_cap) {
-        size_t cap = b->grave_cap ? b->grave_cap * 2 : 8;
-        sl_node_t **g = sl__realloc(b->graveyard, cap * sizeof(*g));
-        if (g == NULL) {
-            sl__yaml_free(node);
-            b->rc = SL_ENOMEM;
-            return SL_ENOMEM;
-        }
-        b->graveyard = g;
-        b->grave_cap = cap;
+    if (sl__array_grow(&b->graveyard, &b->grave_cap, b->grave_count, sizeof(*b->graveyard),
+                       8) < 0) {
+        sl__yaml_free(node);
+        b->rc = SL_ENOMEM;
+        return SL_ENOMEM;
     }
     b->graveyard[b->grave_count++] = node;
     return 0;
@@ -176,14 +171,9 @@ static int bury(builder_t *b, sl_node_t *node)
 static void register_anchor(builder_t *b, char *name, sl_node_t *node, size_t size,
                             size_t height)
 {
-    if (b->anchor_count == b->anchor_cap) {
-        size_t cap = b->anchor_cap ? b->anchor_cap * 2 : 8;
-        anchor_t *a = sl__realloc(b->anchors, cap * sizeof(*a));
-        if (a == NULL)
-            goto oom;
-        b->anchors = a;
-        b->anchor_cap = cap;
-    }
+    if (sl__array_grow(&b->anchors, &b->anchor_cap, b->anchor_count, sizeof(*b->anchors),
+                       8) < 0)
+        goto oom;
     anchor_t *a = &b->anchors[b->anchor_count];
     a->name = name;
     a->node = node;
@@ -219,17 +209,12 @@ static void attach(builder_t *b, sl_node_t *node, size_t height)
         node->kind != SL_NODE_SCALAR) {
         problem(b, node->mark, "a map key must be a scalar, found %s", kind_name(node));
     }
-    if (f->item_count == f->item_cap) {
-        size_t cap = f->item_cap ? f->item_cap * 2 : 4;
-        sl_node_t **items = sl__realloc(f->node->items, cap * sizeof(*items));
-        if (items == NULL) {
-            sl__yaml_free(node);
-            b->rc = SL_ENOMEM;
-            b->stop = true;
-            return;
-        }
-        f->node->items = items;
-        f->item_cap = cap;
+    if (sl__array_grow(&f->node->items, &f->item_cap, f->item_count, sizeof(sl_node_t *),
+                       4) < 0) {
+        sl__yaml_free(node);
+        b->rc = SL_ENOMEM;
+        b->stop = true;
+        return;
     }
     f->node->items[f->item_count++] = node;
     f->node->count = f->node->kind == SL_NODE_MAP ? f->item_count / 2 : f->item_count;
@@ -389,14 +374,8 @@ static size_t count_nodes(const sl_node_t *node)
 
 static int push_item(sl_node_t ***items, size_t *count, size_t *cap, sl_node_t *node)
 {
-    if (*count == *cap) {
-        size_t n = *cap ? *cap * 2 : 8;
-        sl_node_t **grown = sl__realloc(*items, n * sizeof(*grown));
-        if (grown == NULL)
-            return SL_ENOMEM;
-        *items = grown;
-        *cap = n;
-    }
+    if (sl__array_grow(items, cap, *count, sizeof(**items), 8) < 0)
+        return SL_ENOMEM;
     (*items)[(*count)++] = node;
     return 0;
 }

@@ -88,14 +88,9 @@ static int add_kind(sl_registry_t *reg, const sl_kind_t *kind, const loaded_plug
             return 0;
         }
     }
-    if (reg->kind_count == reg->kind_cap) {
-        size_t cap = reg->kind_cap ? reg->kind_cap * 2 : 16;
-        sl_kind_info_t *kinds = sl__realloc(reg->kinds, cap * sizeof(*kinds));
-        if (kinds == NULL)
-            return SL_ENOMEM;
-        reg->kinds = kinds;
-        reg->kind_cap = cap;
-    }
+    if (sl__array_grow(&reg->kinds, &reg->kind_cap, reg->kind_count, sizeof(*reg->kinds),
+                       16) < 0)
+        return SL_ENOMEM;
     reg->kinds[reg->kind_count++] = (sl_kind_info_t){kind, lp->plugin, lp->path};
     return 0;
 }
@@ -103,14 +98,9 @@ static int add_kind(sl_registry_t *reg, const sl_kind_t *kind, const loaded_plug
 static int add_plugin(sl_registry_t *reg, void *handle, const char *path, const sl_plugin_t *p,
                       sl_diag_t *diag)
 {
-    if (reg->plugin_count == reg->plugin_cap) {
-        size_t cap = reg->plugin_cap ? reg->plugin_cap * 2 : 8;
-        loaded_plugin_t *plugins = sl__realloc(reg->plugins, cap * sizeof(*plugins));
-        if (plugins == NULL)
-            return SL_ENOMEM;
-        reg->plugins = plugins;
-        reg->plugin_cap = cap;
-    }
+    if (sl__array_grow(&reg->plugins, &reg->plugin_cap, reg->plugin_count,
+                       sizeof(*reg->plugins), 8) < 0)
+        return SL_ENOMEM;
     loaded_plugin_t *lp = &reg->plugins[reg->plugin_count];
     lp->path = sl__strdup(path);
     if (lp->path == NULL)

@@ -27,14 +27,8 @@ int sl__diag_vadd(sl_diag_t *d, const char *file, sl_mark_t mark, const char *fm
         d->dropped = true;
         return 0;
     }
-    if (d->count == d->cap) {
-        size_t cap = d->cap ? d->cap * 2 : 8;
-        sl_problem_t *items = sl__realloc(d->items, cap * sizeof(*items));
-        if (items == NULL)
-            return SL_ENOMEM;
-        d->items = items;
-        d->cap = cap;
-    }
+    if (sl__array_grow(&d->items, &d->cap, d->count, sizeof(*d->items), 8) < 0)
+        return SL_ENOMEM;
     char text[1024];
     vsnprintf(text, sizeof(text), fmt, ap);
     sl_problem_t *p = &d->items[d->count];

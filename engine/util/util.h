@@ -19,6 +19,12 @@ void *sl__malloc(size_t size);
 void *sl__calloc(size_t count, size_t size);
 void *sl__realloc(void *p, size_t size);
 void sl__free(void *p);
+/**
+ * Makes room for one more element in a growable array: when `count` has reached
+ * `*cap`, the array `*items` (of `size`-byte elements) doubles (or starts at
+ * `first`). Returns 0, or SL_ENOMEM with the array unchanged.
+ */
+int sl__array_grow(void *items, size_t *cap, size_t count, size_t size, size_t first);
 /** Copies a NUL-terminated string; NULL when out of memory or s is NULL. */
 char *sl__strdup(const char *s);
 /** Copies n bytes and adds a NUL. */

@@ -351,15 +351,9 @@ int sl_value_push(sl_value_t *list, sl_value_t *item)
 /* Appends an entry; the caller knows `key` is not in the map yet. */
 static int map_append(sl_vmap_t *m, const char *key, size_t key_len, sl_value_t *item)
 {
-    if (m->len == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 4;
-        sl_ventry_t *entries = sl__realloc(m->entries, cap * sizeof(*entries));
-        if (entries == NULL) {
-            sl_value_free(item);
-            return SL_ENOMEM;
-        }
-        m->entries = entries;
-        m->cap = cap;
+    if (sl__array_grow(&m->entries, &m->cap, m->len, sizeof(*m->entries), 4) < 0) {
+        sl_value_free(item);
+        return SL_ENOMEM;
     }
     sl_vstr_t *k = new_str(key, key_len);
     if (k == NULL) {

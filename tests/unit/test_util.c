@@ -78,6 +78,27 @@ static void test_utf8(void)
     CHECK_INT(sl__utf8_check("\xed\xa0\x80", 3), 0);      /* surrogate */
 }
 
+static void test_array_grow(void)
+{
+    int *items = NULL;
+    size_t cap = 0, count = 0;
+    for (int i = 0; i < 100; i++) {
+        CHECK_INT(sl__array_grow(&items, &cap, count, sizeof(*items), 4), 0);
+        items[count++] = i;
+    }
+    CHECK(cap >= 100 && cap < 200);
+    CHECK_INT(items[99], 99);
+    size_t before = cap;
+    CHECK_INT(sl__array_grow(&items, &cap, 10, sizeof(*items), 4), 0); /* room left */
+    CHECK_INT(cap, before);
+    sl__alloc_fail_at(1);
+    CHECK_INT(sl__array_grow(&items, &cap, cap, sizeof(*items), 4), SL_ENOMEM);
+    sl__alloc_fail_at(0);
+    CHECK_INT(cap, before); /* unchanged on failure, items still valid */
+    CHECK_INT(items[50], 50);
+    sl__free(items);
+}
+
 static void test_strerror(void)
 {
     CHECK_STR(sl_strerror(SL_ENOMEM), "out of memory");
@@ -86,4 +107,4 @@ static void test_strerror(void)
 }
 
 TEST_MAIN(30, T(test_durations), T(test_buffer_bound), T(test_diag_sorted),
-          T(test_edit_distance), T(test_utf8), T(test_strerror))
+          T(test_edit_distance), T(test_utf8), T(test_array_grow), T(test_strerror))
