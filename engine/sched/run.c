@@ -272,7 +272,7 @@ static int set_total(step_rt_t *step, size_t total)
 }
 
 /* A step that could not start its items (bad `if`, `with` or `foreach`). */
-static void activation_failed(sl_run_t *run, step_rt_t *step, int code, const char *message)
+static void activation_failed(sl_run_t *run, step_rt_t *step, const char *message)
 {
     step->stats.failed = 1;
     step->stats.total = 1;
@@ -282,7 +282,6 @@ static void activation_failed(sl_run_t *run, step_rt_t *step, int code, const ch
         step->stats.status = SL_STEP_FAILED;
         fail_run(run, step->def->id, message);
     }
-    (void)code;
     sl_value_clear(&step->output);
     step_end(run, step);
 }
@@ -296,7 +295,7 @@ static void announce_total(sl_run_t *run, step_rt_t *source)
         if (!sink->active || sink->stats.total_known || sink->stats.status != SL_STEP_RUNNING)
             continue;
         if (set_total(sink, total) < 0) {
-            activation_failed(run, sink, SL_ENOMEM, "out of memory");
+            activation_failed(run, sink, "out of memory");
             continue;
         }
         if (total == 0)
@@ -429,7 +428,7 @@ void sl__sched_activate(sl_run_t *run, step_rt_t *step)
     if (rc > 0)
         rc = prepare_step(run, step, &err);
     if (rc < 0) {
-        activation_failed(run, step, rc, err ? err : sl_strerror(rc));
+        activation_failed(run, step, err ? err : sl_strerror(rc));
         sl__free(err);
         announce_total(run, step);
         return;

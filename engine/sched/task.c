@@ -137,8 +137,7 @@ static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
                            int code, const char *message)
 {
     const sl_retry_t *retry = &step->def->retry;
-    bool retryable = code != SL_ECANCELED || !run->stopping;
-    if (attempt >= retry->attempts || run->stopping || !retryable) {
+    if (attempt >= retry->attempts || run->stopping) {
         sl__sched_item_failed(step, item, code, message);
         return;
     }
