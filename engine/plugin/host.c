@@ -69,6 +69,7 @@ static const sl_host_t host = {
     .free = sl__free,
     .strerror = sl_strerror,
     .task_failf = host_task_failf,
+    .task_retry_after = sl__sched_task_retry_after,
 };
 
 const sl_host_t *sl__host(void)

@@ -50,6 +50,7 @@ struct sl_task {
     uint8_t state;       /* task_state_t */
     bool timer_inited;
     bool completed;      /* the kind reported (done or fail) */
+    int64_t retry_after_ms; /* the kind's hint for the next attempt (0 = backoff) */
     sl_value_t *owned_args;
     const sl_value_t *args;
     void *data;          /* the kind's */

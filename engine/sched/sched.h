@@ -91,6 +91,7 @@ struct uv_loop_s *sl__sched_task_loop(sl_task_t *task);
 void sl__sched_task_set_data(sl_task_t *task, void *data);
 void *sl__sched_task_data(sl_task_t *task);
 int sl__sched_task_attempt(sl_task_t *task);
+void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms);
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap);
 
 #endif

@@ -50,6 +50,7 @@ static sl_task_t *new_task(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     t->state = TASK_STARTING;
     t->timer_inited = false;
     t->completed = false;
+    t->retry_after_ms = 0;
     t->owned_args = NULL;
     t->args = NULL;
     t->data = NULL;
@@ -132,16 +133,22 @@ static void on_retry_timer(uv_timer_t *timer)
     sl__sched_dispatch(run, step, item, attempt);
 }
 
-/* An attempt failed: retry after a backoff, or fail the item. */
+/*
+ * An attempt failed: retry after a backoff, or fail the item. `retry_after_ms` is the
+ * kind's hint (sl_host_t.task_retry_after): > 0 replaces the backoff, < 0 forbids a retry.
+ */
 static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt,
-                           int code, const char *message)
+                           int code, const char *message, int64_t retry_after_ms)
 {
     const sl_retry_t *retry = &step->def->retry;
-    if (attempt >= retry->attempts || run->stopping) {
+    if (attempt >= retry->attempts || run->stopping || retry_after_ms < 0) {
         sl__sched_item_failed(step, item, code, message);
         return;
     }
     uint64_t delay = backoff_ms(run, retry, attempt);
+    if (retry_after_ms > 0)
+        delay = (uint64_t)(retry_after_ms < retry->max_backoff_ms ? retry_after_ms
+                                                                   : retry->max_backoff_ms);
     sl_task_t *wait = new_task(run, step, item, attempt + 1);
     if (wait == NULL || start_timer(wait, delay, on_retry_timer) < 0) {
         if (wait)
@@ -176,7 +183,7 @@ static void on_timeout(uv_timer_t *timer)
     char message[96];
     snprintf(message, sizeof(message), "timed out after %.3gs",
              (double)step->def->timeout_ms / 1000);
-    attempt_failed(run, step, item, attempt, SL_ETIMEDOUT, message);
+    attempt_failed(run, step, item, attempt, SL_ETIMEDOUT, message, 0);
 }
 
 /* Evaluates per-item `if` and `with`; returns false when the item ended here. */
@@ -240,7 +247,7 @@ void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t at
         char message[128];
         snprintf(message, sizeof(message), "kind '%s' could not start: %s", def->uses,
                  sl_strerror(rc));
-        attempt_failed(run, step, item, attempt, rc, message);
+        attempt_failed(run, step, item, attempt, rc, message, 0);
         return;
     }
     if (!t->completed && t->state == TASK_STARTING)
@@ -280,10 +287,11 @@ void sl__sched_task_fail(sl_task_t *t, int code, const char *message)
     step_rt_t *step = t->step;
     size_t item = t->item;
     uint32_t attempt = t->attempt;
+    int64_t retry_after_ms = t->retry_after_ms;
     char *copy = sl__strdup(message ? message : sl_strerror(code));
     release_task(t);
     attempt_failed(run, step, item, attempt, code < 0 ? code : SL_EFAILED,
-                   copy ? copy : "out of memory");
+                   copy ? copy : "out of memory", retry_after_ms);
     sl__free(copy);
 }
 
@@ -343,6 +351,11 @@ void *sl__sched_task_data(sl_task_t *task)
 int sl__sched_task_attempt(sl_task_t *task)
 {
     return (int)task->attempt;
+}
+
+void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms)
+{
+    task->retry_after_ms = delay_ms;
 }
 
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap)

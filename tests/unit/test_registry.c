@@ -75,7 +75,7 @@ static void test_host_table(void)
     CHECK_INT(host->abi_major, SL_ABI_MAJOR);
     CHECK_INT(host->struct_size, sizeof(sl_host_t));
     CHECK(SL_HOST_HAS(host, strerror));
-    CHECK(SL_HOST_HAS(host, task_failf)); /* the newest member */
+    CHECK(SL_HOST_HAS(host, task_retry_after)); /* the newest member */
     CHECK_STR(host->strerror(SL_ETIMEDOUT), "timed out");
     sl_value_t *map = host->value_map();
     CHECK_INT(host->value_set(map, "k", host->value_string("v", 1)), 0);

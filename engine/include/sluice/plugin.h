@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define SL_ABI_MAJOR 1
-#define SL_ABI_MINOR 0
+#define SL_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define SL_API __attribute__((visibility("default")))
@@ -76,6 +76,20 @@ typedef struct sl_value sl_value_t;
 
 /** One task (one attempt of one item of one step) handed to a kind. */
 typedef struct sl_task sl_task_t;
+
+/** An HTTP request in flight through the engine's client (ABI 1.1). */
+typedef struct sl_http sl_http_t;
+
+/**
+ * Completion of host->http_request, called once on the loop thread. On success
+ * `code` is 0 and `response` is the response map, owned by the callee. On failure
+ * `code` is a negative SL_E*, `response` is NULL, `message` (borrowed for the call)
+ * names the URL and the cause, and `retry_after_ms` says what the next attempt
+ * should do: 0 = wait the usual backoff, > 0 = the server asked for this delay
+ * (Retry-After), < 0 = the failure is permanent (do not retry).
+ */
+typedef void (*sl_http_done_fn)(void *ud, int code, sl_value_t *response, const char *message,
+                                int64_t retry_after_ms);
 
 /** libuv's loop; an IO kind includes <uv.h> itself to use it. */
 struct uv_loop_s;
@@ -175,6 +189,29 @@ typedef struct sl_host {
 
     /** task_fail with a printf-style message, formatted to fit (never cut). */
     void (*task_failf)(sl_task_t *task, int code, const char *fmt, ...) SL_PRINTF(3, 4);
+
+    /* ---- ABI 1.1 ---------------------------------------------------------- */
+
+    /**
+     * Hint for the attempt after this one, given before task_fail: wait
+     * `delay_ms` instead of the step's backoff (still capped by its max_backoff),
+     * or, with a negative delay, do not retry at all (a permanent failure such
+     * as HTTP 404). Without a hint the step's retry policy applies as usual.
+     */
+    void (*task_retry_after)(sl_task_t *task, int64_t delay_ms);
+    /**
+     * Starts an HTTP request through the engine's client, under the run's
+     * limits (total and per-host concurrency, rate, robots.txt), with
+     * connection reuse and HTTP/2. `request` is a map of the http.request
+     * parameters (docs/http.md), borrowed until this returns. Loop thread only.
+     * Returns 0 and *out, then calls `done` exactly once, never from inside
+     * this call (a bad parameter is reported through `done` as SL_EINVAL); or
+     * returns a negative SL_E* (SL_ENOMEM) and never calls `done`.
+     */
+    int (*http_request)(sl_task_t *task, const sl_value_t *request, sl_http_done_fn done,
+                        void *ud, sl_http_t **out);
+    /** Cancels a request; its `done` is called with SL_ECANCELED before this returns. */
+    void (*http_cancel)(sl_http_t *req);
 } sl_host_t;
 
 /** True when the host table has member `m` (it may be older than the plugin). */
