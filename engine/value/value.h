@@ -114,4 +114,30 @@ int sl_value_to_json(const sl_value_t *v, char **out, size_t *len);
 /** Appends JSON to a bounded buffer; pretty-prints with `indent` > 0. */
 int sl__value_json_append(sl_buf_t *b, const sl_value_t *v, int indent);
 
+/* ---- wire encoding (wire.c) ----------------------------------------------------------
+ * A compact binary form of a value, for the worker pipes (and later the store): a tag
+ * byte, then for integers a zigzag varint, for numbers 8 bytes little-endian, for
+ * strings a varint length and the bytes, for lists a varint count and the elements, for
+ * maps a varint count and (varint key length, key bytes, value) per entry. Decoding
+ * checks every length against the bytes left, so hostile input costs at most its size. */
+#define SL_WIRE_DEPTH_MAX 1000               /* nesting, as the JSON encoder allows */
+#define SL_WIRE_BYTES_MAX (1024u * 1024 * 1024) /* longest string or key */
+
+/**
+ * Exact encoded size of `v` in *size. Returns SL_ELIMIT when `v` nests deeper than
+ * SL_WIRE_DEPTH_MAX or holds a string longer than SL_WIRE_BYTES_MAX (nothing is encoded).
+ */
+int sl__value_wire_size(const sl_value_t *v, size_t *size);
+/** Writes the encoding of `v` (which sl__value_wire_size accepted) to `out`, which has
+ *  room for that size. Returns the bytes written. */
+size_t sl__value_wire_encode(const sl_value_t *v, uint8_t *out);
+/**
+ * Decodes one value from `data[0..len)` into the uninitialised `dst` and sets *used to
+ * the bytes it took. Returns SL_EPARSE (truncated or malformed), SL_ELIMIT (too deep,
+ * too long) or SL_ENOMEM, leaving `dst` nil; never reads past `len`.
+ */
+int sl__value_wire_decode_into(sl_value_t *dst, const uint8_t *data, size_t len, size_t *used);
+/** The same into a new heap value (*out, owned by the caller). */
+int sl__value_wire_decode(const uint8_t *data, size_t len, size_t *used, sl_value_t **out);
+
 #endif
