@@ -5,6 +5,7 @@
 
 #include "plugin/registry.h"
 #include "sched/sched.h"
+#include "sched/task.h"
 #include "value/value.h"
 
 static void host_log(sl_task_t *task, int level, const char *fmt, ...)
@@ -31,6 +32,15 @@ static void host_task_failf(sl_task_t *task, int code, const char *fmt, ...)
     va_end(ap);
     sl__sched_task_fail(task, code, message ? message : fmt);
     sl__free(message);
+}
+
+static int host_http_request(sl_task_t *task, const sl_value_t *request, sl_http_done_fn done,
+                             void *ud, sl_http_t **out)
+{
+    sl_http_client_t *client = sl__task_http(task);
+    if (client == NULL)
+        return SL_ENOMEM;
+    return sl__io_http_start(client, task, request, done, ud, out);
 }
 
 static const sl_host_t host = {
@@ -70,6 +80,8 @@ static const sl_host_t host = {
     .strerror = sl_strerror,
     .task_failf = host_task_failf,
     .task_retry_after = sl__sched_task_retry_after,
+    .http_request = host_http_request,
+    .http_cancel = sl__io_http_cancel,
 };
 
 const sl_host_t *sl__host(void)

@@ -2,6 +2,7 @@
 #ifndef SL_SCHED_INTERNAL_H
 #define SL_SCHED_INTERNAL_H
 
+#include "io/http.h"
 #include "lua/vm.h"
 #include "sched/sched.h"
 #include "sched/task.h"
@@ -83,6 +84,7 @@ struct sl_run {
     char *run_id;
     int64_t started_unix;
     uint64_t rng;
+    sl_http_client_t *http; /* made on the first HTTP request */
     sl_run_done_cb done_cb;
     void *done_ud;
 };

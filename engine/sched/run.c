@@ -629,6 +629,8 @@ void sl__run_free(sl_run_t *run)
 {
     if (run == NULL)
         return;
+    sl__io_http_close(run->http); /* frees itself once its handles are closed */
+    run->http = NULL;
     if (run->handles_open) {
         uv_close((uv_handle_t *)&run->pump, on_handle_closed);
         uv_close((uv_handle_t *)&run->grace, on_handle_closed);

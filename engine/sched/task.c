@@ -358,6 +358,23 @@ void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms)
     task->retry_after_ms = delay_ms;
 }
 
+sl_http_client_t *sl__task_http(sl_task_t *task)
+{
+    sl_run_t *run = task->run;
+    if (run->http == NULL) {
+        const sl_limits_t *limits = &run->wf->limits;
+        sl_http_limits_t http_limits = {
+            .concurrency = limits->http_concurrency,
+            .per_host = limits->http_per_host,
+            .rate = limits->http_rate,
+            .robots = limits->http_robots,
+        };
+        if (sl__io_http_new(run->loop, &http_limits, &run->http) < 0)
+            return NULL;
+    }
+    return run->http;
+}
+
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap)
 {
     if (level < sl__log_level)

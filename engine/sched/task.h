@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "io/http.h"
 #include "lua/vm.h"
 #include "sluice/plugin.h"
 #include "value/value.h"
@@ -19,6 +20,8 @@ int64_t sl__task_index(sl_task_t *task);
 /** The step's id, and the workflow file's folder (for `script` paths). */
 const char *sl__task_step_id(sl_task_t *task);
 const char *sl__task_workflow_dir(sl_task_t *task);
+/** The run's HTTP client, made on first use with the workflow's limits; NULL when out of memory. */
+sl_http_client_t *sl__task_http(sl_task_t *task);
 /** "step" or "step[index]", for messages. */
 const char *sl__task_where(sl_task_t *task);
 

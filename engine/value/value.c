@@ -70,6 +70,14 @@ sl_value_t *sl_value_string(const char *s, size_t len)
     return v;
 }
 
+sl_value_t *sl__value_string_adopt(sl_vstr_t *str)
+{
+    sl_value_t *v = new_value(SL_TYPE_STRING);
+    if (v)
+        v->as.s = str;
+    return v;
+}
+
 sl_value_t *sl_value_cstring(const char *s)
 {
     return sl_value_string(s, strlen(s));

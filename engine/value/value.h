@@ -63,6 +63,11 @@ sl_value_t *sl_value_int(int64_t i);
 sl_value_t *sl_value_number(double n);
 sl_value_t *sl_value_string(const char *s, size_t len);
 sl_value_t *sl_value_cstring(const char *s);
+/**
+ * A string value that takes `str` (allocated with sl__malloc, len set, data NUL-terminated)
+ * without copying it; NULL when out of memory (the caller still owns `str` then).
+ */
+sl_value_t *sl__value_string_adopt(sl_vstr_t *str);
 sl_value_t *sl_value_list(void);
 sl_value_t *sl_value_map(void);
 sl_value_t *sl_value_copy(const sl_value_t *v);

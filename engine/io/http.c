@@ -1,0 +1,507 @@
+/*
+ * The HTTP client: curl's multi interface driven by the libuv loop.
+ *
+ * curl tells us which sockets to watch (socket_cb) and when to wake it
+ * (timer_cb); we watch with uv_poll and uv_timer and hand events back with
+ * curl_multi_socket_action. Nothing polls and nothing blocks: DNS runs in
+ * curl's resolver threads, file writes in libuv's threadpool.
+ *
+ * A request's life: parsed (request.c), queued on its host (hosts.c), taken
+ * by the pump when limits allow, its file opened if it saves to one (save.c),
+ * handed to curl, and reported exactly once through its `done` callback.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/internal.h"
+
+#define SPARE_EASY_MAX 256
+
+struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    sl_http_client_t *client;
+    sock_ctx_t *prev, *next; /* the client's watched sockets */
+};
+
+static void check_done(sl_http_client_t *client);
+static void maybe_free(sl_http_client_t *client);
+static void on_sock_closed(uv_handle_t *handle);
+
+/* ---- handles ---------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *handle)
+{
+    sl_http_client_t *client = handle->data;
+    client->handles_open--;
+    maybe_free(client);
+}
+
+static void unwatch(sock_ctx_t *ctx)
+{
+    sl_http_client_t *client = ctx->client;
+    if (ctx->prev)
+        ctx->prev->next = ctx->next;
+    else
+        client->socks = ctx->next;
+    if (ctx->next)
+        ctx->next->prev = ctx->prev;
+    uv_poll_stop(&ctx->poll);
+    uv_close((uv_handle_t *)&ctx->poll, on_sock_closed);
+}
+
+static void on_sock_closed(uv_handle_t *handle)
+{
+    sock_ctx_t *ctx = handle->data;
+    sl_http_client_t *client = ctx->client;
+    sl__free(ctx);
+    client->handles_open--;
+    maybe_free(client);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+    sock_ctx_t *ctx = poll->data;
+    sl_http_client_t *client = ctx->client;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running = 0;
+    curl_multi_socket_action(client->multi, ctx->fd, flags, &running);
+    check_done(client);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop watching a socket. */
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    sl_http_client_t *client = userp;
+    sock_ctx_t *ctx = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ctx) {
+            unwatch(ctx);
+            curl_multi_assign(client->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (ctx == NULL) {
+        ctx = sl__malloc(sizeof(*ctx));
+        if (ctx == NULL)
+            return -1;
+        ctx->fd = fd;
+        ctx->client = client;
+        if (uv_poll_init_socket(client->loop, &ctx->poll, fd) < 0) {
+            sl__free(ctx);
+            return -1;
+        }
+        ctx->poll.data = ctx;
+        ctx->prev = NULL;
+        ctx->next = client->socks;
+        if (client->socks)
+            client->socks->prev = ctx;
+        client->socks = ctx;
+        client->handles_open++;
+        curl_multi_assign(client->multi, fd, ctx);
+    }
+    int events = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        events |= UV_READABLE;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        events |= UV_WRITABLE;
+    return uv_poll_start(&ctx->poll, events, on_poll) < 0 ? -1 : 0;
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    sl_http_client_t *client = timer->data;
+    int running = 0;
+    curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(client);
+}
+
+/*
+ * CURLMOPT_TIMERFUNCTION. A 0 ms wish becomes 1 ms: libuv would run a 0 ms timer
+ * restarted from inside its own callback again in the same pass, and curl asks for
+ * 0 ms from inside socket_action.
+ */
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    sl_http_client_t *client = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&client->timer);
+    else
+        uv_timer_start(&client->timer, on_timer, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
+    return 0;
+}
+
+/* ---- reporting ---------------------------------------------------------------- */
+
+void sl__io_http_report(sl_http_t *req, int code, sl_value_t *response, const char *message,
+                        int64_t retry_after_ms)
+{
+    sl_http_client_t *client = req->client;
+    sl_http_done_fn done = req->done;
+    req->done = NULL;
+    req->state = REQ_DONE;
+    client->stats.requests++;
+    if (code < 0)
+        client->stats.failed++;
+    if (done)
+        done(req->ud, code, response, message, retry_after_ms);
+    else
+        sl_value_free(response);
+}
+
+void sl__io_http_release(sl_http_t *req)
+{
+    if (!sl__io_save_settled(req)) {
+        sl__io_save_advance(req); /* finishes the disk work, then releases it */
+        return;
+    }
+    sl_http_client_t *client = req->client;
+    if (req->live_prev)
+        req->live_prev->live_next = req->live_next;
+    else
+        client->live = req->live_next;
+    if (req->live_next)
+        req->live_next->live_prev = req->live_prev;
+    if (req->easy) {
+        curl_easy_cleanup(req->easy);
+        req->easy = NULL;
+    }
+    sl__io_request_free(req);
+    maybe_free(client);
+}
+
+static void on_deferred(uv_idle_t *idle)
+{
+    sl_http_client_t *client = idle->data;
+    sl_http_t *list = client->deferred_head;
+    client->deferred_head = client->deferred_tail = NULL;
+    uv_idle_stop(idle);
+    while (list) {
+        sl_http_t *req = list;
+        list = req->queue_next;
+        req->queue_next = NULL;
+        sl__io_http_report(req, req->fail_code, NULL, req->fail_message,
+                           req->fail_retry_after_ms);
+        sl__io_http_release(req);
+    }
+}
+
+/* Fails a request outside curl; the report comes from the loop, never from the caller. */
+void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt,
+                            ...)
+{
+    sl_http_client_t *client = req->client;
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    req->fail_code = code;
+    req->fail_retry_after_ms = retry_after_ms;
+    sl__free(req->fail_message);
+    req->fail_message = sl__strdup(message);
+    req->state = REQ_DONE;
+    req->queue_next = NULL;
+    if (client->deferred_tail)
+        client->deferred_tail->queue_next = req;
+    else
+        client->deferred_head = req;
+    client->deferred_tail = req;
+    uv_idle_start(&client->deferred_idle, on_deferred);
+}
+
+static void unlink_deferred(sl_http_t *req)
+{
+    sl_http_client_t *client = req->client;
+    sl_http_t *prev = NULL;
+    for (sl_http_t *r = client->deferred_head; r; prev = r, r = r->queue_next) {
+        if (r != req)
+            continue;
+        if (prev)
+            prev->queue_next = r->queue_next;
+        else
+            client->deferred_head = r->queue_next;
+        if (client->deferred_tail == r)
+            client->deferred_tail = prev;
+        r->queue_next = NULL;
+        return;
+    }
+}
+
+/* ---- starting and finishing ------------------------------------------------- */
+
+/* The request has its slot (and its file, if it saves): hand it to curl. */
+int sl__io_http_activate(sl_http_t *req)
+{
+    int rc = sl__io_request_setup(req);
+    if (rc < 0)
+        return rc;
+    req->state = REQ_ACTIVE;
+    req->started_ns = sl__now_ns();
+    if (curl_multi_add_handle(req->client->multi, req->easy) != CURLM_OK)
+        return SL_EINTERNAL;
+    return 0;
+}
+
+static void slot_free(sl_http_t *req)
+{
+    req->client->inflight--;
+    sl__io_hosts_ended(req->host);
+}
+
+/* Takes requests off the host queues while the limits allow. */
+void sl__io_http_pump(sl_http_client_t *client)
+{
+    while (!client->closing && client->inflight < client->limits.concurrency) {
+        host_t *host = sl__io_hosts_next_ready(client);
+        if (host == NULL)
+            return;
+        sl_http_t *req = host->queue_head;
+        sl__io_hosts_unqueue(req);
+        const char *rule = NULL;
+        if (!req->internal && host->robots && !sl__io_robots_allows(host->robots, req->path, &rule)) {
+            sl__io_http_defer_fail(req, SL_EFAILED, -1, "%s %s: blocked by robots.txt (%s)",
+                                   req->method, req->url, rule);
+            sl__io_hosts_wake(host);
+            continue;
+        }
+        client->inflight++;
+        if (client->inflight > client->stats.inflight_max)
+            client->stats.inflight_max = client->inflight;
+        sl__io_hosts_started(host);
+        int rc = req->save ? sl__io_save_open(req) : sl__io_http_activate(req);
+        if (rc < 0) {
+            slot_free(req);
+            sl__io_http_defer_fail(req, rc, 0, "%s %s: cannot start: %s", req->method, req->url,
+                                   sl_strerror(rc));
+        }
+    }
+}
+
+/* save_to: the temporary file is made (error is an errno, or 0). */
+void sl__io_http_opened(sl_http_t *req, int error)
+{
+    sl_http_client_t *client = req->client;
+    int rc = error ? SL_EIO : sl__io_http_activate(req);
+    if (rc < 0) {
+        slot_free(req);
+        char message[1024];
+        if (error)
+            snprintf(message, sizeof(message), "%s %s: cannot create a file beside '%s': %s",
+                     req->method, req->url, req->save->path, strerror(error));
+        else
+            snprintf(message, sizeof(message), "%s %s: cannot start: %s", req->method, req->url,
+                     sl_strerror(rc));
+        sl__io_http_report(req, rc, NULL, message, -1);
+        sl__io_http_release(req);
+    }
+    sl__io_http_pump(client);
+}
+
+static void on_curl_done(sl_http_t *req, CURLcode result)
+{
+    sl_http_client_t *client = req->client;
+    curl_multi_remove_handle(client->multi, req->easy);
+    req->result = result;
+    slot_free(req);
+    if (req->save) {
+        req->state = REQ_FINISHING;
+        sl__io_save_advance(req); /* reports when the file is complete (or removed) */
+    } else {
+        sl__io_request_finish(req);
+        sl__io_http_release(req);
+    }
+}
+
+static void check_done(sl_http_client_t *client)
+{
+    CURLMsg *msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(client->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        sl_http_t *req = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
+        on_curl_done(req, msg->data.result);
+    }
+    sl__io_http_pump(client);
+}
+
+/* ---- the API ------------------------------------------------------------------ */
+
+int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out)
+{
+    static bool curl_ready;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return SL_EINTERNAL;
+        curl_ready = true;
+    }
+    sl_http_client_t *client = sl__calloc(1, sizeof(*client));
+    if (client == NULL)
+        return SL_ENOMEM;
+    client->loop = loop;
+    client->limits = *limits;
+    if (client->limits.concurrency == 0)
+        client->limits.concurrency = 128;
+    if (client->limits.per_host == 0)
+        client->limits.per_host = 32;
+    snprintf(client->user_agent, sizeof(client->user_agent), "sluice/%s", SLUICE_VERSION);
+    client->multi = curl_multi_init();
+    client->share = curl_share_init();
+    if (client->multi == NULL || client->share == NULL) {
+        curl_multi_cleanup(client->multi);
+        curl_share_cleanup(client->share);
+        sl__free(client);
+        return SL_ENOMEM;
+    }
+    /* DNS answers and TLS sessions survive across the multi's connections. */
+    curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+    curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, (long)client->limits.concurrency);
+    uv_timer_init(loop, &client->timer);
+    uv_idle_init(loop, &client->deferred_idle);
+    client->timer.data = client->deferred_idle.data = client;
+    client->handles_open = 2;
+    *out = client;
+    return 0;
+}
+
+sl_http_t *sl__io_http_new_request(sl_http_client_t *client, sl_task_t *task,
+                                   sl_http_done_fn done, void *ud)
+{
+    sl_http_t *req = sl__calloc(1, sizeof(*req));
+    if (req == NULL)
+        return NULL;
+    req->client = client;
+    req->task = task;
+    req->done = done;
+    req->ud = ud;
+    req->live_next = client->live;
+    if (client->live)
+        client->live->live_prev = req;
+    client->live = req;
+    return req;
+}
+
+int sl__io_http_start(sl_http_client_t *client, sl_task_t *task, const sl_value_t *request,
+                      sl_http_done_fn done, void *ud, sl_http_t **out)
+{
+    if (client->closing)
+        return SL_ECANCELED;
+    sl_http_t *req = sl__io_http_new_request(client, task, done, ud);
+    if (req == NULL)
+        return SL_ENOMEM;
+    *out = req;
+    char err[256];
+    int rc = sl__io_request_parse(req, request, err, sizeof(err));
+    if (rc == SL_ENOMEM) {
+        req->done = NULL;
+        sl__io_http_release(req);
+        return SL_ENOMEM;
+    }
+    if (rc < 0) {
+        sl__io_http_defer_fail(req, rc, -1, "%s", err);
+        return 0;
+    }
+    rc = sl__io_hosts_enqueue(client, req);
+    if (rc < 0) {
+        req->done = NULL;
+        sl__io_http_release(req);
+        return rc;
+    }
+    sl__io_http_pump(client);
+    return 0;
+}
+
+void sl__io_http_cancel(sl_http_t *req)
+{
+    if (req == NULL || req->done == NULL)
+        return;
+    sl_http_client_t *client = req->client;
+    switch ((req_state_t)req->state) {
+    case REQ_QUEUED:
+        sl__io_hosts_unqueue(req);
+        break;
+    case REQ_OPENING:
+        slot_free(req);
+        break;
+    case REQ_ACTIVE:
+        curl_multi_remove_handle(client->multi, req->easy);
+        slot_free(req);
+        break;
+    case REQ_DONE:
+        unlink_deferred(req);
+        break;
+    case REQ_NEW:
+    case REQ_FINISHING:
+        break;
+    }
+    char message[512];
+    snprintf(message, sizeof(message), "%s %s: canceled", req->method ? req->method : "GET",
+             req->url ? req->url : "?");
+    sl__io_http_report(req, SL_ECANCELED, NULL, message, 0);
+    sl__io_http_release(req);
+    sl__io_http_pump(client);
+}
+
+void sl__io_http_maybe_free(sl_http_client_t *client)
+{
+    maybe_free(client);
+}
+
+static void maybe_free(sl_http_client_t *client)
+{
+    if (!client->closing || client->handles_open > 0 || client->live)
+        return;
+    sl__io_hosts_free_all(client);
+    sl__free(client);
+}
+
+void sl__io_http_close(sl_http_client_t *client)
+{
+    if (client == NULL || client->closing)
+        return;
+    client->closing = true; /* no new request starts, none is taken off a queue */
+    /*
+     * A report can run code that cancels other requests, so scan again from the head
+     * after each one. Unreported requests sit at the head (a request waiting only for
+     * its disk work is already reported), so this stays linear.
+     */
+    for (;;) {
+        sl_http_t *req = client->live;
+        while (req && req->done == NULL)
+            req = req->live_next;
+        if (req == NULL)
+            break;
+        sl__io_http_cancel(req);
+    }
+    uv_timer_stop(&client->timer);
+    curl_multi_cleanup(client->multi);
+    client->multi = NULL;
+    curl_share_cleanup(client->share);
+    client->share = NULL;
+    while (client->socks) /* whatever curl closed without telling socket_cb */
+        unwatch(client->socks);
+    uv_close((uv_handle_t *)&client->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&client->deferred_idle, on_handle_closed);
+    sl__io_hosts_close_timers(client);
+}
+
+void sl__io_http_stats(const sl_http_client_t *client, sl_http_stats_t *out)
+{
+    *out = client->stats;
+    out->inflight = client->inflight;
+}

@@ -1,0 +1,68 @@
+/*
+ * io/http: the engine's HTTP client. One curl multi handle driven by the libuv
+ * loop (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION with uv_poll and uv_timer), so
+ * thousands of requests are in flight on one thread with connection reuse,
+ * HTTP/2 multiplexing and curl's threaded resolver.
+ *
+ * Requests wait in the engine, not in curl: a request is queued on its host
+ * (scheme://host:port) and started only while the client is under its total
+ * concurrency and the host under its per-host limit, its rate allows, and
+ * (with robots obedience) its robots.txt is known and allows the path.
+ *
+ * Both the http.get/http.request kinds (through the host table) and Lua's
+ * sluice.http take this one path. Loop thread only.
+ */
+#ifndef SL_IO_HTTP_H
+#define SL_IO_HTTP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "sluice/plugin.h"
+
+typedef struct sl_http_client sl_http_client_t;
+
+typedef struct sl_http_limits {
+    uint32_t concurrency; /* requests in flight, all hosts; 0 = 128 */
+    uint32_t per_host;    /* requests in flight per host; 0 = 32 */
+    double rate;          /* requests started per second per host; 0 = unlimited */
+    bool robots;          /* obey robots.txt (fetched once per host) */
+} sl_http_limits_t;
+
+/** A client on `loop` with `limits` (copied). Returns 0 or SL_ENOMEM/SL_EINTERNAL. */
+int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out);
+
+/**
+ * Cancels every request (their callbacks run with SL_ECANCELED), closes the
+ * client's handles and frees it once they are closed (the loop must run on).
+ * NULL is a no-op.
+ */
+void sl__io_http_close(sl_http_client_t *client);
+
+/**
+ * Starts a request described by `request`, a map of the http.request
+ * parameters (docs/http.md), borrowed until this returns. `task`, when not
+ * NULL, names the attempt in messages. Returns 0 and *out, then calls `done`
+ * exactly once from the loop, never from inside this call (a bad parameter
+ * comes through `done` as SL_EINVAL); or returns SL_ENOMEM, or SL_ECANCELED once
+ * the client is closing, and never calls it.
+ */
+int sl__io_http_start(sl_http_client_t *client, sl_task_t *task, const sl_value_t *request,
+                      sl_http_done_fn done, void *ud, sl_http_t **out);
+
+/** Cancels a request; its `done` runs with SL_ECANCELED before this returns. */
+void sl__io_http_cancel(sl_http_t *req);
+
+/** Counters for the run's summary and tests. */
+typedef struct sl_http_stats {
+    uint64_t requests;   /* finished, any outcome */
+    uint64_t failed;
+    uint64_t bytes;      /* body bytes received */
+    uint32_t inflight;   /* now */
+    uint32_t inflight_max;
+} sl_http_stats_t;
+
+void sl__io_http_stats(const sl_http_client_t *client, sl_http_stats_t *out);
+
+#endif

@@ -1,0 +1,174 @@
+/* io internals shared by http.c, request.c, hosts.c, robots.c and save.c. */
+#ifndef SL_IO_INTERNAL_H
+#define SL_IO_INTERNAL_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "io/http.h"
+#include "value/value.h"
+
+#define HTTP_MAX_BYTES_DEFAULT (64ll << 20)
+#define HTTP_CONNECT_TIMEOUT_MS_DEFAULT 30000
+#define HTTP_MAX_REDIRECTS 10
+#define HTTP_HEADER_BYTES_MAX (256u << 10) /* all response headers of one request */
+#define HTTP_SAVE_BUFFER_MAX (1u << 20)    /* body bytes waiting for the disk, per request */
+#define HTTP_EXPECT_MAX 64
+
+typedef struct host host_t;
+typedef struct sock_ctx sock_ctx_t;
+typedef struct robots robots_t;
+
+typedef enum {
+    REQ_NEW = 0,   /* parsed, not yet queued */
+    REQ_QUEUED,    /* waiting on its host */
+    REQ_OPENING,   /* save_to: creating the temporary file */
+    REQ_ACTIVE,    /* in curl */
+    REQ_FINISHING, /* curl is done; the file is being flushed and renamed */
+    REQ_DONE       /* reported; waiting for file work to end before being freed */
+} req_state_t;
+
+/* save_to: the body streams to a temporary file beside the target, renamed on success. */
+typedef struct save {
+    char *path;
+    char *tmp_path;     /* NULL until created */
+    uv_file fd;         /* -1 when closed */
+    char *filling;      /* curl appends here */
+    size_t filling_len;
+    char *writing;      /* a uv_fs_write is writing this */
+    size_t writing_len;
+    uv_fs_t fs;
+    uv_work_t work;
+    bool busy;          /* fs or work request outstanding */
+    bool paused;        /* curl paused until the disk catches up */
+    bool judged;        /* the finished transfer's outcome is known */
+    int error;          /* errno-style, from the disk */
+} save_t;
+
+struct sl_http {
+    sl_http_client_t *client;
+    sl_task_t *task;           /* names the attempt in messages; may be NULL */
+    host_t *host;
+    sl_http_done_fn done;      /* NULL once reported */
+    void *ud;
+    uint8_t state;             /* req_state_t */
+    bool internal;             /* a robots.txt fetch: not subject to robots */
+    bool too_big;
+    bool headers_too_big;
+    sl_http_t *queue_next;     /* host queue, or the deferred list */
+    sl_http_t *live_prev, *live_next;
+    /* what to do */
+    char *url;
+    char *path;                /* path and query, for robots.txt */
+    char *method;
+    struct curl_slist *headers;
+    char *body;
+    size_t body_len;
+    int64_t max_bytes;
+    int64_t connect_timeout_ms;
+    int64_t timeout_ms;        /* total; 0 = none (the step's timeout governs) */
+    bool follow_redirects;
+    uint16_t expect[HTTP_EXPECT_MAX][2]; /* inclusive status ranges */
+    size_t expect_count;
+    save_t *save;              /* NULL without save_to */
+    /* what happened */
+    CURL *easy;
+    char errbuf[CURL_ERROR_SIZE];
+    long status;
+    char reason[64];
+    sl_value_t *resp_headers;  /* a map, reset at each response of a redirect chain */
+    size_t header_bytes;
+    sl_vstr_t *resp_body;      /* in memory: the body, grown as it comes */
+    size_t resp_body_cap;
+    uint64_t bytes;
+    uint64_t started_ns;
+    CURLcode result;
+    /* a failure found before curl ran, reported from the loop */
+    int fail_code;
+    char *fail_message;
+    int64_t fail_retry_after_ms;
+};
+
+struct host {
+    char *key;                 /* scheme://host:port */
+    uint64_t hash;
+    host_t *bucket_next;
+    sl_http_client_t *client;
+    uint32_t inflight;
+    sl_http_t *queue_head, *queue_tail;
+    bool in_ready;
+    host_t *ready_next;
+    double rate;               /* starts per second; 0 = unlimited */
+    uint64_t next_start_ns;
+    uv_timer_t *rate_timer;    /* made when the rate first holds a request back */
+    uint8_t robots_state;      /* robots_state_t */
+    robots_t *robots;
+};
+
+typedef enum { ROBOTS_UNKNOWN = 0, ROBOTS_FETCHING, ROBOTS_KNOWN } robots_state_t;
+
+struct sl_http_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    CURLSH *share;
+    uv_timer_t timer;          /* curl's timeout */
+    uv_idle_t deferred_idle;   /* reports failures found outside curl */
+    sl_http_limits_t limits;
+    char user_agent[64];
+    host_t **buckets;
+    size_t bucket_count, host_count;
+    host_t *ready_head, *ready_tail;
+    sl_http_t *deferred_head, *deferred_tail;
+    sl_http_t *live;           /* every request not yet freed */
+    sock_ctx_t *socks;         /* sockets curl asked us to watch */
+    uint32_t inflight;
+    int handles_open;
+    bool closing;
+    sl_http_stats_t stats;
+};
+
+/* http.c */
+sl_http_t *sl__io_http_new_request(sl_http_client_t *client, sl_task_t *task,
+                                   sl_http_done_fn done, void *ud);
+void sl__io_http_maybe_free(sl_http_client_t *client);
+void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt,
+                            ...) SL_PRINTF(4, 5);
+void sl__io_http_pump(sl_http_client_t *client);
+int sl__io_http_activate(sl_http_t *req);
+void sl__io_http_report(sl_http_t *req, int code, sl_value_t *response, const char *message,
+                        int64_t retry_after_ms);
+void sl__io_http_release(sl_http_t *req);
+void sl__io_http_opened(sl_http_t *req, int error);
+
+/* request.c: options in, easy handle set up, response out */
+int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, size_t err_size);
+int sl__io_request_setup(sl_http_t *req);
+int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *retry_after_ms);
+sl_value_t *sl__io_request_response(sl_http_t *req);
+void sl__io_request_finish(sl_http_t *req);
+void sl__io_request_free(sl_http_t *req);
+
+/* hosts.c */
+int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req);
+void sl__io_hosts_unqueue(sl_http_t *req);
+void sl__io_hosts_started(host_t *host);
+void sl__io_hosts_ended(host_t *host);
+host_t *sl__io_hosts_next_ready(sl_http_client_t *client);
+void sl__io_hosts_wake(host_t *host);
+void sl__io_hosts_close_timers(sl_http_client_t *client);
+void sl__io_hosts_free_all(sl_http_client_t *client);
+
+/* robots.c */
+int sl__io_robots_fetch(host_t *host);
+bool sl__io_robots_allows(const robots_t *robots, const char *path, const char **rule);
+void sl__io_robots_free(robots_t *robots);
+
+/* save.c */
+int sl__io_save_open(sl_http_t *req);
+size_t sl__io_save_write(sl_http_t *req, const char *data, size_t len);
+void sl__io_save_advance(sl_http_t *req);
+bool sl__io_save_settled(const sl_http_t *req);
+
+#endif

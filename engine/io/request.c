@@ -1,0 +1,647 @@
+/*
+ * One request: its options read from a value map, its curl easy handle set up,
+ * its response collected (bounded) and judged, and the result built.
+ */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "io/internal.h"
+#include "sched/sched.h"
+
+static const char *const request_keys[] = {
+    "url", "method", "headers", "body", "save_to", "expect", "max_bytes", "follow_redirects",
+    "connect_timeout", "timeout", NULL};
+
+/* ---- options ------------------------------------------------------------------ */
+
+static int opt_duration(const sl_value_t *v, const char *name, int64_t *out_ms, char *err,
+                        size_t err_size)
+{
+    sl_type_t t = sl_value_type(v);
+    if (t == SL_TYPE_INT || t == SL_TYPE_NUMBER) {
+        double seconds = sl_value_number_of(v);
+        if (seconds > 0 && seconds < 1e9) {
+            *out_ms = (int64_t)(seconds * 1000);
+            return 0;
+        }
+    } else if (t == SL_TYPE_STRING && sl__duration_parse(sl_value_str(v, NULL), out_ms) == 0 &&
+               *out_ms > 0) {
+        return 0;
+    }
+    snprintf(err, err_size, "'%s' must be a positive duration such as 10s or 500ms", name);
+    return SL_EINVAL;
+}
+
+static bool status_range(const char *text, uint16_t range[2])
+{
+    unsigned lo, hi;
+    char x1, x2, end;
+    if (sscanf(text, "%1u%c%c%c", &lo, &x1, &x2, &end) == 3 && (x1 == 'x' || x1 == 'X') &&
+        (x2 == 'x' || x2 == 'X') && lo >= 1 && lo <= 5) {
+        range[0] = (uint16_t)(lo * 100);
+        range[1] = (uint16_t)(lo * 100 + 99);
+        return true;
+    }
+    int n = 0;
+    if (sscanf(text, "%3u-%3u%n", &lo, &hi, &n) == 2 && text[n] == '\0' && lo >= 100 &&
+        hi <= 599 && lo <= hi) {
+        range[0] = (uint16_t)lo;
+        range[1] = (uint16_t)hi;
+        return true;
+    }
+    return false;
+}
+
+static int opt_expect_one(sl_http_t *req, const sl_value_t *v)
+{
+    uint16_t range[2];
+    if (sl_value_type(v) == SL_TYPE_INT) {
+        int64_t status = sl_value_int_of(v);
+        if (status < 100 || status > 599)
+            return SL_EINVAL;
+        range[0] = range[1] = (uint16_t)status;
+    } else if (sl_value_type(v) != SL_TYPE_STRING || !status_range(sl_value_str(v, NULL), range)) {
+        return SL_EINVAL;
+    }
+    if (req->expect_count == HTTP_EXPECT_MAX)
+        return SL_ELIMIT;
+    req->expect[req->expect_count][0] = range[0];
+    req->expect[req->expect_count][1] = range[1];
+    req->expect_count++;
+    return 0;
+}
+
+static int opt_expect(sl_http_t *req, const sl_value_t *v, char *err, size_t err_size)
+{
+    int rc = 0;
+    if (sl_value_type(v) == SL_TYPE_LIST) {
+        for (size_t i = 0; rc == 0 && i < sl_value_len(v); i++)
+            rc = opt_expect_one(req, sl_value_at(v, i));
+    } else {
+        rc = opt_expect_one(req, v);
+    }
+    if (rc < 0 || req->expect_count == 0)
+        snprintf(err, err_size,
+                 "'expect' must be a status (200), a class (\"2xx\"), a range (\"200-299\") "
+                 "or a list of them, at most %d", HTTP_EXPECT_MAX);
+    return rc < 0 || req->expect_count == 0 ? SL_EINVAL : 0;
+}
+
+static bool header_name_ok(const char *name)
+{
+    if (*name == '\0')
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!(isalnum((unsigned char)*p) || strchr("!#$%&'*+-.^_`|~", *p)))
+            return false;
+    return true;
+}
+
+static int opt_headers(sl_http_t *req, const sl_value_t *v, bool *has_user_agent,
+                       bool *has_content_type, char *err, size_t err_size)
+{
+    if (sl_value_type(v) != SL_TYPE_MAP) {
+        snprintf(err, err_size, "'headers' must be a map of names to strings");
+        return SL_EINVAL;
+    }
+    sl_buf_t line;
+    sl__buf_init(&line, 64 << 10);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sl_value_len(v); i++) {
+        const char *name;
+        const sl_value_t *value = sl_value_entry(v, i, &name);
+        size_t len = 0;
+        const char *text = sl_value_str(value, &len);
+        char number[32];
+        if (text == NULL && sl_value_type(value) == SL_TYPE_INT) {
+            len = (size_t)snprintf(number, sizeof(number), "%" PRId64, sl_value_int_of(value));
+            text = number;
+        }
+        if (!header_name_ok(name) || text == NULL || strlen(text) != len ||
+            strpbrk(text, "\r\n")) {
+            snprintf(err, err_size, "header '%.64s' must have a token name and a one-line "
+                     "string value", name);
+            rc = SL_EINVAL;
+            break;
+        }
+        *has_user_agent = *has_user_agent || strcasecmp(name, "user-agent") == 0;
+        *has_content_type = *has_content_type || strcasecmp(name, "content-type") == 0;
+        sl__buf_reset(&line);
+        /* "Name;" is curl's way to send a header with an empty value. */
+        rc = len ? sl__buf_addf(&line, "%s: %s", name, text) : sl__buf_addf(&line, "%s;", name);
+        struct curl_slist *list = rc == 0 ? curl_slist_append(req->headers, line.data) : NULL;
+        if (list == NULL)
+            rc = SL_ENOMEM;
+        else
+            req->headers = list;
+    }
+    sl__buf_close(&line);
+    return rc;
+}
+
+static int opt_body(sl_http_t *req, const sl_value_t *v, bool has_content_type)
+{
+    size_t len = 0;
+    const char *text = sl_value_str(v, &len);
+    if (text) {
+        req->body = sl__malloc(len + 1);
+        if (req->body == NULL)
+            return SL_ENOMEM;
+        memcpy(req->body, text, len + 1);
+        req->body_len = len;
+        return 0;
+    }
+    /* Anything else goes as JSON. */
+    int rc = sl_value_to_json(v, &req->body, &req->body_len);
+    if (rc < 0)
+        return rc;
+    if (!has_content_type) {
+        struct curl_slist *list = curl_slist_append(req->headers, "Content-Type: application/json");
+        if (list == NULL)
+            return SL_ENOMEM;
+        req->headers = list;
+    }
+    return 0;
+}
+
+static int opt_url(sl_http_t *req, const sl_value_t *v, char *err, size_t err_size)
+{
+    const char *url = sl_value_str(v, NULL);
+    if (url == NULL || *url == '\0') {
+        snprintf(err, err_size, "'url' must be a non-empty string");
+        return SL_EINVAL;
+    }
+    req->url = sl__strdup(url);
+    if (req->url == NULL)
+        return SL_ENOMEM;
+    CURLU *u = curl_url();
+    if (u == NULL)
+        return SL_ENOMEM;
+    char *scheme = NULL, *path = NULL, *query = NULL;
+    int rc = 0;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+        snprintf(err, err_size, "'%.200s' is not an http:// or https:// URL", url);
+        rc = SL_EINVAL;
+        goto out;
+    }
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    curl_url_get(u, CURLUPART_QUERY, &query, 0);
+    sl_buf_t b;
+    sl__buf_init(&b, 1 << 20);
+    rc = sl__buf_addf(&b, "%s%s%s", path ? path : "/", query ? "?" : "", query ? query : "");
+    req->path = rc == 0 ? sl__buf_take(&b, NULL) : NULL;
+    sl__buf_close(&b);
+    if (rc == 0 && req->path == NULL)
+        rc = SL_ENOMEM;
+out:
+    curl_free(scheme);
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int opt_method(sl_http_t *req, const sl_value_t *v, char *err, size_t err_size)
+{
+    const char *method = v ? sl_value_str(v, NULL) : "GET";
+    if (method == NULL || *method == '\0' || strlen(method) > 32 || !header_name_ok(method)) {
+        snprintf(err, err_size, "'method' must be an HTTP method such as GET or POST");
+        return SL_EINVAL;
+    }
+    req->method = sl__strdup(method);
+    if (req->method == NULL)
+        return SL_ENOMEM;
+    for (char *p = req->method; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    return 0;
+}
+
+static int check_keys(const sl_value_t *request, char *err, size_t err_size)
+{
+    for (size_t i = 0; i < sl_value_len(request); i++) {
+        const char *key;
+        sl_value_entry(request, i, &key);
+        size_t k = 0;
+        while (request_keys[k] && strcmp(request_keys[k], key) != 0)
+            k++;
+        if (request_keys[k] == NULL) {
+            snprintf(err, err_size, "unknown HTTP option '%.64s'", key);
+            return SL_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Fills `req` from the option map; SL_EINVAL with a message in `err` for a bad option. */
+int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, size_t err_size)
+{
+    req->max_bytes = HTTP_MAX_BYTES_DEFAULT;
+    req->connect_timeout_ms = HTTP_CONNECT_TIMEOUT_MS_DEFAULT;
+    req->follow_redirects = true;
+    if (sl_value_type(request) != SL_TYPE_MAP) {
+        snprintf(err, err_size, "an HTTP request must be a map of options");
+        return SL_EINVAL;
+    }
+    int rc = check_keys(request, err, err_size);
+    const sl_value_t *v;
+    if (rc == 0)
+        rc = opt_method(req, sl_value_get(request, "method"), err, err_size);
+    if (rc == 0) {
+        v = sl_value_get(request, "url");
+        rc = v ? opt_url(req, v, err, err_size) : SL_EINVAL;
+        if (v == NULL)
+            snprintf(err, err_size, "'url' is required");
+    }
+    if (rc < 0)
+        return rc;
+    /* From here on messages name the request. */
+    char why[256] = "";
+    bool has_user_agent = false, has_content_type = false;
+    if ((v = sl_value_get(request, "headers")) && sl_value_type(v) != SL_TYPE_NIL)
+        rc = opt_headers(req, v, &has_user_agent, &has_content_type, why, sizeof(why));
+    if (rc == 0 && (v = sl_value_get(request, "body")) && sl_value_type(v) != SL_TYPE_NIL)
+        rc = opt_body(req, v, has_content_type);
+    if (rc == 0 && !has_user_agent) {
+        char line[96];
+        snprintf(line, sizeof(line), "User-Agent: %s", req->client->user_agent);
+        struct curl_slist *list = curl_slist_append(req->headers, line);
+        rc = list ? 0 : SL_ENOMEM;
+        if (list)
+            req->headers = list;
+    }
+    if (rc == 0 && (v = sl_value_get(request, "expect")) && sl_value_type(v) != SL_TYPE_NIL)
+        rc = opt_expect(req, v, why, sizeof(why));
+    if (rc == 0 && (v = sl_value_get(request, "max_bytes")) && sl_value_type(v) != SL_TYPE_NIL) {
+        req->max_bytes = sl_value_type(v) == SL_TYPE_INT ? sl_value_int_of(v) : 0;
+        if (req->max_bytes <= 0) {
+            snprintf(why, sizeof(why), "'max_bytes' must be a positive integer");
+            rc = SL_EINVAL;
+        }
+    }
+    if (rc == 0 && (v = sl_value_get(request, "follow_redirects")) &&
+        sl_value_type(v) != SL_TYPE_NIL) {
+        if (sl_value_type(v) != SL_TYPE_BOOL) {
+            snprintf(why, sizeof(why), "'follow_redirects' must be true or false");
+            rc = SL_EINVAL;
+        }
+        req->follow_redirects = sl_value_truthy(v);
+    }
+    if (rc == 0 && (v = sl_value_get(request, "connect_timeout")) &&
+        sl_value_type(v) != SL_TYPE_NIL)
+        rc = opt_duration(v, "connect_timeout", &req->connect_timeout_ms, why, sizeof(why));
+    if (rc == 0 && (v = sl_value_get(request, "timeout")) && sl_value_type(v) != SL_TYPE_NIL)
+        rc = opt_duration(v, "timeout", &req->timeout_ms, why, sizeof(why));
+    if (rc == 0 && (v = sl_value_get(request, "save_to")) && sl_value_type(v) != SL_TYPE_NIL) {
+        const char *path = sl_value_str(v, NULL);
+        if (path == NULL || *path == '\0') {
+            snprintf(why, sizeof(why), "'save_to' must be a non-empty path");
+            rc = SL_EINVAL;
+        } else {
+            req->save = sl__calloc(1, sizeof(*req->save));
+            rc = req->save ? 0 : SL_ENOMEM;
+            if (req->save) {
+                req->save->fd = -1;
+                req->save->path = sl__strdup(path);
+                rc = req->save->path ? 0 : SL_ENOMEM;
+            }
+        }
+    }
+    if (rc == 0 && req->expect_count == 0) {
+        req->expect[0][0] = 200;
+        req->expect[0][1] = 299;
+        req->expect_count = 1;
+    }
+    if (rc == SL_EINVAL)
+        snprintf(err, err_size, "%s %s: %s", req->method, req->url,
+                 why[0] ? why : "bad request options");
+    return rc;
+}
+
+/* ---- transfer callbacks ------------------------------------------------------ */
+
+static size_t on_header(char *data, size_t size, size_t count, void *ud)
+{
+    sl_http_t *req = ud;
+    size_t len = size * count;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        /* A new response (the first, or the next of a redirect chain). */
+        sl_value_free(req->resp_headers);
+        req->resp_headers = sl_value_map();
+        req->header_bytes = 0;
+        req->reason[0] = '\0';
+        const char *sp = memchr(data, ' ', len);
+        const char *reason = sp ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - data)) : NULL;
+        if (reason) {
+            size_t n = len - (size_t)(reason + 1 - data);
+            while (n && (reason[n] == '\r' || reason[n] == '\n' || reason[n] == '\0'))
+                n--;
+            n = n < sizeof(req->reason) - 1 ? n : sizeof(req->reason) - 1;
+            memcpy(req->reason, reason + 1, n);
+            req->reason[n] = '\0';
+            req->reason[strcspn(req->reason, "\r\n")] = '\0';
+        }
+        return req->resp_headers ? len : 0;
+    }
+    req->header_bytes += len;
+    if (req->header_bytes > HTTP_HEADER_BYTES_MAX) {
+        req->headers_too_big = true;
+        return 0;
+    }
+    const char *colon = memchr(data, ':', len);
+    if (colon == NULL || req->resp_headers == NULL)
+        return len; /* the blank line that ends the head */
+    char name[128];
+    size_t name_len = (size_t)(colon - data);
+    if (name_len == 0 || name_len >= sizeof(name))
+        return len;
+    for (size_t i = 0; i < name_len; i++)
+        name[i] = (char)tolower((unsigned char)data[i]);
+    name[name_len] = '\0';
+    const char *value = colon + 1, *end = data + len;
+    while (value < end && (*value == ' ' || *value == '\t'))
+        value++;
+    while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    const sl_value_t *old = sl_value_get(req->resp_headers, name);
+    sl_value_t *joined;
+    if (old) { /* a repeated header: joined with ", " as RFC 9110 allows */
+        size_t old_len = 0;
+        const char *old_text = sl_value_str(old, &old_len);
+        sl_buf_t b;
+        sl__buf_init(&b, HTTP_HEADER_BYTES_MAX);
+        int rc = sl__buf_addf(&b, "%.*s, %.*s", (int)old_len, old_text, (int)(end - value), value);
+        joined = rc == 0 ? sl_value_string(b.data, b.len) : NULL;
+        sl__buf_close(&b);
+    } else {
+        joined = sl_value_string(value, (size_t)(end - value));
+    }
+    if (joined == NULL || sl_value_set(req->resp_headers, name, joined) < 0)
+        return 0;
+    return len;
+}
+
+static int grow_body(sl_http_t *req, size_t need)
+{
+    size_t cap = req->resp_body_cap ? req->resp_body_cap : 16384;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if ((int64_t)cap > req->max_bytes && (int64_t)need <= req->max_bytes)
+        cap = (size_t)req->max_bytes;
+    sl_vstr_t *s = sl__realloc(req->resp_body, sizeof(sl_vstr_t) + cap + 1);
+    if (s == NULL)
+        return SL_ENOMEM;
+    if (req->resp_body == NULL)
+        s->len = 0;
+    req->resp_body = s;
+    req->resp_body_cap = cap;
+    return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t count, void *ud)
+{
+    sl_http_t *req = ud;
+    size_t len = size * count;
+    if ((int64_t)(req->bytes + len) > req->max_bytes) {
+        req->too_big = true;
+        return 0;
+    }
+    if (req->save) {
+        size_t taken = sl__io_save_write(req, data, len);
+        if (taken == len)
+            req->bytes += len;
+        return taken;
+    }
+    size_t have = req->resp_body ? req->resp_body->len : 0;
+    if (req->resp_body == NULL || have + len > req->resp_body_cap) {
+        curl_off_t expected = -1;
+        curl_easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
+        size_t need = have + len;
+        if (expected > 0 && (int64_t)expected <= req->max_bytes && (size_t)expected > need)
+            need = (size_t)expected; /* one allocation when the server says how much */
+        if (grow_body(req, need) < 0)
+            return 0;
+    }
+    memcpy(req->resp_body->data + have, data, len);
+    req->resp_body->len = have + len;
+    req->bytes += len;
+    return len;
+}
+
+/* Sets up the easy handle; the request then goes to curl. */
+int sl__io_request_setup(sl_http_t *req)
+{
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        return SL_ENOMEM;
+    req->easy = e;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_SHARE, req->client->share);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRECTS);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding curl can decode */
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
+    if (req->timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* prefer a stream on an HTTP/2 connection */
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    if (strcmp(req->method, "HEAD") == 0)
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    else if (strcmp(req->method, "GET") != 0 || req->body)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    if (req->body || strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        struct curl_slist *list = curl_slist_append(req->headers, "Expect:");
+        if (list == NULL)
+            return SL_ENOMEM;
+        req->headers = list;
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
+    }
+    return 0;
+}
+
+/* ---- the outcome --------------------------------------------------------------- */
+
+static bool status_expected(const sl_http_t *req)
+{
+    for (size_t i = 0; i < req->expect_count; i++)
+        if (req->status >= req->expect[i][0] && req->status <= req->expect[i][1])
+            return true;
+    return false;
+}
+
+static bool status_retryable(long status)
+{
+    return status == 408 || status == 425 || status == 429 || status == 500 || status == 502 ||
+           status == 503 || status == 504;
+}
+
+/* Transport failures worth another attempt: the network or the server may recover. */
+static bool result_retryable(CURLcode result)
+{
+    switch (result) {
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_WEIRD_SERVER_REPLY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/*
+ * Judges a finished transfer: 0, or a negative SL_E* with a message naming the
+ * method, URL, cause and attempt, and the retry hint (sl_http_done_fn).
+ */
+int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *retry_after_ms)
+{
+    char cause[CURL_ERROR_SIZE + 128];
+    int code = 0;
+    *retry_after_ms = -1;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
+    if (req->too_big || req->result == CURLE_FILESIZE_EXCEEDED) {
+        code = SL_ELIMIT;
+        snprintf(cause, sizeof(cause), "body exceeds max_bytes (%" PRId64 " bytes)",
+                 req->max_bytes);
+    } else if (req->headers_too_big) {
+        code = SL_ELIMIT;
+        snprintf(cause, sizeof(cause), "response headers exceed %u bytes", HTTP_HEADER_BYTES_MAX);
+    } else if (req->save && req->save->error) {
+        code = SL_EIO;
+        snprintf(cause, sizeof(cause), "cannot write '%s': %s", req->save->path,
+                 strerror(req->save->error));
+    } else if (req->result != CURLE_OK) {
+        const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->result);
+        code = req->result == CURLE_OPERATION_TIMEDOUT ? SL_ETIMEDOUT : SL_EIO;
+        if (req->result == CURLE_PARTIAL_FILE)
+            snprintf(cause, sizeof(cause), "truncated body (%s)", detail);
+        else if (req->result == CURLE_TOO_MANY_REDIRECTS)
+            snprintf(cause, sizeof(cause), "too many redirects (more than %d)", HTTP_MAX_REDIRECTS);
+        else
+            snprintf(cause, sizeof(cause), "%s", detail);
+        if (result_retryable(req->result))
+            *retry_after_ms = 0;
+    } else if (!status_expected(req)) {
+        code = SL_EFAILED;
+        snprintf(cause, sizeof(cause), "HTTP %ld%s%s", req->status, req->reason[0] ? " " : "",
+                 req->reason);
+        if (status_retryable(req->status)) {
+            curl_off_t seconds = -1;
+            curl_easy_getinfo(req->easy, CURLINFO_RETRY_AFTER, &seconds);
+            *retry_after_ms = seconds > 0 ? (int64_t)seconds * 1000 : 0;
+            if (seconds > 0) {
+                size_t n = strlen(cause);
+                snprintf(cause + n, sizeof(cause) - n, " (Retry-After: %" PRId64 "s)",
+                         (int64_t)seconds);
+            }
+        }
+    }
+    if (code == 0)
+        return 0;
+    int attempt = req->task ? sl__sched_task_attempt(req->task) : 0;
+    if (attempt > 0)
+        snprintf(message, size, "%s %s: %s (attempt %d)", req->method, req->url, cause, attempt);
+    else
+        snprintf(message, size, "%s %s: %s", req->method, req->url, cause);
+    return code;
+}
+
+/* The response map of SPEC §3: status, url, headers, body or path, bytes, elapsed_ms. */
+sl_value_t *sl__io_request_response(sl_http_t *req)
+{
+    sl_value_t *map = sl_value_map();
+    if (map == NULL)
+        return NULL;
+    char *final_url = NULL;
+    curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &final_url);
+    sl_value_t *body = NULL;
+    if (!req->save) {
+        if (req->resp_body == NULL && grow_body(req, 0) < 0)
+            goto fail;
+        req->resp_body->data[req->resp_body->len] = '\0';
+        body = sl__value_string_adopt(req->resp_body);
+        if (body == NULL)
+            goto fail;
+        req->resp_body = NULL;
+    }
+    sl_value_t *headers = req->resp_headers ? req->resp_headers : sl_value_map();
+    req->resp_headers = NULL;
+    uint64_t elapsed_ms = (sl__now_ns() - req->started_ns) / 1000000;
+    if (sl_value_set(map, "status", sl_value_int(req->status)) < 0 ||
+        sl_value_set(map, "url", sl_value_cstring(final_url ? final_url : req->url)) < 0 ||
+        sl_value_set(map, "headers", headers) < 0 ||
+        (body && sl_value_set(map, "body", body) < 0) ||
+        (req->save && sl_value_set(map, "path", sl_value_cstring(req->save->path)) < 0) ||
+        sl_value_set(map, "bytes", sl_value_int((int64_t)req->bytes)) < 0 ||
+        sl_value_set(map, "elapsed_ms", sl_value_int((int64_t)elapsed_ms)) < 0)
+        goto fail;
+    return map;
+fail:
+    sl_value_free(map);
+    return NULL;
+}
+
+/* Reports a finished in-memory transfer. */
+void sl__io_request_finish(sl_http_t *req)
+{
+    char message[1024];
+    int64_t retry_after_ms = 0;
+    req->client->stats.bytes += req->bytes;
+    int code = sl__io_request_outcome(req, message, sizeof(message), &retry_after_ms);
+    if (code < 0) {
+        sl__io_http_report(req, code, NULL, message, retry_after_ms);
+        return;
+    }
+    sl_value_t *response = sl__io_request_response(req);
+    if (response == NULL) {
+        snprintf(message, sizeof(message), "%s %s: out of memory building the response",
+                 req->method, req->url);
+        sl__io_http_report(req, SL_ENOMEM, NULL, message, 0);
+        return;
+    }
+    sl__io_http_report(req, 0, response, NULL, 0);
+}
+
+void sl__io_request_free(sl_http_t *req)
+{
+    curl_slist_free_all(req->headers);
+    sl_value_free(req->resp_headers);
+    sl__free(req->resp_body);
+    if (req->save) {
+        sl__free(req->save->path);
+        sl__free(req->save->tmp_path);
+        sl__free(req->save->filling);
+        sl__free(req->save->writing);
+        sl__free(req->save);
+    }
+    sl__free(req->url);
+    sl__free(req->path);
+    sl__free(req->method);
+    sl__free(req->body);
+    sl__free(req->fail_message);
+    sl__free(req);
+}
