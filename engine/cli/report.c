@@ -47,6 +47,16 @@ static void format_duration(char *buf, size_t size, double seconds)
         snprintf(buf, size, "%dh%02dm", (int)seconds / 3600, (int)seconds % 3600 / 60);
 }
 
+static void format_bytes(char *buf, size_t size, uint64_t bytes)
+{
+    if (bytes < 10000)
+        snprintf(buf, size, "%" PRIu64 " B", bytes);
+    else if (bytes < 10000000)
+        snprintf(buf, size, "%.1f kB", (double)bytes / 1e3);
+    else
+        snprintf(buf, size, "%.1f MB", (double)bytes / 1e6);
+}
+
 void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_t *wf)
 {
     totals_t t = count(run, wf);
@@ -68,10 +78,16 @@ void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_
         format_duration(d, sizeof(d), (double)(t.known_total - t.done) / p->rate);
         snprintf(eta, sizeof(eta), " · ETA %s", d);
     }
-    char elapsed[16];
+    char elapsed[16], http[64] = "";
     format_duration(elapsed, sizeof(elapsed), (double)(now - p->started_ns) / 1e9);
-    fprintf(p->out, "\r\033[2K%s: steps %zu/%zu · tasks %zu/%s · %zu running · %.1f/s%s%s · %s",
-            wf->name, t.steps_ended, wf->step_count, t.done, total, t.running, p->rate, eta,
+    sl_http_stats_t hs;
+    if (sl__run_http_stats(run, &hs)) {
+        char bytes[16];
+        format_bytes(bytes, sizeof(bytes), hs.bytes);
+        snprintf(http, sizeof(http), " · http %" PRIu64 " req, %s", hs.requests, bytes);
+    }
+    fprintf(p->out, "\r\033[2K%s: steps %zu/%zu · tasks %zu/%s · %zu running · %.1f/s%s%s%s · %s",
+            wf->name, t.steps_ended, wf->step_count, t.done, total, t.running, p->rate, eta, http,
             t.failed ? " · failures!" : "", elapsed);
     fflush(p->out);
     p->drawn = true;
@@ -136,6 +152,14 @@ void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
                                                  : "failed";
     fprintf(out, "run %s %s in %.3fs: %zu task%s, %zu failed\n", sl__run_id(run), verdict,
             (double)elapsed_ns / 1e9, tasks, tasks == 1 ? "" : "s", failed);
+    sl_http_stats_t hs;
+    if (sl__run_http_stats(run, &hs)) {
+        char bytes[16];
+        format_bytes(bytes, sizeof(bytes), hs.bytes);
+        fprintf(out, "http: %" PRIu64 " request%s, %" PRIu64 " failed, %s received, at most %" PRIu32
+                " in flight\n", hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes,
+                hs.inflight_max);
+    }
     if (sl__run_error(run))
         fprintf(out, "first error: %s\n", sl__run_error(run));
 }

@@ -689,3 +689,11 @@ const char *sl__run_id(const sl_run_t *run)
 {
     return run->run_id;
 }
+
+bool sl__run_http_stats(const sl_run_t *run, sl_http_stats_t *out)
+{
+    if (run->http == NULL)
+        return false;
+    sl__io_http_stats(run->http, out);
+    return true;
+}

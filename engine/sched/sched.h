@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "io/http.h"
 #include "loader/workflow.h"
 #include "util/util.h"
 
@@ -83,6 +84,8 @@ const char *sl__run_error(const sl_run_t *run);
 /** The output of a finished step (borrowed), or NULL. */
 const sl_value_t *sl__run_output(const sl_run_t *run, size_t step);
 const char *sl__run_id(const sl_run_t *run);
+/** The run's HTTP counters; false when the run made no HTTP request. */
+bool sl__run_http_stats(const sl_run_t *run, sl_http_stats_t *out);
 
 /* Host-table task functions (plugin/host.c points at these). */
 void sl__sched_task_done(sl_task_t *task, sl_value_t *output);
