@@ -39,9 +39,9 @@ $(BUILD)/CMakeCache.txt: | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The offline demo: a workflow that needs no network.
+# The offline demo: workflows/flags.yaml against the bundled fixture server (no network).
 run: build
-	$(BUILD)/sluice run workflows/demo.yaml
+	bash tests/fixture/run-flags.sh $(BUILD)
 
 test: build
 	cd $(BUILD) && ctest -j $(JOBS) --output-on-failure

@@ -8,12 +8,17 @@
 #   stdout         optional: the expected stdout, exactly
 #   setup          optional: a bash script run first in the work folder (what git cannot
 #                  keep, such as file modes)
+#   fixture        optional: start the fixture HTTP server (tests/fixture) first; the file
+#                  holds extra server arguments (may be empty). $FIXTURE_URL is then set for
+#                  args, setup and check (e.g. args: run $WF --var base=$FIXTURE_URL), and
+#                  the URL reads "http://FIXTURE" in the compared stderr/stdout
 #   check          optional: a bash script run afterwards in the work folder
 #                  (stdout/stderr of sluice are in ./.stdout and ./.stderr); must exit 0
 # The case runs in a fresh copy of its folder, so paths in messages read
 # "workflow.yaml:LINE:COL".
 set -u
-sluice=$1 case_dir=$2
+sluice=$(realpath "$1") case_dir=$2
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-case.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp -r "$case_dir"/. "$work"/
@@ -24,12 +29,20 @@ expected_exit=0
 [[ -f exit ]] && expected_exit=$(tr -d '[:space:]' < exit)
 WF=workflow.yaml
 export SLUICE_STATE="$work/.sluice" WF
+if [[ -f fixture ]]; then
+  # shellcheck disable=SC2046
+  source "$here/fixture/start.sh" "$(dirname "$sluice")" $(cat fixture) || exit 1
+  trap 'fixture_stop; rm -rf "$work"' EXIT
+fi
 if [[ -f setup ]] && ! bash ./setup; then
   echo "setup failed"; exit 1
 fi
 eval "set -- $args"
 timeout 60 "$sluice" "$@" > .stdout 2> .stderr < /dev/null
 status=$?
+if [[ -n ${FIXTURE_URL:-} ]]; then
+  sed -i "s#$FIXTURE_URL#http://FIXTURE#g" .stdout .stderr
+fi
 fail=0
 if [[ $status != "$expected_exit" ]]; then
   echo "exit status $status, expected $expected_exit"; fail=1
