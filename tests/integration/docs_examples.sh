@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every ```yaml block in docs/*.md is a complete workflow: `sluice validate` must accept it.
 # A block whose info string has `run` (```yaml run) is also run and must succeed;
-# one with `fragment` is skipped. A ```lua block whose first line is `-- PATH` is
+# one with `fragment` is skipped; `run fixture` runs it with `--var base=URL` of the
+# fixture server (tests/fixture), for examples that fetch. A ```lua block whose first line is `-- PATH` is
 # written to PATH beside the examples, for the scripts they use. Usage: docs_examples.sh SLUICE BUILD_DIR SOURCE_DIR
 set -u
 sluice=$1 build=$2 src=$3
@@ -26,7 +27,7 @@ for name in sorted(os.listdir(os.path.join(src, "docs"))):
         with open(os.path.join(work, base + ".yaml"), "w") as f:
             f.write(m.group(2))
         with open(os.path.join(work, base + ".mode"), "w") as f:
-            f.write("run" if "run" in info else "validate")
+            f.write(("fixture" if "fixture" in info else "run") if "run" in info else "validate")
     # A ```lua block opening with `-- PATH` is a script the examples use: write it out.
     for m in re.finditer(r"^```lua[^\n]*\n-- ([\w./-]+\.lua)\n(.*?)^```", text, re.S | re.M):
         path = os.path.join(work, m.group(1))
@@ -36,12 +37,18 @@ for name in sorted(os.listdir(os.path.join(src, "docs"))):
 print(n, "examples")
 PY
 passed=0 failed=0
+if grep -qx fixture "$work"/*.mode; then
+  source "$src/tests/fixture/start.sh" "$build" || exit 1
+  trap 'fixture_stop; rm -rf "$work"' EXIT
+fi
 cd "$work" || exit 1
 for wf in *.yaml; do
   [[ -e $wf ]] || continue
   mode=$(cat "${wf%.yaml}.mode")
   if [[ $mode == run ]]; then
     out=$(timeout 60 "$sluice" run --quiet "$wf" 2>&1)
+  elif [[ $mode == fixture ]]; then
+    out=$(timeout 60 "$sluice" run --quiet "$wf" --var "base=$FIXTURE_URL" 2>&1)
   else
     out=$("$sluice" validate "$wf" 2>&1)
   fi
