@@ -43,6 +43,10 @@
 #define HTML_MAX_BYTES ((size_t)1 << 30)
 /* Longest XPath expression accepted. */
 #define XPATH_MAX_BYTES ((size_t)64 * 1024)
+/* Longest `attr` name. */
+#define HTML_ATTR_MAX 256
+/* How far into the page a <meta> charset declaration is looked for. */
+#define HTML_CHARSET_SCAN_BYTES ((size_t)64 * 1024)
 /* Room for error messages (selectors are quoted in them). */
 #define HTML_ERROR_MAX (CSS_SELECTOR_MAX_BYTES + 512)
 
@@ -59,7 +63,8 @@ typedef struct select_args {
     const char *selector; /* css or xpath */
     size_t selector_len;
     bool is_css;
-    const char *attr; /* NULL: text content */
+    const char *attr;                  /* NULL: text content; else points to attr_name */
+    char attr_name[HTML_ATTR_MAX + 1]; /* lowercased: the parser lowercases attribute names */
     bool all;
 } select_args_t;
 
@@ -309,6 +314,52 @@ static int node_result(xmlNodePtr node, const char *attr, sl_value_t **out)
     return *out != NULL ? 0 : SL_ENOMEM;
 }
 
+/* ---- encoding -------------------------------------------------------------- */
+
+static int lower_ascii(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* First case-insensitive occurrence of `needle` (lowercase ASCII) in s[0..len), or NULL. */
+static const char *find_nocase(const char *s, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++) {
+        size_t k = 0;
+        while (k < n && lower_ascii((unsigned char)s[i + k]) == needle[k])
+            k++;
+        if (k == n)
+            return s + i;
+    }
+    return NULL;
+}
+
+/*
+ * The encoding to hand the parser. NULL lets libxml2 find it, which it does from a
+ * byte-order mark or a <meta charset> / http-equiv Content-Type declaration; the page
+ * gets that when it has either (the <meta> within its first HTML_CHARSET_SCAN_BYTES).
+ * Otherwise "UTF-8", the encoding of sluice's strings (libxml2 would assume Latin-1).
+ */
+static const char *page_encoding(const char *html, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)html;
+    if (len >= 2 && ((u[0] == 0xfe && u[1] == 0xff) || (u[0] == 0xff && u[1] == 0xfe)))
+        return NULL;
+    if (len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf)
+        return NULL;
+    const char *end = html + (len < HTML_CHARSET_SCAN_BYTES ? len : HTML_CHARSET_SCAN_BYTES);
+    const char *meta = html;
+    while ((meta = find_nocase(meta, (size_t)(end - meta), "<meta")) != NULL) {
+        const char *close = memchr(meta, '>', (size_t)(end - meta));
+        size_t tag_len = (size_t)((close != NULL ? close : end) - meta);
+        if (find_nocase(meta, tag_len, "charset") != NULL)
+            return NULL;
+        meta += 5;
+    }
+    return "UTF-8";
+}
+
 /* ---- arguments ------------------------------------------------------------- */
 
 static int read_args(sl_task_t *task, const sl_value_t *args, select_args_t *out)
@@ -341,11 +392,16 @@ static int read_args(sl_task_t *task, const sl_value_t *args, select_args_t *out
     out->attr = NULL;
     if (attr != NULL && host->value_type(attr) != SL_TYPE_NIL) {
         size_t attr_len = 0;
-        out->attr = host->value_str(attr, &attr_len);
-        if (out->attr == NULL || attr_len == 0 || strlen(out->attr) != attr_len) {
-            host->task_fail(task, SL_EINVAL, "html.select: 'attr' must be an attribute name");
+        const char *name = host->value_str(attr, &attr_len);
+        if (name == NULL || attr_len == 0 || attr_len > HTML_ATTR_MAX || strlen(name) != attr_len) {
+            host->task_failf(task, SL_EINVAL,
+                             "html.select: 'attr' must be an attribute name of 1 to %d bytes",
+                             HTML_ATTR_MAX);
             return SL_EINVAL;
         }
+        for (size_t i = 0; i <= attr_len; i++)
+            out->attr_name[i] = (char)lower_ascii((unsigned char)name[i]);
+        out->attr = out->attr_name;
     }
     const sl_value_t *all = host->value_get(args, "all");
     out->all = all != NULL && host->value_truthy(all);
@@ -399,7 +455,8 @@ static htmlDocPtr parse_page(sl_task_t *task, const select_args_t *a)
     htmlDocPtr doc = NULL;
     htmlParserCtxtPtr parser = htmlNewParserCtxt();
     if (parser != NULL && a->html_len > 0) {
-        doc = htmlCtxtReadMemory(parser, a->html, (int)a->html_len, NULL, NULL, HTML_PARSE_OPTIONS);
+        doc = htmlCtxtReadMemory(parser, a->html, (int)a->html_len, NULL,
+                                 page_encoding(a->html, a->html_len), HTML_PARSE_OPTIONS);
         if (doc == NULL && parser->errNo == XML_ERR_NO_MEMORY) {
             htmlFreeParserCtxt(parser);
             parser = NULL;
