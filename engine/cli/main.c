@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "pool/pool.h"
 
 typedef struct command {
     const char *name;
@@ -55,6 +56,11 @@ int main(int argc, char **argv)
         return SL_EXIT_USAGE;
     }
     const char *name = argv[1];
+    /* Hidden: the pool starts this binary as its workers (pool/worker.c). */
+    if (strcmp(name, SL_POOL_WORKER_COMMAND_NAME) == 0)
+        return sl__pool_worker_main(argc - 1, argv + 1);
+    /* Workers run this very binary, whatever happens to the file meanwhile. */
+    sl__pool_set_default_exe("/proc/self/exe");
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         usage(stdout);
         return finish_output(SL_EXIT_OK);

@@ -114,6 +114,23 @@ static const char *status_name(const sl_step_stats_t *s)
     }
 }
 
+/* "pool: 2 workers, 1 respawned (SIGSEGV)": worker deaths are worth a glance. */
+static void print_pool(FILE *out, const sl_run_t *run)
+{
+    sl_pool_stats_t ps;
+    if (!sl__run_pool_stats(run, &ps))
+        return;
+    fprintf(out, "pool: %" PRIu32 " worker%s, %" PRIu64 " respawned", ps.workers,
+            ps.workers == 1 ? "" : "s", ps.respawned);
+    for (size_t i = 0; i < SL_POOL_CAUSES_MAX && ps.causes[i].count; i++) {
+        fprintf(out, "%s", i == 0 ? " (" : ", ");
+        if (ps.causes[i].count > 1)
+            fprintf(out, "%" PRIu64 "× ", ps.causes[i].count);
+        fprintf(out, "%s", ps.causes[i].name);
+    }
+    fprintf(out, "%s\n", ps.causes[0].count ? ")" : "");
+}
+
 void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
                        uint64_t elapsed_ns)
 {
@@ -160,6 +177,7 @@ void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
                 " in flight\n", hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes,
                 hs.inflight_max);
     }
+    print_pool(out, run);
     if (sl__run_error(run))
         fprintf(out, "first error: %s\n", sl__run_error(run));
 }

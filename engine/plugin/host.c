@@ -84,7 +84,15 @@ static const sl_host_t host = {
     .http_cancel = sl__io_http_cancel,
 };
 
+/* Worker processes hand plugins a table of their own (pool/worker.c). */
+static const sl_host_t *current = &host;
+
 const sl_host_t *sl__host(void)
 {
-    return &host;
+    return current;
+}
+
+void sl__host_use(const sl_host_t *table)
+{
+    current = table ? table : &host;
 }

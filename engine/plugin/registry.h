@@ -50,6 +50,12 @@ const char *sl__registry_suggest(const sl_registry_t *reg, const char *name);
 
 /** The host table handed to plugins. */
 const sl_host_t *sl__host(void);
+/**
+ * Makes sl__host() return `table` (NULL: the engine's own) for plugins loaded from now
+ * on: a worker process copies the engine's table and replaces its task functions.
+ * `table` is borrowed for the life of the process. Call before loading plugins.
+ */
+void sl__host_use(const sl_host_t *table);
 
 /** Folder of the running binary ("build"), borrowed; NULL if unknown. */
 const char *sl__exe_dir(void);

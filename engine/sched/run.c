@@ -560,6 +560,11 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     run->run_id = opts->run_id ? sl__strdup(opts->run_id)
                                : sl__asprintf("%" PRId64, run->started_unix);
     run->rng = sl__now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    const char *exe = opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
+    if (exe && !(run->worker_exe = sl__strdup(exe))) {
+        sl__free(run);
+        return SL_ENOMEM;
+    }
     run->steps = sl__calloc(wf->step_count ? wf->step_count : 1, sizeof(*run->steps));
     run->activation_queue = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(size_t));
     int rc = run->run_id && run->steps && run->activation_queue ? 0 : SL_ENOMEM;
@@ -592,10 +597,29 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     return 0;
 }
 
+/* Workers start with a run that has CPU steps (not for one without: they cost a process
+ * each). Without a worker binary (unit tests of other modules), CPU kinds run inline. */
+static int start_pool(sl_run_t *run)
+{
+    const sl_workflow_t *wf = run->wf;
+    bool has_cpu = false;
+    for (size_t i = 0; i < wf->step_count && !has_cpu; i++)
+        has_cpu = wf->steps[i].kind && wf->steps[i].kind->exec == SL_EXEC_CPU;
+    if (!has_cpu || run->worker_exe == NULL)
+        return 0;
+    sl_pool_opts_t opts = {.workers = wf->limits.cpu_workers,
+                           .memory_bytes = wf->limits.cpu_memory_bytes,
+                           .exe = run->worker_exe};
+    return sl__pool_new(run->loop, &opts, &sl__sched_pool_cbs, &run->pool);
+}
+
 int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud)
 {
     if (run->started)
         return SL_EINVAL;
+    int rc = start_pool(run);
+    if (rc < 0)
+        return rc;
     run->started = true;
     run->done_cb = done;
     run->done_ud = ud;
@@ -631,6 +655,15 @@ void sl__run_free(sl_run_t *run)
         return;
     sl__io_http_close(run->http); /* frees itself once its handles are closed */
     run->http = NULL;
+    if (run->pool) {
+        /* Idle workers exit when their socket closes, busy ones are killed: the wait for
+         * their exits is short and bounded. */
+        sl__pool_close(run->pool);
+        while (!sl__pool_closed(run->pool))
+            uv_run(run->loop, UV_RUN_ONCE);
+        sl__pool_free(run->pool);
+        run->pool = NULL;
+    }
     if (run->handles_open) {
         uv_close((uv_handle_t *)&run->pump, on_handle_closed);
         uv_close((uv_handle_t *)&run->grace, on_handle_closed);
@@ -657,6 +690,7 @@ void sl__run_free(sl_run_t *run)
     sl__free(run->steps);
     sl__free(run->error);
     sl__free(run->run_id);
+    sl__free(run->worker_exe);
     sl__free(run);
 }
 
@@ -695,5 +729,13 @@ bool sl__run_http_stats(const sl_run_t *run, sl_http_stats_t *out)
     if (run->http == NULL)
         return false;
     sl__io_http_stats(run->http, out);
+    return true;
+}
+
+bool sl__run_pool_stats(const sl_run_t *run, sl_pool_stats_t *out)
+{
+    if (run->pool == NULL)
+        return false;
+    sl__pool_stats(run->pool, out);
     return true;
 }

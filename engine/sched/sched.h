@@ -22,6 +22,7 @@
 
 #include "io/http.h"
 #include "loader/workflow.h"
+#include "pool/pool.h"
 #include "util/util.h"
 
 #define SL_RUN_INFLIGHT_MAX 10000 /* attempts in flight at once, run-wide */
@@ -51,6 +52,9 @@ typedef struct sl_run_opts {
     const char *run_id;  /* copied */
     int64_t started_unix;
     uint32_t inflight_max; /* 0 = SL_RUN_INFLIGHT_MAX */
+    /* The sluice binary whose `__worker` command runs CPU kinds (copied); NULL = the
+     * process default (sl__pool_default_exe). With neither, CPU kinds run on the loop. */
+    const char *worker_exe;
 } sl_run_opts_t;
 
 /** Called once when the run has finished (all steps ended, or stopped and drained). */
@@ -86,6 +90,8 @@ const sl_value_t *sl__run_output(const sl_run_t *run, size_t step);
 const char *sl__run_id(const sl_run_t *run);
 /** The run's HTTP counters; false when the run made no HTTP request. */
 bool sl__run_http_stats(const sl_run_t *run, sl_http_stats_t *out);
+/** The worker pool's counters; false when the run started no pool. */
+bool sl__run_pool_stats(const sl_run_t *run, sl_pool_stats_t *out);
 
 /* Host-table task functions (plugin/host.c points at these). */
 void sl__sched_task_done(sl_task_t *task, sl_value_t *output);

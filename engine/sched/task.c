@@ -50,6 +50,7 @@ static sl_task_t *new_task(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     t->state = TASK_STARTING;
     t->timer_inited = false;
     t->completed = false;
+    t->in_pool = false;
     t->retry_after_ms = 0;
     t->owned_args = NULL;
     t->args = NULL;
@@ -223,6 +224,49 @@ static bool prepare_args(sl_run_t *run, step_rt_t *step, size_t item, sl_task_t 
     return true;
 }
 
+/* ---- CPU kinds: the worker pool ------------------------------------------------------
+ * The pool runs the task in a worker and reports from the loop; its timeouts count from
+ * when a worker starts the task (pool/pool.h), so no timer of ours runs meanwhile. */
+
+static sl_task_t *task_of(sl_pool_job_t *job)
+{
+    return (sl_task_t *)(void *)((char *)job - offsetof(sl_task_t, job));
+}
+
+static void on_pool_done(sl_pool_job_t *job, sl_value_t *output)
+{
+    sl__sched_task_done(task_of(job), output);
+}
+
+static void on_pool_fail(sl_pool_job_t *job, int code, const char *message,
+                         int64_t retry_after_ms)
+{
+    sl_task_t *t = task_of(job);
+    t->retry_after_ms = retry_after_ms;
+    sl__sched_task_fail(t, code, message);
+}
+
+static void on_pool_log(sl_pool_job_t *job, int level, const char *message)
+{
+    sl_task_t *t = task_of(job);
+    SL_LOG(level, t->run->run_id, sl__task_where(t), "%s", message);
+}
+
+const sl_pool_cbs_t sl__sched_pool_cbs = {on_pool_done, on_pool_fail, on_pool_log};
+
+static void submit_to_pool(sl_run_t *run, step_rt_t *step, sl_task_t *t)
+{
+    const sl_step_t *def = step->def;
+    t->job.kind = def->kind->name;
+    t->job.args = t->args;
+    t->job.attempt = t->attempt;
+    t->job.timeout_ms = def->timeout_ms > 0 ? def->timeout_ms : 0;
+    t->job.timing = &step->cpu_timing;
+    t->in_pool = true;
+    t->state = TASK_RUNNING;
+    sl__pool_submit(run->pool, &t->job);
+}
+
 void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt)
 {
     sl_task_t *t = new_task(run, step, item, attempt);
@@ -233,6 +277,10 @@ void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t at
     if (!prepare_args(run, step, item, t))
         return;
     const sl_step_t *def = step->def;
+    if (def->kind->exec == SL_EXEC_CPU && run->pool) {
+        submit_to_pool(run, step, t);
+        return;
+    }
     if (def->timeout_ms > 0 && def->kind->exec == SL_EXEC_IO &&
         start_timer(t, (uint64_t)def->timeout_ms, on_timeout) < 0) {
         release_task(t);
@@ -310,10 +358,17 @@ void sl__sched_cancel_all(sl_run_t *run, bool cancel_running)
             stop_timer(t);
             release_task(t);
             sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping");
+        } else if (t->state == TASK_RUNNING && t->in_pool &&
+                   sl__pool_unqueue(run->pool, &t->job)) {
+            /* still queued for a worker: it has not started, and now will not */
+            release_task(t);
+            sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping");
         } else if (cancel_running && t->state == TASK_RUNNING) {
             stop_timer(t);
             t->state = TASK_ZOMBIE;
-            if (step->def->kind->cancel)
+            if (t->in_pool)
+                sl__pool_cancel(run->pool, &t->job); /* kills its worker; fails it later */
+            else if (step->def->kind->cancel)
                 step->def->kind->cancel(t);
             sl__sched_item_failed(step, item, SL_ECANCELED, "canceled");
         }
