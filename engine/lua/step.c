@@ -3,33 +3,22 @@
  * with its own _ENV, whose __index is the shared step scope (the expression
  * sandbox plus the `sluice` module), so a task's globals stay its own. Code
  * is compiled once per distinct source into a chunk taking its _ENV as a
- * vararg. IO calls (sluice.sleep for now) yield the coroutine and resume it
- * from a libuv callback, so sequential Lua code runs concurrently.
+ * vararg. IO calls (sluice.sleep, sluice.http, sluice.fs) yield the coroutine
+ * and resume it from a libuv callback, so sequential Lua code runs
+ * concurrently; sluice.gather and sluice.map run functions in more coroutines
+ * of the same task (lua/fiber.h).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
-#include "lua/internal.h"
+#include "lua/fiber.h"
 #include "plugin/registry.h"
 #include "sched/task.h"
 
 #define STEP_INSTRUCTIONS_DEFAULT 1000000000u
 #define STEP_ERR_MAX 512
-
-typedef struct lua_task {
-    sl_vm_budget_t budget; /* first: the coroutine's extra space points here */
-    struct lua_task *prev, *next; /* the VM's live tasks */
-    sl_task_t *task;
-    sl_vm_t *vm;
-    lua_State *co;
-    int co_ref, env_ref;
-    bool in_run;       /* the chunk is done; run(args, ctx) is running */
-    bool sleeping;
-    bool timer_inited;
-    uv_timer_t timer;  /* sluice.sleep; the struct is freed in its close callback */
-} lua_task_t;
 
 static const char *const reserved_params[] = {"code", "script", "pool", "unsafe",
                                               "max_instructions"};
@@ -39,11 +28,7 @@ static const char *const unsafe_names[] = {"io", "os", "package", "debug", "requ
 /* The task running on coroutine L; raises when L is not a Lua step's coroutine. */
 static lua_task_t *task_of(lua_State *L)
 {
-    sl_vm_t *vm = sl__vm_of(L);
-    sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
-    if (vm == NULL || L == vm->L || budget == NULL || budget == &vm->expr_budget)
-        luaL_error(L, "only a Lua step can call this");
-    return (lua_task_t *)budget;
+    return sl__fiber_of(L)->lt;
 }
 
 /* ---- the sluice module ---------------------------------------------------- */
@@ -87,42 +72,6 @@ static int l_sluice_log_error(lua_State *L)
     return log_at(L, SL_LOG_ERROR);
 }
 
-static void drive(lua_task_t *lt, int nargs);
-
-static void on_wake(uv_timer_t *timer)
-{
-    lua_task_t *lt = timer->data;
-    lt->sleeping = false;
-    drive(lt, 0);
-}
-
-/* Wakes the task's coroutine after `ms` on the loop: sluice.sleep, and the turn a
- * preempted step waits for. */
-static int start_wake_timer(lua_task_t *lt, uint64_t ms)
-{
-    if (!lt->timer_inited) {
-        if (uv_timer_init(sl__host()->task_loop(lt->task), &lt->timer) < 0)
-            return SL_ESYS;
-        lt->timer.data = lt;
-        lt->timer_inited = true;
-    }
-    return uv_timer_start(&lt->timer, on_wake, ms, 0) < 0 ? SL_ESYS : 0;
-}
-
-static int l_sluice_sleep(lua_State *L)
-{
-    lua_task_t *lt = task_of(L);
-    double seconds = luaL_checknumber(L, 1);
-    luaL_argcheck(L, seconds >= 0 && seconds <= 86400.0 * 365, 1, "out of range");
-    if (!lua_isyieldable(L))
-        return luaL_error(L, "sluice.sleep cannot be called here (inside a metamethod or "
-                             "iterator that cannot yield)");
-    if (start_wake_timer(lt, (uint64_t)(seconds * 1000 + 0.5)) < 0)
-        return luaL_error(L, "sluice.sleep: cannot start a timer");
-    lt->sleeping = true;
-    return lua_yield(L, 0);
-}
-
 static int l_sluice_print(lua_State *L)
 {
     return log_at(L, SL_LOG_INFO);
@@ -147,8 +96,10 @@ static void push_module(lua_State *L, int env)
     lua_getfield(L, env, "json_decode");
     lua_setfield(L, -2, "decode");
     lua_setfield(L, -2, "json");
-    lua_pushcfunction(L, l_sluice_sleep);
-    lua_setfield(L, -2, "sleep");
+    int module = lua_gettop(L);
+    sl__fiber_open(L, module);
+    sl__lua_open_http(L, module);
+    sl__lua_open_fs(L, module);
 }
 
 /* ---- per-VM state: the step scope, compiled chunks, the task env metatable -- */
@@ -348,8 +299,8 @@ static int l_step_prepare(lua_State *L)
     lt->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_State *co = lua_newthread(L);
     lua_pushvalue(L, -1);
-    lt->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lt->co = co;
+    lt->main->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lt->main->co = co;
     lua_pop(L, 1);
     if (!lua_checkstack(co, 4))
         return luaL_error(L, "out of memory");
@@ -364,10 +315,12 @@ static void on_timer_closed(uv_handle_t *handle)
     sl__free(handle->data);
 }
 
-/* Forgets the task's Lua objects and frees its state (after the timer closes). */
+/* Kills the task's fibers (canceling their IO), forgets its Lua objects and frees its
+ * state (after the turn timer closes). */
 static void release(lua_task_t *lt)
 {
     sl_vm_t *vm = lt->vm;
+    sl__fiber_kill_all(lt);
     if (vm) {
         if (lt->prev)
             lt->prev->next = lt->next;
@@ -375,13 +328,12 @@ static void release(lua_task_t *lt)
             vm->step_tasks = lt->next;
         if (lt->next)
             lt->next->prev = lt->prev;
-        luaL_unref(vm->L, LUA_REGISTRYINDEX, lt->co_ref);
         luaL_unref(vm->L, LUA_REGISTRYINDEX, lt->env_ref);
     }
     if (lt->task)
         sl__host()->task_set_data(lt->task, NULL);
-    if (lt->timer_inited)
-        uv_close((uv_handle_t *)&lt->timer, on_timer_closed);
+    if (lt->turn_timer_inited)
+        uv_close((uv_handle_t *)&lt->turn_timer, on_timer_closed);
     else
         sl__free(lt);
 }
@@ -393,11 +345,16 @@ static void finish_fail(lua_task_t *lt, int code, const char *message)
     sl__host()->task_fail(task, code, message);
 }
 
+void sl__lua_task_fail(lua_task_t *lt, int code, const char *message)
+{
+    finish_fail(lt, code, message);
+}
+
 static void finish_ok(lua_task_t *lt, int idx)
 {
     char err[STEP_ERR_MAX], message[STEP_ERR_MAX + 32];
     sl_value_t *out = NULL;
-    int rc = idx ? sl__vm_pull(lt->co, idx, &out, err, sizeof(err)) : 0;
+    int rc = idx ? sl__vm_pull(lt->main->co, idx, &out, err, sizeof(err)) : 0;
     if (rc < 0) {
         snprintf(message, sizeof(message), "the step's result: %s",
                  rc == SL_ENOMEM ? "out of memory" : err);
@@ -435,10 +392,10 @@ static void fail_from_error(lua_task_t *lt, int status)
                     "not enough memory");
         return;
     }
-    int code = lt->budget.tripped ? SL_ELIMIT : SL_ELUA;
+    int code = lt->tripped ? SL_ELIMIT : SL_ELUA;
     int base = lua_gettop(L);
     lua_pushcfunction(L, l_step_traceback);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lt->co_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lt->main->co_ref);
     const char *text = lua_pcall(L, 1, 1, 0) == LUA_OK ? lua_tostring(L, -1) : NULL;
     char *copy = sl__strdup(text ? text : "Lua error (no memory left to describe it)");
     lua_settop(L, base);
@@ -449,7 +406,7 @@ static void fail_from_error(lua_task_t *lt, int status)
 /* The chunk finished with `nres` results: its value, or run(args, ctx) when it gave none. */
 static bool chunk_done(lua_task_t *lt, int nres)
 {
-    lua_State *co = lt->co;
+    lua_State *co = lt->main->co;
     if (lt->in_run || (nres > 0 && !lua_isnil(co, -nres)))
         return false;
     lua_settop(co, 0);
@@ -470,40 +427,19 @@ static bool chunk_done(lua_task_t *lt, int nres)
     return true;
 }
 
-/* Resumes the coroutine until it waits for IO or ends; the task is completed when it ends. */
-static void drive(lua_task_t *lt, int nargs)
+bool sl__lua_main_ended(lua_task_t *lt, int status, int nres)
 {
-    for (;;) {
-        int nres = 0;
-        lt->vm->mem_refused = false;
-        int status = lua_resume(lt->co, lt->vm->L, nargs, &nres);
-        if (status == LUA_YIELD) {
-            lua_pop(lt->co, nres);
-            if (lt->sleeping)
-                return;
-            if (lt->budget.preempted) {
-                /* The hook gave the loop a turn; come back after it (a timeout may
-                 * cancel the task meanwhile). 1 ms, not 0: libuv 1.44 runs a 0 ms timer
-                 * started from a timer callback in the same pass, starving the rest. */
-                lt->budget.preempted = false;
-                if (start_wake_timer(lt, 1) < 0)
-                    finish_fail(lt, SL_ESYS, "cannot schedule the step's next turn");
-                return;
-            }
-            finish_fail(lt, SL_ELUA, "a Lua step yielded outside a sluice call");
-            return;
-        }
-        if (status != LUA_OK) {
-            fail_from_error(lt, status);
-            return;
-        }
-        if (chunk_done(lt, nres)) {
-            nargs = 2;
-            continue;
-        }
-        finish_ok(lt, lua_gettop(lt->co) > 0 && nres > 0 ? lua_gettop(lt->co) - nres + 1 : 0);
-        return;
+    if (status != LUA_OK) {
+        fail_from_error(lt, status);
+        return true;
     }
+    if (chunk_done(lt, nres)) {
+        sl__fiber_ready(lt->main, 2);
+        return false;
+    }
+    lua_State *co = lt->main->co;
+    finish_ok(lt, lua_gettop(co) > 0 && nres > 0 ? lua_gettop(co) - nres + 1 : 0);
+    return true;
 }
 
 static int read_params(const sl_value_t *args, prepare_args_t *pa, uint64_t *instructions)
@@ -530,10 +466,14 @@ static int lua_step_start(sl_task_t *task, const sl_value_t *args)
     prepare_args_t pa = {lt, args, NULL, NULL, false};
     uint64_t instructions;
     lt->task = task;
-    lt->co_ref = lt->env_ref = LUA_NOREF;
+    lt->env_ref = LUA_NOREF;
     if (read_params(args, &pa, &instructions) < 0) {
         sl__free(lt);
         return SL_EINVAL;
+    }
+    if ((lt->main = sl__fiber_new(lt)) == NULL) {
+        sl__free(lt);
+        return SL_ENOMEM;
     }
     host->task_set_data(task, lt);
     lt->vm = vm;
@@ -557,9 +497,14 @@ static int lua_step_start(sl_task_t *task, const sl_value_t *args)
         return 0;
     }
     lua_settop(L, base);
-    sl__vm_budget_start(lt->co, &lt->budget, instructions);
-    lt->budget.preemptible = true;
-    drive(lt, 1);
+    fiber_t *main = lt->main;
+    sl__vm_budget_start(main->co, &main->budget, instructions);
+    main->budget.preemptible = true;
+    lt->remaining = main->budget.remaining;
+    lt->budget_message = main->budget.message;
+    lt->hook = lua_gethook(main->co);
+    sl__fiber_ready(main, 1);
+    sl__fiber_run(lt);
     return 0;
 }
 
@@ -568,10 +513,7 @@ static void lua_step_cancel(sl_task_t *task)
     lua_task_t *lt = sl__host()->task_data(task);
     if (lt == NULL)
         return;
-    if (lt->timer_inited)
-        uv_timer_stop(&lt->timer);
-    lt->sleeping = false;
-    finish_fail(lt, SL_ECANCELED, "canceled");
+    finish_fail(lt, SL_ECANCELED, "canceled"); /* release() cancels the fibers' IO first */
 }
 
 void sl__lua_steps_detach(sl_vm_t *vm)
@@ -579,8 +521,8 @@ void sl__lua_steps_detach(sl_vm_t *vm)
     lua_task_t *lt = vm->step_tasks;
     while (lt) {
         lua_task_t *next = lt->next;
-        if (lt->timer_inited)
-            uv_timer_stop(&lt->timer);
+        if (lt->turn_timer_inited)
+            uv_timer_stop(&lt->turn_timer);
         lt->vm = NULL;
         lt->task = NULL;
         lt->prev = lt->next = NULL;

@@ -1,0 +1,150 @@
+/*
+ * lua/fiber.h: a Lua step task as a tree of fibers (step.c, fiber.c, io.c, fs.c).
+ *
+ * A task starts with one fiber, its main coroutine. sluice.gather and sluice.map
+ * suspend the calling fiber and run each function in a child fiber of the same
+ * task; only leaves of the tree run. A fiber that calls an IO function (sleep,
+ * http, fs) starts the IO as an *op*, records it and yields; the op's callback
+ * marks it finished and queues exactly that fiber, which is resumed with the
+ * op's results. The task's driver (sl__fiber_run) resumes queued fibers one at
+ * a time, from loop callbacks only, never from inside a coroutine.
+ *
+ * Lifetimes: a fiber's coroutine is anchored in the registry while the fiber
+ * lives; killing a fiber detaches and cancels its op (the op frees itself when
+ * its IO ends, possibly at once), kills its group's children and unrefs the
+ * coroutine. The task frees all its fibers when it ends or is canceled.
+ *
+ * Budget: the task's instruction budget lives in the task and is copied into
+ * the running fiber's sl_vm_budget_t around each resume, so all fibers of a
+ * task draw on one budget and preemption counts their work together.
+ *
+ * Loop thread only.
+ */
+#ifndef SL_LUA_FIBER_H
+#define SL_LUA_FIBER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "lua/internal.h"
+
+/* Live fibers per task, all groups together. */
+#define SL_FIBERS_MAX 10000
+/* sluice.map's default concurrency. */
+#define SL_MAP_CONCURRENCY_DEFAULT 64
+
+typedef struct lua_task lua_task_t;
+typedef struct fiber fiber_t;
+typedef struct fiber_op fiber_op_t;
+typedef struct fiber_group fiber_group_t;
+
+/** What an op kind does; see struct fiber_op. */
+typedef struct fiber_op_kind {
+    /**
+     * Stops the IO of an op whose fiber is gone (op->fiber is NULL). The op frees
+     * itself when its IO reports, which may happen before this returns.
+     */
+    void (*cancel)(fiber_op_t *op);
+    /**
+     * Runs protected on the VM's main state: pushes what the fiber resumes with,
+     * `true` and the results, or `false` and an error message. Returns the count.
+     */
+    int (*push)(lua_State *L, fiber_op_t *op);
+    /** Frees a finished op (or one whose IO reported after it was detached). */
+    void (*free)(fiber_op_t *op);
+} fiber_op_kind_t;
+
+/** An IO operation a fiber waits for; embedded first in each kind's struct. */
+struct fiber_op {
+    const fiber_op_kind_t *kind;
+    fiber_t *fiber; /* the waiting fiber; NULL once detached (the fiber is gone) */
+    bool finished;  /* the IO reported; results wait in the op until the fiber resumes */
+};
+
+struct fiber {
+    sl_vm_budget_t budget; /* first: the coroutine's extra space points here */
+    uint32_t magic;
+    lua_task_t *lt;
+    lua_State *co;
+    int co_ref;
+    fiber_t *all_prev, *all_next;     /* the task's live fibers */
+    fiber_t *ready_prev, *ready_next; /* the task's ready queue */
+    bool queued;
+    int nargs;                        /* values on the coroutine's stack to resume with */
+    fiber_op_t *op;                   /* the IO this fiber waits for */
+    fiber_group_t *group;             /* the gather/map this fiber waits for */
+    fiber_group_t *member_of;         /* the gather/map this fiber runs a function of */
+    fiber_t *sibling_prev, *sibling_next;
+    int64_t index;                    /* 1-based position in member_of */
+};
+
+struct lua_task {
+    sl_task_t *task;
+    sl_vm_t *vm;                      /* NULL once the VM is gone */
+    lua_task_t *prev, *next;          /* the VM's live tasks */
+    int env_ref;
+    bool in_run;                      /* the chunk is done; run(args, ctx) is running */
+    bool running;                     /* sl__fiber_run is on the stack */
+    /* The instruction budget shared by the fibers (see the header comment). */
+    uint64_t remaining;
+    uint64_t since_yield;
+    bool tripped;
+    const char *budget_message;
+    lua_Hook hook;                    /* lua/vm.c's count hook */
+    fiber_t *main;
+    fiber_t *fibers;
+    size_t fiber_count;
+    fiber_t *ready_head, *ready_tail;
+    bool turn_timer_inited;
+    uv_timer_t turn_timer;            /* the next turn; the struct is freed in its close callback */
+};
+
+/* ---- fiber.c ---------------------------------------------------------------- */
+
+/** A new fiber of `lt`, linked into its list (co unset). NULL when out of memory. */
+fiber_t *sl__fiber_new(lua_task_t *lt);
+/** Kills a fiber and everything under it (see the header comment). */
+void sl__fiber_kill(fiber_t *f);
+/** Kills every fiber of the task (the task is ending). */
+void sl__fiber_kill_all(lua_task_t *lt);
+/** Queues a fiber to be resumed with `nargs` values already on its stack. */
+void sl__fiber_ready(fiber_t *f, int nargs);
+/** Resumes the task's ready fibers; the task may end (and be freed) inside. */
+void sl__fiber_run(lua_task_t *lt);
+
+/** The fiber running on `L`; raises when `L` is not a Lua step's coroutine. */
+fiber_t *sl__fiber_of(lua_State *L);
+/** As sl__fiber_of, and raises when `L` cannot yield here; `what` names the caller. */
+fiber_t *sl__fiber_for_io(lua_State *L, const char *what);
+/**
+ * Makes the fiber wait for `op` (started, owned by the fiber from now on) and
+ * yields; the fiber resumes with the op's results, or raises its error message
+ * prefixed with the caller's position. Use as `return sl__fiber_wait(L, f, op);`.
+ */
+int sl__fiber_wait(lua_State *L, fiber_t *f, fiber_op_t *op);
+/** An op's IO reported: resumes the waiting fiber, or frees the op when it has none. */
+void sl__fiber_op_done(fiber_op_t *op);
+
+/** Sets sleep, gather and map in the module table at `module`. Raises. */
+void sl__fiber_open(lua_State *L, int module);
+
+/* ---- io.c, fs.c ----------------------------------------------------------------- */
+
+/** Sets the `http` table in the module table at `module`. Raises. */
+void sl__lua_open_http(lua_State *L, int module);
+/** Sets the `fs` table in the module table at `module`. Raises. */
+void sl__lua_open_fs(lua_State *L, int module);
+
+/* ---- step.c ----------------------------------------------------------------------- */
+
+/**
+ * The main fiber's coroutine ended with `status` (LUA_OK with `nres` results, or
+ * an error). Returns true when the task ended (`lt` is freed), false when the
+ * main fiber was queued again (to call run(args, ctx)).
+ */
+bool sl__lua_main_ended(lua_task_t *lt, int status, int nres);
+/** Fails the task with `message` (copied); `lt` is freed. */
+void sl__lua_task_fail(lua_task_t *lt, int code, const char *message);
+
+#endif
