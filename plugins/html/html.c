@@ -488,8 +488,12 @@ static int build_output(const select_args_t *a, xmlXPathObjectPtr result, sl_val
             *out = v;
             return v != NULL ? 0 : SL_ENOMEM;
         }
+        if (host->value_push(list, v) != 0) { /* v is freed by value_push */
+            host->value_free(list);
+            return SL_ENOMEM;
+        }
         *out = list;
-        return host->value_push(list, v) == 0 ? 0 : SL_ENOMEM;
+        return 0;
     }
     xmlNodeSetPtr nodes = result->nodesetval;
     int count = nodes != NULL ? nodes->nodeNr : 0;
