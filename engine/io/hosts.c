@@ -217,8 +217,19 @@ host_t *sl__io_hosts_next_ready(sl_http_client_t *client)
     return NULL;
 }
 
-void sl__io_hosts_started(host_t *host)
+/*
+ * curl looks for a reusable connection by walking every connection it holds to the
+ * host, which with thousands open makes each new transfer cost O(connections). Over
+ * cleartext HTTP/1.1 (no multiplexing) we know when none can be idle: then the
+ * transfer asks for a fresh connection and curl skips the walk. (Over TLS the walk
+ * finds HTTP/2 connections to multiplex on, so it always happens.)
+ */
+void sl__io_hosts_started(host_t *host, sl_http_t *req)
 {
+    if (strncmp(host->key, "http:", 5) == 0 && host->idle_conns == 0)
+        req->fresh_connect = true;
+    else if (host->idle_conns > 0)
+        host->idle_conns--;
     host->inflight++;
     if (host->rate > 0) {
         uint64_t interval = (uint64_t)(1e9 / host->rate);
@@ -229,9 +240,11 @@ void sl__io_hosts_started(host_t *host)
         push_ready(host); /* behind the others: round-robin */
 }
 
-void sl__io_hosts_ended(host_t *host)
+void sl__io_hosts_ended(host_t *host, bool conn_kept)
 {
     host->inflight--;
+    if (conn_kept)
+        host->idle_conns++;
     if (host->queue_head)
         push_ready(host);
 }

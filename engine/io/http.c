@@ -250,10 +250,11 @@ int sl__io_http_activate(sl_http_t *req)
     return 0;
 }
 
-static void slot_free(sl_http_t *req)
+/* The request's slot is free; `conn_kept` when curl kept its connection for reuse. */
+static void slot_free(sl_http_t *req, bool conn_kept)
 {
     req->client->inflight--;
-    sl__io_hosts_ended(req->host);
+    sl__io_hosts_ended(req->host, conn_kept);
 }
 
 /* Takes requests off the host queues while the limits allow. */
@@ -275,10 +276,10 @@ void sl__io_http_pump(sl_http_client_t *client)
         client->inflight++;
         if (client->inflight > client->stats.inflight_max)
             client->stats.inflight_max = client->inflight;
-        sl__io_hosts_started(host);
+        sl__io_hosts_started(host, req);
         int rc = req->save ? sl__io_save_open(req) : sl__io_http_activate(req);
         if (rc < 0) {
-            slot_free(req);
+            slot_free(req, false);
             sl__io_http_defer_fail(req, rc, 0, "%s %s: cannot start: %s", req->method, req->url,
                                    sl_strerror(rc));
         }
@@ -291,7 +292,7 @@ void sl__io_http_opened(sl_http_t *req, int error)
     sl_http_client_t *client = req->client;
     int rc = error ? SL_EIO : sl__io_http_activate(req);
     if (rc < 0) {
-        slot_free(req);
+        slot_free(req, false);
         char message[1024];
         if (error)
             snprintf(message, sizeof(message), "%s %s: cannot create a file beside '%s': %s",
@@ -310,7 +311,7 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
     sl_http_client_t *client = req->client;
     curl_multi_remove_handle(client->multi, req->easy);
     req->result = result;
-    slot_free(req);
+    slot_free(req, result == CURLE_OK);
     if (req->save) {
         req->state = REQ_FINISHING;
         sl__io_save_advance(req); /* reports when the file is complete (or removed) */
@@ -436,11 +437,11 @@ void sl__io_http_cancel(sl_http_t *req)
         sl__io_hosts_unqueue(req);
         break;
     case REQ_OPENING:
-        slot_free(req);
+        slot_free(req, false);
         break;
     case REQ_ACTIVE:
         curl_multi_remove_handle(client->multi, req->easy);
-        slot_free(req);
+        slot_free(req, false);
         break;
     case REQ_DONE:
         unlink_deferred(req);

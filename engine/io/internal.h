@@ -15,7 +15,7 @@
 #define HTTP_MAX_REDIRECTS 10
 #define HTTP_HEADER_BYTES_MAX (256u << 10) /* all response headers of one request */
 #define HTTP_SAVE_BUFFER_MAX (1u << 20)    /* body bytes waiting for the disk, per request */
-#define HTTP_EXPECT_MAX 64
+#define HTTP_EXPECT_MAX 16
 
 typedef struct host host_t;
 typedef struct sock_ctx sock_ctx_t;
@@ -57,6 +57,7 @@ struct sl_http {
     bool internal;             /* a robots.txt fetch: not subject to robots */
     bool too_big;
     bool headers_too_big;
+    bool fresh_connect;        /* no idle connection to reuse: skip curl's search */
     sl_http_t *queue_next;     /* host queue, or the deferred list */
     sl_http_t *live_prev, *live_next;
     /* what to do */
@@ -97,6 +98,7 @@ struct host {
     host_t *bucket_next;
     sl_http_client_t *client;
     uint32_t inflight;
+    uint32_t idle_conns;       /* estimate of curl's idle connections to the host */
     sl_http_t *queue_head, *queue_tail;
     bool in_ready;
     host_t *ready_next;
@@ -153,8 +155,8 @@ void sl__io_request_free(sl_http_t *req);
 /* hosts.c */
 int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req);
 void sl__io_hosts_unqueue(sl_http_t *req);
-void sl__io_hosts_started(host_t *host);
-void sl__io_hosts_ended(host_t *host);
+void sl__io_hosts_started(host_t *host, sl_http_t *req);
+void sl__io_hosts_ended(host_t *host, bool conn_kept);
 host_t *sl__io_hosts_next_ready(sl_http_client_t *client);
 void sl__io_hosts_wake(host_t *host);
 void sl__io_hosts_close_timers(sl_http_client_t *client);

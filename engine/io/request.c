@@ -384,9 +384,10 @@ static size_t on_header(char *data, size_t size, size_t count, void *ud)
     return len;
 }
 
+/* Room for `need` body bytes: exactly that much when the server said so, else doubling. */
 static int grow_body(sl_http_t *req, size_t need)
 {
-    size_t cap = req->resp_body_cap ? req->resp_body_cap : 16384;
+    size_t cap = req->resp_body_cap ? req->resp_body_cap : need;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     if ((int64_t)cap > req->max_bytes && (int64_t)need <= req->max_bytes)
@@ -420,8 +421,12 @@ static size_t on_body(char *data, size_t size, size_t count, void *ud)
         curl_off_t expected = -1;
         curl_easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
         size_t need = have + len;
-        if (expected > 0 && (int64_t)expected <= req->max_bytes && (size_t)expected > need)
-            need = (size_t)expected; /* one allocation when the server says how much */
+        if (expected > 0 && (int64_t)expected <= req->max_bytes) {
+            if ((size_t)expected > need)
+                need = (size_t)expected; /* one allocation when the server says how much */
+        } else if (req->resp_body == NULL && need < 4096) {
+            need = 4096;
+        }
         if (grow_body(req, need) < 0)
             return 0;
     }
@@ -452,8 +457,17 @@ int sl__io_request_setup(sl_http_t *req)
     if (req->timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L); /* prefer a stream on an HTTP/2 connection */
+    /* Over TLS the server may offer HTTP/2: prefer waiting for a stream on a connection
+     * being set up to opening another. (Over cleartext this only delays: no h2c.) */
+    if (strncmp(req->url, "https:", 6) == 0)
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    if (req->fresh_connect)
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* curl holds a receive buffer per transfer: small for in-memory bodies (pages and
+     * API answers), so that 10,000 transfers in flight stay cheap; large for downloads
+     * to files. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, req->save ? 65536L : 2048L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
@@ -582,6 +596,20 @@ sl_value_t *sl__io_request_response(sl_http_t *req)
     if (!req->save) {
         if (req->resp_body == NULL && grow_body(req, 0) < 0)
             goto fail;
+        if (req->resp_body_cap > req->resp_body->len + req->resp_body->len / 8 + 64) {
+            /* The body outlives the transfer in the step's output: move it to a block of
+             * its size (a shrinking realloc would leave small live blocks scattered
+             * through freed buffers, and the heap would only grow). */
+            size_t len = req->resp_body->len;
+            sl_vstr_t *fit = sl__malloc(sizeof(sl_vstr_t) + len + 1);
+            if (fit) {
+                fit->len = len;
+                memcpy(fit->data, req->resp_body->data, len);
+                sl__free(req->resp_body);
+                req->resp_body = fit;
+                req->resp_body_cap = len;
+            }
+        }
         req->resp_body->data[req->resp_body->len] = '\0';
         body = sl__value_string_adopt(req->resp_body);
         if (body == NULL)
