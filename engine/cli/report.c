@@ -62,9 +62,17 @@ void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_
     totals_t t = count(run, wf);
     uint64_t now = sl__now_ns();
     double dt = (double)(now - p->last_ns) / 1e9;
+    sl_http_stats_t hs;
+    bool has_http = sl__run_http_stats(run, &hs);
     if (dt > 0.05) {
         double instant = (double)(t.done - p->last_done) / dt;
         p->rate = p->rate == 0 ? instant : 0.7 * p->rate + 0.3 * instant;
+        if (has_http) {
+            double requests = (double)(hs.requests - p->last_requests) / dt;
+            p->request_rate = p->request_rate == 0 ? requests
+                                                   : 0.7 * p->request_rate + 0.3 * requests;
+            p->last_requests = hs.requests;
+        }
         p->last_ns = now;
         p->last_done = t.done;
     }
@@ -78,13 +86,13 @@ void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_
         format_duration(d, sizeof(d), (double)(t.known_total - t.done) / p->rate);
         snprintf(eta, sizeof(eta), " · ETA %s", d);
     }
-    char elapsed[16], http[64] = "";
+    char elapsed[16], http[96] = "";
     format_duration(elapsed, sizeof(elapsed), (double)(now - p->started_ns) / 1e9);
-    sl_http_stats_t hs;
-    if (sl__run_http_stats(run, &hs)) {
+    if (has_http) {
         char bytes[16];
         format_bytes(bytes, sizeof(bytes), hs.bytes);
-        snprintf(http, sizeof(http), " · http %" PRIu64 " req, %s", hs.requests, bytes);
+        snprintf(http, sizeof(http), " · http %" PRIu64 " req (%.0f/s), %s", hs.requests,
+                 p->request_rate, bytes);
     }
     fprintf(p->out, "\r\033[2K%s: steps %zu/%zu · tasks %zu/%s · %zu running · %.1f/s%s%s%s · %s",
             wf->name, t.steps_ended, wf->step_count, t.done, total, t.running, p->rate, eta, http,

@@ -14,6 +14,8 @@ typedef struct sl_progress {
     uint64_t last_ns;
     size_t last_done;
     double rate; /* tasks/s, smoothed */
+    uint64_t last_requests;
+    double request_rate; /* HTTP requests/s, smoothed */
     bool drawn;
 } sl_progress_t;
 
