@@ -1,5 +1,5 @@
 /*
- * lua/fiber.h: a Lua step task as a tree of fibers (step.c, fiber.c, io.c, fs.c).
+ * lua/fiber.h: a Lua step task as a tree of fibers (step.c, fiber.c, group.c, io.c, fs.c).
  *
  * A task starts with one fiber, its main coroutine. sluice.gather and sluice.map
  * suspend the calling fiber and run each function in a child fiber of the same
@@ -71,33 +71,48 @@ struct fiber {
     fiber_t *all_prev, *all_next;     /* the task's live fibers */
     fiber_t *ready_prev, *ready_next; /* the task's ready queue */
     bool queued;
-    int nargs;                        /* values on the coroutine's stack to resume with */
-    fiber_op_t *op;                   /* the IO this fiber waits for */
-    fiber_group_t *group;             /* the gather/map this fiber waits for */
-    fiber_group_t *member_of;         /* the gather/map this fiber runs a function of */
+    int nargs;                /* values on the coroutine's stack to resume with */
+    fiber_op_t *op;           /* the IO this fiber waits for */
+    fiber_group_t *group;     /* the gather/map this fiber waits for */
+    fiber_group_t *member_of; /* the gather/map this fiber runs a function of */
     fiber_t *sibling_prev, *sibling_next;
-    int64_t index;                    /* 1-based position in member_of */
+    int64_t index; /* 1-based position in member_of */
+};
+
+/** A gather or map: the children a parent fiber waits for (group.c). */
+struct fiber_group {
+    fiber_t *parent;
+    bool is_map;
+    bool failed;
+    bool error_lost; /* failed, and no memory was left to keep the message */
+    bool reported;   /* the parent is queued to collect the outcome */
+    int ref;         /* registry: the group's table (GROUP_* slots) */
+    int64_t total;   /* functions or items */
+    int64_t next;    /* the next one to start, 1-based */
+    int64_t running; /* live children */
+    int64_t limit;   /* most children at once */
+    fiber_t *children;
 };
 
 struct lua_task {
     sl_task_t *task;
-    sl_vm_t *vm;                      /* NULL once the VM is gone */
-    lua_task_t *prev, *next;          /* the VM's live tasks */
+    sl_vm_t *vm;             /* NULL once the VM is gone */
+    lua_task_t *prev, *next; /* the VM's live tasks */
     int env_ref;
-    bool in_run;                      /* the chunk is done; run(args, ctx) is running */
-    bool running;                     /* sl__fiber_run is on the stack */
+    bool in_run;  /* the chunk is done; run(args, ctx) is running */
+    bool running; /* sl__fiber_run is on the stack */
     /* The instruction budget shared by the fibers (see the header comment). */
     uint64_t remaining;
     uint64_t since_yield;
     bool tripped;
     const char *budget_message;
-    lua_Hook hook;                    /* lua/vm.c's count hook */
+    lua_Hook hook; /* lua/vm.c's count hook */
     fiber_t *main;
     fiber_t *fibers;
     size_t fiber_count;
     fiber_t *ready_head, *ready_tail;
     bool turn_timer_inited;
-    uv_timer_t turn_timer;            /* the next turn; the struct is freed in its close callback */
+    uv_timer_t turn_timer; /* the next turn; the struct is freed in its close callback */
 };
 
 /* ---- fiber.c ---------------------------------------------------------------- */
@@ -126,8 +141,25 @@ int sl__fiber_wait(lua_State *L, fiber_t *f, fiber_op_t *op);
 /** An op's IO reported: resumes the waiting fiber, or frees the op when it has none. */
 void sl__fiber_op_done(fiber_op_t *op);
 
-/** Sets sleep, gather and map in the module table at `module`. Raises. */
+/** Sets sleep in the module table at `module`. Raises. */
 void sl__fiber_open(lua_State *L, int module);
+
+/* ---- group.c ------------------------------------------------------------------ */
+
+/** Kills the group's children, forgets its table and frees it. */
+void sl__group_free(fiber_group_t *g);
+/** Starts children while the group is under its limit; queues the parent when all ended. */
+void sl__group_pump(fiber_group_t *g);
+/**
+ * Fails the group (the first failure counts) for child `index` with `message`, or when
+ * that is NULL with the error object on top of the VM's main state (popped), and kills
+ * the other children.
+ */
+void sl__group_fail(fiber_group_t *g, int64_t index, const char *message);
+/** Child `f` ended with `status` (and `nres` results on LUA_OK); `f` is freed. */
+void sl__group_child_ended(fiber_t *f, int status, int nres);
+/** Sets gather and map in the module table at `module`. Raises. */
+void sl__group_open(lua_State *L, int module);
 
 /* ---- io.c, fs.c ----------------------------------------------------------------- */
 

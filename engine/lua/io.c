@@ -12,10 +12,10 @@
 
 typedef struct http_op {
     fiber_op_t op;
-    sl_http_t *req;         /* NULL once the request reported */
+    sl_http_t *req; /* NULL once the request reported */
     int code;
-    sl_value_t *response;   /* owned */
-    char *message;          /* owned; NULL on success */
+    sl_value_t *response; /* owned */
+    char *message;        /* owned; NULL on success */
 } http_op_t;
 
 static void http_free(fiber_op_t *op)

@@ -98,6 +98,7 @@ static void push_module(lua_State *L, int env)
     lua_setfield(L, -2, "json");
     int module = lua_gettop(L);
     sl__fiber_open(L, module);
+    sl__group_open(L, module);
     sl__lua_open_http(L, module);
     sl__lua_open_fs(L, module);
 }
