@@ -270,6 +270,8 @@ wait $pid
 rc=$?
 [[ $rc == 0 ]] && ok || bad "SIGTERM exit status $rc"
 wait $hung 2> /dev/null
+fixture_stop
+[[ $FIXTURE_EXIT_STATUS == 0 ]] && ok || bad "the test's server exited with $FIXTURE_EXIT_STATUS"
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
