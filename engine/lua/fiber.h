@@ -113,6 +113,13 @@ struct lua_task {
     fiber_t *ready_head, *ready_tail;
     bool turn_timer_inited;
     uv_timer_t turn_timer; /* the next turn; the struct is freed in its close callback */
+    /* Threadpool work of the task's fibers not yet reported (fs.c), canceled or not. */
+    unsigned work_pending;
+    /* The task ended while work was pending: its outcome waits for the work. */
+    bool ending;
+    int end_code;
+    char *end_message;
+    sl_value_t *end_output;
 };
 
 /* ---- fiber.c ---------------------------------------------------------------- */
@@ -176,7 +183,12 @@ void sl__lua_open_fs(lua_State *L, int module);
  * main fiber was queued again (to call run(args, ctx)).
  */
 bool sl__lua_main_ended(lua_task_t *lt, int status, int nres);
-/** Fails the task with `message` (copied); `lt` is freed. */
+/** Fails the task with `message` (copied); the task is over (see sl__lua_task_settle). */
 void sl__lua_task_fail(lua_task_t *lt, int code, const char *message);
+/**
+ * The last threadpool work of an ending task reported (fs.c, when `ending` is set and
+ * `work_pending` is 0): completes the task with its outcome and frees `lt`.
+ */
+void sl__lua_task_settle(lua_task_t *lt);
 
 #endif

@@ -29,6 +29,7 @@
 
 typedef struct fs_op {
     fiber_op_t op;
+    lua_task_t *owner; /* counts this op in work_pending until it reports */
     uv_work_t work;
     bool write;
     bool append;
@@ -295,9 +296,14 @@ static const fiber_op_kind_t fs_kind = {fs_cancel, fs_push, fs_free};
 static void after_work_cb(uv_work_t *req, int status)
 {
     fs_op_t *op = req->data;
+    lua_task_t *owner = op->owner;
     if (status == UV_ECANCELED && op->error == 0)
         op->error = ECANCELED;
-    sl__fiber_op_done(&op->op);
+    owner->work_pending--;
+    bool settle = owner->ending && owner->work_pending == 0;
+    sl__fiber_op_done(&op->op); /* an ending task's ops have no fiber: this frees the op */
+    if (settle)
+        sl__lua_task_settle(owner);
 }
 
 /* The path argument at 1: a non-empty string without NUL bytes. Raises. */
@@ -321,6 +327,8 @@ static int fs_start(lua_State *L, fiber_t *f, fs_op_t *op, const char *what)
         fs_free(&op->op);
         return luaL_error(L, "%s: cannot queue file work: %s", what, uv_strerror(rc));
     }
+    op->owner = f->lt;
+    f->lt->work_pending++;
     return sl__fiber_wait(L, f, &op->op);
 }
 

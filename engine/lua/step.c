@@ -316,9 +316,8 @@ static void on_timer_closed(uv_handle_t *handle)
     sl__free(handle->data);
 }
 
-/* Kills the task's fibers (canceling their IO), forgets its Lua objects and frees its
- * state (after the turn timer closes). */
-static void release(lua_task_t *lt)
+/* Kills the task's fibers (canceling their IO) and forgets its Lua objects. */
+static void retire(lua_task_t *lt)
 {
     sl_vm_t *vm = lt->vm;
     sl__fiber_kill_all(lt);
@@ -331,19 +330,57 @@ static void release(lua_task_t *lt)
             lt->next->prev = lt->prev;
         luaL_unref(vm->L, LUA_REGISTRYINDEX, lt->env_ref);
     }
-    if (lt->task)
-        sl__host()->task_set_data(lt->task, NULL);
+    lt->vm = NULL;
+    lt->prev = lt->next = NULL;
+}
+
+/* Completes the task (done when `code` is 0, failed otherwise) and frees its state
+ * (after the turn timer closes). Takes `output`. */
+static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *output)
+{
+    sl_task_t *task = lt->task;
+    if (task)
+        sl__host()->task_set_data(task, NULL);
     if (lt->turn_timer_inited)
         uv_close((uv_handle_t *)&lt->turn_timer, on_timer_closed);
     else
         sl__free(lt);
+    if (task == NULL)
+        sl_value_free(output);
+    else if (code < 0)
+        sl__host()->task_fail(task, code, message);
+    else
+        sl__host()->task_done(task, output);
+}
+
+/* Ends the task. File work of its fibers still running in the threadpool (canceled, it
+ * stops soon) holds the outcome back until it reports: a task is never completed, nor
+ * the run let go, while a thread still works for it. Takes `output`. */
+static void finish(lua_task_t *lt, int code, const char *message, sl_value_t *output)
+{
+    retire(lt);
+    if (lt->work_pending == 0) {
+        complete(lt, code, message, output);
+        return;
+    }
+    lt->ending = true;
+    lt->end_code = code;
+    lt->end_output = output;
+    lt->end_message = code < 0 ? sl__strdup(message) : NULL;
+    if (code < 0 && lt->end_message == NULL)
+        lt->end_code = SL_ENOMEM;
+}
+
+void sl__lua_task_settle(lua_task_t *lt)
+{
+    char *message = lt->end_message;
+    complete(lt, lt->end_code, message ? message : "out of memory", lt->end_output);
+    sl__free(message);
 }
 
 static void finish_fail(lua_task_t *lt, int code, const char *message)
 {
-    sl_task_t *task = lt->task;
-    release(lt);
-    sl__host()->task_fail(task, code, message);
+    finish(lt, code, message, NULL);
 }
 
 void sl__lua_task_fail(lua_task_t *lt, int code, const char *message)
@@ -362,9 +399,7 @@ static void finish_ok(lua_task_t *lt, int idx)
         finish_fail(lt, rc, message);
         return;
     }
-    sl_task_t *task = lt->task;
-    release(lt);
-    sl__host()->task_done(task, out);
+    finish(lt, 0, NULL, out);
 }
 
 /* Protected: the error on the coroutine (arg 1) with its traceback. */
@@ -512,9 +547,9 @@ static int lua_step_start(sl_task_t *task, const sl_value_t *args)
 static void lua_step_cancel(sl_task_t *task)
 {
     lua_task_t *lt = sl__host()->task_data(task);
-    if (lt == NULL)
-        return;
-    finish_fail(lt, SL_ECANCELED, "canceled"); /* release() cancels the fibers' IO first */
+    if (lt == NULL || lt->ending)
+        return; /* an ending task completes once its file work has stopped */
+    finish_fail(lt, SL_ECANCELED, "canceled"); /* retire() cancels the fibers' IO first */
 }
 
 void sl__lua_steps_detach(sl_vm_t *vm)
@@ -525,9 +560,11 @@ void sl__lua_steps_detach(sl_vm_t *vm)
         if (lt->turn_timer_inited)
             uv_timer_stop(&lt->turn_timer);
         lt->vm = NULL;
-        lt->task = NULL;
         lt->prev = lt->next = NULL;
-        release(lt);
+        if (lt->task)
+            sl__host()->task_set_data(lt->task, NULL);
+        lt->task = NULL;
+        finish(lt, SL_ECANCELED, "the run's Lua VM was freed", NULL);
         lt = next;
     }
     vm->step_tasks = NULL;
