@@ -1,0 +1,190 @@
+/*
+ * lua/fiber.c, group.c, fs.c: Lua steps with sluice.gather, sluice.map, sluice.fs and
+ * sluice.sleep, run on a real loop: results, cancellation mid-flight and allocation
+ * failures (every handle closed, no work left behind, no leak under ASan).
+ */
+#include <stdlib.h>
+#include <uv.h>
+
+#include "loader/workflow.h"
+#include "plugin/registry.h"
+#include "sched/sched.h"
+#include "test.h"
+
+static char workdir[] = "/tmp/sluice-test-lua-fibers.XXXXXX";
+
+static sl_registry_t *registry(void)
+{
+    sl_registry_t *reg = NULL;
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/plugins", &diag), 0);
+    CHECK_INT(diag.count, 0);
+    sl__diag_close(&diag);
+    return reg;
+}
+
+static sl_workflow_t *load(const sl_registry_t *reg, const char *text)
+{
+    sl_workflow_t *wf = NULL;
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    int rc = sl__workflow_load_text("t.yaml", text, strlen(text), reg, &wf, &diag);
+    if (rc != 0)
+        sl__diag_print(&diag, stderr);
+    CHECK_INT(rc, 0);
+    sl__diag_close(&diag);
+    return wf;
+}
+
+static void on_done(sl_run_t *run, void *ud)
+{
+    (void)run;
+    *(int *)ud += 1;
+}
+
+/* Each test works in a folder of its own (fs paths are relative to it). */
+static void enter_workdir(void)
+{
+    CHECK(mkdtemp(workdir) != NULL);
+    CHECK_INT(chdir(workdir), 0);
+}
+
+static void leave_workdir(void)
+{
+    char command[128];
+    CHECK_INT(chdir("/"), 0);
+    snprintf(command, sizeof(command), "rm -rf '%s'", workdir);
+    CHECK_INT(system(command), 0);
+}
+
+static const char FIBERS[] =
+    "steps:\n"
+    "  work:\n"
+    "    uses: lua\n"
+    "    with:\n"
+    "      code: |\n"
+    "        local a, b = sluice.gather(\n"
+    "          function() sluice.sleep(0.002) return 'a' end,\n"
+    "          function() return sluice.fs.write('out/x.json', { n = 1 }) end)\n"
+    "        local m = sluice.map(range(1, 6), function(i)\n"
+    "          if i % 2 == 0 then sluice.sleep(0.001) end\n"
+    "          return i * 2\n"
+    "        end, { concurrency = 3 })\n"
+    "        local text = sluice.fs.read('out/x.json')\n"
+    "        local ok = pcall(sluice.gather, function() sluice.sleep(1) end,\n"
+    "                         function() error('x') end)\n"
+    "        return { a = a, b = b, m = m, text = text, ok = ok }\n";
+
+static void test_results(void)
+{
+    enter_workdir();
+    sl_registry_t *reg = registry();
+    sl_workflow_t *wf = load(reg, FIBERS);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sl_run_t *run = NULL;
+    sl_run_opts_t opts = {.run_id = "test"};
+    int done = 0;
+    CHECK_INT(sl__run_new(&loop, wf, &opts, &run), 0);
+    CHECK_INT(sl__run_start(run, on_done, &done), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(done, 1);
+    CHECK(sl__run_succeeded(run));
+    const sl_value_t *out = sl__run_output(run, 0);
+    CHECK_STR(sl_value_str(sl_value_get(out, "a"), NULL), "a");
+    CHECK_INT(sl_value_int_of(sl_value_get(out, "b")), 8);
+    const sl_value_t *m = sl_value_get(out, "m");
+    CHECK_INT(sl_value_len(m), 6);
+    for (size_t i = 0; i < 6; i++)
+        CHECK_INT(sl_value_int_of(sl_value_at(m, i)), (int64_t)(i + 1) * 2);
+    CHECK_STR(sl_value_str(sl_value_get(out, "text"), NULL), "{\"n\":1}\n");
+    CHECK(!sl_value_truthy(sl_value_get(out, "ok")));
+    sl__run_free(run);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    sl__workflow_free(wf);
+    sl__registry_free(reg);
+    leave_workdir();
+}
+
+static void on_stop_timer(uv_timer_t *timer)
+{
+    sl__run_stop(timer->data, true);
+    uv_close((uv_handle_t *)timer, NULL);
+}
+
+/* Canceling the run while fibers wait on sleeps, file work and nested groups. */
+static void test_cancel_in_flight(void)
+{
+    enter_workdir();
+    sl_registry_t *reg = registry();
+    sl_workflow_t *wf = load(
+        reg, "steps:\n"
+             "  wait:\n"
+             "    uses: lua\n"
+             "    foreach: \"${{ range(1, 4) }}\"\n"
+             "    with:\n"
+             "      code: |\n"
+             "        local data = string.rep('z', 4 * 1024 * 1024)\n"
+             "        return sluice.map(range(1, 8), function(i)\n"
+             "          return sluice.gather(\n"
+             "            function() sluice.sleep(30) end,\n"
+             "            function() for k = 1, 1000 do sluice.fs.write('out/' .. item .. '-' "
+             ".. i, data) end end,\n"
+             "            function() while true do end end)\n"
+             "        end)\n");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sl_run_t *run = NULL;
+    sl_run_opts_t opts = {.run_id = "test"};
+    int done = 0;
+    CHECK_INT(sl__run_new(&loop, wf, &opts, &run), 0);
+    uv_timer_t stop;
+    uv_timer_init(&loop, &stop);
+    stop.data = run;
+    uv_timer_start(&stop, on_stop_timer, 100, 0);
+    CHECK_INT(sl__run_start(run, on_done, &done), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(done, 1);
+    CHECK(!sl__run_succeeded(run));
+    sl__run_free(run);
+    CHECK_INT(uv_loop_close(&loop), 0); /* no timer, request or work left */
+    sl__workflow_free(wf);
+    sl__registry_free(reg);
+    leave_workdir();
+}
+
+/* Allocation n fails, for every n: the run ends (or cannot start), no crash or leak. */
+static void test_allocation_failures(void)
+{
+    enter_workdir();
+    sl_registry_t *reg = registry();
+    sl_workflow_t *wf = load(reg, FIBERS);
+    int completed = 0;
+    sl__log_setup(SL_LOG_ERROR + 1, SL_LOGFMT_TEXT); /* the failures are expected */
+    for (uint64_t n = 1; n < 6000; n += n < 1500 ? 1 : 7) { /* every one, then a sample */
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        int done = 0;
+        sl_run_t *run = NULL;
+        sl_run_opts_t opts = {.run_id = "test"};
+        sl__alloc_fail_at(n);
+        if (sl__run_new(&loop, wf, &opts, &run) == 0) {
+            if (sl__run_start(run, on_done, &done) == 0)
+                uv_run(&loop, UV_RUN_DEFAULT);
+            sl__alloc_fail_at(0);
+            completed += done == 1 && sl__run_succeeded(run);
+            sl__run_free(run);
+        }
+        sl__alloc_fail_at(0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        CHECK_INT(uv_loop_close(&loop), 0);
+    }
+    CHECK(completed > 0);
+    sl__workflow_free(wf);
+    sl__registry_free(reg);
+    leave_workdir();
+}
+
+TEST_MAIN(120, T(test_results), T(test_cancel_in_flight), T(test_allocation_failures))
