@@ -12,6 +12,8 @@
 /* Resumes per turn of the loop before the driver lets the loop run again: a map over
  * many short functions that never wait must not hold the loop for long. */
 #define TURN_RESUMES_MAX 256
+/* Ended children kept per task for their coroutines to be reused. */
+#define SPARES_MAX 16
 
 /* ---- fibers -------------------------------------------------------------------- */
 
@@ -77,6 +79,57 @@ static void detach_op(fiber_t *f)
         op->kind->cancel(op); /* may report (and free the op) at once */
 }
 
+/* Takes the fiber out of its group's children, or out of the task's spares. */
+static void leave_list(fiber_t *f)
+{
+    lua_task_t *lt = f->lt;
+    fiber_group_t *member_of = f->member_of;
+    fiber_t **head = f->spare ? &lt->spares : member_of ? &member_of->children : NULL;
+    if (head == NULL)
+        return;
+    if (f->sibling_prev)
+        f->sibling_prev->sibling_next = f->sibling_next;
+    else
+        *head = f->sibling_next;
+    if (f->sibling_next)
+        f->sibling_next->sibling_prev = f->sibling_prev;
+    f->sibling_prev = f->sibling_next = NULL;
+    if (f->spare)
+        lt->spare_count--;
+    else
+        member_of->running--;
+    f->spare = false;
+    f->member_of = NULL;
+}
+
+void sl__fiber_recycle(fiber_t *f)
+{
+    lua_task_t *lt = f->lt;
+    if (lt->spare_count >= SPARES_MAX || f->co == NULL || f->op || f->group || f->queued ||
+        lt->vm == NULL) {
+        sl__fiber_kill(f);
+        return;
+    }
+    leave_list(f);
+    lua_settop(f->co, 0);
+    f->index = 0;
+    f->budget.preempted = false;
+    f->spare = true;
+    f->sibling_next = lt->spares;
+    if (f->sibling_next)
+        f->sibling_next->sibling_prev = f;
+    lt->spares = f;
+    lt->spare_count++;
+}
+
+fiber_t *sl__fiber_take_spare(lua_task_t *lt)
+{
+    fiber_t *f = lt->spares;
+    if (f)
+        leave_list(f);
+    return f;
+}
+
 void sl__fiber_kill(fiber_t *f)
 {
     lua_task_t *lt = f->lt;
@@ -87,16 +140,7 @@ void sl__fiber_kill(fiber_t *f)
         sl__group_free(g);
     }
     unqueue(f);
-    fiber_group_t *member_of = f->member_of;
-    if (member_of) {
-        if (f->sibling_prev)
-            f->sibling_prev->sibling_next = f->sibling_next;
-        else
-            member_of->children = f->sibling_next;
-        if (f->sibling_next)
-            f->sibling_next->sibling_prev = f->sibling_prev;
-        member_of->running--;
-    }
+    leave_list(f);
     if (lt->vm && f->co_ref != LUA_NOREF)
         luaL_unref(lt->vm->L, LUA_REGISTRYINDEX, f->co_ref);
     if (f->all_prev)

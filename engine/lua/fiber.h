@@ -71,12 +71,13 @@ struct fiber {
     fiber_t *all_prev, *all_next;     /* the task's live fibers */
     fiber_t *ready_prev, *ready_next; /* the task's ready queue */
     bool queued;
-    int nargs;                /* values on the coroutine's stack to resume with */
-    fiber_op_t *op;           /* the IO this fiber waits for */
-    fiber_group_t *group;     /* the gather/map this fiber waits for */
-    fiber_group_t *member_of; /* the gather/map this fiber runs a function of */
-    fiber_t *sibling_prev, *sibling_next;
-    int64_t index; /* 1-based position in member_of */
+    int nargs;                            /* values on the coroutine's stack to resume with */
+    fiber_op_t *op;                       /* the IO this fiber waits for */
+    fiber_group_t *group;                 /* the gather/map this fiber waits for */
+    fiber_group_t *member_of;             /* the gather/map this fiber runs a function of */
+    fiber_t *sibling_prev, *sibling_next; /* member_of's children, or the task's spares */
+    int64_t index;                        /* 1-based position in member_of */
+    bool spare; /* ended; its coroutine waits to run the next function of a group */
 };
 
 /** A gather or map: the children a parent fiber waits for (group.c). */
@@ -111,6 +112,8 @@ struct lua_task {
     fiber_t *fibers;
     size_t fiber_count;
     fiber_t *ready_head, *ready_tail;
+    fiber_t *spares; /* ended children kept for reuse (in `fibers` too) */
+    size_t spare_count;
     bool turn_timer_inited;
     uv_timer_t turn_timer; /* the next turn; the struct is freed in its close callback */
     /* Threadpool work of the task's fibers not yet reported (fs.c), canceled or not. */
@@ -126,6 +129,15 @@ struct lua_task {
 
 /** A new fiber of `lt`, linked into its list (co unset). NULL when out of memory. */
 fiber_t *sl__fiber_new(lua_task_t *lt);
+/**
+ * Keeps a child that ended normally for the next function of a group: its coroutine is
+ * reused, so the instructions it ran since the count hook last fired are charged to the
+ * budget later instead of being lost (Lua keeps the count per coroutine). Kills it when
+ * enough are kept already.
+ */
+void sl__fiber_recycle(fiber_t *f);
+/** A kept fiber (coroutine set, stack empty, in no group), or NULL. */
+fiber_t *sl__fiber_take_spare(lua_task_t *lt);
 /** Kills a fiber and everything under it (see the header comment). */
 void sl__fiber_kill(fiber_t *f);
 /** Kills every fiber of the task (the task is ending). */

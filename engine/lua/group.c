@@ -82,10 +82,13 @@ static int l_group_spawn(lua_State *L)
 {
     fiber_t *f = lua_touserdata(L, 1);
     fiber_group_t *g = f->member_of;
-    lua_State *co = lua_newthread(L);
-    lua_pushvalue(L, -1);
-    f->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    f->co = co;
+    if (f->co == NULL) {
+        lua_State *co = lua_newthread(L);
+        lua_pushvalue(L, -1);
+        f->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        f->co = co;
+    }
+    lua_State *co = f->co;
     lua_rawgeti(L, LUA_REGISTRYINDEX, g->ref);
     int table = lua_gettop(L);
     int nargs = 0;
@@ -111,14 +114,13 @@ static int l_group_spawn(lua_State *L)
 static bool group_spawn(fiber_group_t *g, int64_t index)
 {
     lua_task_t *lt = g->parent->lt;
-    if (lt->fiber_count >= SL_FIBERS_MAX) {
-        sl__group_fail(g, index,
-                       "too many functions running at once in one task (at most "
-                       "10000)");
+    fiber_t *f = sl__fiber_take_spare(lt);
+    bool fresh = f == NULL;
+    if (fresh && lt->fiber_count - lt->spare_count >= SL_FIBERS_MAX) {
+        sl__group_fail(g, index, "too many functions running at once in one task (at most 10000)");
         return false;
     }
-    fiber_t *f = sl__fiber_new(lt);
-    if (f == NULL) {
+    if (fresh && (f = sl__fiber_new(lt)) == NULL) {
         sl__group_fail(g, index, "not enough memory");
         return false;
     }
@@ -140,8 +142,10 @@ static bool group_spawn(fiber_group_t *g, int64_t index)
         sl__group_fail(g, index, "not enough memory");
         return false;
     }
-    sl__vm_budget_start(f->co, &f->budget, lt->remaining ? lt->remaining : 1);
-    f->budget.preemptible = true;
+    if (fresh) { /* a reused coroutine keeps its hook and its count */
+        sl__vm_budget_start(f->co, &f->budget, lt->remaining ? lt->remaining : 1);
+        f->budget.preemptible = true;
+    }
     sl__fiber_ready(f, f->nargs);
     return true;
 }
@@ -195,7 +199,7 @@ void sl__group_child_ended(fiber_t *f, int status, int nres)
     lua_settop(L, base + 4); /* the first result, or nil */
     status = lua_pcall(L, 3, 0, 0);
     lua_settop(L, base);
-    sl__fiber_kill(f);
+    sl__fiber_recycle(f);
     if (status != LUA_OK)
         sl__group_fail(g, index, "not enough memory");
     else
