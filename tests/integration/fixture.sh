@@ -73,7 +73,8 @@ check "genre/ too" -- pyjson "$url/genre/" 'isinstance(d, str)'
 # httpbin.
 check "/ip" -- pyjson "$url/ip" 'd == {"origin": "127.0.0.1"}'
 check "/get args and headers" -- pyjson "$url/get?a=1&b=x%20y&a=2" \
-    'd["args"] == {"a": ["1", "2"], "b": "x y"} and "Host" in d["headers"] and d["url"].endswith("/get?a=1&b=x%20y&a=2")'
+    '(d["args"] == {"a": ["1", "2"], "b": "x y"} and "Host" in d["headers"]
+      and d["url"].endswith("/get?a=1&b=x%20y&a=2"))'
 ua=$(curl -s -A "fixture-test/1" "$url/user-agent")
 [[ $ua == '{"user-agent": "fixture-test/1"}' ]] && ok || bad "/user-agent: $ua"
 curl -s -H "X-Probe: 42" "$url/headers" | grep -q '"X-Probe": "42"' && ok || bad "/headers"
