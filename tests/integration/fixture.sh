@@ -192,6 +192,17 @@ check "max_inflight is 50" -- pyjson "$url/stats" \
     'd["max_inflight"] == 50 and d["requests"] == 50 and d["inflight"] == 0 and '\
 'd["max_inflight_by_host"] == {"'"${url#http://}"'": 50} and d["max_connections"] >= 50'
 
+# A client that gives up stops counting as in flight.
+[[ $(curl_exit -m 1 "$url/get?delay_ms=20000") == 28 ]] && ok || bad "curl -m 1 on a 20 s delay"
+check "an abandoned request leaves the in-flight count" -- $py -c 'import json, sys, time
+import urllib.request
+for _ in range(100):
+    d = json.load(urllib.request.urlopen(sys.argv[1] + "/stats", timeout=20))
+    if d["inflight"] == 0:
+        break
+    time.sleep(0.1)
+assert d["inflight"] == 0, d' "$url"
+
 # Protocol: keep-alive, pipelining, HTTP/1.0, Connection: close, HEAD, limits.
 check "protocol" -- timeout 120 $py - "$url" <<'PY'
 import http.client, socket, sys
