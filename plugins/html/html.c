@@ -32,10 +32,13 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/HTMLtree.h>
 #include <libxml/parser.h>
+#include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
+#include <libxml/xmlmemory.h>
 #include <libxml/xpath.h>
 #include <libxml/xpathInternals.h>
 
+#include "charset.h"
 #include "css.h"
 #include "sluice/plugin.h"
 
@@ -45,14 +48,14 @@
 #define XPATH_MAX_BYTES ((size_t)64 * 1024)
 /* Longest `attr` name. */
 #define HTML_ATTR_MAX 256
-/* How far into the page a <meta> charset declaration is looked for. */
-#define HTML_CHARSET_SCAN_BYTES ((size_t)64 * 1024)
+/* Largest page after decoding to UTF-8 (a UTF-16 or legacy page may grow). */
+#define HTML_DECODED_MAX_BYTES ((size_t)INT_MAX)
 /* Room for error messages (selectors are quoted in them). */
 #define HTML_ERROR_MAX (CSS_SELECTOR_MAX_BYTES + 512)
 
 #define HTML_PARSE_OPTIONS                                                                         \
     (HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |           \
-     HTML_PARSE_COMPACT | XML_PARSE_HUGE)
+     HTML_PARSE_COMPACT | HTML_PARSE_IGNORE_ENC | XML_PARSE_HUGE)
 
 static const sl_host_t *host;
 
@@ -196,6 +199,62 @@ static void check_xpath_memory(xmlXPathContextPtr ctx, xpath_error_t *xerr)
         xerr->no_memory = true;
 }
 
+/* ---- libxml2 allocation failures --------------------------------------- */
+
+/*
+ * libxml2 recovers badly from a failed allocation while parsing HTML: it marks the
+ * parser stopped, after which its cursor no longer advances, and several loops that
+ * wait for a '>' or the end of the input spin forever. So every libxml2 allocation
+ * goes through these wrappers (installed once with xmlMemSetup; they call the C
+ * library and are harmless to any other libxml2 user in the process). On a failure
+ * they note it for the running task and move the running parser's cursor to the
+ * end of its input (a NUL byte, without freeing anything), so that every loop ends;
+ * the task then fails with SL_ENOMEM instead of returning a partial result.
+ */
+typedef struct alloc_watch {
+    bool failed;              /* an allocation failed since the task started */
+    htmlParserCtxtPtr parser; /* the parser running on this thread, if any */
+} alloc_watch_t;
+
+static _Thread_local alloc_watch_t alloc_watch;
+
+static void note_failure(void)
+{
+    alloc_watch.failed = true;
+    htmlParserCtxtPtr parser = alloc_watch.parser;
+    if (parser != NULL) {
+        parser->instate = XML_PARSER_EOF;
+        parser->disableSAX = 1;
+        if (parser->input != NULL && parser->input->end != NULL)
+            parser->input->cur = parser->input->end;
+    }
+}
+
+static void *watch_malloc(size_t size)
+{
+    void *p = malloc(size);
+    if (p == NULL)
+        note_failure();
+    return p;
+}
+
+static void *watch_realloc(void *old, size_t size)
+{
+    void *p = realloc(old, size);
+    if (p == NULL && size > 0)
+        note_failure();
+    return p;
+}
+
+static char *watch_strdup(const char *s)
+{
+    size_t size = strlen(s) + 1;
+    char *p = watch_malloc(size);
+    if (p != NULL)
+        memcpy(p, s, size);
+    return p;
+}
+
 /* ---- text ------------------------------------------------------------------ */
 
 static bool is_html_space(unsigned char c)
@@ -321,45 +380,6 @@ static int lower_ascii(int c)
     return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
 }
 
-/* First case-insensitive occurrence of `needle` (lowercase ASCII) in s[0..len), or NULL. */
-static const char *find_nocase(const char *s, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= len; i++) {
-        size_t k = 0;
-        while (k < n && lower_ascii((unsigned char)s[i + k]) == needle[k])
-            k++;
-        if (k == n)
-            return s + i;
-    }
-    return NULL;
-}
-
-/*
- * The encoding to hand the parser. NULL lets libxml2 find it, which it does from a
- * byte-order mark or a <meta charset> / http-equiv Content-Type declaration; the page
- * gets that when it has either (the <meta> within its first HTML_CHARSET_SCAN_BYTES).
- * Otherwise "UTF-8", the encoding of sluice's strings (libxml2 would assume Latin-1).
- */
-static const char *page_encoding(const char *html, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)html;
-    if (len >= 2 && ((u[0] == 0xfe && u[1] == 0xff) || (u[0] == 0xff && u[1] == 0xfe)))
-        return NULL;
-    if (len >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf)
-        return NULL;
-    const char *end = html + (len < HTML_CHARSET_SCAN_BYTES ? len : HTML_CHARSET_SCAN_BYTES);
-    const char *meta = html;
-    while ((meta = find_nocase(meta, (size_t)(end - meta), "<meta")) != NULL) {
-        const char *close = memchr(meta, '>', (size_t)(end - meta));
-        size_t tag_len = (size_t)((close != NULL ? close : end) - meta);
-        if (find_nocase(meta, tag_len, "charset") != NULL)
-            return NULL;
-        meta += 5;
-    }
-    return "UTF-8";
-}
-
 /* ---- arguments ------------------------------------------------------------- */
 
 static int read_args(sl_task_t *task, const sl_value_t *args, select_args_t *out)
@@ -434,7 +454,7 @@ static xmlXPathCompExprPtr compile_selector(sl_task_t *task, const select_args_t
     xmlXPathCompExprPtr comp = xmlXPathCtxtCompile(ctx, (const xmlChar *)expr);
     if (comp == NULL) {
         check_xpath_memory(ctx, xerr);
-        if (xerr->no_memory)
+        if (xerr->no_memory || alloc_watch.failed)
             host->task_fail(task, SL_ENOMEM, "html.select: out of memory compiling the selector");
         else if (xerr->position >= 0)
             host->task_failf(task, SL_EINVAL, "html.select: invalid XPath at %d in '%s': %s%s",
@@ -449,26 +469,46 @@ static xmlXPathCompExprPtr compile_selector(sl_task_t *task, const select_args_t
     return comp;
 }
 
-/* Parses the page; NULL (task failed) only when out of memory. */
+/* Parses UTF-8 text into a document; NULL when out of memory. */
+static htmlDocPtr parse_utf8(const char *text, size_t len)
+{
+    if (len == 0) /* an empty page is an empty document */
+        return htmlNewDocNoDtD(NULL, NULL);
+    htmlParserCtxtPtr parser = htmlCreateMemoryParserCtxt(text, (int)len);
+    if (parser == NULL)
+        return NULL;
+    htmlCtxtUseOptions(parser, HTML_PARSE_OPTIONS);
+    /* UTF-8 without a converter: the page was decoded before (charset.c) */
+    xmlSwitchEncoding(parser, XML_CHAR_ENCODING_UTF8);
+    alloc_watch.parser = parser;
+    htmlParseDocument(parser);
+    alloc_watch.parser = NULL;
+    htmlDocPtr doc = parser->myDoc;
+    parser->myDoc = NULL;
+    htmlFreeParserCtxt(parser);
+    if (doc == NULL && !alloc_watch.failed)
+        doc = htmlNewDocNoDtD(NULL, NULL); /* nothing recoverable: an empty document */
+    return doc;
+}
+
+/* Decodes and parses the page; NULL (task failed) when out of memory or too big. */
 static htmlDocPtr parse_page(sl_task_t *task, const select_args_t *a)
 {
-    htmlDocPtr doc = NULL;
-    htmlParserCtxtPtr parser = htmlNewParserCtxt();
-    if (parser != NULL && a->html_len > 0) {
-        doc = htmlCtxtReadMemory(parser, a->html, (int)a->html_len, NULL,
-                                 page_encoding(a->html, a->html_len), HTML_PARSE_OPTIONS);
-        if (doc == NULL && parser->errNo == XML_ERR_NO_MEMORY) {
-            htmlFreeParserCtxt(parser);
-            parser = NULL;
-        }
+    charset_page_t page;
+    int rc = html_charset_decode(a->html, a->html_len, HTML_DECODED_MAX_BYTES, &page);
+    if (rc != 0) {
+        host->task_failf(task, rc, "html.select: %s decoding the page (%zu bytes)",
+                         rc == SL_ENOMEM ? "out of memory" : "page too large", a->html_len);
+        return NULL;
     }
-    if (parser != NULL)
-        htmlFreeParserCtxt(parser);
-    /* An empty or unreadable page is an empty document: nothing matches. */
-    if (doc == NULL && parser != NULL)
-        doc = htmlNewDocNoDtD(NULL, NULL);
-    if (doc == NULL)
-        host->task_fail(task, SL_ENOMEM, "html.select: out of memory parsing the page");
+    htmlDocPtr doc = parse_utf8(page.data, page.len);
+    free(page.owned);
+    if (doc == NULL || alloc_watch.failed) {
+        xmlFreeDoc(doc);
+        host->task_failf(task, SL_ENOMEM, "html.select: out of memory parsing the page (%zu bytes)",
+                         a->html_len);
+        return NULL;
+    }
     return doc;
 }
 
@@ -542,7 +582,7 @@ static void run_select(sl_task_t *task, const select_args_t *a)
     result = xmlXPathCompiledEval(comp, ctx);
     if (result == NULL) {
         check_xpath_memory(ctx, &xerr);
-        if (xerr.no_memory)
+        if (xerr.no_memory || alloc_watch.failed)
             host->task_fail(task, SL_ENOMEM, "html.select: out of memory evaluating the selector");
         else
             host->task_failf(task, SL_EINVAL, "html.select: cannot evaluate XPath '%.*s': %s",
@@ -551,7 +591,8 @@ static void run_select(sl_task_t *task, const select_args_t *a)
         goto out;
     }
     sl_value_t *output = NULL;
-    if (build_output(a, result, &output) != 0) {
+    if (build_output(a, result, &output) != 0 || alloc_watch.failed) {
+        host->value_free(output);
         host->task_fail(task, SL_ENOMEM, "html.select: out of memory building the result");
         goto out;
     }
@@ -570,6 +611,7 @@ static int select_start(sl_task_t *task, const sl_value_t *args)
         return 0;
     saved_handlers_t saved;
     silence_libxml(&saved);
+    alloc_watch = (alloc_watch_t){0};
     run_select(task, &a);
     restore_libxml(&saved);
     return 0;
@@ -600,6 +642,8 @@ SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h)
     if (h == NULL || h->abi_major != SL_ABI_MAJOR || !SL_HOST_HAS(h, task_failf))
         return NULL;
     host = h;
-    xmlInitParser(); /* once, on the loading thread, as libxml2 asks */
+    /* Once, on the loading thread, before the parser is initialized (as libxml2 asks). */
+    xmlMemSetup(free, watch_malloc, watch_realloc, watch_strdup);
+    xmlInitParser();
     return &html_plugin;
 }
