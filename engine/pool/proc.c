@@ -184,10 +184,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     sl_pool_worker_t *w = stream->data;
     if (nread < 0) {
+        /* The end, or a reset when the worker died with a batch unread: either way its
+         * exit tells what happened. One still alive cannot talk to us any more. */
         uv_read_stop(stream);
         w->eof = true;
-        if (nread != UV_EOF)
-            sl__pool_kill(w, KILL_PROTOCOL, NULL); /* the socket failed: so has the worker */
+        uv_ref((uv_handle_t *)&w->process); /* the loop must stay up to see the exit */
+        if (!w->exited && !w->dead)
+            uv_process_kill(&w->process, SIGKILL);
         maybe_dead(w);
         return;
     }
@@ -406,6 +409,7 @@ void sl__pool_kill(sl_pool_worker_t *w, kill_reason_t reason, sl_pool_job_t *job
         return;
     w->kill_reason = reason;
     w->kill_job = job;
+    uv_ref((uv_handle_t *)&w->process); /* the loop must stay up to see the exit */
     if (!w->exited)
         uv_process_kill(&w->process, SIGKILL);
 }
@@ -546,8 +550,10 @@ static void died(sl_pool_worker_t *w)
         sl__pool_count_cause(pool, cause);
         if (running == NULL && w->tasks_done == 0)
             pool->barren_deaths++;
-        SL_LOG(SL_LOG_WARN, NULL, NULL, "pool: worker %u (pid %d) died (%s)%s", w->id, w->pid,
-               cause, running ? " while running a task" : "");
+        /* with a culprit, the task's own error says it all */
+        SL_LOG(running ? SL_LOG_DEBUG : SL_LOG_WARN, NULL, NULL,
+               "pool: worker %u (pid %d) died (%s)%s", w->id, w->pid, cause,
+               running ? " while running a task" : " between tasks");
     }
     close_handles(w);
     sl__pool_worker_gone(pool, w); /* replace it first: requeued jobs go to the new one */
