@@ -2,6 +2,7 @@
  * The pool: its job queue, batching, the watchdog and the API. One worker process's
  * plumbing (spawn, framing, deaths) is in proc.c; the worker's own loop in worker.c.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -273,9 +274,19 @@ static void on_handle_closed(uv_handle_t *handle)
     pool->handles_open--;
 }
 
+/* A dead worker's socket makes writes fail: that must come back as EPIPE, not as a
+ * SIGPIPE that kills the engine (the CLI ignores it already; an embedder may not). */
+static void ignore_sigpipe(void)
+{
+    struct sigaction current;
+    if (sigaction(SIGPIPE, NULL, &current) == 0 && current.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
 int sl__pool_new(uv_loop_t *loop, const sl_pool_opts_t *opts, const sl_pool_cbs_t *cbs,
                  sl_pool_t **out)
 {
+    ignore_sigpipe();
     sl_pool_t *pool = sl__calloc(1, sizeof(*pool));
     if (pool == NULL)
         return SL_ENOMEM;
@@ -344,6 +355,9 @@ void sl__pool_close(sl_pool_t *pool)
     if (pool->handles_open == 0 && pool->workers == NULL)
         return;
     pool->closing = true;
+    SL_LOG(SL_LOG_INFO, NULL, NULL, "pool: %llu tasks in %llu batches on %llu workers",
+           (unsigned long long)pool->stats.tasks, (unsigned long long)pool->stats.batches,
+           (unsigned long long)pool->stats.started);
     fail_queue(pool, SL_ECANCELED, "not started: the worker pool closed");
     for (sl_pool_worker_t *w = pool->workers, *next; w; w = next) {
         next = w->next; /* a worker whose handles were already closed may go now */

@@ -351,6 +351,31 @@ static void test_missing_binary(void)
     CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* Workers that die before running anything: three in a row stop the respawning. */
+static void test_barren_workers(void)
+{
+    setup();
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sl_pool_opts_t opts = {.workers = 2, .exe = "/bin/false"}; /* exits 1 at once */
+    sl_pool_t *pool = NULL;
+    CHECK_INT(sl__pool_new(&loop, &opts, &cbs, &pool), 0);
+    outcome_t outs[5];
+    sl_value_t *args = sl_value_map();
+    for (size_t i = 0; i < 5; i++)
+        submit(pool, &outs[i], "test.cpu_echo", args);
+    wait_all(&loop, outs, 5);
+    for (size_t i = 0; i < 5; i++)
+        CHECK_CONTAINS(outs[i].message, "worker processes keep dying before running any task");
+    sl_pool_stats_t stats;
+    sl__pool_stats(pool, &stats);
+    CHECK(stats.started <= 4); /* the 2 first ones and at most 2 replacements */
+    close_pool(&loop, pool);
+    sl_value_free(args);
+    CHECK_INT(count_children(), 0);
+    CHECK_INT(uv_loop_close(&loop), 0);
+}
+
 /* ---- through the scheduler ------------------------------------------------------------ */
 
 static const char FOREACH_CRASH[] =
@@ -418,4 +443,4 @@ static void test_run_with_pool(void)
 
 TEST_MAIN(60, T(test_start_stop), T(test_round_trip_many), T(test_crash), T(test_abort),
           T(test_exit), T(test_spin_timeout), T(test_memory_limit), T(test_cancel),
-          T(test_missing_binary), T(test_run_with_pool))
+          T(test_missing_binary), T(test_barren_workers), T(test_run_with_pool))
