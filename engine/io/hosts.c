@@ -261,7 +261,6 @@ static void on_rate_timer_closed(uv_handle_t *handle)
     sl_http_client_t *client = host->client;
     sl__free(handle);
     client->handles_open--;
-    sl__io_http_maybe_free(client);
 }
 
 void sl__io_hosts_close_timers(sl_http_client_t *client)

@@ -26,7 +26,6 @@ struct sock_ctx {
 };
 
 static void check_done(sl_http_client_t *client);
-static void maybe_free(sl_http_client_t *client);
 static void on_sock_closed(uv_handle_t *handle);
 
 /* ---- handles ---------------------------------------------------------------- */
@@ -35,7 +34,6 @@ static void on_handle_closed(uv_handle_t *handle)
 {
     sl_http_client_t *client = handle->data;
     client->handles_open--;
-    maybe_free(client);
 }
 
 static void unwatch(sock_ctx_t *ctx)
@@ -57,7 +55,6 @@ static void on_sock_closed(uv_handle_t *handle)
     sl_http_client_t *client = ctx->client;
     sl__free(ctx);
     client->handles_open--;
-    maybe_free(client);
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events)
@@ -76,6 +73,26 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     check_done(client);
 }
 
+static void on_deferred(uv_idle_t *idle);
+
+/*
+ * A socket we could not watch (out of memory) would leave its transfer waiting
+ * forever: fail the transfer instead, from the loop (curl must not be re-entered
+ * from its own callback).
+ */
+static int unwatchable(sl_http_client_t *client, CURL *easy)
+{
+    sl_http_t *req = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
+    if (req && !req->broken && req->state == REQ_ACTIVE) {
+        req->broken = true;
+        req->queue_next = client->broken;
+        client->broken = req;
+        uv_idle_start(&client->deferred_idle, on_deferred);
+    }
+    return 0;
+}
+
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching a socket. */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
@@ -91,12 +108,12 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     if (ctx == NULL) {
         ctx = sl__malloc(sizeof(*ctx));
         if (ctx == NULL)
-            return -1;
+            return unwatchable(client, easy);
         ctx->fd = fd;
         ctx->client = client;
         if (uv_poll_init_socket(client->loop, &ctx->poll, fd) < 0) {
             sl__free(ctx);
-            return -1;
+            return unwatchable(client, easy);
         }
         ctx->poll.data = ctx;
         ctx->prev = NULL;
@@ -112,7 +129,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         events |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         events |= UV_WRITABLE;
-    return uv_poll_start(&ctx->poll, events, on_poll) < 0 ? -1 : 0;
+    return uv_poll_start(&ctx->poll, events, on_poll) < 0 ? unwatchable(client, easy) : 0;
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -174,12 +191,21 @@ void sl__io_http_release(sl_http_t *req)
         req->easy = NULL;
     }
     sl__io_request_free(req);
-    maybe_free(client);
 }
+
+static void on_curl_done(sl_http_t *req, CURLcode result);
 
 static void on_deferred(uv_idle_t *idle)
 {
     sl_http_client_t *client = idle->data;
+    while (client->broken) {
+        sl_http_t *req = client->broken;
+        client->broken = req->queue_next;
+        req->queue_next = NULL;
+        if (req->state == REQ_ACTIVE)
+            on_curl_done(req, CURLE_OUT_OF_MEMORY);
+    }
+    sl__io_http_pump(client);
     sl_http_t *list = client->deferred_head;
     client->deferred_head = client->deferred_tail = NULL;
     uv_idle_stop(idle);
@@ -440,6 +466,12 @@ void sl__io_http_cancel(sl_http_t *req)
         slot_free(req, false);
         break;
     case REQ_ACTIVE:
+        if (req->broken) {
+            sl_http_t **link = &client->broken;
+            while (*link != req)
+                link = &(*link)->queue_next;
+            *link = req->queue_next;
+        }
         curl_multi_remove_handle(client->multi, req->easy);
         slot_free(req, false);
         break;
@@ -458,15 +490,17 @@ void sl__io_http_cancel(sl_http_t *req)
     sl__io_http_pump(client);
 }
 
-void sl__io_http_maybe_free(sl_http_client_t *client)
+bool sl__io_http_closed(const sl_http_client_t *client)
 {
-    maybe_free(client);
+    return client == NULL || (client->closing && client->handles_open == 0 && client->live == NULL);
 }
 
-static void maybe_free(sl_http_client_t *client)
+void sl__io_http_free(sl_http_client_t *client)
 {
-    if (!client->closing || client->handles_open > 0 || client->live)
+    if (client == NULL)
         return;
+    /* Last: requests that waited for their disk work held easy handles using the share. */
+    curl_share_cleanup(client->share);
     sl__io_hosts_free_all(client);
     sl__free(client);
 }
@@ -492,8 +526,6 @@ void sl__io_http_close(sl_http_client_t *client)
     uv_timer_stop(&client->timer);
     curl_multi_cleanup(client->multi);
     client->multi = NULL;
-    curl_share_cleanup(client->share);
-    client->share = NULL;
     while (client->socks) /* whatever curl closed without telling socket_cb */
         unwatch(client->socks);
     uv_close((uv_handle_t *)&client->timer, on_handle_closed);

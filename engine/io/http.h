@@ -34,11 +34,15 @@ typedef struct sl_http_limits {
 int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out);
 
 /**
- * Cancels every request (their callbacks run with SL_ECANCELED), closes the
- * client's handles and frees it once they are closed (the loop must run on).
- * NULL is a no-op.
+ * Cancels every request (their callbacks run with SL_ECANCELED) and starts closing
+ * the client's handles and removing temporary files. Run the loop until
+ * sl__io_http_closed(), then sl__io_http_free(). NULL is a no-op.
  */
 void sl__io_http_close(sl_http_client_t *client);
+/** True once a closing client has no handle and no disk work left (and for NULL). */
+bool sl__io_http_closed(const sl_http_client_t *client);
+/** Frees a closed client. NULL is a no-op. */
+void sl__io_http_free(sl_http_client_t *client);
 
 /**
  * Starts a request described by `request`, a map of the http.request

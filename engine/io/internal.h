@@ -44,6 +44,7 @@ typedef struct save {
     bool busy;          /* fs or work request outstanding */
     bool paused;        /* curl paused until the disk catches up */
     bool judged;        /* the finished transfer's outcome is known */
+    sl_value_t *response; /* built before the rename, reported after it */
     int error;          /* errno-style, from the disk */
 } save_t;
 
@@ -58,6 +59,7 @@ struct sl_http {
     bool too_big;
     bool headers_too_big;
     bool fresh_connect;        /* no idle connection to reuse: skip curl's search */
+    bool broken;               /* on the client's broken list: curl cannot be watched */
     sl_http_t *queue_next;     /* host queue, or the deferred list */
     sl_http_t *live_prev, *live_next;
     /* what to do */
@@ -123,6 +125,7 @@ struct sl_http_client {
     size_t bucket_count, host_count;
     host_t *ready_head, *ready_tail;
     sl_http_t *deferred_head, *deferred_tail;
+    sl_http_t *broken;         /* transfers whose socket could not be watched */
     sl_http_t *live;           /* every request not yet freed */
     sock_ctx_t *socks;         /* sockets curl asked us to watch */
     uint32_t inflight;
@@ -134,7 +137,6 @@ struct sl_http_client {
 /* http.c */
 sl_http_t *sl__io_http_new_request(sl_http_client_t *client, sl_task_t *task,
                                    sl_http_done_fn done, void *ud);
-void sl__io_http_maybe_free(sl_http_client_t *client);
 void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt,
                             ...) SL_PRINTF(4, 5);
 void sl__io_http_pump(sl_http_client_t *client);
@@ -163,6 +165,8 @@ void sl__io_hosts_close_timers(sl_http_client_t *client);
 void sl__io_hosts_free_all(sl_http_client_t *client);
 
 /* robots.c */
+int sl__io_robots_parse(const char *text, size_t len, robots_t **out);
+double sl__io_robots_crawl_delay(const robots_t *robots);
 int sl__io_robots_fetch(host_t *host);
 bool sl__io_robots_allows(const robots_t *robots, const char *path, const char **rule);
 void sl__io_robots_free(robots_t *robots);

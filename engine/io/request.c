@@ -584,53 +584,64 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
     return code;
 }
 
+/*
+ * The body outlives the transfer in the step's output: move it to a block of its size
+ * when it has much slack (a shrinking realloc would leave small live blocks scattered
+ * through freed buffers, and the heap would only grow).
+ */
+static void shrink_body(sl_http_t *req)
+{
+    size_t len = req->resp_body->len;
+    if (req->resp_body_cap <= len + len / 8 + 64)
+        return;
+    sl_vstr_t *fit = sl__malloc(sizeof(sl_vstr_t) + len + 1);
+    if (fit == NULL)
+        return;
+    fit->len = len;
+    memcpy(fit->data, req->resp_body->data, len);
+    sl__free(req->resp_body);
+    req->resp_body = fit;
+    req->resp_body_cap = len;
+}
+
 /* The response map of SPEC §3: status, url, headers, body or path, bytes, elapsed_ms. */
 sl_value_t *sl__io_request_response(sl_http_t *req)
 {
+    char *final_url = NULL;
+    curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &final_url);
+    if (!req->save && req->resp_body == NULL && grow_body(req, 0) < 0)
+        return NULL;
     sl_value_t *map = sl_value_map();
     if (map == NULL)
         return NULL;
-    char *final_url = NULL;
-    curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &final_url);
-    sl_value_t *body = NULL;
-    if (!req->save) {
-        if (req->resp_body == NULL && grow_body(req, 0) < 0)
-            goto fail;
-        if (req->resp_body_cap > req->resp_body->len + req->resp_body->len / 8 + 64) {
-            /* The body outlives the transfer in the step's output: move it to a block of
-             * its size (a shrinking realloc would leave small live blocks scattered
-             * through freed buffers, and the heap would only grow). */
-            size_t len = req->resp_body->len;
-            sl_vstr_t *fit = sl__malloc(sizeof(sl_vstr_t) + len + 1);
-            if (fit) {
-                fit->len = len;
-                memcpy(fit->data, req->resp_body->data, len);
-                sl__free(req->resp_body);
-                req->resp_body = fit;
-                req->resp_body_cap = len;
-            }
-        }
-        req->resp_body->data[req->resp_body->len] = '\0';
-        body = sl__value_string_adopt(req->resp_body);
-        if (body == NULL)
-            goto fail;
-        req->resp_body = NULL;
-    }
-    sl_value_t *headers = req->resp_headers ? req->resp_headers : sl_value_map();
-    req->resp_headers = NULL;
     uint64_t elapsed_ms = (sl__now_ns() - req->started_ns) / 1000000;
-    if (sl_value_set(map, "status", sl_value_int(req->status)) < 0 ||
-        sl_value_set(map, "url", sl_value_cstring(final_url ? final_url : req->url)) < 0 ||
-        sl_value_set(map, "headers", headers) < 0 ||
-        (body && sl_value_set(map, "body", body) < 0) ||
-        (req->save && sl_value_set(map, "path", sl_value_cstring(req->save->path)) < 0) ||
-        sl_value_set(map, "bytes", sl_value_int((int64_t)req->bytes)) < 0 ||
-        sl_value_set(map, "elapsed_ms", sl_value_int((int64_t)elapsed_ms)) < 0)
-        goto fail;
+    int rc = sl_value_set(map, "status", sl_value_int(req->status));
+    if (rc == 0)
+        rc = sl_value_set(map, "url", sl_value_cstring(final_url ? final_url : req->url));
+    if (rc == 0) { /* the set takes the headers, or frees them when it fails */
+        sl_value_t *headers = req->resp_headers ? req->resp_headers : sl_value_map();
+        req->resp_headers = NULL;
+        rc = sl_value_set(map, "headers", headers);
+    }
+    if (rc == 0 && req->save) {
+        rc = sl_value_set(map, "path", sl_value_cstring(req->save->path));
+    } else if (rc == 0) {
+        shrink_body(req);
+        req->resp_body->data[req->resp_body->len] = '\0';
+        sl_value_t *body = sl__value_string_adopt(req->resp_body);
+        if (body)
+            req->resp_body = NULL;
+        rc = sl_value_set(map, "body", body);
+    }
+    if (rc == 0)
+        rc = sl_value_set(map, "bytes", sl_value_int((int64_t)req->bytes));
+    if (rc == 0)
+        rc = sl_value_set(map, "elapsed_ms", sl_value_int((int64_t)elapsed_ms));
+    if (rc < 0) {
+        sl_value_free(map);
+        return NULL;
+    }
     return map;
-fail:
-    sl_value_free(map);
-    return NULL;
 }
 
 /* Reports a finished in-memory transfer. */
@@ -660,6 +671,7 @@ void sl__io_request_free(sl_http_t *req)
     sl_value_free(req->resp_headers);
     sl__free(req->resp_body);
     if (req->save) {
+        sl_value_free(req->save->response);
         sl__free(req->save->path);
         sl__free(req->save->tmp_path);
         sl__free(req->save->filling);

@@ -154,6 +154,25 @@ static int parse(robots_t *robots, char *text)
     return rc;
 }
 
+int sl__io_robots_parse(const char *text, size_t len, robots_t **out)
+{
+    robots_t *robots = sl__calloc(1, sizeof(*robots));
+    char *copy = sl__strndup(text, len);
+    int rc = robots && copy ? parse(robots, copy) : SL_ENOMEM;
+    sl__free(copy);
+    if (rc < 0) {
+        sl__io_robots_free(robots);
+        return rc;
+    }
+    *out = robots;
+    return 0;
+}
+
+double sl__io_robots_crawl_delay(const robots_t *robots)
+{
+    return robots->crawl_delay_s;
+}
+
 static void on_robots(void *ud, int code, sl_value_t *response, const char *message,
                       int64_t retry_after_ms)
 {
@@ -171,13 +190,10 @@ static void on_robots(void *ud, int code, sl_value_t *response, const char *mess
     } else if (status >= 200 && status < 300) {
         size_t len = 0;
         const char *body = sl_value_str(sl_value_get(response, "body"), &len);
-        char *text = body ? sl__malloc(len + 1) : NULL;
-        if (text) {
-            memcpy(text, body, len + 1);
-            if (parse(robots, text) < 0)
-                SL_LOG(SL_LOG_WARN, NULL, NULL, "robots.txt of %s: out of memory", host->key);
-            sl__free(text);
-        }
+        char *text = body ? sl__strndup(body, len) : NULL;
+        if (text == NULL || parse(robots, text) < 0)
+            SL_LOG(SL_LOG_WARN, NULL, NULL, "robots.txt of %s: out of memory", host->key);
+        sl__free(text);
         if (robots->crawl_delay_s > 0 && client->limits.rate == 0)
             host->rate = 1.0 / robots->crawl_delay_s;
     } else if (status < 400 || status >= 500) {

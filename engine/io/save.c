@@ -228,10 +228,21 @@ static void finishing(sl_http_t *req)
         return;
     }
     if (save->tmp_path) {
+        /* The response first: once the file is renamed, only success may be reported. */
+        save->response = sl__io_request_response(req);
+        if (save->response == NULL) {
+            req->fail_code = SL_ENOMEM;
+            req->fail_message = sl__strdup("out of memory building the response");
+            queue(req, cleanup_work);
+            return;
+        }
         queue(req, finish_work);
         return;
     }
-    if (save->error) { /* the rename failed */
+    sl_value_t *response = save->response;
+    save->response = NULL;
+    if (save->error) { /* the fsync or rename failed */
+        sl_value_free(response);
         req->fail_code = SL_EIO;
         char message[1024];
         snprintf(message, sizeof(message), "%s %s: cannot save '%s': %s", req->method, req->url,
@@ -241,9 +252,7 @@ static void finishing(sl_http_t *req)
         return;
     }
     req->client->stats.bytes += req->bytes;
-    sl_value_t *response = sl__io_request_response(req);
-    sl__io_http_report(req, response ? 0 : SL_ENOMEM, response,
-                       response ? NULL : "out of memory building the response", 0);
+    sl__io_http_report(req, 0, response, NULL, 0);
     sl__io_http_release(req);
 }
 

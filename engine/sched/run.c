@@ -617,9 +617,9 @@ int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud)
 {
     if (run->started)
         return SL_EINVAL;
-    int rc = start_pool(run);
-    if (rc < 0)
-        return rc;
+    if (start_pool(run) < 0) /* out of memory: CPU kinds run on the loop rather than not at all */
+        SL_LOG(SL_LOG_WARN, run->run_id, NULL, "cannot start the worker pool (out of memory); "
+               "CPU steps run on the loop");
     run->started = true;
     run->done_cb = done;
     run->done_ud = ud;
@@ -653,8 +653,15 @@ void sl__run_free(sl_run_t *run)
 {
     if (run == NULL)
         return;
-    sl__io_http_close(run->http); /* frees itself once its handles are closed */
-    run->http = NULL;
+    if (run->http) {
+        /* Canceled downloads remove their temporary files in the threadpool: wait for
+         * that (it is short), so no work outlives the loop. */
+        sl__io_http_close(run->http);
+        while (!sl__io_http_closed(run->http))
+            uv_run(run->loop, UV_RUN_ONCE);
+        sl__io_http_free(run->http);
+        run->http = NULL;
+    }
     if (run->pool) {
         /* Idle workers exit when their socket closes, busy ones are killed: the wait for
          * their exits is short and bounded. */
