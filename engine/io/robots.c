@@ -116,9 +116,27 @@ static int add_rule(robots_t *robots, bool allow, const char *pattern)
  * Parses the body in two passes: the first finds whether a group names us, the
  * second keeps that group's rules (or the "*" group's).
  */
+/* Whether a User-agent line (not a comment, not a path) names us. */
+static bool names_us(const char *text)
+{
+    for (const char *line = text; line; line = strchr(line, '\n')) {
+        line += *line == '\n';
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (strncasecmp(line, "user-agent:", 11) != 0)
+            continue;
+        size_t len = strcspn(line, "#\n");
+        char value[256];
+        snprintf(value, sizeof(value), "%.*s", (int)(len < 255 ? len : 255), line);
+        if (strcasestr(value + 11, "sluice"))
+            return true;
+    }
+    return false;
+}
+
 static int parse(robots_t *robots, char *text)
 {
-    bool named = strcasestr(text, "sluice") != NULL;
+    bool named = names_us(text);
     int rc = 0;
     bool in_group = false, group_open = false, ours = false;
     for (char *line = text; line && rc == 0;) {

@@ -47,6 +47,8 @@ static void test_robots_rules(void)
         {"# hi\nUSER-AGENT: * # all\nDISALLOW:\ndisallow: /z # zed\n", "/", true},
         {"# hi\nUSER-AGENT: * # all\nDISALLOW:\ndisallow: /z # zed\n", "/z", false},
         {"", "/anything", true},
+        /* Our name in a comment or a path does not make a group ours. */
+        {"# for sluice\nUser-agent: *\nDisallow: /sluice/\n", "/sluice/x", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         robots_t *robots = NULL;
