@@ -138,13 +138,18 @@ static bool handle_record(sl_pool_worker_t *w, sl_pool_cursor_t *c)
         return !c->error;
     }
     uint64_t elapsed = sl__pool_take_u64(c);
-    if (type == SL_POOL_REC_DONE && !c->error) {
+    if (type == SL_POOL_REC_DONE) {
+        uint64_t size = sl__pool_take_u64(c);
+        const uint8_t *bytes = size <= c->len ? sl__pool_take(c, (size_t)size) : NULL;
+        if (bytes == NULL)
+            return false;
         sl_value_t *output = NULL;
         size_t used = 0;
-        int rc = sl__value_wire_decode(c->data + c->pos, c->len - c->pos, &used, &output);
-        if (rc == SL_EPARSE)
+        int rc = sl__value_wire_decode(bytes, (size_t)size, &used, &output);
+        if (rc == SL_EPARSE || (rc == 0 && used != size)) {
+            sl_value_free(output);
             return false;
-        c->pos += used;
+        }
         pop_job(w);
         note_time(job, elapsed);
         if (rc < 0)
@@ -208,8 +213,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         pos += SL_POOL_HEADER_SIZE + len;
     }
     if (w->kill_reason == KILL_PROTOCOL) {
-        uv_read_stop(stream);
+        uv_read_stop(stream); /* nothing it says can be trusted now: this is its end */
         w->rlen = 0;
+        w->eof = true;
+        maybe_dead(w);
         return;
     }
     memmove(w->rbuf, w->rbuf + pos, w->rlen - pos);

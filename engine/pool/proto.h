@@ -8,7 +8,8 @@
  *   engine -> worker  BATCH:   u32 count, then per task: u64 seq, u8 kind length, kind
  *                              name, u32 attempt, the args (value wire encoding)
  *   worker -> engine  RESULTS: records back to back, each a type byte and:
- *                              DONE  u64 seq, u64 elapsed_ns, the output (wire encoding)
+ *                              DONE  u64 seq, u64 elapsed_ns, u64 length, the output
+ *                                    (wire encoding; the length lets a reader skip it)
  *                              FAIL  u64 seq, u64 elapsed_ns, i32 code, i64 retry_after_ms,
  *                                    u32 length, message
  *                              LOG   u64 seq, u8 level, u32 length, message

@@ -147,9 +147,9 @@ static void task_done(sl_task_t *task, sl_value_t *output)
     t->completed = true;
     size_t size = 0;
     int rc = sl__value_wire_size(output, &size);
-    if (rc == 0 && (rc = reserve(&W.out, 17 + size)) < 0) {
+    if (rc == 0 && (rc = reserve(&W.out, 25 + size)) < 0) {
         flush();
-        rc = reserve(&W.out, 17 + size);
+        rc = reserve(&W.out, 25 + size);
     }
     if (rc < 0) {
         sl_value_free(output);
@@ -164,7 +164,8 @@ static void task_done(sl_task_t *task, sl_value_t *output)
     p[0] = SL_POOL_REC_DONE;
     sl__pool_put_u64(p + 1, t->seq);
     sl__pool_put_u64(p + 9, sl__now_ns() - t->started_ns);
-    W.out.len += 17 + sl__value_wire_encode(output, p + 17);
+    sl__pool_put_u64(p + 17, size);
+    W.out.len += 25 + sl__value_wire_encode(output, p + 25);
     sl_value_free(output);
 }
 

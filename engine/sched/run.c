@@ -561,13 +561,12 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
                                : sl__asprintf("%" PRId64, run->started_unix);
     run->rng = sl__now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     const char *exe = opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
-    if (exe && !(run->worker_exe = sl__strdup(exe))) {
-        sl__free(run);
-        return SL_ENOMEM;
-    }
+    run->worker_exe = exe ? sl__strdup(exe) : NULL;
     run->steps = sl__calloc(wf->step_count ? wf->step_count : 1, sizeof(*run->steps));
     run->activation_queue = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(size_t));
-    int rc = run->run_id && run->steps && run->activation_queue ? 0 : SL_ENOMEM;
+    int rc = run->run_id && run->steps && run->activation_queue && (!exe || run->worker_exe)
+                 ? 0
+                 : SL_ENOMEM;
     for (size_t i = 0; rc == 0 && i < wf->step_count; i++) {
         step_rt_t *step = &run->steps[i];
         step->run = run;

@@ -441,6 +441,53 @@ static void test_run_with_pool(void)
     sl__registry_free(reg);
 }
 
+/* Allocation n of the engine fails, for every n over a pooled run: it ends (or cannot
+ * start), nothing crashes, leaks (under ASan) or is left running. */
+static void test_allocation_failures(void)
+{
+    setup();
+    sl_registry_t *reg = NULL;
+    sl_diag_t diag;
+    sl__diag_init(&diag);
+    CHECK_INT(sl__registry_new(&reg), 0);
+    sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/tests/plugins", &diag);
+    static const char text[] = "steps:\n"
+                               "  echo:\n"
+                               "    uses: test.cpu_echo\n"
+                               "    foreach: [1, 2, 3, 4, 5]\n"
+                               "    with: { v: \"${{ item }}\", s: \"x${{ item }}\" }\n";
+    sl_workflow_t *wf = NULL;
+    CHECK_INT(sl__workflow_load_text("t.yaml", text, strlen(text), reg, &wf, &diag), 0);
+    sl__diag_close(&diag);
+    int completed = 0;
+    for (uint64_t n = 1; n < 200; n++) {
+        uv_loop_t loop;
+        uv_loop_init(&loop);
+        sl_run_t *run = NULL;
+        sl_run_opts_t opts = {.run_id = "alloc", .worker_exe = SLUICE_EXE};
+        int done = 0;
+        if (getenv("TEST_LOG"))
+            fprintf(stderr, "-- allocation %llu fails\n", (unsigned long long)n);
+        sl__alloc_fail_at(n);
+        if (sl__run_new(&loop, wf, &opts, &run) == 0) {
+            sl__run_start(run, on_run_done, &done);
+            while (!done)
+                uv_run(&loop, UV_RUN_ONCE);
+            completed += sl__run_succeeded(run);
+            sl__alloc_fail_at(0);
+            sl__run_free(run);
+        }
+        sl__alloc_fail_at(0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        CHECK_INT(uv_loop_close(&loop), 0);
+        CHECK_INT(count_children(), 0);
+    }
+    CHECK(completed > 0);
+    sl__workflow_free(wf);
+    sl__registry_free(reg);
+}
+
 TEST_MAIN(60, T(test_start_stop), T(test_round_trip_many), T(test_crash), T(test_abort),
           T(test_exit), T(test_spin_timeout), T(test_memory_limit), T(test_cancel),
-          T(test_missing_binary), T(test_barren_workers), T(test_run_with_pool))
+          T(test_missing_binary), T(test_barren_workers), T(test_run_with_pool),
+          T(test_allocation_failures))
