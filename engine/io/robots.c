@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,22 +42,39 @@ void sl__io_robots_free(robots_t *robots)
     sl__free(robots);
 }
 
-/* `*` matches any run of characters; a final `$` anchors the end. */
+/*
+ * A rule matches a path that starts with it, where `*` matches any run of characters,
+ * or, with a final `$`, the whole path. Greedy with one backtrack point (the last `*`):
+ * O(pattern x path) at worst, never exponential, whatever a server sends.
+ */
 static bool pattern_matches(const char *pattern, const char *path)
 {
-    if (*pattern == '\0')
-        return true;
-    if (pattern[0] == '$' && pattern[1] == '\0')
-        return *path == '\0';
-    if (*pattern == '*') {
-        for (const char *p = path;; p++) {
-            if (pattern_matches(pattern + 1, p))
-                return true;
-            if (*p == '\0')
-                return false;
+    size_t plen = strlen(pattern);
+    bool anchored = plen > 0 && pattern[plen - 1] == '$';
+    if (anchored)
+        plen--;
+    size_t pi = 0, si = 0, star = SIZE_MAX, mark = 0;
+    for (;;) {
+        if (pi == plen && (!anchored || path[si] == '\0'))
+            return true;
+        if (path[si] == '\0')
+            break;
+        if (pi < plen && pattern[pi] == '*') {
+            star = pi++;
+            mark = si;
+        } else if (pi < plen && pattern[pi] == path[si]) {
+            pi++;
+            si++;
+        } else if (star != SIZE_MAX) {
+            pi = star + 1;
+            si = ++mark;
+        } else {
+            return false;
         }
     }
-    return *path == *pattern && pattern_matches(pattern + 1, path + 1);
+    while (pi < plen && pattern[pi] == '*')
+        pi++;
+    return pi == plen;
 }
 
 bool sl__io_robots_allows(const robots_t *robots, const char *path, const char **rule)

@@ -47,6 +47,11 @@ static void test_robots_rules(void)
         {"# hi\nUSER-AGENT: * # all\nDISALLOW:\ndisallow: /z # zed\n", "/", true},
         {"# hi\nUSER-AGENT: * # all\nDISALLOW:\ndisallow: /z # zed\n", "/z", false},
         {"", "/anything", true},
+        /* Stars backtrack in linear steps: this would take 2^40 with naive recursion. */
+        {"User-agent: *\nDisallow: /*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*c\n",
+         "/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", true},
+        {"User-agent: *\nDisallow: /*x*y$\n", "/axbyc", true},
+        {"User-agent: *\nDisallow: /*x*y$\n", "/axbyy", false},
         /* Our name in a comment or a path does not make a group ours. */
         {"# for sluice\nUser-agent: *\nDisallow: /sluice/\n", "/sluice/x", false},
     };
