@@ -323,7 +323,7 @@ int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, s
 
 /* ---- transfer callbacks ------------------------------------------------------ */
 
-static size_t on_header(char *data, size_t size, size_t count, void *ud)
+size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud)
 {
     sl_http_t *req = ud;
     size_t len = size * count;
@@ -469,7 +469,7 @@ int sl__io_request_setup(sl_http_t *req)
      * to files. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, req->save ? 65536L : 2048L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, sl__io_request_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
