@@ -12,6 +12,7 @@
 #define POOL_READ_CHUNK (64u * 1024)
 #define POOL_BARREN_DEATHS_MAX 3    /* deaths in a row with no task run: stop respawning */
 #define POOL_WATCHDOG_MS 20
+#define POOL_CLOSE_GRACE_MS 5000    /* at close, how long idle workers get to exit */
 #define POOL_EOF_WAIT_NS 2000000000ull /* after an exit, how long to wait for the socket */
 
 typedef enum {
@@ -75,6 +76,8 @@ void sl__pool_worker_gone(sl_pool_t *pool, sl_pool_worker_t *w);
 void sl__pool_fail_job(sl_pool_t *pool, sl_pool_job_t *job, int code, const char *message);
 void sl__pool_count_cause(sl_pool_t *pool, const char *cause);
 void sl__pool_watch(sl_pool_t *pool);
+/** A worker's handles are closed and it is freed: at close, the last one ends the pool. */
+void sl__pool_worker_freed(sl_pool_t *pool);
 
 /* proc.c */
 int sl__pool_spawn(sl_pool_t *pool, char *err, size_t err_size);

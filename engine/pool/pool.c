@@ -350,9 +350,29 @@ bool sl__pool_cancel(sl_pool_t *pool, sl_pool_job_t *job)
     return false;
 }
 
+/* Closing took too long: an idle worker that does not exit on EOF (a plugin's atexit work
+ * hangs, say) is killed, so that closing the pool is bounded. */
+static void on_close_grace_over(uv_timer_t *timer)
+{
+    sl_pool_t *pool = timer->data;
+    for (sl_pool_worker_t *w = pool->workers; w; w = w->next)
+        if (!w->dead && !w->exited) {
+            SL_LOG(SL_LOG_WARN, NULL, NULL, "pool: worker %u (pid %d) did not exit; killed",
+                   w->id, w->pid);
+            uv_process_kill(&w->process, SIGKILL);
+        }
+}
+
+void sl__pool_worker_freed(sl_pool_t *pool)
+{
+    if (pool->closing && pool->workers == NULL &&
+        !uv_is_closing((uv_handle_t *)&pool->watchdog))
+        uv_close((uv_handle_t *)&pool->watchdog, on_handle_closed);
+}
+
 void sl__pool_close(sl_pool_t *pool)
 {
-    if (pool->handles_open == 0 && pool->workers == NULL)
+    if (pool->closing)
         return;
     pool->closing = true;
     SL_LOG(SL_LOG_INFO, NULL, NULL, "pool: %llu tasks in %llu batches on %llu workers",
@@ -363,10 +383,11 @@ void sl__pool_close(sl_pool_t *pool)
         next = w->next; /* a worker whose handles were already closed may go now */
         sl__pool_shut(w);
     }
-    if (!uv_is_closing((uv_handle_t *)&pool->kick)) {
-        uv_close((uv_handle_t *)&pool->kick, on_handle_closed);
-        uv_close((uv_handle_t *)&pool->watchdog, on_handle_closed);
-    }
+    uv_close((uv_handle_t *)&pool->kick, on_handle_closed);
+    /* the watchdog turns into the grace timer; it closes with the last worker */
+    uv_timer_stop(&pool->watchdog);
+    uv_timer_start(&pool->watchdog, on_close_grace_over, POOL_CLOSE_GRACE_MS, 0);
+    sl__pool_worker_freed(pool);
 }
 
 bool sl__pool_closed(const sl_pool_t *pool)

@@ -40,11 +40,13 @@ static void on_worker_handle_closed(uv_handle_t *handle)
     sl_pool_worker_t *w = handle->data;
     if (--w->handles_open > 0)
         return;
-    unlink_worker(w->pool, w);
+    sl_pool_t *pool = w->pool;
+    unlink_worker(pool, w);
     if (w->shared)
         munmap(w->shared, SL_POOL_SHARED_SIZE);
     sl__free(w->rbuf);
     sl__free(w);
+    sl__pool_worker_freed(pool);
 }
 
 static void close_handles(sl_pool_worker_t *w)

@@ -4,6 +4,7 @@
  * is left behind: no child process, no file descriptor.
  */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include "loader/workflow.h"
@@ -376,6 +377,29 @@ static void test_barren_workers(void)
     CHECK_INT(uv_loop_close(&loop), 0);
 }
 
+/* A worker that does not exit when its socket closes is killed after a grace period. */
+static void test_close_kills_stuck(void)
+{
+    setup();
+    char script[] = "/tmp/sluice-stuck-XXXXXX";
+    int fd = mkstemp(script);
+    CHECK(fd >= 0);
+    const char body[] = "#!/bin/sh\nexec sleep 600\n";
+    CHECK_INT(write(fd, body, sizeof(body) - 1), sizeof(body) - 1);
+    close(fd);
+    chmod(script, 0700);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    sl_pool_opts_t opts = {.workers = 1, .exe = script};
+    sl_pool_t *pool = NULL;
+    CHECK_INT(sl__pool_new(&loop, &opts, &cbs, &pool), 0);
+    CHECK_INT(count_children(), 1);
+    close_pool(&loop, pool); /* returns after the grace period */
+    CHECK_INT(count_children(), 0);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    unlink(script);
+}
+
 /* ---- through the scheduler ------------------------------------------------------------ */
 
 static const char FOREACH_CRASH[] =
@@ -489,5 +513,5 @@ static void test_allocation_failures(void)
 
 TEST_MAIN(60, T(test_start_stop), T(test_round_trip_many), T(test_crash), T(test_abort),
           T(test_exit), T(test_spin_timeout), T(test_memory_limit), T(test_cancel),
-          T(test_missing_binary), T(test_barren_workers), T(test_run_with_pool),
+          T(test_missing_binary), T(test_barren_workers), T(test_close_kills_stuck), T(test_run_with_pool),
           T(test_allocation_failures))
