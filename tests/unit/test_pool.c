@@ -513,5 +513,5 @@ static void test_allocation_failures(void)
 
 TEST_MAIN(60, T(test_start_stop), T(test_round_trip_many), T(test_crash), T(test_abort),
           T(test_exit), T(test_spin_timeout), T(test_memory_limit), T(test_cancel),
-          T(test_missing_binary), T(test_barren_workers), T(test_close_kills_stuck), T(test_run_with_pool),
-          T(test_allocation_failures))
+          T(test_missing_binary), T(test_barren_workers), T(test_close_kills_stuck),
+          T(test_run_with_pool), T(test_allocation_failures))
