@@ -180,12 +180,14 @@ void sl__group_child_ended(fiber_t *f, int status, int nres);
 /** Sets gather and map in the module table at `module`. Raises. */
 void sl__group_open(lua_State *L, int module);
 
-/* ---- io.c, fs.c ----------------------------------------------------------------- */
+/* ---- io.c, fs.c, html.c ----------------------------------------------------------- */
 
 /** Sets the `http` table in the module table at `module`. Raises. */
 void sl__lua_open_http(lua_State *L, int module);
 /** Sets the `fs` table in the module table at `module`. Raises. */
 void sl__lua_open_fs(lua_State *L, int module);
+/** Sets the `html` table (select, run in the worker pool) at `module`. Raises. */
+void sl__lua_open_html(lua_State *L, int module);
 
 /* ---- step.c ----------------------------------------------------------------------- */
 

@@ -101,6 +101,7 @@ static void push_module(lua_State *L, int env)
     sl__group_open(L, module);
     sl__lua_open_http(L, module);
     sl__lua_open_fs(L, module);
+    sl__lua_open_html(L, module);
 }
 
 /* ---- per-VM state: the step scope, compiled chunks, the task env metatable -- */

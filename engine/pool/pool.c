@@ -67,10 +67,15 @@ void sl__pool_requeue_front(sl_pool_t *pool, sl_pool_job_t *job)
     pool->queued++;
 }
 
+const sl_pool_cbs_t *sl__pool_job_cbs(const sl_pool_t *pool, const sl_pool_job_t *job)
+{
+    return job->cbs ? job->cbs : &pool->cbs;
+}
+
 void sl__pool_fail_job(sl_pool_t *pool, sl_pool_job_t *job, int code, const char *message)
 {
     job->worker = NULL;
-    pool->cbs.fail(job, code, message, 0);
+    sl__pool_job_cbs(pool, job)->fail(job, code, message, 0);
 }
 
 static void on_kick(uv_idle_t *idle);

@@ -36,6 +36,7 @@ typedef struct sl_pool_job {
     uint32_t attempt;         /* 1-based */
     int64_t timeout_ms;       /* 0 = none; counted from when a worker starts the task */
     sl_pool_timing_t *timing; /* may be NULL */
+    const struct sl_pool_cbs *cbs; /* this job's callbacks; NULL = the pool's */
     /* The pool's. */
     struct sl_pool_job *prev, *next;
     sl_pool_worker_t *worker; /* NULL while queued */
@@ -79,6 +80,8 @@ typedef struct sl_pool_stats {
  */
 int sl__pool_new(uv_loop_t *loop, const sl_pool_opts_t *opts, const sl_pool_cbs_t *cbs,
                  sl_pool_t **out);
+/** The callbacks a job reports through: its own, else the pool's. */
+const sl_pool_cbs_t *sl__pool_job_cbs(const sl_pool_t *pool, const sl_pool_job_t *job);
 /** Queues a job; its callback comes from the loop later. */
 void sl__pool_submit(sl_pool_t *pool, sl_pool_job_t *job);
 /**

@@ -135,7 +135,7 @@ static bool handle_record(sl_pool_worker_t *w, sl_pool_cursor_t *c)
         int level = sl__pool_take_u8(c);
         char *text = take_text(c);
         if (text && !job->cancel_requested)
-            pool->cbs.log(job, level, text);
+            sl__pool_job_cbs(pool, job)->log(job, level, text);
         sl__free(text);
         return !c->error;
     }
@@ -155,9 +155,9 @@ static bool handle_record(sl_pool_worker_t *w, sl_pool_cursor_t *c)
         pop_job(w);
         note_time(job, elapsed);
         if (rc < 0)
-            pool->cbs.fail(job, rc, "cannot receive the task's output from its worker", 0);
+            sl__pool_job_cbs(pool, job)->fail(job, rc, "cannot receive the task's output from its worker", 0);
         else
-            pool->cbs.done(job, output);
+            sl__pool_job_cbs(pool, job)->done(job, output);
         return true;
     }
     if (type != SL_POOL_REC_FAIL)
@@ -171,7 +171,7 @@ static bool handle_record(sl_pool_worker_t *w, sl_pool_cursor_t *c)
     }
     pop_job(w);
     note_time(job, elapsed);
-    pool->cbs.fail(job, code < 0 ? code : SL_EFAILED, message ? message : "out of memory",
+    sl__pool_job_cbs(pool, job)->fail(job, code < 0 ? code : SL_EFAILED, message ? message : "out of memory",
                    retry_after_ms);
     sl__free(message);
     return true;

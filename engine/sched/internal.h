@@ -96,6 +96,8 @@ struct sl_run {
 };
 
 /* run.c */
+/** The run's worker pool, started now if it is not yet; NULL without a worker binary. */
+sl_pool_t *sl__run_pool(sl_run_t *run);
 void sl__sched_activate(sl_run_t *run, step_rt_t *step);
 void sl__sched_schedule_pump(sl_run_t *run);
 void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output);

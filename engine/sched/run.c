@@ -606,10 +606,20 @@ static int start_pool(sl_run_t *run)
         has_cpu = wf->steps[i].kind && wf->steps[i].kind->exec == SL_EXEC_CPU;
     if (!has_cpu || run->worker_exe == NULL)
         return 0;
-    sl_pool_opts_t opts = {.workers = wf->limits.cpu_workers,
-                           .memory_bytes = wf->limits.cpu_memory_bytes,
-                           .exe = run->worker_exe};
-    return sl__pool_new(run->loop, &opts, &sl__sched_pool_cbs, &run->pool);
+    return sl__run_pool(run) ? 0 : SL_ENOMEM;
+}
+
+sl_pool_t *sl__run_pool(sl_run_t *run)
+{
+    if (run->pool == NULL && run->worker_exe != NULL) {
+        const sl_workflow_t *wf = run->wf;
+        sl_pool_opts_t opts = {.workers = wf->limits.cpu_workers,
+                               .memory_bytes = wf->limits.cpu_memory_bytes,
+                               .exe = run->worker_exe};
+        if (sl__pool_new(run->loop, &opts, &sl__sched_pool_cbs, &run->pool) < 0)
+            run->pool = NULL;
+    }
+    return run->pool;
 }
 
 int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud)

@@ -262,6 +262,7 @@ static void submit_to_pool(sl_run_t *run, step_rt_t *step, sl_task_t *t)
     t->job.attempt = t->attempt;
     t->job.timeout_ms = def->timeout_ms > 0 ? def->timeout_ms : 0;
     t->job.timing = &step->cpu_timing;
+    t->job.cbs = NULL; /* the pool's: sl__sched_pool_cbs */
     t->in_pool = true;
     t->state = TASK_RUNNING;
     sl__pool_submit(run->pool, &t->job);
@@ -411,6 +412,11 @@ int sl__sched_task_attempt(sl_task_t *task)
 void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms)
 {
     task->retry_after_ms = delay_ms;
+}
+
+sl_pool_t *sl__task_pool(sl_task_t *task)
+{
+    return sl__run_pool(task->run);
 }
 
 sl_http_client_t *sl__task_http(sl_task_t *task)

@@ -9,6 +9,7 @@
 
 #include "io/http.h"
 #include "lua/vm.h"
+#include "pool/pool.h"
 #include "sluice/plugin.h"
 #include "value/value.h"
 
@@ -22,6 +23,11 @@ const char *sl__task_step_id(sl_task_t *task);
 const char *sl__task_workflow_dir(sl_task_t *task);
 /** The run's HTTP client, made on first use with the workflow's limits; NULL when out of memory. */
 sl_http_client_t *sl__task_http(sl_task_t *task);
+/**
+ * The run's worker pool (started on first use), for engine code that runs a CPU kind on
+ * a task's behalf (Lua's sluice.html.select); NULL when the run has no worker binary.
+ */
+sl_pool_t *sl__task_pool(sl_task_t *task);
 /** "step" or "step[index]", for messages. */
 const char *sl__task_where(sl_task_t *task);
 
