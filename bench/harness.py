@@ -4,6 +4,7 @@ Peak RSS comes from GNU time (/usr/bin/time -f %M): the child's own high-water m
 (Python's wait4 rusage would carry the forking Python's pages across exec.)
 """
 import os
+import tempfile
 import subprocess
 import time
 
@@ -34,3 +35,19 @@ def machine():
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} × {model}, {mem:.0f} GiB RAM"
+
+
+def start_fixture(build, latency_ms):
+    """Starts tests/fixture's server with a latency; returns (process, base URL)."""
+    server = os.path.join(build, "tests", "fixture", "fixture_server")
+    tmp = tempfile.mkdtemp(prefix="sluice-bench-fixture.")
+    port_file = os.path.join(tmp, "url")
+    proc = subprocess.Popen([server, "--port", "0", "--port-file", port_file, "--quiet",
+                             "--latency-ms", str(latency_ms)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
+            return proc, open(port_file).read().strip()
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("fixture server did not start")

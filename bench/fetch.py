@@ -1,7 +1,7 @@
 """HTTP on the loop: sluice against Python peers, all fetching from the fixture server
 (tests/fixture) with a fixed latency per response, modelling a real network.
 
-Usage: /usr/bin/python3 bench/http.py BUILD_DIR [--latency-ms 50] [--quick]
+Usage: /usr/bin/python3 bench/fetch.py BUILD_DIR [--latency-ms 50] [--quick]
 
 Shapes (each peer at the same concurrency):
   flags      the code list, then 306 PNGs saved to files, 32 in flight (flags.yaml's per_host)
@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import machine, measure  # noqa: E402
+from harness import machine, measure, start_fixture  # noqa: E402
 
 AIOHTTP = r"""
 import asyncio, json, os, sys
@@ -102,21 +102,6 @@ steps:
     foreach: "${{ range(1, vars.n) }}"
     with: { url: "${{ vars.base }}/ip?i=${{ item }}" }
 """
-
-
-def start_fixture(build, latency_ms):
-    server = os.path.join(build, "tests", "fixture", "fixture_server")
-    tmp = tempfile.mkdtemp(prefix="sluice-bench-fixture.")
-    port_file = os.path.join(tmp, "url")
-    proc = subprocess.Popen([server, "--port", "0", "--port-file", port_file, "--quiet",
-                             "--latency-ms", str(latency_ms)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        if os.path.exists(port_file) and os.path.getsize(port_file) > 0:
-            return proc, open(port_file).read().strip()
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("fixture server did not start")
 
 
 def row(name, wall, cpu, rss, ref_wall, floor):
