@@ -100,8 +100,8 @@ def main():
                                                         "ProcessPoolExecutor (lxml)", py)]:
             print(f"| {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.0f} MiB | "
                   f"{wall / ref[0]:.2f}x | {wall / floor:.2f}x |")
-        print("\nCPU and peak RSS are the main process's (GNU time): sluice's workers and "
-              "Python's pool processes are not included.")
+        print("\nCPU (GNU time) includes reaped child processes, so both sides' workers; "
+              "peak RSS is the largest single process.")
     finally:
         proc.terminate()
         proc.wait()
