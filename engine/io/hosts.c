@@ -128,13 +128,17 @@ int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req)
         return SL_ENOMEM;
     req->host = host;
     req->state = REQ_QUEUED;
-    req->queue_next = NULL;
     if (req->internal) { /* robots.txt goes first */
+        req->queue_prev = NULL;
         req->queue_next = host->queue_head;
-        host->queue_head = req;
-        if (host->queue_tail == NULL)
+        if (host->queue_head)
+            host->queue_head->queue_prev = req;
+        else
             host->queue_tail = req;
+        host->queue_head = req;
     } else {
+        req->queue_next = NULL;
+        req->queue_prev = host->queue_tail;
         if (host->queue_tail)
             host->queue_tail->queue_next = req;
         else
@@ -145,22 +149,19 @@ int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req)
     return 0;
 }
 
+/* O(1): a Ctrl-C that cancels 10,000 queued requests must not walk the queue for each. */
 void sl__io_hosts_unqueue(sl_http_t *req)
 {
     host_t *host = req->host;
-    sl_http_t *prev = NULL;
-    for (sl_http_t *r = host->queue_head; r; prev = r, r = r->queue_next) {
-        if (r != req)
-            continue;
-        if (prev)
-            prev->queue_next = r->queue_next;
-        else
-            host->queue_head = r->queue_next;
-        if (host->queue_tail == r)
-            host->queue_tail = prev;
-        break;
-    }
-    req->queue_next = NULL;
+    if (req->queue_prev)
+        req->queue_prev->queue_next = req->queue_next;
+    else
+        host->queue_head = req->queue_next;
+    if (req->queue_next)
+        req->queue_next->queue_prev = req->queue_prev;
+    else
+        host->queue_tail = req->queue_prev;
+    req->queue_next = req->queue_prev = NULL;
     req->state = REQ_NEW;
 }
 

@@ -60,7 +60,8 @@ struct sl_http {
     bool headers_too_big;
     bool fresh_connect;        /* no idle connection to reuse: skip curl's search */
     bool broken;               /* on the client's broken list: curl cannot be watched */
-    sl_http_t *queue_next;     /* host queue, or the deferred list */
+    sl_http_t *queue_next;     /* host queue, or the deferred or broken list */
+    sl_http_t *queue_prev;     /* host queue only */
     sl_http_t *live_prev, *live_next;
     /* what to do */
     char *url;
