@@ -116,6 +116,9 @@ struct lua_task {
     size_t spare_count;
     bool turn_timer_inited;
     uv_timer_t turn_timer; /* the next turn; the struct is freed in its close callback */
+    /* The Retry-After of the task's last failed HTTP request (0: none, or a later
+     * request succeeded): when the task then fails, the next attempt waits that long. */
+    int64_t http_retry_after_ms;
     /* Threadpool work of the task's fibers not yet reported (fs.c), canceled or not. */
     unsigned work_pending;
     /* The task ended while work was pending: its outcome waits for the work. */

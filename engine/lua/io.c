@@ -51,11 +51,12 @@ static const fiber_op_kind_t http_kind = {http_cancel, http_push, http_free};
 static void on_http_done(void *ud, int code, sl_value_t *response, const char *message,
                          int64_t retry_after_ms)
 {
-    (void)retry_after_ms;
     http_op_t *h = ud;
     h->req = NULL;
     h->code = code;
     h->response = response;
+    if (h->op.fiber) /* a server's Retry-After holds for the task's next attempt */
+        h->op.fiber->lt->http_retry_after_ms = code < 0 ? retry_after_ms : 0;
     if (code < 0 && h->op.fiber) {
         h->message = sl__strdup(message ? message : sl_strerror(code));
         if (h->message == NULL)

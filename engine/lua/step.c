@@ -340,6 +340,7 @@ static void retire(lua_task_t *lt)
 static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *output)
 {
     sl_task_t *task = lt->task;
+    int64_t lt_retry_after_ms = lt->http_retry_after_ms;
     if (task)
         sl__host()->task_set_data(task, NULL);
     if (lt->turn_timer_inited)
@@ -348,8 +349,13 @@ static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *
         sl__free(lt);
     if (task == NULL)
         sl_value_free(output);
-    else if (code < 0)
+    else if (code < 0) {
+        /* Only a delay is passed on: a permanent HTTP failure the script caught must not
+         * stop the retries of an error it raised itself. */
+        if (lt_retry_after_ms > 0)
+            sl__host()->task_retry_after(task, lt_retry_after_ms);
         sl__host()->task_fail(task, code, message);
+    }
     else
         sl__host()->task_done(task, output);
 }
