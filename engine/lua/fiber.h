@@ -189,6 +189,20 @@ void sl__group_open(lua_State *L, int module);
 void sl__lua_open_http(lua_State *L, int module);
 /** Sets the `fs` table in the module table at `module`. Raises. */
 void sl__lua_open_fs(lua_State *L, int module);
+/* ---- pooled.c: `pool: true` ---------------------------------------------------------- */
+
+/**
+ * Sends the task to the run's worker pool; returns 0 (the pool completes it), 1 when the
+ * run has no pool (run it on the loop), or SL_ENOMEM. `reserved` are the kind's own
+ * parameters (the rest become `args`).
+ */
+int sl__lua_pooled_start(sl_task_t *task, const sl_value_t *args,
+                         const char *const *reserved, size_t reserved_count);
+/** Cancels a pooled task; false when the task is not a pooled one. */
+bool sl__lua_pooled_cancel(sl_task_t *task);
+/** Start of the internal CPU kind `lua.pooled`, in a worker process. */
+int sl__lua_pooled_worker_start(sl_task_t *task, const sl_value_t *args);
+
 /** Sets the `html` table (select, run in the worker pool) at `module`. Raises. */
 void sl__lua_open_html(lua_State *L, int module);
 

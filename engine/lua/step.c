@@ -502,6 +502,11 @@ static int read_params(const sl_value_t *args, prepare_args_t *pa, uint64_t *ins
 static int lua_step_start(sl_task_t *task, const sl_value_t *args)
 {
     const sl_host_t *host = sl__host();
+    if (sl_value_truthy(sl_value_get(args, "pool"))) {
+        int rc = sl__lua_pooled_start(task, args, reserved_params, SL_COUNTOF(reserved_params));
+        if (rc <= 0)
+            return rc; /* in the pool, or out of memory; 1: no pool, run here */
+    }
     sl_vm_t *vm = sl__task_vm(task);
     lua_task_t *lt = sl__calloc(1, sizeof(*lt));
     if (lt == NULL)
@@ -553,6 +558,8 @@ static int lua_step_start(sl_task_t *task, const sl_value_t *args)
 
 static void lua_step_cancel(sl_task_t *task)
 {
+    if (sl__lua_pooled_cancel(task))
+        return;
     lua_task_t *lt = sl__host()->task_data(task);
     if (lt == NULL || lt->ending)
         return; /* an ending task completes once its file work has stopped */
@@ -584,9 +591,14 @@ static const sl_param_t lua_params[] = {
     {"script", SL_PT_STRING, SL_PARAM_ONE_OF(1),
      "a Lua file (relative to the workflow's folder) returning a value or defining "
      "run(args, ctx)"},
-    {"pool", SL_PT_BOOL, 0, "run in the worker pool (accepted; runs on the loop for now)"},
+    {"pool", SL_PT_BOOL, 0,
+     "run in a worker process (CPU-heavy code in parallel; no sluice IO functions there)"},
     {"unsafe", SL_PT_BOOL, 0, "also give the step io, os, package, debug, require and load"},
     {"max_instructions", SL_PT_INT, 0, "instruction budget per task (default 1000000000)"},
+    {NULL, 0, 0, NULL},
+};
+
+static const sl_param_t pooled_params[] = {
     {NULL, 0, 0, NULL},
 };
 
@@ -594,6 +606,10 @@ static const sl_kind_t lua_kinds[] = {
     {"lua", SL_EXEC_IO, SL_KIND_EXTRA_PARAMS,
      "Lua code run as a coroutine on the loop; other `with` values arrive as `args`",
      lua_params, lua_step_start, lua_step_cancel},
+    /* What `lua` with `pool: true` sends to a worker (pooled.c); not for workflows. */
+    {"lua.pooled", SL_EXEC_CPU, SL_KIND_EXTRA_PARAMS,
+     "internal: a `lua` step with `pool: true`, as a worker process runs it",
+     pooled_params, sl__lua_pooled_worker_start, NULL},
 };
 
 const sl_plugin_t sl__lua_plugin = SL_PLUGIN_INIT("lua", SLUICE_VERSION, lua_kinds);

@@ -414,6 +414,49 @@ void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms)
     task->retry_after_ms = delay_ms;
 }
 
+int sl__task_scope(sl_task_t *task, sl_value_t **out)
+{
+    sl_run_t *run = task->run;
+    const sl_step_t *def = task->step->def;
+    sl_value_t *scope = sl_value_map(), *info = sl_value_map(), *steps = sl_value_map();
+    int rc = scope && info && steps ? 0 : SL_ENOMEM;
+    if (rc == 0)
+        rc = sl_value_set(info, "id", sl_value_cstring(run->run_id));
+    if (rc == 0)
+        rc = sl_value_set(info, "started", sl_value_int(run->started_unix));
+    for (size_t i = 0; rc == 0 && i < def->dep_count; i++) {
+        const step_rt_t *dep = &run->steps[def->deps[i]];
+        if (dep->stats.ended_ns)
+            rc = sl_value_set(steps, dep->def->id, sl_value_copy(&dep->output));
+    }
+    const sl_value_t *item = sl__task_item(task);
+    int64_t index = sl__task_index(task);
+    if (rc == 0)
+        rc = sl_value_set(scope, "vars", sl_value_copy(run->wf->vars));
+    if (rc == 0)
+        rc = sl_value_set(scope, "workflow", sl_value_cstring(run->wf->name));
+    if (rc == 0) {
+        rc = sl_value_set(scope, "run", info);
+        info = NULL;
+    }
+    if (rc == 0 && item)
+        rc = sl_value_set(scope, "item", sl_value_copy(item));
+    if (rc == 0 && index > 0)
+        rc = sl_value_set(scope, "index", sl_value_int(index));
+    if (rc == 0) {
+        rc = sl_value_set(scope, "steps", steps);
+        steps = NULL;
+    }
+    sl_value_free(info);
+    sl_value_free(steps);
+    if (rc < 0) {
+        sl_value_free(scope);
+        return rc;
+    }
+    *out = scope;
+    return 0;
+}
+
 sl_pool_t *sl__task_pool(sl_task_t *task)
 {
     return sl__run_pool(task->run);

@@ -28,6 +28,12 @@ sl_http_client_t *sl__task_http(sl_task_t *task);
  * a task's behalf (Lua's sluice.html.select); NULL when the run has no worker binary.
  */
 sl_pool_t *sl__task_pool(sl_task_t *task);
+/**
+ * What the task's code may see, as one map for a worker process: vars, workflow (name),
+ * run {id, started}, item, index, and steps {ID: output} for each step it depends on.
+ * Returns 0 and *out (the caller's), or SL_ENOMEM.
+ */
+int sl__task_scope(sl_task_t *task, sl_value_t **out);
 /** "step" or "step[index]", for messages. */
 const char *sl__task_where(sl_task_t *task);
 
