@@ -3,6 +3,7 @@
  * one expression hands back the expression's value as is (no text built);
  * other scalars interpolate each expression's value into a string.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,9 +14,54 @@
 #define TEXT_MAX ((size_t)64 << 20) /* an interpolated string */
 #define EVAL_ERR_MAX 1024
 
+static bool is_name(const char *s, size_t len)
+{
+    if (len == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/*
+ * The commonest expressions, `item`, `index` and `item.NAME` on a map item, answered
+ * without entering Lua (the value would cross into the VM and back: two copies of a page
+ * body per task). Anything else, or an item that is not a map, goes to Lua. Returns 1
+ * with *out, 0 to fall through, or SL_ENOMEM.
+ */
+static int eval_fast(const tmpl_part_t *part, const sl_value_t *item, int64_t index,
+                     sl_value_t **out)
+{
+    const char *s = part->text;
+    size_t len = part->len;
+    while (len && isspace((unsigned char)*s))
+        s++, len--;
+    while (len && isspace((unsigned char)s[len - 1]))
+        len--;
+    if (len == 5 && memcmp(s, "index", 5) == 0) {
+        *out = index > 0 ? sl_value_int(index) : sl_value_nil();
+    } else if (len == 4 && memcmp(s, "item", 4) == 0) {
+        *out = item ? sl_value_copy(item) : sl_value_nil();
+    } else if (len > 5 && memcmp(s, "item.", 5) == 0 && item && item->type == SL_TYPE_MAP &&
+               is_name(s + 5, len - 5) && len - 5 < 128) {
+        char key[128];
+        memcpy(key, s + 5, len - 5);
+        key[len - 5] = '\0';
+        const sl_value_t *v = sl_value_get(item, key);
+        *out = v ? sl_value_copy(v) : sl_value_nil();
+    } else {
+        return 0;
+    }
+    return *out ? 1 : SL_ENOMEM;
+}
+
 static int eval_expr(sl_vm_t *vm, const tmpl_part_t *part, const sl_value_t *item, int64_t index,
                      sl_value_t **out, char **err)
 {
+    int fast = eval_fast(part, item, index, out);
+    if (fast != 0)
+        return fast < 0 ? fast : 0;
     char msg[EVAL_ERR_MAX];
     msg[0] = '\0';
     int rc = sl__vm_eval(vm, part, part->text, part->len, "=expression", item, index, out, msg,

@@ -511,6 +511,7 @@ int sl__vm_pull(lua_State *L, int idx, sl_value_t **out, char *err, size_t err_s
     sl_value_t *v = sl__malloc(sizeof(*v));
     if (v == NULL)
         return SL_ENOMEM;
+    sl_value_init_nil(v); /* freed as is when measuring refuses the value */
     sl_vm_t *vm = sl__vm_of(L);
     pull_ctx_t c; /* on the C stack: a pull costs no allocation beyond the value's */
     c.L = L;
