@@ -433,3 +433,19 @@ void sl__fiber_open(lua_State *L, int module)
     lua_pushcfunction(L, l_sluice_sleep);
     lua_setfield(L, module, "sleep");
 }
+
+/* Joins the arguments with spaces, as print does. */
+const char *sl__lua_join_args(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            luaL_addchar(&b, ' ');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    return lua_tostring(L, -1);
+}

@@ -189,6 +189,9 @@ void sl__group_open(lua_State *L, int module);
 void sl__lua_open_http(lua_State *L, int module);
 /** Sets the `fs` table in the module table at `module`. Raises. */
 void sl__lua_open_fs(lua_State *L, int module);
+/** Joins the function's arguments with spaces as print does; pushes and returns the text. Raises. */
+const char *sl__lua_join_args(lua_State *L);
+
 /* ---- pooled.c: `pool: true` ---------------------------------------------------------- */
 
 /**

@@ -174,17 +174,7 @@ static sl_task_t *task_of(lua_State *L)
 
 static int log_at(lua_State *L, int level)
 {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1)
-            luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    worker_host->log(task_of(L), level, "%s", lua_tostring(L, -1));
+    worker_host->log(task_of(L), level, "%s", sl__lua_join_args(L));
     return 0;
 }
 

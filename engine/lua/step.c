@@ -33,26 +33,10 @@ static lua_task_t *task_of(lua_State *L)
 
 /* ---- the sluice module ---------------------------------------------------- */
 
-/* Joins the arguments with spaces, as print does. */
-static const char *join_args(lua_State *L)
-{
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1)
-            luaL_addchar(&b, ' ');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    return lua_tostring(L, -1);
-}
-
 static int log_at(lua_State *L, int level)
 {
     lua_task_t *lt = task_of(L);
-    const char *msg = join_args(L);
+    const char *msg = sl__lua_join_args(L);
     sl__host()->log(lt->task, level, "%s", msg);
     return 0;
 }
