@@ -62,6 +62,33 @@ for m in movies:
     assert 3 <= len(m["cast"]) <= 12 and all(" " in c for c in m["cast"]), m
 PY'
 
+# crawl: breadth-first over the fixture's link graph, with depth and page budgets; the
+# same walk done independently here (urllib, a regex) must give the same pages in order.
+run crawl --var start=/graph/0 --var prefix=/graph/ --var max_depth=3 --var max_pages=40
+check '[[ $? == 0 ]]'
+check '$py - out/crawl.json "$FIXTURE_URL" <<PY
+import json, re, sys, urllib.request
+pages = json.load(open(sys.argv[1]))
+base = sys.argv[2]
+seen, frontier, expect = {"/graph/0"}, ["/graph/0"], []
+for depth in range(4):
+    level = frontier[: 40 - len(expect)]
+    if not level:
+        break
+    frontier = []
+    for path in level:
+        html = urllib.request.urlopen(base + path).read().decode()
+        expect.append((path, depth, re.search("<title>(.*?)</title>", html).group(1)))
+        for href in re.findall(r"<a href=\"([^\"]*)\"", html):
+            m = re.match(r"/[^#?]*", href)
+            if m and m.group(0) not in seen and m.group(0).startswith("/graph/"):
+                seen.add(m.group(0))
+                frontier.append(m.group(0))
+got = [(p["path"], p["depth"], p["title"]) for p in pages]
+assert got == expect, (got[:5], expect[:5])
+assert len(got) == 40, len(got)
+PY'
+
 [[ $failed == 0 ]] || for f in *.err; do echo "--- $f"; tail -5 "$f"; done
 echo "$passed passed, $failed failed"
 (( failed == 0 ))
