@@ -25,13 +25,13 @@ static bool is_name(const char *s, size_t len)
 }
 
 /*
- * The commonest expressions, `item`, `index` and `item.NAME` on a map item, answered
- * without entering Lua (the value would cross into the VM and back: two copies of a page
- * body per task). Anything else, or an item that is not a map, goes to Lua. Returns 1
- * with *out, 0 to fall through, or SL_ENOMEM.
+ * The commonest expressions, `item`, `index`, `item.NAME` on a map item and `steps.NAME`,
+ * answered without entering Lua (the value would cross into the VM and back: two copies
+ * of a page body per task, or of a whole step's output). Anything else, or an item that
+ * is not a map, goes to Lua. Returns 1 with *out, 0 to fall through, or SL_ENOMEM.
  */
-static int eval_fast(const tmpl_part_t *part, const sl_value_t *item, int64_t index,
-                     sl_value_t **out)
+static int eval_fast(sl_vm_t *vm, const tmpl_part_t *part, const sl_value_t *item,
+                     int64_t index, sl_value_t **out)
 {
     const char *s = part->text;
     size_t len = part->len;
@@ -50,6 +50,13 @@ static int eval_fast(const tmpl_part_t *part, const sl_value_t *item, int64_t in
         key[len - 5] = '\0';
         const sl_value_t *v = sl_value_get(item, key);
         *out = v ? sl_value_copy(v) : sl_value_nil();
+    } else if (len > 6 && memcmp(s, "steps.", 6) == 0 && is_name(s + 6, len - 6) &&
+               len - 6 < 128) {
+        char id[128];
+        memcpy(id, s + 6, len - 6);
+        id[len - 6] = '\0';
+        const sl_value_t *v = sl__vm_step_output(vm, id);
+        *out = v ? sl_value_copy(v) : sl_value_nil();
     } else {
         return 0;
     }
@@ -59,7 +66,7 @@ static int eval_fast(const tmpl_part_t *part, const sl_value_t *item, int64_t in
 static int eval_expr(sl_vm_t *vm, const tmpl_part_t *part, const sl_value_t *item, int64_t index,
                      sl_value_t **out, char **err)
 {
-    int fast = eval_fast(part, item, index, out);
+    int fast = eval_fast(vm, part, item, index, out);
     if (fast != 0)
         return fast < 0 ? fast : 0;
     char msg[EVAL_ERR_MAX];

@@ -344,3 +344,11 @@ int sl__vm_eval(sl_vm_t *vm, const void *key, const char *src, size_t len, const
     lua_settop(L, base);
     return rc;
 }
+
+const sl_value_t *sl__vm_step_output(const sl_vm_t *vm, const char *id)
+{
+    const sl_value_t *out = NULL;
+    if (vm->scope.step_output == NULL || !vm->scope.step_output(vm->scope.ud, id, &out))
+        return NULL;
+    return out;
+}

@@ -73,6 +73,9 @@ int sl__vm_eval(sl_vm_t *vm, const void *key, const char *src, size_t len, const
                 const sl_value_t *item, int64_t index, sl_value_t **out, char *err,
                 size_t err_size);
 
+/** What `steps.ID` reads: a finished step's output (borrowed), or NULL when not finished. */
+const sl_value_t *sl__vm_step_output(const sl_vm_t *vm, const char *id);
+
 /** The built-in plugin holding the `lua` kind (lua/step.c). */
 extern const sl_plugin_t sl__lua_plugin;
 
