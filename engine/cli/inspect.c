@@ -124,10 +124,15 @@ int sl__cmd_plugins(int argc, char **argv)
     sl_registry_t *reg;
     if (sl__cli_registry(&reg) < 0)
         return SL_EXIT_INTERNAL;
+    bool first = true;
     for (size_t i = 0; i < sl__registry_count(reg); i++) {
-        if (i)
+        const sl_kind_info_t *info = sl__registry_at(reg, i);
+        if (info->kind->flags & SL_KIND_INTERNAL)
+            continue; /* the engine's own (lua.pooled) */
+        if (!first)
             fputc('\n', stdout);
-        print_kind(sl__registry_at(reg, i));
+        first = false;
+        print_kind(info);
     }
     sl__registry_free(reg);
     return SL_EXIT_OK;

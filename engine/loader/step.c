@@ -28,6 +28,11 @@ static void step_kind(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
         return;
     }
     const sl_kind_info_t *info = sl__registry_find(ld->reg, name);
+    if (info && (info->kind->flags & SL_KIND_INTERNAL)) {
+        sl__loader_problem(ld, uses->mark, "step kind '%s' is internal to sluice and cannot "
+                           "be used in a workflow", name);
+        return;
+    }
     if (info) {
         step->kind = info->kind;
         return;

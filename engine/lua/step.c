@@ -591,7 +591,7 @@ static const sl_kind_t lua_kinds[] = {
      "Lua code run as a coroutine on the loop; other `with` values arrive as `args`",
      lua_params, lua_step_start, lua_step_cancel},
     /* What `lua` with `pool: true` sends to a worker (pooled.c); not for workflows. */
-    {"lua.pooled", SL_EXEC_CPU, SL_KIND_EXTRA_PARAMS,
+    {"lua.pooled", SL_EXEC_CPU, SL_KIND_EXTRA_PARAMS | SL_KIND_INTERNAL,
      "internal: a `lua` step with `pool: true`, as a worker process runs it",
      pooled_params, sl__lua_pooled_worker_start, NULL},
 };

@@ -301,6 +301,8 @@ const char *sl__registry_suggest(const sl_registry_t *reg, const char *name)
     const char *best = NULL;
     size_t best_distance = 3;
     for (size_t i = 0; i < reg->kind_count; i++) {
+        if (reg->kinds[i].kind->flags & SL_KIND_INTERNAL)
+            continue; /* never suggested */
         size_t d = sl__edit_distance(name, reg->kinds[i].kind->name, 2);
         if (d < best_distance) {
             best_distance = d;

@@ -251,6 +251,9 @@ typedef struct sl_param {
 
 /** Kind flags. */
 #define SL_KIND_EXTRA_PARAMS 1u /* accepts parameters beyond its schema */
+/* (ABI 1.1) the engine's own: not listed by `sluice plugins`, not for `uses:` in a
+ * workflow (e.g. `lua.pooled`, what a `lua` step with `pool: true` becomes in a worker) */
+#define SL_KIND_INTERNAL 2u
 
 /**
  * One step kind.
