@@ -123,7 +123,7 @@ static int keys_or_values(lua_State *L, bool values)
             int key = lua_gettop(L);
             lua_pushvalue(L, key);
             lua_rawget(L, t);
-            sl__vm_ro_wrap_child(L, 1, key);
+            sl__vm_ro_wrap_child(L, 1);
             lua_remove(L, key);
         }
         lua_rawseti(L, -2, (lua_Integer)i + 1);

@@ -102,10 +102,10 @@ void sl__vm_ro_open(lua_State *L, sl_vm_t *vm);
 /** Replaces the value on top, if a table, with a read-only view named `path`. Raises. */
 void sl__vm_ro_wrap(lua_State *L, const char *path);
 /**
- * The value on top was read from table `parent` under `key`: when `parent` is a read-only
- * view and the value a table, replaces it with its view. Raises.
+ * The value on top was read from table `parent`: when `parent` is a read-only view and the
+ * value a table, replaces it with its view. Raises.
  */
-void sl__vm_ro_wrap_child(lua_State *L, int parent, int key);
+void sl__vm_ro_wrap_child(lua_State *L, int parent);
 /** Replaces the library table on top with a read-only view named `name`. Raises. */
 void sl__vm_ro_lib(lua_State *L, const char *name);
 /**

@@ -8,9 +8,14 @@
  * Data proxies are made lazily: reading a table out of a proxy hands back that table's
  * proxy, made on first access and then found again in a weak cache (so `vars.x ==
  * vars.x`, and an unused proxy can be collected). Three weak tables in the registry map a
- * proxy to its real table and its path, and a real table to its proxy. The real tables
- * never hold proxies and are never handed out, so C code that sees through a proxy
- * (sl__vm_ro_real: the helpers, sl__vm_pull) converts plain tables.
+ * proxy to its real table and to where it came from, and a real table to its proxy. The
+ * real tables never hold proxies and are never handed out, so C code that sees through a
+ * proxy (sl__vm_ro_real: the helpers, sl__vm_pull) converts plain tables.
+ *
+ * A proxy's name ("vars.list[2].b", for the error of a write) is found only when an error
+ * asks for it: by a search from the named roots (vars, steps.ID, ...) through their real
+ * tables. Reading a list of 15,000 maps makes 15,000 proxies, and recording a name for each
+ * would cost as much as the rest of the read.
  *
  * Library proxies read straight from the real table (their __index is the table, so
  * `string.format` costs no C call): a library holds functions and numbers, no tables.
@@ -23,7 +28,7 @@ enum { UP_REAL = 1, UP_PROXY, UP_PATH, UP_MT, UP_NEXT };
 typedef struct ro_state {
     int real;  /* proxy -> real table (weak keys) */
     int proxy; /* real table -> proxy (weak values) */
-    int path;  /* proxy -> its name, "vars.list[2]" (weak keys) */
+    int path;  /* root proxy -> its name, "vars" (weak keys) */
     int mt;    /* the data proxies' metatable */
 } ro_state_t;
 
@@ -31,29 +36,9 @@ static const ro_state_t upvalue_state = {
     lua_upvalueindex(UP_REAL), lua_upvalueindex(UP_PROXY), lua_upvalueindex(UP_PATH),
     lua_upvalueindex(UP_MT)};
 
-/* Pushes the name of the value at `key` in proxy `parent`, or `root` when given. */
-static void push_path(lua_State *L, const ro_state_t *s, int parent, int key, const char *root)
-{
-    if (root) {
-        lua_pushstring(L, root);
-        return;
-    }
-    lua_pushvalue(L, parent);
-    lua_rawget(L, s->path);
-    const char *base = lua_tostring(L, -1);
-    if (base == NULL)
-        base = "?";
-    if (lua_type(L, key) == LUA_TSTRING)
-        lua_pushfstring(L, "%s.%s", base, lua_tostring(L, key));
-    else if (lua_isinteger(L, key))
-        lua_pushfstring(L, "%s[%I]", base, (LUAI_UACINT)lua_tointeger(L, key));
-    else
-        lua_pushfstring(L, "%s[?]", base);
-    lua_remove(L, -2);
-}
-
-/* Replaces the real table on top of the stack with its proxy, made on first use. */
-static void wrap_top(lua_State *L, const ro_state_t *s, int parent, int key, const char *root)
+/* Replaces the real table on top of the stack with its proxy, made on first use; `root`
+ * names a proxy that is not inside another. */
+static void wrap_top(lua_State *L, const ro_state_t *s, const char *root)
 {
     luaL_checkstack(L, 6, "read-only view");
     lua_pushvalue(L, -1);
@@ -71,9 +56,11 @@ static void wrap_top(lua_State *L, const ro_state_t *s, int parent, int key, con
     lua_pushvalue(L, -2);
     lua_pushvalue(L, -2);
     lua_rawset(L, s->proxy);
-    lua_pushvalue(L, -1);
-    push_path(L, s, parent, key, root);
-    lua_rawset(L, s->path);
+    if (root) {
+        lua_pushvalue(L, -1);
+        lua_pushstring(L, root);
+        lua_rawset(L, s->path);
+    }
     lua_remove(L, -2);
 }
 
@@ -96,17 +83,83 @@ static int l_ro_index(lua_State *L)
         return 0;
     lua_pushvalue(L, 2);
     if (lua_rawget(L, 3) == LUA_TTABLE)
-        wrap_top(L, &upvalue_state, 1, 2, NULL);
+        wrap_top(L, &upvalue_state, NULL);
     return 1;
+}
+
+#define NAME_DEPTH_MAX 200 /* deeper than any value can nest */
+
+/* Pushes the key at `key` as a path step: ".name", "[3]" or "[?]". */
+static void push_step(lua_State *L, int key)
+{
+    if (lua_type(L, key) == LUA_TSTRING)
+        lua_pushfstring(L, ".%s", lua_tostring(L, key));
+    else if (lua_isinteger(L, key))
+        lua_pushfstring(L, "[%I]", (LUAI_UACINT)lua_tointeger(L, key));
+    else
+        lua_pushliteral(L, "[?]");
+}
+
+/*
+ * Searches real table `t` and the tables inside it for the table at `target`; when found,
+ * pushes the path to it from `t` (".list[2].b") and returns true.
+ */
+static bool push_path_to(lua_State *L, int t, int target, int depth)
+{
+    if (depth >= NAME_DEPTH_MAX)
+        return false;
+    luaL_checkstack(L, 6, "read-only view");
+    int key = lua_gettop(L) + 1;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (lua_type(L, -1) == LUA_TTABLE &&
+            (lua_rawequal(L, -1, target) || push_path_to(L, key + 1, target, depth + 1))) {
+            if (lua_gettop(L) == key + 1)
+                lua_pushliteral(L, ""); /* the target itself: nothing below */
+            push_step(L, key);
+            lua_insert(L, -2);
+            lua_concat(L, 2);
+            lua_replace(L, key);
+            lua_settop(L, key);
+            return true;
+        }
+        lua_pop(L, 1);
+    }
+    return false;
+}
+
+/* Pushes the name of the proxy at absolute index `idx`: "vars.list[2]", or "?". */
+static void push_name(lua_State *L, int real, int path, int idx)
+{
+    luaL_checkstack(L, 8, "read-only view");
+    int top = lua_gettop(L);
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, path) == LUA_TSTRING)
+        return; /* a root */
+    if (push_real(L, real, idx)) {
+        int target = top + 2;
+        lua_pushnil(L);
+        while (lua_next(L, path)) { /* root proxy, name */
+            int root = lua_gettop(L) - 1;
+            if (push_real(L, real, root) && push_path_to(L, root + 2, target, 0)) {
+                lua_remove(L, root + 2); /* the root's real table */
+                lua_concat(L, 2);        /* name .. path */
+                lua_replace(L, top + 1);
+                lua_settop(L, top + 1);
+                return;
+            }
+            lua_settop(L, root);
+        }
+    }
+    lua_settop(L, top);
+    lua_pushliteral(L, "?");
 }
 
 static int l_ro_newindex(lua_State *L)
 {
-    lua_pushvalue(L, 1);
-    lua_rawget(L, lua_upvalueindex(UP_PATH));
+    lua_settop(L, 2);
+    push_name(L, lua_upvalueindex(UP_REAL), lua_upvalueindex(UP_PATH), 1);
     const char *path = lua_tostring(L, -1);
-    if (path == NULL)
-        path = "?";
     if (lua_type(L, 2) == LUA_TSTRING)
         return luaL_error(L, "attempt to modify read-only table '%s.%s'", path,
                           lua_tostring(L, 2));
@@ -136,7 +189,7 @@ static int l_ro_next(lua_State *L)
         return 1;
     }
     if (lua_type(L, -1) == LUA_TTABLE)
-        wrap_top(L, &upvalue_state, 1, 4, NULL);
+        wrap_top(L, &upvalue_state, NULL);
     return 2;
 }
 
@@ -220,23 +273,22 @@ void sl__vm_ro_wrap(lua_State *L, const char *path)
     ro_state_t s;
     push_state(L, sl__vm_of(L), &s);
     lua_pushvalue(L, s.real - 1);
-    wrap_top(L, &s, 0, 0, path);
+    wrap_top(L, &s, path);
     lua_replace(L, s.real - 1);
     lua_pop(L, 4);
 }
 
-void sl__vm_ro_wrap_child(lua_State *L, int parent, int key)
+void sl__vm_ro_wrap_child(lua_State *L, int parent)
 {
     if (lua_type(L, -1) != LUA_TTABLE)
         return;
     parent = lua_absindex(L, parent);
-    key = lua_absindex(L, key);
     ro_state_t s;
     push_state(L, sl__vm_of(L), &s);
     lua_pushvalue(L, s.real - 1);
     if (push_real(L, s.real, parent)) {
         lua_pop(L, 1);
-        wrap_top(L, &s, parent, key, NULL);
+        wrap_top(L, &s, NULL);
     } else {
         lua_pop(L, 1); /* not from a proxy: a plain table stays as it is */
     }

@@ -153,6 +153,20 @@ static int newline(sl_buf_t *b, int indent, int depth)
     return rc;
 }
 
+/* An integer in decimal, without printf: outputs are often long lists of numbers. */
+static int append_int(sl_buf_t *b, int64_t i)
+{
+    char text[24], *end = text + sizeof(text), *p = end;
+    uint64_t u = i < 0 ? 0 - (uint64_t)i : (uint64_t)i;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (i < 0)
+        *--p = '-';
+    return sl__buf_add(b, p, (size_t)(end - p));
+}
+
 static int append_value(sl_buf_t *b, const sl_value_t *v, int indent, int depth)
 {
     if (depth > 1000)
@@ -163,7 +177,7 @@ static int append_value(sl_buf_t *b, const sl_value_t *v, int indent, int depth)
     case SL_TYPE_BOOL:
         return v->as.b ? sl__buf_add(b, "true", 4) : sl__buf_add(b, "false", 5);
     case SL_TYPE_INT:
-        return sl__buf_addf(b, "%" PRId64, v->as.i);
+        return append_int(b, v->as.i);
     case SL_TYPE_NUMBER:
         if (!isfinite(v->as.n))
             return sl__buf_add(b, "null", 4);

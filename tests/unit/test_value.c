@@ -80,6 +80,18 @@ static void test_json_round_trip(void)
     CHECK_STR(out, "3.0"); /* numbers stay numbers */
     sl__free(out);
     sl_value_free(whole);
+    static const struct {
+        int64_t i;
+        const char *text;
+    } ints[] = {{0, "0"}, {-1, "-1"}, {10, "10"}, {INT64_MAX, "9223372036854775807"},
+                {INT64_MIN, "-9223372036854775808"}};
+    for (size_t i = 0; i < SL_COUNTOF(ints); i++) {
+        sl_value_t *n = sl_value_int(ints[i].i);
+        CHECK_INT(sl_value_to_json(n, &out, &len), 0);
+        CHECK_STR(out, ints[i].text);
+        sl__free(out);
+        sl_value_free(n);
+    }
 }
 
 static void test_json_invalid_utf8_replaced(void)

@@ -437,6 +437,11 @@ static void test_read_only(void)
               "ERR -12: attempt to modify read-only table 'run.id'");
     CHECK_STR(eval(vm, "(function() values(vars.m)[2].z = 1 end)()"),
               "ERR -12: attempt to modify read-only table 'vars.m.k.z'");
+    /* A name is found when the error asks: through lists, and for a proxy read before. */
+    CHECK_STR(eval(vm, "(function() local j = vars.m.j; j[2] = 1 end)()"),
+              "ERR -12: attempt to modify read-only table 'vars.m.j[2]'");
+    CHECK_STR(eval(vm, "(function() vars.m.k[1] = 1 end)()"),
+              "ERR -12: attempt to modify read-only table 'vars.m.k[1]'");
     CHECK_STR(eval(vm, "(function() string = 1 end)()"),
               "ERR -12: cannot assign 'string' in an expression");
     CHECK_STR(eval(vm, "(function() vars = {} end)()"),
