@@ -363,14 +363,16 @@ static void check_done(sl_http_client_t *client)
 
 /* ---- the API ------------------------------------------------------------------ */
 
+int sl__io_http_load(char *err, size_t err_size)
+{
+    return sl__curl_open(err, err_size);
+}
+
 int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out)
 {
-    static bool curl_ready;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return SL_EINTERNAL;
-        curl_ready = true;
-    }
+    char err[256];
+    if (sl__curl_open(err, sizeof(err)) < 0)
+        return SL_ENOTFOUND;
     sl_http_client_t *client = sl__calloc(1, sizeof(*client));
     if (client == NULL)
         return SL_ENOMEM;

@@ -30,7 +30,16 @@ typedef struct sl_http_limits {
     bool robots;          /* obey robots.txt (fetched once per host) */
 } sl_http_limits_t;
 
-/** A client on `loop` with `limits` (copied). Returns 0 or SL_ENOMEM/SL_EINTERNAL. */
+/**
+ * Loads libcurl, once per process (io/curl.h): 0, or SL_ENOTFOUND with the reason in
+ * `err`. sl__io_http_new does it too; call this first to learn why a client cannot start.
+ */
+int sl__io_http_load(char *err, size_t err_size);
+
+/**
+ * A client on `loop` with `limits` (copied). Returns 0 or SL_ENOMEM, SL_ENOTFOUND (no
+ * libcurl) or SL_EINTERNAL.
+ */
 int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out);
 
 /**

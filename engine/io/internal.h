@@ -2,11 +2,11 @@
 #ifndef SL_IO_INTERNAL_H
 #define SL_IO_INTERNAL_H
 
-#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
+#include "io/curl.h"
 #include "io/http.h"
 #include "value/value.h"
 

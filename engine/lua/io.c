@@ -72,12 +72,12 @@ static void on_http_done(void *ud, int code, sl_value_t *response, const char *m
 static int http_start(lua_State *L, const char *what, int opts, int url)
 {
     fiber_t *f = sl__fiber_for_io(L, what);
-    sl_http_client_t *client = sl__task_http(f->lt->task);
-    if (client == NULL)
-        return luaL_error(L, "%s: cannot start the HTTP client", what);
+    sl_http_client_t *client;
+    char err[256];
+    if (sl__task_http(f->lt->task, &client, err, sizeof(err)) < 0)
+        return luaL_error(L, "%s: %s", what, err);
     sl_vm_box_t *box = sl__vm_box(L); /* frees the options if anything below raises */
     if (opts) {
-        char err[256];
         int rc = sl__vm_pull(L, opts, &box->value, err, sizeof(err));
         if (rc < 0)
             return luaL_error(L, "%s: options: %s", what, rc == SL_ENOMEM ? "out of memory" : err);

@@ -37,9 +37,13 @@ static void host_task_failf(sl_task_t *task, int code, const char *fmt, ...)
 static int host_http_request(sl_task_t *task, const sl_value_t *request, sl_http_done_fn done,
                              void *ud, sl_http_t **out)
 {
-    sl_http_client_t *client = sl__task_http(task);
-    if (client == NULL)
-        return SL_ENOMEM;
+    sl_http_client_t *client;
+    char err[256];
+    int rc = sl__task_http(task, &client, err, sizeof(err));
+    if (rc < 0) {
+        host_log(task, SL_LOG_ERROR, "%s", err);
+        return rc;
+    }
     return sl__io_http_start(client, task, request, done, ud, out);
 }
 

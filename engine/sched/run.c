@@ -658,10 +658,8 @@ static void on_handle_closed(uv_handle_t *handle)
     run->handles_open--;
 }
 
-void sl__run_free(sl_run_t *run)
+void sl__run_close(sl_run_t *run)
 {
-    if (run == NULL)
-        return;
     if (run->http) {
         /* Canceled downloads remove their temporary files in the threadpool: wait for
          * that (it is short), so no work outlives the loop. */
@@ -680,7 +678,7 @@ void sl__run_free(sl_run_t *run)
         sl__pool_free(run->pool);
         run->pool = NULL;
     }
-    if (run->handles_open) {
+    if (run->handles_open && !run->pump_closed) {
         uv_close((uv_handle_t *)&run->pump, on_handle_closed);
         uv_close((uv_handle_t *)&run->grace, on_handle_closed);
         run->pump_closed = true;
@@ -688,6 +686,13 @@ void sl__run_free(sl_run_t *run)
         for (int i = 0; i < 100 && (run->handles_open || uv_loop_alive(run->loop)); i++)
             uv_run(run->loop, UV_RUN_NOWAIT);
     }
+}
+
+void sl__run_free(sl_run_t *run)
+{
+    if (run == NULL)
+        return;
+    sl__run_close(run);
     if (zombie_count(run) > 0)
         return; /* a kind may still complete them: keep the run alive until exit */
     sl__sched_free_tasks(run);

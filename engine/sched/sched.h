@@ -75,7 +75,12 @@ void sl__run_stop(sl_run_t *run, bool cancel);
  * process should exit without waiting for the loop's threads.
  */
 size_t sl__run_stragglers(const sl_run_t *run);
-/** Frees a run that is done (or never started); closes its handles first. */
+/**
+ * Ends what a finished run still has going: the HTTP client and the worker pool are closed
+ * (waiting on the loop for them) and the run's handles too. Its values stay. Idempotent.
+ */
+void sl__run_close(sl_run_t *run);
+/** Frees a run that is done (or never started); closes it first. */
 void sl__run_free(sl_run_t *run);
 
 /** True when every step succeeded (failures under on_error: continue allowed). */

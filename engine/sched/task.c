@@ -462,10 +462,13 @@ sl_pool_t *sl__task_pool(sl_task_t *task)
     return sl__run_pool(task->run);
 }
 
-sl_http_client_t *sl__task_http(sl_task_t *task)
+int sl__task_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err_size)
 {
     sl_run_t *run = task->run;
     if (run->http == NULL) {
+        int rc = sl__io_http_load(err, err_size);
+        if (rc < 0)
+            return rc;
         const sl_limits_t *limits = &run->wf->limits;
         sl_http_limits_t http_limits = {
             .concurrency = limits->http_concurrency,
@@ -473,10 +476,14 @@ sl_http_client_t *sl__task_http(sl_task_t *task)
             .rate = limits->http_rate,
             .robots = limits->http_robots,
         };
-        if (sl__io_http_new(run->loop, &http_limits, &run->http) < 0)
-            return NULL;
+        rc = sl__io_http_new(run->loop, &http_limits, &run->http);
+        if (rc < 0) {
+            snprintf(err, err_size, "cannot start the HTTP client: %s", sl_strerror(rc));
+            return rc;
+        }
     }
-    return run->http;
+    *out = run->http;
+    return 0;
 }
 
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap)

@@ -21,8 +21,11 @@ int64_t sl__task_index(sl_task_t *task);
 /** The step's id, and the workflow file's folder (for `script` paths). */
 const char *sl__task_step_id(sl_task_t *task);
 const char *sl__task_workflow_dir(sl_task_t *task);
-/** The run's HTTP client, made on first use with the workflow's limits; NULL when out of memory. */
-sl_http_client_t *sl__task_http(sl_task_t *task);
+/**
+ * The run's HTTP client, made on first use with the workflow's limits: 0, or SL_ENOMEM or
+ * SL_ENOTFOUND (libcurl cannot be loaded) with the reason in `err`.
+ */
+int sl__task_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err_size);
 /**
  * The run's worker pool (started on first use), for engine code that runs a CPU kind on
  * a task's behalf (Lua's sluice.html.select); NULL when the run has no worker binary.
