@@ -35,6 +35,7 @@ static void step_kind(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
     }
     if (info) {
         step->kind = info->kind;
+        step->plugin = sl__registry_file(info);
         return;
     }
     const char *guess = sl__registry_suggest(ld->reg, name);

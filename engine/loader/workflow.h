@@ -44,6 +44,7 @@ typedef struct sl_step {
     sl_mark_t mark;            /* of the step's key */
     char *uses;
     const sl_kind_t *kind;
+    const char *plugin;        /* the shared object providing kind (the registry's); NULL: built in */
     sl_tmpl_t *with;           /* a map template (empty map when absent) */
     sl_tmpl_t *foreach;        /* NULL when absent */
     sl_tmpl_t *if_cond;        /* NULL when absent */

@@ -270,6 +270,11 @@ int sl__registry_load_default(sl_registry_t *reg, sl_diag_t *diag)
     return rc;
 }
 
+const char *sl__registry_file(const sl_kind_info_t *info)
+{
+    return strcmp(info->path, BUILTIN_PATH) == 0 ? NULL : info->path;
+}
+
 const sl_kind_info_t *sl__registry_find(const sl_registry_t *reg, const char *name)
 {
     size_t lo = 0, hi = reg->kind_count;

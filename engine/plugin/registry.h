@@ -40,6 +40,9 @@ int sl__registry_load_dir(sl_registry_t *reg, const char *dir, sl_diag_t *diag);
 /** Loads one shared object. Returns SL_EABI, SL_ENOTFOUND, SL_EINVAL on refusal. */
 int sl__registry_load_file(sl_registry_t *reg, const char *path, sl_diag_t *diag);
 
+/** The shared object that provides `info`'s kind; NULL for a kind built into the engine. */
+const char *sl__registry_file(const sl_kind_info_t *info);
+
 /** The kind named `name`, or NULL. */
 const sl_kind_info_t *sl__registry_find(const sl_registry_t *reg, const char *name);
 /** Kinds sorted by name. */

@@ -83,6 +83,8 @@ void sl__pool_worker_freed(sl_pool_t *pool);
 int sl__pool_spawn(sl_pool_t *pool, char *err, size_t err_size);
 /** Sends jobs[0..n) as one batch (they are already off the queue). */
 void sl__pool_send(sl_pool_worker_t *w, sl_pool_job_t **jobs, size_t n);
+/** The bytes of `job` in a BATCH frame before its args (pool/proto.h). */
+size_t sl__pool_job_head_size(const sl_pool_job_t *job);
 bool sl__pool_hungry(const sl_pool_worker_t *w);
 void sl__pool_kill(sl_pool_worker_t *w, kill_reason_t reason, sl_pool_job_t *job);
 /** The job `w` is running (from its shared page) and since when; NULL between tasks. */

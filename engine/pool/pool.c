@@ -118,7 +118,7 @@ static size_t take_batch(sl_pool_t *pool, sl_pool_job_t **jobs, size_t n)
         sl_pool_job_t *job = pool->queue_head;
         size_t size = 0;
         int rc = sl__value_wire_size(job->args, &size);
-        size_t need = 8 + 1 + strlen(job->kind) + 4 + size;
+        size_t need = sl__pool_job_head_size(job) + size;
         if (rc == 0 && bytes + need > SL_POOL_FRAME_MAX)
             rc = SL_ELIMIT;
         if (rc == 0 && count > 0 && bytes + need > BATCH_BYTES_SOFT_MAX)

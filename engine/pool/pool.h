@@ -32,6 +32,7 @@ typedef struct sl_pool_timing {
 typedef struct sl_pool_job {
     /* Set by the owner before sl__pool_submit; borrowed until the job completes. */
     const char *kind;         /* kind name */
+    const char *plugin;       /* the file providing it, for the worker to load; NULL: search */
     const sl_value_t *args;
     uint32_t attempt;         /* 1-based */
     int64_t timeout_ms;       /* 0 = none; counted from when a worker starts the task */

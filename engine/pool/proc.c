@@ -349,14 +349,33 @@ static void on_written(uv_write_t *req, int status)
     /* a failed write means the worker is gone: its exit sorts out the jobs */
 }
 
+/* The plugin path sent with a job: none when unknown, or too long to send (it never is). */
+static size_t plugin_len(const sl_pool_job_t *job)
+{
+    size_t len = job->plugin ? strlen(job->plugin) : 0;
+    return len <= UINT16_MAX ? len : 0;
+}
+
+size_t sl__pool_job_head_size(const sl_pool_job_t *job)
+{
+    return 8 + 1 + strlen(job->kind) + 2 + plugin_len(job) + 4;
+}
+
 static size_t encode_job(uint8_t *out, const sl_pool_job_t *job)
 {
-    size_t kind_len = strlen(job->kind);
+    size_t kind_len = strlen(job->kind), plugin = plugin_len(job);
     sl__pool_put_u64(out, job->seq);
-    out[8] = (uint8_t)kind_len;
-    memcpy(out + 9, job->kind, kind_len);
-    sl__pool_put_u32(out + 9 + kind_len, job->attempt);
-    size_t n = 13 + kind_len;
+    size_t n = 8;
+    out[n++] = (uint8_t)kind_len;
+    memcpy(out + n, job->kind, kind_len);
+    n += kind_len;
+    out[n++] = (uint8_t)plugin;
+    out[n++] = (uint8_t)(plugin >> 8);
+    if (plugin > 0)
+        memcpy(out + n, job->plugin, plugin);
+    n += plugin;
+    sl__pool_put_u32(out + n, job->attempt);
+    n += 4;
     return n + sl__value_wire_encode(job->args, out + n);
 }
 
@@ -379,7 +398,7 @@ void sl__pool_send(sl_pool_worker_t *w, sl_pool_job_t **jobs, size_t n)
     sl_pool_t *pool = w->pool;
     size_t len = SL_POOL_HEADER_SIZE + 4;
     for (size_t i = 0; i < n; i++)
-        len += 13 + strlen(jobs[i]->kind) + jobs[i]->wire_size;
+        len += sl__pool_job_head_size(jobs[i]) + jobs[i]->wire_size;
     write_req_t *wr = sl__malloc(sizeof(*wr) + len);
     if (wr == NULL) {
         for (size_t i = n; i-- > 0;)

@@ -6,7 +6,9 @@
  * SL_POOL_FRAME_MAX bytes; a bigger one is an error on either side.
  *
  *   engine -> worker  BATCH:   u32 count, then per task: u64 seq, u8 kind length, kind
- *                              name, u32 attempt, the args (value wire encoding)
+ *                              name, u16 plugin length, plugin (the file providing the
+ *                              kind, loaded on first use; empty: search every plugin),
+ *                              u32 attempt, the args (value wire encoding)
  *   worker -> engine  RESULTS: records back to back, each a type byte and:
  *                              DONE  u64 seq, u64 elapsed_ns, u64 length, the output
  *                                    (wire encoding; the length lets a reader skip it)
@@ -104,6 +106,12 @@ static inline uint8_t sl__pool_take_u8(sl_pool_cursor_t *c)
 {
     const uint8_t *p = sl__pool_take(c, 1);
     return p ? p[0] : 0;
+}
+
+static inline uint16_t sl__pool_take_u16(sl_pool_cursor_t *c)
+{
+    const uint8_t *p = sl__pool_take(c, 2);
+    return p ? (uint16_t)(p[0] | p[1] << 8) : 0;
 }
 
 #endif

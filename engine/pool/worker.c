@@ -1,13 +1,15 @@
 /*
  * `sluice __worker`: a worker process of the pool. A plain blocking loop: read a batch
  * from the socket, run its tasks one by one through the kinds' start(), write the
- * results. Plugins are loaded on the first task, from the same places as the engine's
- * (SLUICE_PLUGIN_PATH is inherited), and see a host table whose task functions record
- * results instead of reaching a scheduler.
+ * results. A plugin is loaded on the first task of one of its kinds, from the file the
+ * engine names with the task (a job that names none makes the worker load every plugin,
+ * from the same places as the engine: SLUICE_PLUGIN_PATH is inherited). Plugins see a host
+ * table whose task functions record results instead of reaching a scheduler.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -46,8 +48,8 @@ static struct {
     uint32_t id;
     uint64_t memory_bytes;
     sl_pool_shared_t *shared;
-    sl_registry_t *registry;
-    bool registry_loaded;
+    sl_registry_t *registry; /* built-in kinds, then plugins as tasks need them */
+    bool all_loaded;         /* every plugin folder has been loaded */
     sl_host_t host;
     bytes_t out; /* a RESULTS frame being filled; its header is written at flush */
     uint64_t last_flush_ns;
@@ -278,27 +280,43 @@ static void setup_host(void)
 
 /* ---- running tasks -------------------------------------------------------------------- */
 
-static const sl_kind_t *find_kind(const char *name)
+/*
+ * The kind `name`, loading `plugin` (the file the engine took it from) when it is not
+ * loaded yet, or every plugin when the job named none. Loading only what tasks use keeps
+ * a worker's start short and its address space small (html.so alone maps libxml2 and ICU,
+ * 30 MiB, against limits.cpu.memory).
+ */
+static const sl_kind_t *find_kind(const char *name, const uint8_t *plugin, size_t plugin_len)
 {
-    if (!W.registry_loaded) {
-        W.registry_loaded = true;
-        sl_diag_t diag;
-        sl__diag_init(&diag); /* the engine reported plugin problems already */
-        if (sl__registry_new(&W.registry) == 0)
-            sl__registry_load_default(W.registry, &diag);
-        sl__diag_close(&diag);
+    if (W.registry == NULL && sl__registry_new(&W.registry) < 0)
+        return NULL;
+    const sl_kind_info_t *info = sl__registry_find(W.registry, name);
+    sl_diag_t diag;
+    sl__diag_init(&diag); /* the engine reported plugin problems already */
+    if (info == NULL && plugin_len > 0 && plugin_len < PATH_MAX) {
+        char path[PATH_MAX];
+        memcpy(path, plugin, plugin_len);
+        path[plugin_len] = '\0';
+        sl__registry_load_file(W.registry, path, &diag);
+        info = sl__registry_find(W.registry, name);
     }
-    const sl_kind_info_t *info = W.registry ? sl__registry_find(W.registry, name) : NULL;
+    if (info == NULL && !W.all_loaded) {
+        W.all_loaded = true;
+        sl__registry_load_default(W.registry, &diag);
+        info = sl__registry_find(W.registry, name);
+    }
+    sl__diag_close(&diag);
     return info && info->kind->exec == SL_EXEC_CPU ? info->kind : NULL;
 }
 
-static void run_task(worker_task_t *t, const sl_value_t *args)
+static void run_task(worker_task_t *t, const uint8_t *plugin, size_t plugin_len,
+                     const sl_value_t *args)
 {
     static const sl_kind_t *last_kind;
-    static char last_name[80];
+    static char last_name[256];
     const sl_kind_t *kind = last_kind;
     if (kind == NULL || strcmp(last_name, t->kind) != 0) {
-        kind = find_kind(t->kind);
+        kind = find_kind(t->kind, plugin, plugin_len);
         last_kind = kind;
         snprintf(last_name, sizeof(last_name), "%s", t->kind);
     }
@@ -337,18 +355,21 @@ static void run_batch(const uint8_t *payload, size_t len)
         worker_task_t t = {.seq = sl__pool_take_u64(&c)};
         uint8_t kind_len = sl__pool_take_u8(&c);
         const uint8_t *kind = sl__pool_take(&c, kind_len);
+        uint16_t plugin_len = sl__pool_take_u16(&c);
+        const uint8_t *plugin = sl__pool_take(&c, plugin_len);
         t.attempt = sl__pool_take_u32(&c);
         sl_value_t args;
         size_t used = 0;
         if (c.error || sl__value_wire_decode_into(&args, c.data + c.pos, c.len - c.pos, &used))
             protocol_error("malformed batch");
         c.pos += used;
-        char name[80];
-        snprintf(name, sizeof(name), "%.*s", (int)kind_len, (const char *)kind);
+        char name[256];
+        memcpy(name, kind, kind_len);
+        name[kind_len] = '\0';
         t.kind = name;
         atomic_store_explicit(&W.shared->started_ns, sl__now_ns(), memory_order_relaxed);
         atomic_store_explicit(&W.shared->running_seq, t.seq, memory_order_release);
-        run_task(&t, &args);
+        run_task(&t, plugin, plugin_len, &args);
         atomic_store_explicit(&W.shared->running_seq, 0, memory_order_release);
         sl_value_clear(&args);
         if (i + 1 == count || W.out.len >= OUT_FLUSH_BYTES ||

@@ -258,6 +258,7 @@ static void submit_to_pool(sl_run_t *run, step_rt_t *step, sl_task_t *t)
 {
     const sl_step_t *def = step->def;
     t->job.kind = def->kind->name;
+    t->job.plugin = def->plugin;
     t->job.args = t->args;
     t->job.attempt = t->attempt;
     t->job.timeout_ms = def->timeout_ms > 0 ? def->timeout_ms : 0;

@@ -15,6 +15,8 @@
  * at most `times` (default: every attempt); otherwise they output `value`.
  */
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -145,6 +147,41 @@ static int pid_start(sl_task_t *task, const sl_value_t *args)
     return 0;
 }
 
+/* The plugins this process has mapped: the file names of the "*.so" under a plugins/
+ * folder in /proc/self/maps, each once, in the order first mapped. */
+static int plugins_start(sl_task_t *task, const sl_value_t *args)
+{
+    (void)args;
+    FILE *maps = fopen("/proc/self/maps", "r");
+    sl_value_t *out = host->value_list();
+    if (maps == NULL || out == NULL) {
+        if (maps)
+            fclose(maps);
+        host->value_free(out);
+        host->task_fail(task, SL_EFAILED, "test.plugins: cannot read /proc/self/maps");
+        return 0;
+    }
+    char line[4096];
+    while (fgets(line, sizeof(line), maps)) {
+        char *path = strchr(line, '/'), *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        char *name = path ? strrchr(path, '/') + 1 : NULL;
+        size_t len = name ? strlen(name) : 0;
+        if (name == NULL || len < 4 || strcmp(name + len - 3, ".so") != 0 ||
+            strstr(path, "/plugins/") == NULL)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < host->value_len(out) && !seen; i++)
+            seen = strcmp(host->value_str(host->value_at(out, i), NULL), name) == 0;
+        if (!seen)
+            host->value_push(out, host->value_string(name, len));
+    }
+    fclose(maps);
+    host->task_done(task, out);
+    return 0;
+}
+
 static const sl_param_t fault_params[] = {
     {"when", SL_PT_ANY, 0, "misbehave only when true (default true)"},
     {"times", SL_PT_INT, 0, "misbehave while the attempt is at most this (default always)"},
@@ -174,6 +211,8 @@ static const sl_kind_t kinds[] = {
      echo_start, NULL},
     {"test.pid", SL_EXEC_CPU, SL_KIND_EXTRA_PARAMS, "Outputs the worker's pid.", no_params,
      pid_start, NULL},
+    {"test.plugins", SL_EXEC_CPU, 0, "Outputs the plugin files the worker has loaded.", no_params,
+     plugins_start, NULL},
 };
 
 static const sl_plugin_t plugin = SL_PLUGIN_INIT("faultkinds", "1.0.0", kinds);
