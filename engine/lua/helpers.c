@@ -480,6 +480,8 @@ static int l_vm_setup(lua_State *L)
         lua_getglobal(L, base_names[i]);
         lua_setfield(L, env, base_names[i]);
     }
+    sl__vm_ro_push_next(L); /* next(proxy) walks what the proxy shows, not its insides */
+    lua_setfield(L, env, "next");
     for (size_t i = 0; i < SL_COUNTOF(lib_names); i++)
         copy_lib(L, env, lib_names[i]);
     luaL_setfuncs(L, sandbox_helpers, 0);

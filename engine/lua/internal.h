@@ -42,7 +42,7 @@ struct sl_vm {
     sl_vm_budget_t expr_budget; /* the main thread's */
     int env_ref;               /* the sandbox: the expression scope (a read-only proxy) */
     int env_real_ref;          /* the table behind it */
-    int ro_real_ref, ro_proxy_ref, ro_path_ref, ro_mt_ref; /* lua/readonly.c's state */
+    int ro_proxy_ref, ro_path_ref, ro_mt_ref, ro_next_ref; /* lua/readonly.c's state */
     int cache_ref;             /* compiled expressions, keyed by light userdata */
     int list_mt_ref;           /* metatable marking tables that came from lists */
     const void *list_mt;       /* its identity, for sl__vm_pull */
@@ -108,6 +108,8 @@ void sl__vm_ro_wrap(lua_State *L, const char *path);
 void sl__vm_ro_wrap_child(lua_State *L, int parent);
 /** Replaces the library table on top with a read-only view named `name`. Raises. */
 void sl__vm_ro_lib(lua_State *L, const char *name);
+/** Pushes the sandbox's `next`: plain next(), and over a read-only view, its contents. */
+void sl__vm_ro_push_next(lua_State *L);
 /**
  * When the value at `idx` is a read-only view, pushes the table behind it and returns
  * true; else pushes nothing. Never raises; needs two free stack slots.

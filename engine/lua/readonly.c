@@ -7,14 +7,17 @@
  *
  * Data proxies are made lazily: reading a table out of a proxy hands back that table's
  * proxy, made on first access and then found again in a weak cache (so `vars.x ==
- * vars.x`, and an unused proxy can be collected). Three weak tables in the registry map a
- * proxy to its real table and to where it came from, and a real table to its proxy. The
- * real tables never hold proxies and are never handed out, so C code that sees through a
- * proxy (sl__vm_ro_real: the helpers, sl__vm_pull) converts plain tables.
+ * vars.x`, and an unused proxy can be collected). A proxy holds its real table under a
+ * light userdata key no script can name (the sandbox's `next` is proxy-aware, `pairs`
+ * goes through __pairs, and reads through __index), so finding the real table is one raw
+ * read: no map from proxies to real tables, whose weak keys would make the collector
+ * work hard on every live proxy. The real tables never hold proxies and are never handed
+ * out, so C code that sees through a proxy (sl__vm_ro_real: the helpers, sl__vm_pull)
+ * converts plain tables.
  *
  * A proxy's name ("vars.list[2].b", for the error of a write) is found only when an error
  * asks for it: by a search from the named roots (vars, steps.ID, ...) through their real
- * tables. Reading a list of 15,000 maps makes 15,000 proxies, and recording a name for each
+ * tables. Reading a list of 15,000 maps makes 15,000 proxies; recording a name for each
  * would cost as much as the rest of the read.
  *
  * Library proxies read straight from the real table (their __index is the table, so
@@ -22,19 +25,20 @@
  */
 #include "lua/internal.h"
 
-enum { UP_REAL = 1, UP_PROXY, UP_PATH, UP_MT, UP_NEXT };
+enum { UP_PROXY = 1, UP_PATH, UP_MT, UP_NEXT };
 
-/* Stack or upvalue indices of the three maps and the data proxies' metatable. */
+/* The key of a proxy's real table, inside the proxy: its address is known to C alone. */
+static const char REAL_KEY;
+
+/* Stack or upvalue indices of the two maps and the data proxies' metatable. */
 typedef struct ro_state {
-    int real;  /* proxy -> real table (weak keys) */
     int proxy; /* real table -> proxy (weak values) */
     int path;  /* root proxy -> its name, "vars" (weak keys) */
     int mt;    /* the data proxies' metatable */
 } ro_state_t;
 
-static const ro_state_t upvalue_state = {
-    lua_upvalueindex(UP_REAL), lua_upvalueindex(UP_PROXY), lua_upvalueindex(UP_PATH),
-    lua_upvalueindex(UP_MT)};
+static const ro_state_t upvalue_state = {lua_upvalueindex(UP_PROXY), lua_upvalueindex(UP_PATH),
+                                         lua_upvalueindex(UP_MT)};
 
 /* Replaces the real table on top of the stack with its proxy, made on first use; `root`
  * names a proxy that is not inside another. */
@@ -47,12 +51,11 @@ static void wrap_top(lua_State *L, const ro_state_t *s, const char *root)
         return;
     }
     lua_pop(L, 1);
-    lua_createtable(L, 0, 0); /* [real, proxy] */
+    lua_createtable(L, 0, 1); /* [real, proxy] */
+    lua_pushvalue(L, -2);
+    lua_rawsetp(L, -2, &REAL_KEY);
     lua_pushvalue(L, s->mt);
     lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_pushvalue(L, -3);
-    lua_rawset(L, s->real);
     lua_pushvalue(L, -2);
     lua_pushvalue(L, -2);
     lua_rawset(L, s->proxy);
@@ -65,12 +68,13 @@ static void wrap_top(lua_State *L, const ro_state_t *s, const char *root)
 }
 
 /* Pushes the real table of the proxy at `idx`; returns false (pushing nil) for a non-proxy. */
-static bool push_real(lua_State *L, int real_map, int idx)
+static bool push_real(lua_State *L, int idx)
 {
-    lua_pushvalue(L, idx);
-    if (lua_rawget(L, real_map) == LUA_TTABLE)
-        return true;
-    return false;
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        lua_pushnil(L);
+        return false;
+    }
+    return lua_rawgetp(L, idx, &REAL_KEY) == LUA_TTABLE;
 }
 
 /* The hot path of every read: two raw lookups, and a proxy only for a table. */
@@ -78,8 +82,7 @@ static int l_ro_index(lua_State *L)
 {
     if (lua_gettop(L) != 2)
         lua_settop(L, 2); /* only the VM calls it (the metatable is hidden): always 2 */
-    lua_pushvalue(L, 1);
-    if (lua_rawget(L, lua_upvalueindex(UP_REAL)) != LUA_TTABLE)
+    if (lua_rawgetp(L, 1, &REAL_KEY) != LUA_TTABLE)
         return 0;
     lua_pushvalue(L, 2);
     if (lua_rawget(L, 3) == LUA_TTABLE)
@@ -129,19 +132,19 @@ static bool push_path_to(lua_State *L, int t, int target, int depth)
 }
 
 /* Pushes the name of the proxy at absolute index `idx`: "vars.list[2]", or "?". */
-static void push_name(lua_State *L, int real, int path, int idx)
+static void push_name(lua_State *L, int path, int idx)
 {
     luaL_checkstack(L, 8, "read-only view");
     int top = lua_gettop(L);
     lua_pushvalue(L, idx);
     if (lua_rawget(L, path) == LUA_TSTRING)
         return; /* a root */
-    if (push_real(L, real, idx)) {
+    if (push_real(L, idx)) {
         int target = top + 2;
         lua_pushnil(L);
         while (lua_next(L, path)) { /* root proxy, name */
             int root = lua_gettop(L) - 1;
-            if (push_real(L, real, root) && push_path_to(L, root + 2, target, 0)) {
+            if (push_real(L, root) && push_path_to(L, root + 2, target, 0)) {
                 lua_remove(L, root + 2); /* the root's real table */
                 lua_concat(L, 2);        /* name .. path */
                 lua_replace(L, top + 1);
@@ -158,7 +161,7 @@ static void push_name(lua_State *L, int real, int path, int idx)
 static int l_ro_newindex(lua_State *L)
 {
     lua_settop(L, 2);
-    push_name(L, lua_upvalueindex(UP_REAL), lua_upvalueindex(UP_PATH), 1);
+    push_name(L, lua_upvalueindex(UP_PATH), 1);
     const char *path = lua_tostring(L, -1);
     if (lua_type(L, 2) == LUA_TSTRING)
         return luaL_error(L, "attempt to modify read-only table '%s.%s'", path,
@@ -171,24 +174,31 @@ static int l_ro_newindex(lua_State *L)
 
 static int l_ro_len(lua_State *L)
 {
-    if (!push_real(L, lua_upvalueindex(UP_REAL), 1))
+    if (!push_real(L, 1))
         return luaL_error(L, "not a read-only table");
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
     return 1;
 }
 
-/* The iterator of pairs(proxy): next() over the real table, tables handed out as proxies. */
+/*
+ * The sandbox's `next`, and the iterator of pairs(proxy): over a proxy, next() over its
+ * real table with tables handed out as proxies; over any other table, plain next().
+ */
 static int l_ro_next(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
-    if (!push_real(L, lua_upvalueindex(UP_REAL), 1))
-        return luaL_error(L, "not a read-only table");
+    bool proxy = push_real(L, 1);
+    if (!proxy) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, 1);
+    }
     lua_pushvalue(L, 2);
     if (lua_next(L, 3) == 0) {
         lua_pushnil(L);
         return 1;
     }
-    if (lua_type(L, -1) == LUA_TTABLE)
+    if (proxy && lua_type(L, -1) == LUA_TTABLE)
         wrap_top(L, &upvalue_state, NULL);
     return 2;
 }
@@ -217,8 +227,6 @@ static int weak_table_ref(lua_State *L, const char *mode)
 static void push_state(lua_State *L, sl_vm_t *vm, ro_state_t *s)
 {
     luaL_checkstack(L, 8, "read-only view");
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_real_ref);
-    s->real = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_proxy_ref);
     s->proxy = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_path_ref);
@@ -227,24 +235,22 @@ static void push_state(lua_State *L, sl_vm_t *vm, ro_state_t *s)
     s->mt = lua_gettop(L);
 }
 
-/* Pushes the four maps as upvalues and makes a closure of `fn` with them (and `extra`). */
+/* Makes a closure of `fn` with the maps and the metatable as upvalues (and `extra`). */
 static void push_closure(lua_State *L, const ro_state_t *s, lua_CFunction fn, int extra)
 {
-    lua_pushvalue(L, s->real);
     lua_pushvalue(L, s->proxy);
     lua_pushvalue(L, s->path);
     lua_pushvalue(L, s->mt);
     if (extra) {
         lua_pushvalue(L, extra);
-        lua_pushcclosure(L, fn, 5);
-    } else {
         lua_pushcclosure(L, fn, 4);
+    } else {
+        lua_pushcclosure(L, fn, 3);
     }
 }
 
 void sl__vm_ro_open(lua_State *L, sl_vm_t *vm)
 {
-    vm->ro_real_ref = weak_table_ref(L, "k");
     vm->ro_proxy_ref = weak_table_ref(L, "v");
     vm->ro_path_ref = weak_table_ref(L, "k");
     lua_createtable(L, 0, 5);
@@ -258,12 +264,19 @@ void sl__vm_ro_open(lua_State *L, sl_vm_t *vm)
     push_closure(L, &s, l_ro_len, 0);
     lua_setfield(L, s.mt, "__len");
     push_closure(L, &s, l_ro_next, 0);
+    lua_pushvalue(L, -1);
+    vm->ro_next_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     push_closure(L, &s, l_ro_pairs, lua_gettop(L));
     lua_setfield(L, s.mt, "__pairs");
     lua_pop(L, 1);
     lua_pushboolean(L, 0);
     lua_setfield(L, s.mt, "__metatable");
-    lua_pop(L, 4);
+    lua_pop(L, 3);
+}
+
+void sl__vm_ro_push_next(lua_State *L)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sl__vm_of(L)->ro_next_ref);
 }
 
 void sl__vm_ro_wrap(lua_State *L, const char *path)
@@ -272,10 +285,10 @@ void sl__vm_ro_wrap(lua_State *L, const char *path)
         return;
     ro_state_t s;
     push_state(L, sl__vm_of(L), &s);
-    lua_pushvalue(L, s.real - 1);
+    lua_pushvalue(L, s.proxy - 1);
     wrap_top(L, &s, path);
-    lua_replace(L, s.real - 1);
-    lua_pop(L, 4);
+    lua_replace(L, s.proxy - 1);
+    lua_pop(L, 3);
 }
 
 void sl__vm_ro_wrap_child(lua_State *L, int parent)
@@ -285,15 +298,15 @@ void sl__vm_ro_wrap_child(lua_State *L, int parent)
     parent = lua_absindex(L, parent);
     ro_state_t s;
     push_state(L, sl__vm_of(L), &s);
-    lua_pushvalue(L, s.real - 1);
-    if (push_real(L, s.real, parent)) {
+    lua_pushvalue(L, s.proxy - 1);
+    if (push_real(L, parent)) {
         lua_pop(L, 1);
         wrap_top(L, &s, NULL);
     } else {
         lua_pop(L, 1); /* not from a proxy: a plain table stays as it is */
     }
-    lua_replace(L, s.real - 1);
-    lua_pop(L, 4);
+    lua_replace(L, s.proxy - 1);
+    lua_pop(L, 3);
 }
 
 void sl__vm_ro_lib(lua_State *L, const char *name)
@@ -301,8 +314,10 @@ void sl__vm_ro_lib(lua_State *L, const char *name)
     ro_state_t s;
     int lib = lua_gettop(L);
     push_state(L, sl__vm_of(L), &s);
-    lua_createtable(L, 0, 0);
+    lua_createtable(L, 0, 1);
     int proxy = lua_gettop(L);
+    lua_pushvalue(L, lib);
+    lua_rawsetp(L, proxy, &REAL_KEY);
     lua_createtable(L, 0, 5);
     lua_pushvalue(L, lib);
     lua_setfield(L, -2, "__index");
@@ -313,9 +328,6 @@ void sl__vm_ro_lib(lua_State *L, const char *name)
     }
     lua_setmetatable(L, proxy);
     lua_pushvalue(L, proxy);
-    lua_pushvalue(L, lib);
-    lua_rawset(L, s.real);
-    lua_pushvalue(L, proxy);
     lua_pushstring(L, name);
     lua_rawset(L, s.path);
     lua_replace(L, lib);
@@ -324,18 +336,9 @@ void sl__vm_ro_lib(lua_State *L, const char *name)
 
 bool sl__vm_ro_real(lua_State *L, int idx)
 {
-    sl_vm_t *vm = sl__vm_of(L);
-    if (vm == NULL || vm->ro_real_ref == LUA_NOREF || lua_type(L, idx) != LUA_TTABLE)
-        return false;
-    if (!lua_getmetatable(L, idx))
-        return false; /* a proxy always has one */
-    lua_pop(L, 1);
     idx = lua_absindex(L, idx);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->ro_real_ref);
-    if (push_real(L, lua_gettop(L), idx)) {
-        lua_remove(L, -2);
+    if (push_real(L, idx))
         return true;
-    }
-    lua_pop(L, 2);
+    lua_pop(L, 1);
     return false;
 }

@@ -187,7 +187,7 @@ int sl__vm_new(const sl_vm_scope_t *scope, const sl_vm_limits_t *limits, sl_vm_t
     vm->expr_instructions = limits && limits->expr_instructions ? limits->expr_instructions
                                                                 : VM_EXPR_INSTRUCTIONS_DEFAULT;
     vm->env_ref = vm->env_real_ref = vm->cache_ref = vm->list_mt_ref = vm->step_ref = LUA_NOREF;
-    vm->ro_real_ref = vm->ro_proxy_ref = vm->ro_path_ref = vm->ro_mt_ref = LUA_NOREF;
+    vm->ro_proxy_ref = vm->ro_path_ref = vm->ro_mt_ref = vm->ro_next_ref = LUA_NOREF;
     const char *name = scope ? scope->workflow_name : NULL;
     if ((name && !(vm->workflow_name = sl__strdup(name))) ||
         (scope && scope->run_id && !(vm->run_id = sl__strdup(scope->run_id))) ||

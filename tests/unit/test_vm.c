@@ -449,6 +449,17 @@ static void test_read_only(void)
     CHECK_STR(eval(vm, "setmetatable(vars, {})"), "ERR -12: cannot change a protected metatable");
     CHECK_STR(eval(vm, "{getmetatable(vars), getmetatable(string), getmetatable(vars.m)}"),
               "[false,false,false]");
+    /* next() walks what a view shows (its tables as views), never what it is made of. */
+    CHECK_STR(eval(vm, "(function() local n = 0; for k, v in next, vars.m do n = n + 1; "
+                       "if type(k) ~= 'string' then return 'bad key' end end return n end)()"),
+              "2");
+    CHECK_STR(eval(vm, "(function() local _, j = next(vars.m, 'k'); "
+                       "if j == nil then _, j = next(vars.m) end; "
+                       "return pcall(function() j[1] = 0 end) end)()"),
+              "false");
+    CHECK_STR(eval(vm, "tostring(next({})) .. rawlen(vars.list) .. #vars.list .. "
+                       "tostring(rawget(vars, 'n')) .. tostring(next({5}))"),
+              "\"nil03nil1\"");
     /* ... and nothing changed. */
     CHECK_STR(eval(vm, "string.upper('x') .. vars.n .. ('y'):upper() .. vars.m.k.z .. run.id"),
               "\"X3Y1run-1\"");
