@@ -395,8 +395,10 @@ static int grow_body(sl_http_t *req, size_t need)
     sl_vstr_t *s = sl__realloc(req->resp_body, sizeof(sl_vstr_t) + cap + 1);
     if (s == NULL)
         return SL_ENOMEM;
-    if (req->resp_body == NULL)
+    if (req->resp_body == NULL) {
         s->len = 0;
+        s->refs = 1;
+    }
     req->resp_body = s;
     req->resp_body_cap = cap;
     return 0;
@@ -594,11 +596,9 @@ static void shrink_body(sl_http_t *req)
     size_t len = req->resp_body->len;
     if (req->resp_body_cap <= len + len / 8 + 64)
         return;
-    sl_vstr_t *fit = sl__malloc(sizeof(sl_vstr_t) + len + 1);
+    sl_vstr_t *fit = sl__vstr_new(req->resp_body->data, len);
     if (fit == NULL)
         return;
-    fit->len = len;
-    memcpy(fit->data, req->resp_body->data, len);
     sl__free(req->resp_body);
     req->resp_body = fit;
     req->resp_body_cap = len;

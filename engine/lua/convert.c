@@ -154,16 +154,6 @@ static int charge_bytes(pull_ctx_t *c, uint64_t bytes)
     return pull_error(c, SL_ELIMIT, what);
 }
 
-static sl_vstr_t *vstr_new(const char *s, size_t len)
-{
-    sl_vstr_t *str = sl__malloc(sizeof(*str) + len + 1);
-    if (str) {
-        str->len = len;
-        memcpy(str->data, s, len);
-        str->data[len] = '\0';
-    }
-    return str;
-}
 
 static int pull_list(pull_ctx_t *c, int idx, sl_value_t *dst, size_t n, int depth)
 {
@@ -215,13 +205,13 @@ static int pull_entry(pull_ctx_t *c, sl_vmap_t *m, int depth)
     int rc = charge_bytes(c, sizeof(sl_vstr_t) + (uint64_t)klen + 1);
     if (rc < 0)
         return rc;
-    if ((e->key = vstr_new(key, klen)) == NULL)
+    if ((e->key = sl__vstr_new(key, klen)) == NULL)
         return pull_error(c, SL_ENOMEM, "out of memory");
     rc = pull_into(c, lua_gettop(c->L), &e->value, depth + 1);
     if (rc < 0) {
         path_prepend(c, ".%s", key, 0);
         sl_value_clear(&e->value);
-        sl__free(e->key);
+        sl__vstr_drop(e->key);
         return rc;
     }
     m->len++;
@@ -344,7 +334,7 @@ static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
         int rc = charge_bytes(c, sizeof(sl_vstr_t) + (uint64_t)len + 1);
         if (rc < 0)
             return rc;
-        if ((dst->as.s = vstr_new(s, len)) == NULL)
+        if ((dst->as.s = sl__vstr_new(s, len)) == NULL)
             return pull_error(c, SL_ENOMEM, "out of memory");
         dst->type = SL_TYPE_STRING;
         return 0;

@@ -37,6 +37,7 @@ struct sl_pool_worker {
     uint64_t tasks_done;
     uint8_t *rbuf;       /* received bytes: whole frames are handled in place */
     size_t rlen, rcap;
+    sl_wire_keys_t keys; /* output map keys met lately, shared by the next outputs */
     int handles_open;
     bool exited, eof, dead;
     kill_reason_t kill_reason;

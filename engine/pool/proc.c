@@ -45,6 +45,7 @@ static void on_worker_handle_closed(uv_handle_t *handle)
     if (w->shared)
         munmap(w->shared, SL_POOL_SHARED_SIZE);
     sl__free(w->rbuf);
+    sl__wire_keys_clear(&w->keys);
     sl__free(w);
     sl__pool_worker_freed(pool);
 }
@@ -145,9 +146,14 @@ static bool handle_record(sl_pool_worker_t *w, sl_pool_cursor_t *c)
         const uint8_t *bytes = size <= c->len ? sl__pool_take(c, (size_t)size) : NULL;
         if (bytes == NULL)
             return false;
-        sl_value_t *output = NULL;
+        sl_value_t *output = sl__malloc(sizeof(*output));
         size_t used = 0;
-        int rc = sl__value_wire_decode(bytes, (size_t)size, &used, &output);
+        int rc = output ? sl__value_wire_decode_keys(output, bytes, (size_t)size, &used, &w->keys)
+                        : SL_ENOMEM;
+        if (rc < 0) {
+            sl__free(output);
+            output = NULL;
+        }
         if (rc == SL_EPARSE || (rc == 0 && used != size)) {
             sl_value_free(output);
             return false;

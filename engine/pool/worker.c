@@ -51,6 +51,7 @@ static struct {
     sl_registry_t *registry; /* built-in kinds, then plugins as tasks need them */
     bool all_loaded;         /* every plugin folder has been loaded */
     sl_host_t host;
+    sl_wire_keys_t keys; /* argument map keys met lately, shared by the next tasks' */
     bytes_t out; /* a RESULTS frame being filled; its header is written at flush */
     uint64_t last_flush_ns;
 } W;
@@ -360,7 +361,8 @@ static void run_batch(const uint8_t *payload, size_t len)
         t.attempt = sl__pool_take_u32(&c);
         sl_value_t args;
         size_t used = 0;
-        if (c.error || sl__value_wire_decode_into(&args, c.data + c.pos, c.len - c.pos, &used))
+        if (c.error || sl__value_wire_decode_keys(&args, c.data + c.pos, c.len - c.pos, &used,
+                                                   &W.keys))
             protocol_error("malformed batch");
         c.pos += used;
         char name[256];
@@ -505,6 +507,7 @@ int sl__pool_worker_main(int argc, char **argv)
     setup_host();
     serve();
     sl__free(W.out.data);
+    sl__wire_keys_clear(&W.keys);
     sl__registry_free(W.registry);
     return 0;
 }

@@ -43,7 +43,7 @@ sl_value_t *sl_value_number(double n)
     return v;
 }
 
-static sl_vstr_t *new_str(const char *s, size_t len)
+sl_vstr_t *sl__vstr_new(const char *s, size_t len)
 {
     if (len > SIZE_MAX - sizeof(sl_vstr_t) - 1)
         return NULL;
@@ -51,18 +51,35 @@ static sl_vstr_t *new_str(const char *s, size_t len)
     if (str == NULL)
         return NULL;
     str->len = len;
-    if (len)
+    str->refs = 1;
+    if (len && s)
         memcpy(str->data, s, len);
     str->data[len] = '\0';
     return str;
 }
+
+sl_vstr_t *sl__vstr_share(const sl_vstr_t *s)
+{
+    if (s->refs == UINT32_MAX)
+        return sl__vstr_new(s->data, s->len);
+    sl_vstr_t *shared = (sl_vstr_t *)s; /* the count is not the string: strings never change */
+    shared->refs++;
+    return shared;
+}
+
+void sl__vstr_drop(sl_vstr_t *s)
+{
+    if (s && --s->refs == 0)
+        sl__free(s);
+}
+
 
 sl_value_t *sl_value_string(const char *s, size_t len)
 {
     sl_value_t *v = new_value(SL_TYPE_STRING);
     if (v == NULL)
         return NULL;
-    v->as.s = new_str(s, len);
+    v->as.s = sl__vstr_new(s, len);
     if (v->as.s == NULL) {
         sl__free(v);
         return NULL;
@@ -113,7 +130,7 @@ void sl_value_clear(sl_value_t *v)
 {
     switch (v->type) {
     case SL_TYPE_STRING:
-        sl__free(v->as.s);
+        sl__vstr_drop(v->as.s);
         break;
     case SL_TYPE_LIST:
         for (size_t i = 0; i < v->as.list->len; i++)
@@ -123,7 +140,7 @@ void sl_value_clear(sl_value_t *v)
         break;
     case SL_TYPE_MAP:
         for (size_t i = 0; i < v->as.map->len; i++) {
-            sl__free(v->as.map->entries[i].key);
+            sl__vstr_drop(v->as.map->entries[i].key);
             sl_value_clear(&v->as.map->entries[i].value);
         }
         sl__free(v->as.map->entries);
@@ -154,7 +171,7 @@ int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src)
     sl_value_init_nil(dst);
     switch (src->type) {
     case SL_TYPE_STRING: {
-        sl_vstr_t *s = new_str(src->as.s->data, src->as.s->len);
+        sl_vstr_t *s = sl__vstr_share(src->as.s);
         if (s == NULL)
             return SL_ENOMEM;
         dst->type = SL_TYPE_STRING;
@@ -196,11 +213,11 @@ int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src)
         map->cap = from->len;
         for (size_t i = 0; i < from->len; i++) {
             sl_ventry_t *e = &map->entries[i];
-            e->key = new_str(from->entries[i].key->data, from->entries[i].key->len);
+            e->key = sl__vstr_share(from->entries[i].key);
             if (e->key == NULL)
                 goto fail;
             if (sl_value_copy_into(&e->value, &from->entries[i].value) < 0) {
-                sl__free(e->key);
+                sl__vstr_drop(e->key);
                 goto fail;
             }
             map->len++;
@@ -363,7 +380,7 @@ static int map_append(sl_vmap_t *m, const char *key, size_t key_len, sl_value_t 
         sl_value_free(item);
         return SL_ENOMEM;
     }
-    sl_vstr_t *k = new_str(key, key_len);
+    sl_vstr_t *k = sl__vstr_new(key, key_len);
     if (k == NULL) {
         sl_value_free(item);
         return SL_ENOMEM;

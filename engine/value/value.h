@@ -20,9 +20,15 @@
 #include "sluice/plugin.h"
 #include "util/util.h"
 
+/*
+ * A string value or map key. Immutable once made, so copies share it: `refs` counts its
+ * owners, and a copy of a 50 KB page or of 15,000 maps' keys allocates nothing for them.
+ * Only the loop thread (or a worker process's one thread) touches the count.
+ */
 typedef struct sl_vstr {
     size_t len;
-    char data[]; /* len bytes and a NUL */
+    uint32_t refs; /* 1 when made (sl__vstr_new, or by hand with refs = 1) */
+    char data[];   /* len bytes and a NUL */
 } sl_vstr_t;
 
 typedef struct sl_vlist {
@@ -55,6 +61,13 @@ struct sl_ventry {
     sl_vstr_t *key;
     sl_value_t value;
 };
+
+/** A new string of `len` bytes from `s` (NULL: left for the caller to fill); NULL on ENOMEM. */
+sl_vstr_t *sl__vstr_new(const char *s, size_t len);
+/** Another owner of `s`: `s` itself, or a copy once the count is full; NULL on ENOMEM. */
+sl_vstr_t *sl__vstr_share(const sl_vstr_t *s);
+/** Drops an owner of `s`, freeing it with the last; NULL is a no-op. */
+void sl__vstr_drop(sl_vstr_t *s);
 
 /* Constructors: a new heap value, NULL when out of memory. */
 sl_value_t *sl_value_nil(void);
@@ -144,5 +157,22 @@ size_t sl__value_wire_encode(const sl_value_t *v, uint8_t *out);
 int sl__value_wire_decode_into(sl_value_t *dst, const uint8_t *data, size_t len, size_t *used);
 /** The same into a new heap value (*out, owned by the caller). */
 int sl__value_wire_decode(const uint8_t *data, size_t len, size_t *used, sl_value_t **out);
+
+#define SL_WIRE_KEYS 16
+
+/**
+ * Map keys met lately, for decodes to share: a stream of task arguments or outputs repeats
+ * the same few keys, and each one met again costs no allocation. Zero-initialise; clear
+ * with sl__wire_keys_clear.
+ */
+typedef struct sl_wire_keys {
+    sl_vstr_t *slot[SL_WIRE_KEYS];
+    unsigned next; /* the slot a new key takes */
+} sl_wire_keys_t;
+
+void sl__wire_keys_clear(sl_wire_keys_t *keys);
+/** sl__value_wire_decode_into, sharing keys through `keys` (NULL: no sharing). */
+int sl__value_wire_decode_keys(sl_value_t *dst, const uint8_t *data, size_t len, size_t *used,
+                               sl_wire_keys_t *keys);
 
 #endif

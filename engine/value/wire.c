@@ -157,6 +157,7 @@ size_t sl__value_wire_encode(const sl_value_t *v, uint8_t *out)
 typedef struct reader {
     const uint8_t *data;
     size_t len, pos;
+    sl_wire_keys_t *keys; /* NULL: every key is a new string */
 } reader_t;
 
 static int get_varint(reader_t *r, uint64_t *out)
@@ -194,17 +195,57 @@ static sl_vstr_t *get_str(reader_t *r, int *rc)
     *rc = get_length(r, &len);
     if (*rc < 0)
         return NULL;
-    sl_vstr_t *s = sl__malloc(sizeof(*s) + (size_t)len + 1);
+    sl_vstr_t *s = sl__vstr_new((const char *)r->data + r->pos, (size_t)len);
     if (s == NULL) {
         *rc = SL_ENOMEM;
         return NULL;
     }
-    s->len = (size_t)len;
-    if (len)
-        memcpy(s->data, r->data + r->pos, (size_t)len);
-    s->data[len] = '\0';
     r->pos += (size_t)len;
     return s;
+}
+
+/* A map key: one of the keys met lately when it is there, else a new string kept for later. */
+static sl_vstr_t *get_key(reader_t *r, int *rc)
+{
+    sl_wire_keys_t *keys = r->keys;
+    if (keys == NULL)
+        return get_str(r, rc);
+    uint64_t len;
+    *rc = get_length(r, &len);
+    if (*rc < 0)
+        return NULL;
+    const uint8_t *bytes = r->data + r->pos;
+    for (unsigned i = 0; i < SL_WIRE_KEYS && keys->slot[i]; i++) {
+        const sl_vstr_t *k = keys->slot[i];
+        if (k->len == len && memcmp(k->data, bytes, (size_t)len) == 0) {
+            sl_vstr_t *key = sl__vstr_share(k);
+            r->pos += (size_t)len;
+            *rc = key ? 0 : SL_ENOMEM;
+            return key;
+        }
+    }
+    sl_vstr_t *key = sl__vstr_new((const char *)bytes, (size_t)len);
+    if (key == NULL) {
+        *rc = SL_ENOMEM;
+        return NULL;
+    }
+    r->pos += (size_t)len;
+    sl_vstr_t *kept = sl__vstr_share(key);
+    if (kept) {
+        sl__vstr_drop(keys->slot[keys->next]);
+        keys->slot[keys->next] = kept;
+        keys->next = (keys->next + 1) % SL_WIRE_KEYS;
+    }
+    return key;
+}
+
+void sl__wire_keys_clear(sl_wire_keys_t *keys)
+{
+    for (unsigned i = 0; i < SL_WIRE_KEYS; i++) {
+        sl__vstr_drop(keys->slot[i]);
+        keys->slot[i] = NULL;
+    }
+    keys->next = 0;
 }
 
 static int decode(reader_t *r, sl_value_t *dst, int depth);
@@ -248,12 +289,12 @@ static int decode_map(reader_t *r, sl_value_t *dst, int depth)
     map->cap = (size_t)count;
     for (size_t i = 0; i < count; i++) {
         sl_ventry_t *e = &map->entries[i];
-        e->key = get_str(r, &rc);
+        e->key = get_key(r, &rc);
         if (e->key == NULL)
             return rc;
         rc = decode(r, &e->value, depth + 1);
         if (rc < 0) {
-            sl__free(e->key);
+            sl__vstr_drop(e->key);
             return rc;
         }
         map->len++;
@@ -322,7 +363,13 @@ static int decode(reader_t *r, sl_value_t *dst, int depth)
 
 int sl__value_wire_decode_into(sl_value_t *dst, const uint8_t *data, size_t len, size_t *used)
 {
-    reader_t r = {data, len, 0};
+    return sl__value_wire_decode_keys(dst, data, len, used, NULL);
+}
+
+int sl__value_wire_decode_keys(sl_value_t *dst, const uint8_t *data, size_t len, size_t *used,
+                               sl_wire_keys_t *keys)
+{
+    reader_t r = {data, len, 0, keys};
     int rc = decode(&r, dst, 0);
     if (rc < 0)
         return rc;

@@ -160,6 +160,32 @@ static void test_copy_alloc_failure(void)
     sl_value_free(v);
 }
 
+/* A copy shares strings and keys (they never change) and owns its share. */
+static void test_copy_shares_strings(void)
+{
+    const char *text = "{\"body\": \"<html>...</html>\", \"list\": [\"a\", {\"body\": 1}]}";
+    sl_value_t *v = NULL;
+    char err[128];
+    CHECK_INT(sl_value_from_json(text, strlen(text), &v, err, sizeof(err)), 0);
+    sl_value_t *copy = sl_value_copy(v);
+    CHECK(copy != NULL && sl_value_equal(copy, v));
+    const sl_ventry_t *e = &v->as.map->entries[0], *ce = &copy->as.map->entries[0];
+    CHECK(ce->key == e->key && ce->value.as.s == e->value.as.s);
+    CHECK_INT(e->value.as.s->refs, 2);
+    sl_value_free(v);
+    CHECK_INT(ce->value.as.s->refs, 1);
+    CHECK_STR(sl_value_str(sl_value_get(copy, "body"), NULL), "<html>...</html>");
+    sl_value_free(copy);
+    /* A full count makes a new string instead of wrapping around. */
+    sl_vstr_t *s = sl__vstr_new("x", 1);
+    s->refs = UINT32_MAX;
+    sl_vstr_t *other = sl__vstr_share(s);
+    CHECK(other != NULL && other != s && other->refs == 1 && strcmp(other->data, "x") == 0);
+    sl__vstr_drop(other);
+    s->refs = 1;
+    sl__vstr_drop(s);
+}
+
 TEST_MAIN(30, T(test_scalars), T(test_containers), T(test_json_round_trip), T(test_json_errors),
           T(test_json_invalid_utf8_replaced),
-          T(test_json_alloc_failure), T(test_copy_alloc_failure))
+          T(test_json_alloc_failure), T(test_copy_alloc_failure), T(test_copy_shares_strings))
