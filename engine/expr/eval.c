@@ -133,13 +133,13 @@ static int eval_collection(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *it
     bool is_map = t->kind == TMPL_MAP;
     sl_value_t *result = is_map ? sl_value_map() : sl_value_list();
     int rc = result ? 0 : SL_ENOMEM;
-    if (rc == 0 && !is_map)
+    if (rc == 0)
         rc = sl_value_reserve(result, t->child_count);
     for (size_t i = 0; i < t->child_count && rc == 0; i++) {
         sl_value_t *v = NULL;
         rc = sl__tmpl_eval(vm, t->children[i], item, index, &v, err);
         if (rc == 0)
-            rc = is_map ? sl__value_map_append(result, t->keys[i], strlen(t->keys[i]), v)
+            rc = is_map ? sl__value_map_append_key(result, t->keys[i], v)
                         : sl_value_push(result, v); /* keys come from a YAML map: unique */
     }
     if (rc < 0) {

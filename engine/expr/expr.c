@@ -244,7 +244,7 @@ static void collapse(build_ctx_t *ctx, sl_tmpl_t *t)
         if (t->kind == TMPL_LIST) /* map keys come from a YAML map: unique */
             rc = sl_value_push(v, item);
         else
-            rc = sl__value_map_append(v, t->keys[i], strlen(t->keys[i]), item);
+            rc = sl__value_map_append_key(v, t->keys[i], item);
     }
     if (rc < 0) {
         sl_value_free(v);
@@ -254,7 +254,7 @@ static void collapse(build_ctx_t *ctx, sl_tmpl_t *t)
     for (size_t i = 0; i < t->child_count; i++) {
         sl__tmpl_free(t->children[i]);
         if (t->keys)
-            sl__free(t->keys[i]);
+            sl__vstr_drop(t->keys[i]);
     }
     sl__free(t->children);
     sl__free(t->keys);
@@ -271,7 +271,7 @@ static sl_tmpl_t *build_collection(build_ctx_t *ctx, const sl_node_t *node)
     sl_tmpl_t *t = tmpl_alloc(is_map ? TMPL_MAP : TMPL_LIST, node->mark);
     if (t != NULL && node->count > 0) {
         t->children = sl__calloc(node->count, sizeof(*t->children));
-        t->keys = is_map ? sl__calloc(node->count, sizeof(char *)) : NULL;
+        t->keys = is_map ? sl__calloc(node->count, sizeof(*t->keys)) : NULL;
     }
     if (t == NULL || (node->count > 0 && t->children == NULL) ||
         (is_map && node->count > 0 && t->keys == NULL)) {
@@ -289,7 +289,7 @@ static sl_tmpl_t *build_collection(build_ctx_t *ctx, const sl_node_t *node)
                 fail(ctx, SL_EINVAL);
                 continue;
             }
-            if ((t->keys[i] = sl__strndup(key->str, key->len)) == NULL) {
+            if ((t->keys[i] = sl__vstr_new(key->str, key->len)) == NULL) {
                 fail(ctx, SL_ENOMEM);
                 continue;
             }
@@ -357,7 +357,7 @@ void sl__tmpl_free(sl_tmpl_t *t)
     for (size_t i = 0; i < t->child_count; i++) {
         sl__tmpl_free(t->children[i]);
         if (t->keys)
-            sl__free(t->keys[i]);
+            sl__vstr_drop(t->keys[i]);
     }
     sl__free(t->children);
     sl__free(t->keys);

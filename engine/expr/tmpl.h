@@ -38,7 +38,7 @@ struct sl_tmpl {
     tmpl_part_t *parts;     /* TMPL_TEXT */
     size_t part_count;
     sl_tmpl_t **children;   /* TMPL_LIST, TMPL_MAP */
-    char **keys;            /* TMPL_MAP */
+    sl_vstr_t **keys;       /* TMPL_MAP: shared by every map built from it */
     size_t child_count;
     tmpl_ref_t *refs;       /* step references made by this scalar's expressions */
     size_t ref_count;

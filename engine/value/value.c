@@ -342,6 +342,19 @@ const sl_value_t *sl_value_get(const sl_value_t *map, const char *key)
 
 int sl_value_reserve(sl_value_t *list, size_t n)
 {
+    if (list != NULL && list->type == SL_TYPE_MAP) {
+        sl_vmap_t *m = list->as.map;
+        if (n <= m->cap - m->len)
+            return 0;
+        if (n > SIZE_MAX / sizeof(sl_ventry_t) - m->len)
+            return SL_ENOMEM;
+        sl_ventry_t *entries = sl__realloc(m->entries, (m->len + n) * sizeof(sl_ventry_t));
+        if (entries == NULL)
+            return SL_ENOMEM;
+        m->entries = entries;
+        m->cap = m->len + n;
+        return 0;
+    }
     if (list == NULL || list->type != SL_TYPE_LIST)
         return SL_ETYPE;
     sl_vlist_t *l = list->as.list;
@@ -373,15 +386,11 @@ int sl_value_push(sl_value_t *list, sl_value_t *item)
     return 0;
 }
 
-/* Appends an entry; the caller knows `key` is not in the map yet. */
-static int map_append(sl_vmap_t *m, const char *key, size_t key_len, sl_value_t *item)
+/* Appends an entry with key `k` (taken, even on failure); the caller knows it is new. */
+static int map_append_vstr(sl_vmap_t *m, sl_vstr_t *k, sl_value_t *item)
 {
-    if (sl__array_grow(&m->entries, &m->cap, m->len, sizeof(*m->entries), 4) < 0) {
-        sl_value_free(item);
-        return SL_ENOMEM;
-    }
-    sl_vstr_t *k = sl__vstr_new(key, key_len);
-    if (k == NULL) {
+    if (k == NULL || sl__array_grow(&m->entries, &m->cap, m->len, sizeof(*m->entries), 4) < 0) {
+        sl__vstr_drop(k);
         sl_value_free(item);
         return SL_ENOMEM;
     }
@@ -399,7 +408,18 @@ int sl__value_map_append(sl_value_t *map, const char *key, size_t key_len, sl_va
         sl_value_free(item);
         return SL_ETYPE;
     }
-    return map_append(map->as.map, key, key_len, item);
+    return map_append_vstr(map->as.map, sl__vstr_new(key, key_len), item);
+}
+
+int sl__value_map_append_key(sl_value_t *map, const sl_vstr_t *key, sl_value_t *item)
+{
+    if (item == NULL)
+        return SL_ENOMEM;
+    if (map == NULL || map->type != SL_TYPE_MAP) {
+        sl_value_free(item);
+        return SL_ETYPE;
+    }
+    return map_append_vstr(map->as.map, sl__vstr_share(key), item);
 }
 
 int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
@@ -418,7 +438,7 @@ int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
         sl_value_move_into(&e->value, item);
         return 0;
     }
-    return map_append(m, key, key_len, item);
+    return map_append_vstr(m, sl__vstr_new(key, key_len), item);
 }
 
 bool sl_value_equal(const sl_value_t *a, const sl_value_t *b)

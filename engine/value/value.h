@@ -117,7 +117,9 @@ int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item);
  * building a map of n keys costs O(n), not O(n²). Takes `item`.
  */
 int sl__value_map_append(sl_value_t *map, const char *key, size_t key_len, sl_value_t *item);
-/** Reserves room for `n` more list elements. */
+/** The same with a key the map comes to share (a template's: no string is allocated). */
+int sl__value_map_append_key(sl_value_t *map, const sl_vstr_t *key, sl_value_t *item);
+/** Reserves room for `n` more list elements or map entries. */
 int sl_value_reserve(sl_value_t *list, size_t n);
 
 /** Deep equality (ints and numbers compare by value; map order ignored). */
