@@ -18,6 +18,9 @@ result to a file, and the results are checked against each other before anything
 
 Wall and CPU (user+sys, the process and the children it waited for) come from the harness,
 peak RSS from GNU time: for a process pool that is the largest single process, not the sum.
+Every contender first runs once untimed, and its result is checked; then all run --runs
+times in rounds (default 5; Python's i**i, 50 s a run, only once) and each one's median
+wall is reported.
 """
 import argparse
 import math
@@ -28,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import machine, measure  # noqa: E402
+from harness import machine, measure, measure_rounds  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
@@ -105,7 +108,7 @@ def bench_primes(args, sluice, env, tmp):
                                                 os.path.join(SOURCE, "plugins", "primes",
                                                              "sieve.c")])
     write(f"{tmp}/primes.py", PY_PRIMES)
-    rows, results = [], {}
+    results = {}
     run = [sluice, "run", "--quiet", wf, "--var", f"from={lo}", "--var", f"to={hi}"]
     contenders = [
         (f"sluice ({os.cpu_count()} workers)", run, None),
@@ -120,10 +123,12 @@ def bench_primes(args, sluice, env, tmp):
          f"{tmp}/r.txt"),
     ]
     for name, argv, out in contenders:
-        wall, cpu, rss = measure(argv, env=env, cwd=tmp)
+        measure(argv, env=env, cwd=tmp)
         results[name] = read(out) if out else sluice_primes_result(tmp)
-        rows.append((name, wall, cpu, rss))
     check_same("primes", results)
+    timed = measure_rounds([(name, argv, None) for name, argv, _ in contenders], args.runs,
+                           env=env, cwd=tmp)
+    rows = [(name,) + timed[name] for name, _, _ in contenders]
     total = int(results[name].split()[1])
     return rows, f"{hi - lo + 1:,} tasks, n in {lo}..{hi}; {total:,} primes counted in all"
 
@@ -133,7 +138,7 @@ def bench_pow(args, sluice, env, tmp):
     wf = os.path.join(SOURCE, "workflows", "pow.yaml")
     floor = compile_floor(tmp, "floor_pow", ["-lgmp"])
     write(f"{tmp}/pow.py", PY_POW)
-    rows, results = [], {}
+    results = {}
     run = [sluice, "run", "--quiet", wf, "--var", f"from={lo}", "--var", f"to={hi}"]
     contenders = [
         (f"sluice ({os.cpu_count()} workers)", run, f"{tmp}/out/pow.tsv"),
@@ -144,11 +149,14 @@ def bench_pow(args, sluice, env, tmp):
         contenders.insert(2, (f"Python ProcessPoolExecutor({os.cpu_count()})",
                               ["/usr/bin/python3", f"{tmp}/pow.py", str(lo), str(hi),
                                f"{tmp}/r.tsv"], f"{tmp}/r.tsv"))
+    once = {}
     for name, argv, out in contenders:
-        wall, cpu, rss = measure(argv, env=env, cwd=tmp)
+        once[name] = measure(argv, env=env, cwd=tmp)
         results[name] = read(out)
-        rows.append((name, wall, cpu, rss))
     check_same("pow", results)
+    timed = measure_rounds([(name, argv, None) for name, argv, _ in contenders
+                            if not name.startswith("Python")], args.runs, env=env, cwd=tmp)
+    rows = [(name,) + timed.get(name, once[name]) for name, _, _ in contenders]
     bits = int(hi * math.log2(hi)) + 1
     return rows, f"{hi - lo + 1} tasks, i**i for i in {lo}..{hi} (up to {bits:,} bits each)"
 
@@ -165,7 +173,7 @@ def table(title, note, rows):
     print("|---|---:|---:|---:|---:|---:|")
     base_wall, base_cpu = rows[0][1], rows[0][2]
     for name, wall, cpu, rss in rows:
-        print(f"| {name} | {wall:.2f} s | {cpu:.2f} s | {rss:.1f} MiB "
+        print(f"| {name} | {wall:.3f} s | {cpu:.2f} s | {rss:.1f} MiB "
               f"| {wall / base_wall:.2f}× | {cpu / max(base_cpu, 1e-3):.2f}× |")
     print()
 
@@ -177,6 +185,7 @@ def main():
     ap.add_argument("--primes-to", type=int, default=15999)
     ap.add_argument("--pow-from", type=int, default=1000000)
     ap.add_argument("--pow-to", type=int, default=1000015)
+    ap.add_argument("--runs", type=int, default=5, help="runs per contender (median reported)")
     ap.add_argument("--skip-python-pow", action="store_true",
                     help="leave out Python's i**i (about 6 s of CPU per item)")
     args = ap.parse_args()

@@ -24,6 +24,23 @@ def measure(argv, env=None, cwd=None, timeout=900):
     return wall, float(user) + float(system), int(rss_kb) / 1024.0
 
 
+def measure_rounds(contenders, runs, **kwargs):
+    """Measures every contender `runs` times, in rounds (each contender once per round, so a
+    machine that slows down for a while hurts all of them alike); returns {name: the run
+    with the median wall}. contenders: (name, argv, before) with before() called ahead of
+    each run (or None).
+
+    One run of a short benchmark on a shared machine says little: the median of a few
+    says what a user typically sees."""
+    results = {name: [] for name, _, _ in contenders}
+    for _ in range(runs):
+        for name, argv, before in contenders:
+            if before:
+                before()
+            results[name].append(measure(argv, **kwargs))
+    return {name: sorted(r)[len(r) // 2] for name, r in results.items()}
+
+
 def machine():
     model = "unknown CPU"
     try:

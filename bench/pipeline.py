@@ -3,12 +3,15 @@ latency per response, sluice against Python asyncio + aiohttp fetching and a pro
 parsing with lxml (libxml2, as html.select uses).
 
 Usage: /usr/bin/python3 bench/pipeline.py BUILD_DIR [--pages 1000] [--latency-ms 50]
-         [--concurrency 100]
+         [--concurrency 100] [--runs 3]
 
 Each page is /wiki/Special:Random (a redirect) then the article (25-56 KB of HTML), so a
 page costs two round trips. Both sides keep `concurrency` pages in flight, parse <h1>
 in worker processes as pages arrive, and write one TSV line per page in page order.
-The network floor is ceil(pages / concurrency) x 2 x latency. Prints a Markdown table.
+The network floor is ceil(pages / concurrency) x 2 x latency. Each side runs --runs times
+(default 3, in rounds; the output file is removed before each) and the median-wall run is
+reported.
+Prints a Markdown table.
 """
 import argparse
 import math
@@ -19,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import machine, measure, start_fixture  # noqa: E402
+from harness import machine, measure_rounds, start_fixture  # noqa: E402
 
 PYTHON = r"""
 import asyncio, os, sys
@@ -58,6 +61,11 @@ def workflow(src, conc):
                         f"http: {{ concurrency: {conc}, per_host: {conc} }}")
 
 
+def remove(path):
+    if os.path.exists(path):
+        os.remove(path)
+
+
 def check(path, pages):
     lines = open(path).read().splitlines()
     assert len(lines) == pages, (path, len(lines))
@@ -72,6 +80,7 @@ def main():
     ap.add_argument("--pages", type=int, default=1000)
     ap.add_argument("--latency-ms", type=int, default=50)
     ap.add_argument("--concurrency", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3, help="runs per side (median reported)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,13 +97,16 @@ def main():
         print("| peer | wall | CPU | peak RSS | wall / sluice | wall / floor |")
         print("|---|---|---|---|---|---|")
         sl_out = os.path.join(work, "out", "sluice.tsv")
-        ref = measure([os.path.join(build, "sluice"), "run", "--quiet", wf, "--var",
-                       f"base={base}", "--var", f"n={args.pages}", "--var", f"out={sl_out}"],
-                      cwd=work)
-        check(sl_out, args.pages)
         py_out = os.path.join(work, "out", "python.tsv")
-        py = measure(["/usr/bin/python3", "-c", PYTHON, base, str(args.pages),
-                      str(args.concurrency), py_out], cwd=work)
+        timed = measure_rounds([
+            ("sluice", [os.path.join(build, "sluice"), "run", "--quiet", wf, "--var",
+                        f"base={base}", "--var", f"n={args.pages}", "--var", f"out={sl_out}"],
+             lambda: remove(sl_out)),
+            ("python", ["/usr/bin/python3", "-c", PYTHON, base, str(args.pages),
+                        str(args.concurrency), py_out], lambda: remove(py_out)),
+        ], args.runs, cwd=work)
+        ref, py = timed["sluice"], timed["python"]
+        check(sl_out, args.pages)
         check(py_out, args.pages)
         for name, (wall, cpu, rss) in [("sluice", ref), ("Python asyncio + aiohttp + "
                                                         "ProcessPoolExecutor (lxml)", py)]:
