@@ -255,8 +255,9 @@ static int l_sandbox_json_decode(lua_State *L)
 
 /* ---- proxies: steps, env, the sandbox itself ----------------------------- */
 
-/* steps.ID: converted on first access and kept in the closure's cache table, so the proxy
- * itself stays empty and every write reaches __newindex. */
+/* steps.ID: a view of the step's output (ended, so it no longer changes, and kept until the
+ * run ends), kept in the closure's cache table, so the proxy itself stays empty and every
+ * write reaches __newindex. */
 static int l_steps_index(lua_State *L)
 {
     sl_vm_t *vm = sl__vm_of(L);
@@ -269,10 +270,8 @@ static int l_steps_index(lua_State *L)
     if (vm->scope.step_output == NULL || !vm->scope.step_output(vm->scope.ud, lua_tostring(L, 2),
                                                                 &out))
         return 0;
-    sl__vm_push_raw(L, out, 0);
     const char *path = lua_pushfstring(L, "steps.%s", lua_tostring(L, 2));
-    lua_insert(L, -2);
-    sl__vm_ro_wrap(L, path);
+    sl__vm_ro_push_value(L, out, path);
     lua_remove(L, -2);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);

@@ -108,6 +108,11 @@ void sl__vm_ro_wrap(lua_State *L, const char *path);
 void sl__vm_ro_wrap_child(lua_State *L, int parent);
 /** Replaces the library table on top with a read-only view named `name`. Raises. */
 void sl__vm_ro_lib(lua_State *L, const char *name);
+/**
+ * Pushes a read-only view named `name` of `v`, which must not change and must outlive the
+ * VM (a step's output): reads convert only the parts they reach. Raises.
+ */
+void sl__vm_ro_push_value(lua_State *L, const sl_value_t *v, const char *name);
 /** Pushes the sandbox's `next`: plain next(), and over a read-only view, its contents. */
 void sl__vm_ro_push_next(lua_State *L);
 /**

@@ -15,6 +15,13 @@
  * out, so C code that sees through a proxy (sl__vm_ro_real: the helpers, sl__vm_pull)
  * converts plain tables.
  *
+ * A view may also show an engine value instead of a table: a step's output (steps.ID),
+ * immutable once the step has ended and alive as long as the run. Its REAL_KEY holds the
+ * value's address (a light userdata), and reads convert only what they reach: a Lua step
+ * reading the URL of each of 1,000 fetched pages never copies their bodies into Lua, and
+ * one reading 15,000 outputs builds no table for them. Maps of more than
+ * VALUE_SCAN_MAX keys get an index (key -> position) on first use, kept in the view.
+ *
  * A proxy's name ("vars.list[2].b", for the error of a write) is found only when an error
  * asks for it: by a search from the named roots (vars, steps.ID, ...) through their real
  * tables. Reading a list of 15,000 maps makes 15,000 proxies; recording a name for each
@@ -23,12 +30,17 @@
  * Library proxies read straight from the real table (their __index is the table, so
  * `string.format` costs no C call): a library holds functions and numbers, no tables.
  */
+#include <string.h>
+
 #include "lua/internal.h"
 
 enum { UP_PROXY = 1, UP_PATH, UP_MT, UP_NEXT };
 
-/* The key of a proxy's real table, inside the proxy: its address is known to C alone. */
-static const char REAL_KEY;
+/* The key of a proxy's real table (or value), inside the proxy: its address is known to C
+ * alone. INDEX_KEY: a value-backed map's index, key -> position, once it is big. */
+static const char REAL_KEY, INDEX_KEY;
+
+#define VALUE_SCAN_MAX 8 /* a map with more keys than this is looked up through an index */
 
 /* Stack or upvalue indices of the two maps and the data proxies' metatable. */
 typedef struct ro_state {
@@ -67,7 +79,8 @@ static void wrap_top(lua_State *L, const ro_state_t *s, const char *root)
     lua_remove(L, -2);
 }
 
-/* Pushes the real table of the proxy at `idx`; returns false (pushing nil) for a non-proxy. */
+/* Pushes the real table of the proxy at `idx`; returns false (pushing something else: nil,
+ * or a value-backed view's light userdata) for a non-proxy or a value-backed one. */
 static bool push_real(lua_State *L, int idx)
 {
     if (lua_type(L, idx) != LUA_TTABLE) {
@@ -77,12 +90,102 @@ static bool push_real(lua_State *L, int idx)
     return lua_rawgetp(L, idx, &REAL_KEY) == LUA_TTABLE;
 }
 
+/* The value a value-backed view at `idx` shows, or NULL. Pushes nothing. */
+static const sl_value_t *view_value(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return NULL;
+    const sl_value_t *v =
+        lua_rawgetp(L, idx, &REAL_KEY) == LUA_TLIGHTUSERDATA ? lua_touserdata(L, -1) : NULL;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Pushes `v`: a scalar as itself (nil inside a container is sluice.null, as a conversion
+ * makes it), a list or map as its value-backed view, made on first use. */
+static void push_view(lua_State *L, const ro_state_t *s, const sl_value_t *v, int depth,
+                      const char *root)
+{
+    if (v->type != SL_TYPE_LIST && v->type != SL_TYPE_MAP) {
+        sl__vm_push_raw(L, v, depth);
+        return;
+    }
+    luaL_checkstack(L, 6, "read-only view");
+    lua_pushlightuserdata(L, (void *)v);
+    if (lua_rawget(L, s->proxy) == LUA_TTABLE)
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, (void *)v);
+    lua_rawsetp(L, -2, &REAL_KEY);
+    lua_pushvalue(L, s->mt);
+    lua_setmetatable(L, -2);
+    lua_pushlightuserdata(L, (void *)v);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, s->proxy);
+    if (root) {
+        lua_pushvalue(L, -1);
+        lua_pushstring(L, root);
+        lua_rawset(L, s->path);
+    }
+}
+
+/* The position of `key` (a string at stack index `key`) in map `m` shown by the view at
+ * `view`, or -1: a scan of a small map, the view's index for a big one. */
+static lua_Integer map_find(lua_State *L, int view, const sl_vmap_t *m, int key)
+{
+    size_t len;
+    const char *k = lua_tolstring(L, key, &len);
+    if (m->len <= VALUE_SCAN_MAX) {
+        for (size_t i = 0; i < m->len; i++)
+            if (m->entries[i].key->len == len && memcmp(m->entries[i].key->data, k, len) == 0)
+                return (lua_Integer)i;
+        return -1;
+    }
+    if (lua_rawgetp(L, view, &INDEX_KEY) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, 0, m->len > INT32_MAX ? 0 : (int)m->len);
+        for (size_t i = 0; i < m->len; i++) {
+            lua_pushlstring(L, m->entries[i].key->data, m->entries[i].key->len);
+            lua_pushinteger(L, (lua_Integer)i);
+            lua_rawset(L, -3);
+        }
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, view, &INDEX_KEY);
+    }
+    lua_pushvalue(L, key);
+    lua_Integer at = lua_rawget(L, -2) == LUA_TNUMBER ? lua_tointeger(L, -1) : -1;
+    lua_pop(L, 2);
+    return at;
+}
+
+/* The element of the value shown by the view at `view` under the key at `key`, or NULL. */
+static const sl_value_t *value_at(lua_State *L, int view, const sl_value_t *v, int key)
+{
+    if (v->type == SL_TYPE_LIST) {
+        lua_Integer i = lua_isinteger(L, key) ? lua_tointeger(L, key) : 0;
+        return i >= 1 && (lua_Unsigned)i <= v->as.list->len ? &v->as.list->items[i - 1] : NULL;
+    }
+    if (lua_type(L, key) != LUA_TSTRING)
+        return NULL;
+    lua_Integer at = map_find(L, view, v->as.map, key);
+    return at >= 0 ? &v->as.map->entries[at].value : NULL;
+}
+
 /* The hot path of every read: two raw lookups, and a proxy only for a table. */
 static int l_ro_index(lua_State *L)
 {
     if (lua_gettop(L) != 2)
         lua_settop(L, 2); /* only the VM calls it (the metatable is hidden): always 2 */
-    if (lua_rawgetp(L, 1, &REAL_KEY) != LUA_TTABLE)
+    int type = lua_rawgetp(L, 1, &REAL_KEY);
+    if (type == LUA_TLIGHTUSERDATA) {
+        const sl_value_t *child = value_at(L, 1, lua_touserdata(L, 3), 2);
+        if (child == NULL)
+            return 0;
+        push_view(L, &upvalue_state, child, 1, NULL);
+        return 1;
+    }
+    if (type != LUA_TTABLE)
         return 0;
     lua_pushvalue(L, 2);
     if (lua_rawget(L, 3) == LUA_TTABLE)
@@ -131,6 +234,33 @@ static bool push_path_to(lua_State *L, int t, int target, int depth)
     return false;
 }
 
+/* Searches value `v` for `target`; when found, pushes the path to it (".list[2].b"). */
+static bool push_value_path(lua_State *L, const sl_value_t *v, const sl_value_t *target, int depth)
+{
+    if (v == target) {
+        lua_pushliteral(L, "");
+        return true;
+    }
+    if (depth >= NAME_DEPTH_MAX || (v->type != SL_TYPE_LIST && v->type != SL_TYPE_MAP))
+        return false;
+    luaL_checkstack(L, 4, "read-only view");
+    bool list = v->type == SL_TYPE_LIST;
+    size_t len = list ? v->as.list->len : v->as.map->len;
+    for (size_t i = 0; i < len; i++) {
+        const sl_value_t *child = list ? &v->as.list->items[i] : &v->as.map->entries[i].value;
+        if (push_value_path(L, child, target, depth + 1)) {
+            if (list)
+                lua_pushfstring(L, "[%I]", (LUAI_UACINT)(i + 1));
+            else
+                lua_pushfstring(L, ".%s", v->as.map->entries[i].key->data);
+            lua_insert(L, -2);
+            lua_concat(L, 2);
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Pushes the name of the proxy at absolute index `idx`: "vars.list[2]", or "?". */
 static void push_name(lua_State *L, int path, int idx)
 {
@@ -139,7 +269,21 @@ static void push_name(lua_State *L, int path, int idx)
     lua_pushvalue(L, idx);
     if (lua_rawget(L, path) == LUA_TSTRING)
         return; /* a root */
-    if (push_real(L, idx)) {
+    const sl_value_t *shown = view_value(L, idx);
+    if (shown) {
+        lua_pushnil(L);
+        while (lua_next(L, path)) { /* root proxy, name */
+            int root = lua_gettop(L) - 1;
+            const sl_value_t *v = view_value(L, root);
+            if (v && push_value_path(L, v, shown, 0)) {
+                lua_concat(L, 2); /* name .. path */
+                lua_replace(L, top + 1);
+                lua_settop(L, top + 1);
+                return;
+            }
+            lua_settop(L, root);
+        }
+    } else if (push_real(L, idx)) {
         int target = top + 2;
         lua_pushnil(L);
         while (lua_next(L, path)) { /* root proxy, name */
@@ -164,8 +308,7 @@ static int l_ro_newindex(lua_State *L)
     push_name(L, lua_upvalueindex(UP_PATH), 1);
     const char *path = lua_tostring(L, -1);
     if (lua_type(L, 2) == LUA_TSTRING)
-        return luaL_error(L, "attempt to modify read-only table '%s.%s'", path,
-                          lua_tostring(L, 2));
+        return luaL_error(L, "attempt to modify read-only table '%s.%s'", path, lua_tostring(L, 2));
     if (lua_isinteger(L, 2))
         return luaL_error(L, "attempt to modify read-only table '%s[%I]'", path,
                           (LUAI_UACINT)lua_tointeger(L, 2));
@@ -174,6 +317,11 @@ static int l_ro_newindex(lua_State *L)
 
 static int l_ro_len(lua_State *L)
 {
+    const sl_value_t *v = view_value(L, 1);
+    if (v) {
+        lua_pushinteger(L, v->type == SL_TYPE_LIST ? (lua_Integer)v->as.list->len : 0);
+        return 1;
+    }
     if (!push_real(L, 1))
         return luaL_error(L, "not a read-only table");
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, -1));
@@ -188,6 +336,34 @@ static int l_ro_next(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
+    const sl_value_t *v = view_value(L, 1);
+    if (v) { /* the element after key 2: by position */
+        size_t next = 0, len = v->type == SL_TYPE_LIST ? v->as.list->len : v->as.map->len;
+        if (!lua_isnil(L, 2)) {
+            lua_Integer at = v->type == SL_TYPE_LIST
+                                 ? (lua_isinteger(L, 2) ? lua_tointeger(L, 2) - 1 : -1)
+                             : lua_type(L, 2) == LUA_TSTRING ? map_find(L, 1, v->as.map, 2)
+                                                             : -1;
+            if (at < 0 || (size_t)at >= len)
+                return luaL_error(L, "invalid key to 'next'");
+            next = (size_t)at + 1;
+        }
+        if (next == len) {
+            lua_pushnil(L);
+            return 1;
+        }
+        const sl_value_t *child;
+        if (v->type == SL_TYPE_LIST) {
+            lua_pushinteger(L, (lua_Integer)next + 1);
+            child = &v->as.list->items[next];
+        } else {
+            lua_pushlstring(L, v->as.map->entries[next].key->data,
+                            v->as.map->entries[next].key->len);
+            child = &v->as.map->entries[next].value;
+        }
+        push_view(L, &upvalue_state, child, 1, NULL);
+        return 2;
+    }
     bool proxy = push_real(L, 1);
     if (!proxy) {
         lua_pop(L, 1);
@@ -299,7 +475,7 @@ void sl__vm_ro_wrap_child(lua_State *L, int parent)
     ro_state_t s;
     push_state(L, sl__vm_of(L), &s);
     lua_pushvalue(L, s.proxy - 1);
-    if (push_real(L, parent)) {
+    if (push_real(L, parent) || lua_type(L, -1) == LUA_TLIGHTUSERDATA) {
         lua_pop(L, 1);
         wrap_top(L, &s, NULL);
     } else {
@@ -337,8 +513,22 @@ void sl__vm_ro_lib(lua_State *L, const char *name)
 bool sl__vm_ro_real(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
+    const sl_value_t *v = view_value(L, idx);
+    if (v) {
+        sl__vm_push_raw(L, v, 0); /* a plain copy: what the C helpers read */
+        return true;
+    }
     if (push_real(L, idx))
         return true;
     lua_pop(L, 1);
     return false;
+}
+
+void sl__vm_ro_push_value(lua_State *L, const sl_value_t *v, const char *name)
+{
+    ro_state_t s;
+    push_state(L, sl__vm_of(L), &s);
+    push_view(L, &s, v, 0, name);
+    lua_replace(L, s.proxy);
+    lua_settop(L, s.proxy);
 }

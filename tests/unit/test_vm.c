@@ -20,11 +20,19 @@ static sl_value_t *json(const char *text)
 }
 
 static int step_calls;
-static sl_value_t *step_a;
+static sl_value_t *step_a, *step_big;
 
 static int step_output(void *ud, const char *step, const sl_value_t **out)
 {
     (void)ud;
+    if (strcmp(step, "big") == 0) {
+        if (step_big == NULL)
+            step_big = json("{\"k1\": 1, \"k2\": 2, \"k3\": 3, \"k4\": 4, \"k5\": 5, "
+                            "\"k6\": 6, \"k7\": 7, \"k8\": 8, \"k9\": 9, \"k10\": 10, "
+                            "\"rows\": [{\"n\": 1}, {\"n\": 2}, {\"n\": 3}], \"none\": null}");
+        *out = step_big;
+        return 1;
+    }
     if (strcmp(step, "a") != 0)
         return 0;
     step_calls++;
@@ -449,6 +457,32 @@ static void test_read_only(void)
     CHECK_STR(eval(vm, "setmetatable(vars, {})"), "ERR -12: cannot change a protected metatable");
     CHECK_STR(eval(vm, "{getmetatable(vars), getmetatable(string), getmetatable(vars.m)}"),
               "[false,false,false]");
+    /* A step's output is a view of the engine's value: reads reach into it, by key (a scan,
+     * or an index past 8 keys) or position, and hand out views of what they reach. */
+    CHECK_STR(eval(vm, "{steps.big.k1, steps.big.k10, steps.big.k7, tostring(steps.big.zz), "
+                       "#steps.big.rows, steps.big.rows[3].n, tostring(steps.big.rows[4]), "
+                       "steps.big.none == null, steps.big == steps.big, "
+                       "steps.big.rows[2] == steps.big.rows[2], type(steps.big.rows)}"),
+              "[1,10,7,\"nil\",3,3,\"nil\",true,true,true,\"table\"]");
+    CHECK_STR(eval(vm, "(function() local ks, n = {}, 0 for k, v in pairs(steps.big) do "
+                       "n = n + 1; ks[#ks + 1] = k end return n .. ':' .. ks[1] .. ',' .. ks[11] "
+                       "end)()"),
+              "\"12:k1,rows\"");
+    CHECK_STR(eval(vm, "(function() local s = 0 for i, r in ipairs(steps.big.rows) do "
+                       "s = s + i * r.n end local k = next(steps.big.rows, 3) "
+                       "local k2, v2 = next(steps.big.rows, 2) "
+                       "return {s, tostring(k), k2, v2.n} end)()"),
+              "[14,\"nil\",3,3]");
+    CHECK_STR(eval(vm, "json_encode(steps.big.rows) .. len(steps.big) .. #keys(steps.big) .. "
+                       "values(steps.big.rows)[2].n"),
+              "\"[{\\\"n\\\":1},{\\\"n\\\":2},{\\\"n\\\":3}]12122\"");
+    CHECK_STR(eval(vm, "(function() steps.big.rows[2].n = 0 end)()"),
+              "ERR -12: attempt to modify read-only table 'steps.big.rows[2].n'");
+    CHECK_STR(eval(vm, "(function() steps.big.k9 = 0 end)()"),
+              "ERR -12: attempt to modify read-only table 'steps.big.k9'");
+    CHECK_STR(eval(vm, "(function() values(steps.big.rows)[1].n = 0 end)()"),
+              "ERR -12: attempt to modify read-only table '?.n'");
+    CHECK_STR(eval(vm, "next(steps.big, 'nope')"), "ERR -12: invalid key to 'next'");
     /* next() walks what a view shows (its tables as views), never what it is made of. */
     CHECK_STR(eval(vm, "(function() local n = 0; for k, v in next, vars.m do n = n + 1; "
                        "if type(k) ~= 'string' then return 'bad key' end end return n end)()"),
