@@ -8,9 +8,10 @@ result to a file, and the results are checked against each other before anything
   primes  for every n in 1000..15999, count the primes <= n (15,000 tasks)
           - sluice: workflows/primes.yaml (primes.sieve per n, then a Lua summary and a JSON file)
           - Python multiprocessing.Pool(os.cpu_count()), and a sequential Python loop, both with
-            the idiomatic bytearray sieve (slice assignment crosses off multiples)
+            the idiomatic bytearray sieve (slice assignment crosses off multiples), writing
+            the same JSON file as primes.yaml (the summary and every count)
           - C floor: bench/floor_primes.c, the plugin's own sieve (plugins/primes/sieve.c)
-            in a single-threaded loop, gcc -O2
+            in a single-threaded loop, gcc -O2, writing only the task count and total
   pow     for every i in 1000000..1000015, i**i and its bit length, value mod 2^61-1, mod 2^64
           - sluice: workflows/pow.yaml (bigint.pow per i, then a TSV)
           - Python concurrent.futures.ProcessPoolExecutor(os.cpu_count()), Python integers
@@ -37,7 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 
 PY_PRIMES = '''
-import os, sys
+import json, os, sys
 from multiprocessing import Pool
 
 def count_primes(n):
@@ -57,8 +58,13 @@ if __name__ == "__main__":
             counts = pool.map(count_primes, range(lo, hi + 1))
     else:
         counts = [count_primes(n) for n in range(lo, hi + 1)]
+    # what workflows/primes.yaml writes: a summary and every count
+    summary = {"from": lo, "to": hi, "tasks": len(counts), "total_count": sum(counts),
+               "count_at_to": max(counts)}
     with open(out, "w") as f:
-        f.write(f"{len(counts)} {sum(counts)}\\n")
+        json.dump({"summary": summary,
+                   "counts": [{"limit": n, "count": c} for n, c in zip(range(lo, hi + 1), counts)]},
+                  f)
 '''
 
 PY_POW = '''
@@ -95,9 +101,10 @@ def compile_floor(tmp, name, extra):
     return exe
 
 
-def sluice_primes_result(tmp):
+def primes_result(path):
+    """The "TASKS TOTAL" line, from the JSON file primes.yaml (or the Python peer) writes."""
     import json
-    summary = json.loads(read(os.path.join(tmp, "out", "primes.json")))["summary"]
+    summary = json.loads(read(path))["summary"]
     return f"{summary['tasks']} {summary['total_count']}\n"
 
 
@@ -111,20 +118,20 @@ def bench_primes(args, sluice, env, tmp):
     results = {}
     run = [sluice, "run", "--quiet", wf, "--var", f"from={lo}", "--var", f"to={hi}"]
     contenders = [
-        (f"sluice ({os.cpu_count()} workers)", run, None),
-        ("sluice (1 worker)", run + ["--workers", "1"], None),
+        (f"sluice ({os.cpu_count()} workers)", run, f"{tmp}/out/primes.json"),
+        ("sluice (1 worker)", run + ["--workers", "1"], f"{tmp}/out/primes.json"),
         (f"Python multiprocessing.Pool({os.cpu_count()})",
-         ["/usr/bin/python3", f"{tmp}/primes.py", str(lo), str(hi), "pool", f"{tmp}/r.txt"],
-         f"{tmp}/r.txt"),
+         ["/usr/bin/python3", f"{tmp}/primes.py", str(lo), str(hi), "pool", f"{tmp}/p.json"],
+         f"{tmp}/p.json"),
         ("Python, sequential loop",
-         ["/usr/bin/python3", f"{tmp}/primes.py", str(lo), str(hi), "seq", f"{tmp}/r.txt"],
-         f"{tmp}/r.txt"),
+         ["/usr/bin/python3", f"{tmp}/primes.py", str(lo), str(hi), "seq", f"{tmp}/p.json"],
+         f"{tmp}/p.json"),
         ("C floor (single thread, same sieve)", [floor, str(lo), str(hi), f"{tmp}/r.txt"],
          f"{tmp}/r.txt"),
     ]
     for name, argv, out in contenders:
         measure(argv, env=env, cwd=tmp)
-        results[name] = read(out) if out else sluice_primes_result(tmp)
+        results[name] = (read(out) if out.endswith(".txt") else primes_result(out))
     check_same("primes", results)
     timed = measure_rounds([(name, argv, None) for name, argv, _ in contenders], args.runs,
                            env=env, cwd=tmp)
