@@ -288,6 +288,11 @@ static void ignore_sigpipe(void)
         signal(SIGPIPE, SIG_IGN);
 }
 
+size_t sl__pool_window(const sl_pool_t *pool)
+{
+    return (size_t)pool->size * POOL_BATCHES_PER_WORKER * POOL_BATCH_MAX;
+}
+
 int sl__pool_new(uv_loop_t *loop, const sl_pool_opts_t *opts, const sl_pool_cbs_t *cbs,
                  sl_pool_t **out)
 {

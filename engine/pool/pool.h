@@ -100,6 +100,12 @@ bool sl__pool_unqueue(sl_pool_t *pool, sl_pool_job_t *job);
  */
 void sl__pool_close(sl_pool_t *pool);
 bool sl__pool_closed(const sl_pool_t *pool);
+/**
+ * How many jobs keep every worker in full batches (two batches of up to 256 each): a
+ * submitter with more to give may hold the rest back, so that a job's arguments are made
+ * shortly before they are sent rather than 10,000 jobs ahead.
+ */
+size_t sl__pool_window(const sl_pool_t *pool);
 /** Frees a closed pool; NULL is a no-op. */
 void sl__pool_free(sl_pool_t *pool);
 void sl__pool_stats(const sl_pool_t *pool, sl_pool_stats_t *out);

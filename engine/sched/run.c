@@ -17,12 +17,25 @@ static void check_finished(sl_run_t *run);
 
 /* ---- the ready queue ------------------------------------------------------ */
 
+/*
+ * A CPU step keeps no more tasks in flight than fill the pool's batches: a task's arguments
+ * are then made just before they are sent, still in cache, and task records are reused
+ * rather than 10,000 made (primes.yaml's sieve step: 29 → 24 ms). Each task that ends
+ * brings the step back to the pump.
+ */
+static bool cpu_window_full(const step_rt_t *step)
+{
+    const sl_pool_t *pool = step->run->pool;
+    return pool && step->def->kind && step->def->kind->exec == SL_EXEC_CPU &&
+           step->stats.inflight >= sl__pool_window(pool);
+}
+
 static bool step_has_work(const step_rt_t *step)
 {
     if (!step->active || step->stats.status != SL_STEP_RUNNING)
         return false;
     uint32_t limit = step->def->concurrency;
-    if (limit && step->stats.inflight >= limit)
+    if ((limit && step->stats.inflight >= limit) || cpu_window_full(step))
         return false;
     if (step->def->stream_from != SL_NO_STEP)
         return step->stream_len > 0;
