@@ -112,11 +112,11 @@ static void format_limit(char *buf, size_t size)
 
 static void record_fail(worker_task_t *t, int code, const char *message)
 {
-    char oom[96];
-    if (code == SL_ENOMEM && W.memory_bytes) {
+    char oom[512];
+    if (code == SL_ENOMEM && W.memory_bytes) { /* the limit first, then the kind's own words */
         char limit[32];
         format_limit(limit, sizeof(limit));
-        snprintf(oom, sizeof(oom), "out of memory: limits.cpu.memory is %s", limit);
+        snprintf(oom, sizeof(oom), "out of memory: limits.cpu.memory is %s (%s)", limit, message);
         message = oom;
     }
     size_t len = strlen(message);
