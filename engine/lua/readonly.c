@@ -159,11 +159,19 @@ static lua_Integer map_find(lua_State *L, int view, const sl_vmap_t *m, int key)
     return at;
 }
 
+/* The number at `key` as a list position (2.0 is 2, as a table's key), or 0. */
+static lua_Integer position(lua_State *L, int key)
+{
+    int exact = 0;
+    lua_Integer i = lua_type(L, key) == LUA_TNUMBER ? lua_tointegerx(L, key, &exact) : 0;
+    return exact ? i : 0;
+}
+
 /* The element of the value shown by the view at `view` under the key at `key`, or NULL. */
 static const sl_value_t *value_at(lua_State *L, int view, const sl_value_t *v, int key)
 {
     if (v->type == SL_TYPE_LIST) {
-        lua_Integer i = lua_isinteger(L, key) ? lua_tointeger(L, key) : 0;
+        lua_Integer i = position(L, key);
         return i >= 1 && (lua_Unsigned)i <= v->as.list->len ? &v->as.list->items[i - 1] : NULL;
     }
     if (lua_type(L, key) != LUA_TSTRING)
@@ -340,10 +348,11 @@ static int l_ro_next(lua_State *L)
     if (v) { /* the element after key 2: by position */
         size_t next = 0, len = v->type == SL_TYPE_LIST ? v->as.list->len : v->as.map->len;
         if (!lua_isnil(L, 2)) {
-            lua_Integer at = v->type == SL_TYPE_LIST
-                                 ? (lua_isinteger(L, 2) ? lua_tointeger(L, 2) - 1 : -1)
-                             : lua_type(L, 2) == LUA_TSTRING ? map_find(L, 1, v->as.map, 2)
-                                                             : -1;
+            lua_Integer at = -1;
+            if (v->type == SL_TYPE_LIST)
+                at = position(L, 2) - 1;
+            else if (lua_type(L, 2) == LUA_TSTRING)
+                at = map_find(L, 1, v->as.map, 2);
             if (at < 0 || (size_t)at >= len)
                 return luaL_error(L, "invalid key to 'next'");
             next = (size_t)at + 1;

@@ -462,8 +462,9 @@ static void test_read_only(void)
     CHECK_STR(eval(vm, "{steps.big.k1, steps.big.k10, steps.big.k7, tostring(steps.big.zz), "
                        "#steps.big.rows, steps.big.rows[3].n, tostring(steps.big.rows[4]), "
                        "steps.big.none == null, steps.big == steps.big, "
-                       "steps.big.rows[2] == steps.big.rows[2], type(steps.big.rows)}"),
-              "[1,10,7,\"nil\",3,3,\"nil\",true,true,true,\"table\"]");
+                       "steps.big.rows[2] == steps.big.rows[2], type(steps.big.rows), "
+                       "steps.big.rows[2.0].n, tostring(steps.big.rows['2'])}"),
+              "[1,10,7,\"nil\",3,3,\"nil\",true,true,true,\"table\",2,\"nil\"]");
     CHECK_STR(eval(vm, "(function() local ks, n = {}, 0 for k, v in pairs(steps.big) do "
                        "n = n + 1; ks[#ks + 1] = k end return n .. ':' .. ks[1] .. ',' .. ks[11] "
                        "end)()"),
