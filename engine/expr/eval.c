@@ -131,10 +131,9 @@ static int eval_collection(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *it
                            int64_t index, sl_value_t **out, char **err)
 {
     bool is_map = t->kind == TMPL_MAP;
-    sl_value_t *result = is_map ? sl_value_map() : sl_value_list();
+    sl_value_t *result =
+        is_map ? sl__value_new_map(t->child_count) : sl__value_new_list(t->child_count);
     int rc = result ? 0 : SL_ENOMEM;
-    if (rc == 0)
-        rc = sl_value_reserve(result, t->child_count);
     for (size_t i = 0; i < t->child_count && rc == 0; i++) {
         sl_value_t *v = NULL;
         rc = sl__tmpl_eval(vm, t->children[i], item, index, &v, err);

@@ -160,12 +160,8 @@ static int pull_list(pull_ctx_t *c, int idx, sl_value_t *dst, size_t n, int dept
     int rc = charge_bytes(c, sizeof(sl_vlist_t) + (uint64_t)n * sizeof(sl_value_t));
     if (rc < 0)
         return rc;
-    sl_value_t *list = sl_value_list();
-    if (list == NULL || sl_value_reserve(list, n) < 0) {
-        sl_value_free(list);
+    if (sl__value_init_list(dst, n) < 0)
         return pull_error(c, SL_ENOMEM, "out of memory");
-    }
-    sl_value_move_into(dst, list);
     sl_vlist_t *l = dst->as.list;
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(c->L, idx, (lua_Integer)i + 1);
@@ -223,17 +219,9 @@ static int pull_map(pull_ctx_t *c, int idx, sl_value_t *dst, size_t count, int d
     int rc = charge_bytes(c, sizeof(sl_vmap_t) + (uint64_t)count * sizeof(sl_ventry_t));
     if (rc < 0)
         return rc;
-    sl_value_t *map = sl_value_map();
-    sl_ventry_t *entries = count ? sl__calloc(count, sizeof(*entries)) : NULL;
-    if (map == NULL || (count && entries == NULL)) {
-        sl_value_free(map);
-        sl__free(entries);
+    if (sl__value_init_map(dst, count) < 0)
         return pull_error(c, SL_ENOMEM, "out of memory");
-    }
-    sl_value_move_into(dst, map);
     sl_vmap_t *m = dst->as.map;
-    m->entries = entries;
-    m->cap = count;
     lua_pushnil(c->L);
     while (lua_next(c->L, idx) != 0) {
         rc = m->len < count ? pull_entry(c, m, depth) : 0;

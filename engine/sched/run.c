@@ -169,16 +169,29 @@ static void item_ended(step_rt_t *step, size_t item)
     sl__sched_schedule_pump(run);
 }
 
-static void set_output(step_rt_t *step, size_t item, sl_value_t *output)
+/* Stores an item's output in its slot. No copy shares a running step's output list (it
+ * comes into scope when the step ends; streaming sinks read items where they lie), so the
+ * unshare finds one owner and copies nothing: it is there so that a change to that rule
+ * costs a copy rather than a write into someone else's value. 0, or SL_ENOMEM with
+ * `output` freed. */
+static int set_output(step_rt_t *step, size_t item, sl_value_t *output)
 {
+    if (step->is_foreach && sl__value_unshare(&step->output) < 0) {
+        sl_value_free(output);
+        return SL_ENOMEM;
+    }
     sl_value_t *slot = step->is_foreach ? &step->output.as.list->items[item] : &step->output;
     sl_value_clear(slot);
     sl_value_move_into(slot, output);
+    return 0;
 }
 
 void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output)
 {
-    set_output(step, item, output);
+    if (set_output(step, item, output) < 0) {
+        sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory");
+        return;
+    }
     step->stats.ok++;
     item_ended(step, item);
 }

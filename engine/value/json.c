@@ -36,12 +36,8 @@ static int from_jansson(const json_t *j, sl_value_t *out)
         return 0;
     }
     case JSON_ARRAY: {
-        sl_value_t *list = sl_value_list();
-        if (list == NULL)
-            return SL_ENOMEM;
-        sl_value_move_into(out, list);
         size_t n = json_array_size(j);
-        if (sl_value_reserve(out, n) < 0)
+        if (sl__value_init_list(out, n) < 0)
             return SL_ENOMEM;
         for (size_t i = 0; i < n; i++) {
             sl_vlist_t *l = out->as.list;
@@ -54,10 +50,8 @@ static int from_jansson(const json_t *j, sl_value_t *out)
         return 0;
     }
     case JSON_OBJECT: {
-        sl_value_t *map = sl_value_map();
-        if (map == NULL)
+        if (sl__value_init_map(out, json_object_size(j)) < 0)
             return SL_ENOMEM;
-        sl_value_move_into(out, map);
         const char *key;
         json_t *item;
         json_object_foreach((json_t *)j, key, item) {

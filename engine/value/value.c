@@ -100,30 +100,77 @@ sl_value_t *sl_value_cstring(const char *s)
     return sl_value_string(s, strlen(s));
 }
 
-sl_value_t *sl_value_list(void)
+/* ---- containers: one allocation when made with room, shared until written -------- */
+
+static bool list_inline(const sl_vlist_t *l)
 {
-    sl_value_t *v = new_value(SL_TYPE_LIST);
+    return l->items == (const sl_value_t *)(l + 1);
+}
+
+static bool map_inline(const sl_vmap_t *m)
+{
+    return m->entries == (const sl_ventry_t *)(m + 1);
+}
+
+int sl__value_init_list(sl_value_t *dst, size_t cap)
+{
+    sl_value_init_nil(dst);
+    if (cap > (SIZE_MAX - sizeof(sl_vlist_t)) / sizeof(sl_value_t))
+        return SL_ENOMEM;
+    sl_vlist_t *l = sl__malloc(sizeof(*l) + cap * sizeof(sl_value_t));
+    if (l == NULL)
+        return SL_ENOMEM;
+    *l = (sl_vlist_t){.cap = cap, .items = cap ? (sl_value_t *)(l + 1) : NULL, .refs = 1};
+    dst->type = SL_TYPE_LIST;
+    dst->as.list = l;
+    return 0;
+}
+
+int sl__value_init_map(sl_value_t *dst, size_t cap)
+{
+    sl_value_init_nil(dst);
+    if (cap > (SIZE_MAX - sizeof(sl_vmap_t)) / sizeof(sl_ventry_t))
+        return SL_ENOMEM;
+    sl_vmap_t *m = sl__malloc(sizeof(*m) + cap * sizeof(sl_ventry_t));
+    if (m == NULL)
+        return SL_ENOMEM;
+    *m = (sl_vmap_t){.cap = cap, .entries = cap ? (sl_ventry_t *)(m + 1) : NULL, .refs = 1};
+    dst->type = SL_TYPE_MAP;
+    dst->as.map = m;
+    return 0;
+}
+
+static sl_value_t *new_container(sl_type_t type, size_t cap)
+{
+    sl_value_t *v = sl__malloc(sizeof(*v));
     if (v == NULL)
         return NULL;
-    v->as.list = sl__calloc(1, sizeof(sl_vlist_t));
-    if (v->as.list == NULL) {
+    int rc = type == SL_TYPE_LIST ? sl__value_init_list(v, cap) : sl__value_init_map(v, cap);
+    if (rc < 0) {
         sl__free(v);
         return NULL;
     }
     return v;
 }
 
+sl_value_t *sl__value_new_list(size_t cap)
+{
+    return new_container(SL_TYPE_LIST, cap);
+}
+
+sl_value_t *sl__value_new_map(size_t cap)
+{
+    return new_container(SL_TYPE_MAP, cap);
+}
+
+sl_value_t *sl_value_list(void)
+{
+    return new_container(SL_TYPE_LIST, 0);
+}
+
 sl_value_t *sl_value_map(void)
 {
-    sl_value_t *v = new_value(SL_TYPE_MAP);
-    if (v == NULL)
-        return NULL;
-    v->as.map = sl__calloc(1, sizeof(sl_vmap_t));
-    if (v->as.map == NULL) {
-        sl__free(v);
-        return NULL;
-    }
-    return v;
+    return new_container(SL_TYPE_MAP, 0);
 }
 
 void sl_value_clear(sl_value_t *v)
@@ -132,20 +179,30 @@ void sl_value_clear(sl_value_t *v)
     case SL_TYPE_STRING:
         sl__vstr_drop(v->as.s);
         break;
-    case SL_TYPE_LIST:
-        for (size_t i = 0; i < v->as.list->len; i++)
-            sl_value_clear(&v->as.list->items[i]);
-        sl__free(v->as.list->items);
-        sl__free(v->as.list);
+    case SL_TYPE_LIST: {
+        sl_vlist_t *l = v->as.list;
+        if (--l->refs > 0)
+            break;
+        for (size_t i = 0; i < l->len; i++)
+            sl_value_clear(&l->items[i]);
+        if (!list_inline(l))
+            sl__free(l->items);
+        sl__free(l);
         break;
-    case SL_TYPE_MAP:
-        for (size_t i = 0; i < v->as.map->len; i++) {
-            sl__vstr_drop(v->as.map->entries[i].key);
-            sl_value_clear(&v->as.map->entries[i].value);
+    }
+    case SL_TYPE_MAP: {
+        sl_vmap_t *m = v->as.map;
+        if (--m->refs > 0)
+            break;
+        for (size_t i = 0; i < m->len; i++) {
+            sl__vstr_drop(m->entries[i].key);
+            sl_value_clear(&m->entries[i].value);
         }
-        sl__free(v->as.map->entries);
-        sl__free(v->as.map);
+        if (!map_inline(m))
+            sl__free(m->entries);
+        sl__free(m);
         break;
+    }
     default:
         break;
     }
@@ -166,6 +223,43 @@ void sl_value_move_into(sl_value_t *dst, sl_value_t *heap)
     sl__free(heap);
 }
 
+/* A copy of the list or map `src` with containers of its own at the top level only (its
+ * elements are shared, as copies share them): for a writer, or when the count is full. */
+static int copy_container(sl_value_t *dst, const sl_value_t *src)
+{
+    if (src->type == SL_TYPE_LIST) {
+        const sl_vlist_t *from = src->as.list;
+        if (sl__value_init_list(dst, from->len) < 0)
+            return SL_ENOMEM;
+        sl_vlist_t *list = dst->as.list;
+        for (size_t i = 0; i < from->len; i++) {
+            if (sl_value_copy_into(&list->items[i], &from->items[i]) < 0)
+                goto fail; /* len counts the copied ones, so clearing frees them */
+            list->len++;
+        }
+        return 0;
+    }
+    const sl_vmap_t *from = src->as.map;
+    if (sl__value_init_map(dst, from->len) < 0)
+        return SL_ENOMEM;
+    sl_vmap_t *map = dst->as.map;
+    for (size_t i = 0; i < from->len; i++) {
+        sl_ventry_t *e = &map->entries[i];
+        e->key = sl__vstr_share(from->entries[i].key);
+        if (e->key == NULL)
+            goto fail;
+        if (sl_value_copy_into(&e->value, &from->entries[i].value) < 0) {
+            sl__vstr_drop(e->key);
+            goto fail;
+        }
+        map->len++;
+    }
+    return 0;
+fail:
+    sl_value_clear(dst); /* a failed copy owns nothing and reads as nil */
+    return SL_ENOMEM;
+}
+
 int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src)
 {
     sl_value_init_nil(dst);
@@ -178,59 +272,36 @@ int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src)
         dst->as.s = s;
         return 0;
     }
-    case SL_TYPE_LIST: {
-        const sl_vlist_t *from = src->as.list;
-        sl_vlist_t *list = sl__calloc(1, sizeof(*list));
-        if (list == NULL)
-            return SL_ENOMEM;
-        dst->type = SL_TYPE_LIST;
-        dst->as.list = list;
-        if (from->len == 0)
-            return 0;
-        list->items = sl__malloc(from->len * sizeof(sl_value_t));
-        if (list->items == NULL)
-            goto fail;
-        list->cap = from->len;
-        for (size_t i = 0; i < from->len; i++) {
-            if (sl_value_copy_into(&list->items[i], &from->items[i]) < 0)
-                goto fail; /* len counts the copied ones, so clearing frees them */
-            list->len++;
-        }
-        return 0;
-    }
+    case SL_TYPE_LIST:
     case SL_TYPE_MAP: {
-        const sl_vmap_t *from = src->as.map;
-        sl_vmap_t *map = sl__calloc(1, sizeof(*map));
-        if (map == NULL)
-            return SL_ENOMEM;
-        dst->type = SL_TYPE_MAP;
-        dst->as.map = map;
-        if (from->len == 0)
-            return 0;
-        map->entries = sl__malloc(from->len * sizeof(sl_ventry_t));
-        if (map->entries == NULL)
-            goto fail;
-        map->cap = from->len;
-        for (size_t i = 0; i < from->len; i++) {
-            sl_ventry_t *e = &map->entries[i];
-            e->key = sl__vstr_share(from->entries[i].key);
-            if (e->key == NULL)
-                goto fail;
-            if (sl_value_copy_into(&e->value, &from->entries[i].value) < 0) {
-                sl__vstr_drop(e->key);
-                goto fail;
-            }
-            map->len++;
-        }
+        /* the count is not the contents, which no owner changes while others share it */
+        uint32_t *refs = src->type == SL_TYPE_LIST ? &((sl_vlist_t *)src->as.list)->refs
+                                                   : &((sl_vmap_t *)src->as.map)->refs;
+        if (*refs == UINT32_MAX)
+            return copy_container(dst, src);
+        ++*refs;
+        *dst = *src;
         return 0;
     }
     default:
         *dst = *src;
         return 0;
     }
-fail:
-    sl_value_clear(dst); /* a failed copy owns nothing and reads as nil */
-    return SL_ENOMEM;
+}
+
+int sl__value_unshare(sl_value_t *v)
+{
+    uint32_t refs = v->type == SL_TYPE_LIST  ? v->as.list->refs
+                    : v->type == SL_TYPE_MAP ? v->as.map->refs
+                                             : 1;
+    if (refs == 1)
+        return 0;
+    sl_value_t own;
+    if (copy_container(&own, v) < 0)
+        return SL_ENOMEM;
+    sl_value_clear(v); /* drops this holder's share; the others keep theirs */
+    *v = own;
+    return 0;
 }
 
 sl_value_t *sl_value_copy(const sl_value_t *v)
@@ -340,35 +411,57 @@ const sl_value_t *sl_value_get(const sl_value_t *map, const char *key)
     return e ? &e->value : NULL;
 }
 
+/* Moves `*block` (of `used` elements of `size` bytes) to a block of its own with room for
+ * `cap`: a realloc, or a new block when it sits inside its container. */
+static int move_block(void **block, bool in_container, size_t used, size_t cap, size_t size)
+{
+    void *moved = in_container ? sl__malloc(cap * size) : sl__realloc(*block, cap * size);
+    if (moved == NULL)
+        return SL_ENOMEM;
+    if (in_container && used)
+        memcpy(moved, *block, used * size);
+    *block = moved;
+    return 0;
+}
+
+/* Room for `n` more in a container of `len` used of `cap`: doubling from 4, or exact
+ * (`exact`, a map sized by its maker). SIZE_MAX when it cannot be counted. */
+static size_t grown_cap(size_t len, size_t cap, size_t n, size_t size, bool exact)
+{
+    if (n > SIZE_MAX / size - len)
+        return SIZE_MAX;
+    if (exact)
+        return len + n;
+    cap = cap ? cap : 4;
+    while (cap - len < n)
+        cap = cap > SIZE_MAX / size / 2 ? len + n : cap * 2;
+    return cap;
+}
+
 int sl_value_reserve(sl_value_t *list, size_t n)
 {
-    if (list != NULL && list->type == SL_TYPE_MAP) {
+    if (list == NULL || (list->type != SL_TYPE_LIST && list->type != SL_TYPE_MAP))
+        return SL_ETYPE;
+    if (sl__value_unshare(list) < 0)
+        return SL_ENOMEM;
+    if (list->type == SL_TYPE_MAP) {
         sl_vmap_t *m = list->as.map;
         if (n <= m->cap - m->len)
             return 0;
-        if (n > SIZE_MAX / sizeof(sl_ventry_t) - m->len)
+        size_t cap = grown_cap(m->len, m->cap, n, sizeof(sl_ventry_t), true);
+        if (cap == SIZE_MAX || move_block((void **)&m->entries, map_inline(m), m->len, cap,
+                                          sizeof(sl_ventry_t)) < 0)
             return SL_ENOMEM;
-        sl_ventry_t *entries = sl__realloc(m->entries, (m->len + n) * sizeof(sl_ventry_t));
-        if (entries == NULL)
-            return SL_ENOMEM;
-        m->entries = entries;
-        m->cap = m->len + n;
+        m->cap = cap;
         return 0;
     }
-    if (list == NULL || list->type != SL_TYPE_LIST)
-        return SL_ETYPE;
     sl_vlist_t *l = list->as.list;
     if (n <= l->cap - l->len)
         return 0;
-    if (n > SIZE_MAX / sizeof(sl_value_t) - l->len)
+    size_t cap = grown_cap(l->len, l->cap, n, sizeof(sl_value_t), false);
+    if (cap == SIZE_MAX ||
+        move_block((void **)&l->items, list_inline(l), l->len, cap, sizeof(sl_value_t)) < 0)
         return SL_ENOMEM;
-    size_t cap = l->cap ? l->cap : 4;
-    while (cap - l->len < n)
-        cap = cap * 2 < cap ? l->len + n : cap * 2;
-    sl_value_t *items = sl__realloc(l->items, cap * sizeof(sl_value_t));
-    if (items == NULL)
-        return SL_ENOMEM;
-    l->items = items;
     l->cap = cap;
     return 0;
 }
@@ -386,10 +479,21 @@ int sl_value_push(sl_value_t *list, sl_value_t *item)
     return 0;
 }
 
-/* Appends an entry with key `k` (taken, even on failure); the caller knows it is new. */
-static int map_append_vstr(sl_vmap_t *m, sl_vstr_t *k, sl_value_t *item)
+/* Appends an entry with key `k` (taken, even on failure) to the map `map` holds, made its
+ * own; the caller knows the key is new. */
+static int map_append_vstr(sl_value_t *map, sl_vstr_t *k, sl_value_t *item)
 {
-    if (k == NULL || sl__array_grow(&m->entries, &m->cap, m->len, sizeof(*m->entries), 4) < 0) {
+    int rc = k ? sl__value_unshare(map) : SL_ENOMEM;
+    sl_vmap_t *m = map->as.map;
+    if (rc == 0 && m->len == m->cap) {
+        size_t cap = grown_cap(m->len, m->cap, 1, sizeof(sl_ventry_t), false);
+        rc = cap == SIZE_MAX ? SL_ENOMEM
+                             : move_block((void **)&m->entries, map_inline(m), m->len, cap,
+                                          sizeof(sl_ventry_t));
+        if (rc == 0)
+            m->cap = cap;
+    }
+    if (rc < 0) {
         sl__vstr_drop(k);
         sl_value_free(item);
         return SL_ENOMEM;
@@ -408,7 +512,7 @@ int sl__value_map_append(sl_value_t *map, const char *key, size_t key_len, sl_va
         sl_value_free(item);
         return SL_ETYPE;
     }
-    return map_append_vstr(map->as.map, sl__vstr_new(key, key_len), item);
+    return map_append_vstr(map, sl__vstr_new(key, key_len), item);
 }
 
 int sl__value_map_append_key(sl_value_t *map, const sl_vstr_t *key, sl_value_t *item)
@@ -419,7 +523,7 @@ int sl__value_map_append_key(sl_value_t *map, const sl_vstr_t *key, sl_value_t *
         sl_value_free(item);
         return SL_ETYPE;
     }
-    return map_append_vstr(map->as.map, sl__vstr_share(key), item);
+    return map_append_vstr(map, sl__vstr_share(key), item);
 }
 
 int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
@@ -430,15 +534,17 @@ int sl_value_set(sl_value_t *map, const char *key, sl_value_t *item)
         sl_value_free(item);
         return SL_ETYPE;
     }
-    sl_vmap_t *m = map->as.map;
     size_t key_len = strlen(key);
-    sl_ventry_t *e = find_entry(m, key, key_len);
-    if (e) {
-        sl_value_clear(&e->value);
-        sl_value_move_into(&e->value, item);
-        return 0;
+    if (find_entry(map->as.map, key, key_len) == NULL)
+        return map_append_vstr(map, sl__vstr_new(key, key_len), item);
+    if (sl__value_unshare(map) < 0) {
+        sl_value_free(item);
+        return SL_ENOMEM;
     }
-    return map_append_vstr(m, sl__vstr_new(key, key_len), item);
+    sl_ventry_t *e = find_entry(map->as.map, key, key_len);
+    sl_value_clear(&e->value);
+    sl_value_move_into(&e->value, item);
+    return 0;
 }
 
 bool sl_value_equal(const sl_value_t *a, const sl_value_t *b)
@@ -462,6 +568,8 @@ bool sl_value_equal(const sl_value_t *a, const sl_value_t *b)
         return a->as.s->len == b->as.s->len &&
                memcmp(a->as.s->data, b->as.s->data, a->as.s->len) == 0;
     case SL_TYPE_LIST:
+        if (a->as.list == b->as.list)
+            return true;
         if (a->as.list->len != b->as.list->len)
             return false;
         for (size_t i = 0; i < a->as.list->len; i++)
@@ -469,6 +577,8 @@ bool sl_value_equal(const sl_value_t *a, const sl_value_t *b)
                 return false;
         return true;
     case SL_TYPE_MAP:
+        if (a->as.map == b->as.map)
+            return true;
         if (a->as.map->len != b->as.map->len)
             return false;
         for (size_t i = 0; i < a->as.map->len; i++) {

@@ -6,6 +6,12 @@
  * list of a million integers is one allocation; strings carry their length
  * and a trailing NUL. Maps keep insertion order.
  *
+ * Strings, lists and maps are shared by copies: a copy of 15,000 step outputs
+ * (`${{ steps.sieve }}`) is one count increment, not 30,000 allocations. A list or
+ * map is copied on write: every function that changes one (push, set, reserve,
+ * append) first makes it its holder's own, and code writing into a container's
+ * elements directly calls sl__value_unshare first.
+ *
  * Ownership follows the host table (sluice/plugin.h): constructors return a
  * new heap value; push/set take ownership of the item; getters borrow.
  * Not thread-safe: a value belongs to one thread at a time.
@@ -31,10 +37,13 @@ typedef struct sl_vstr {
     char data[];   /* len bytes and a NUL */
 } sl_vstr_t;
 
+/* A list or map made with room for its elements holds them right after itself (one
+ * allocation); one that grows past that room moves them to a block of their own. */
 typedef struct sl_vlist {
     size_t len;
     size_t cap;
     sl_value_t *items;
+    uint32_t refs; /* its owners: copies share a container until one writes */
 } sl_vlist_t;
 
 typedef struct sl_ventry sl_ventry_t;
@@ -43,6 +52,7 @@ typedef struct sl_vmap {
     size_t len;
     size_t cap;
     sl_ventry_t *entries;
+    uint32_t refs;
 } sl_vmap_t;
 
 struct sl_value {
@@ -99,6 +109,20 @@ void sl_value_clear(sl_value_t *v);
 int sl_value_copy_into(sl_value_t *dst, const sl_value_t *src);
 /** Moves a heap value's contents into `dst` and frees the shell. */
 void sl_value_move_into(sl_value_t *dst, sl_value_t *heap);
+/**
+ * Makes the uninitialised `dst` an empty list (map) with room for `cap` elements (entries)
+ * in the same allocation, for decoders that know the count. SL_ENOMEM leaves `dst` nil.
+ */
+int sl__value_init_list(sl_value_t *dst, size_t cap);
+int sl__value_init_map(sl_value_t *dst, size_t cap);
+/** The same as a new heap value; NULL when out of memory. */
+sl_value_t *sl__value_new_list(size_t cap);
+sl_value_t *sl__value_new_map(size_t cap);
+/**
+ * Makes the list or map `v` holds its own (a shallow copy when it is shared), for code
+ * about to write into its elements; other values are left alone. 0 or SL_ENOMEM.
+ */
+int sl__value_unshare(sl_value_t *v);
 
 sl_type_t sl_value_type(const sl_value_t *v);
 int sl_value_truthy(const sl_value_t *v);

@@ -256,14 +256,9 @@ static int decode_list(reader_t *r, sl_value_t *dst, int depth)
     int rc = get_length(r, &count);
     if (rc < 0)
         return rc;
-    sl_vlist_t *list = sl__calloc(1, sizeof(*list));
-    if (list == NULL)
+    if (sl__value_init_list(dst, (size_t)count) < 0)
         return SL_ENOMEM;
-    dst->type = SL_TYPE_LIST;
-    dst->as.list = list;
-    if (count && !(list->items = sl__malloc((size_t)count * sizeof(sl_value_t))))
-        return SL_ENOMEM;
-    list->cap = (size_t)count;
+    sl_vlist_t *list = dst->as.list;
     for (size_t i = 0; i < count; i++) {
         rc = decode(r, &list->items[i], depth + 1);
         if (rc < 0)
@@ -279,14 +274,9 @@ static int decode_map(reader_t *r, sl_value_t *dst, int depth)
     int rc = get_length(r, &count);
     if (rc < 0)
         return rc;
-    sl_vmap_t *map = sl__calloc(1, sizeof(*map));
-    if (map == NULL)
+    if (sl__value_init_map(dst, (size_t)count) < 0)
         return SL_ENOMEM;
-    dst->type = SL_TYPE_MAP;
-    dst->as.map = map;
-    if (count && !(map->entries = sl__malloc((size_t)count * sizeof(sl_ventry_t))))
-        return SL_ENOMEM;
-    map->cap = (size_t)count;
+    sl_vmap_t *map = dst->as.map;
     for (size_t i = 0; i < count; i++) {
         sl_ventry_t *e = &map->entries[i];
         e->key = get_key(r, &rc);

@@ -160,8 +160,9 @@ static void test_copy_alloc_failure(void)
     sl_value_free(v);
 }
 
-/* A copy shares strings and keys (they never change) and owns its share. */
-static void test_copy_shares_strings(void)
+/* A copy shares lists and maps, and strings and keys (they never change), and owns its
+ * share. */
+static void test_copy_shares(void)
 {
     const char *text = "{\"body\": \"<html>...</html>\", \"list\": [\"a\", {\"body\": 1}]}";
     sl_value_t *v = NULL;
@@ -169,23 +170,107 @@ static void test_copy_shares_strings(void)
     CHECK_INT(sl_value_from_json(text, strlen(text), &v, err, sizeof(err)), 0);
     sl_value_t *copy = sl_value_copy(v);
     CHECK(copy != NULL && sl_value_equal(copy, v));
-    const sl_ventry_t *e = &v->as.map->entries[0], *ce = &copy->as.map->entries[0];
-    CHECK(ce->key == e->key && ce->value.as.s == e->value.as.s);
-    CHECK_INT(e->value.as.s->refs, 2);
+    CHECK(copy->as.map == v->as.map);
+    CHECK_INT(v->as.map->refs, 2);
     sl_value_free(v);
-    CHECK_INT(ce->value.as.s->refs, 1);
+    CHECK_INT(copy->as.map->refs, 1);
     CHECK_STR(sl_value_str(sl_value_get(copy, "body"), NULL), "<html>...</html>");
+    /* A writer's own map shares the elements it did not write. */
+    sl_value_t *other = sl_value_copy(copy);
+    CHECK_INT(sl_value_set(other, "extra", sl_value_int(1)), 0);
+    CHECK(other->as.map != copy->as.map && copy->as.map->refs == 1 && other->as.map->refs == 1);
+    const sl_ventry_t *e = &copy->as.map->entries[0], *oe = &other->as.map->entries[0];
+    CHECK(oe->key == e->key && oe->value.as.s == e->value.as.s);
+    CHECK_INT(e->value.as.s->refs, 2);
+    CHECK(copy->as.map->entries[1].value.as.list == other->as.map->entries[1].value.as.list);
+    sl_value_free(other);
+    CHECK_INT(e->value.as.s->refs, 1);
     sl_value_free(copy);
     /* A full count makes a new string instead of wrapping around. */
     sl_vstr_t *s = sl__vstr_new("x", 1);
     s->refs = UINT32_MAX;
-    sl_vstr_t *other = sl__vstr_share(s);
-    CHECK(other != NULL && other != s && other->refs == 1 && strcmp(other->data, "x") == 0);
-    sl__vstr_drop(other);
+    sl_vstr_t *str = sl__vstr_share(s);
+    CHECK(str != NULL && str != s && str->refs == 1 && strcmp(str->data, "x") == 0);
+    sl__vstr_drop(str);
     s->refs = 1;
     sl__vstr_drop(s);
 }
 
+/* Every change to a shared list or map leaves the other holders' value as it was. */
+static void test_copy_on_write(void)
+{
+    sl_value_t *list = sl_value_list(), *map = sl_value_map();
+    CHECK_INT(sl_value_push(list, sl_value_int(1)), 0);
+    CHECK_INT(sl_value_set(map, "a", sl_value_int(1)), 0);
+    sl_value_t *l2 = sl_value_copy(list), *l3 = sl_value_copy(list), *m2 = sl_value_copy(map),
+               *m3 = sl_value_copy(map), *m4 = sl_value_copy(map);
+    CHECK_INT(list->as.list->refs, 3);
+    CHECK_INT(sl_value_push(l2, sl_value_int(2)), 0);
+    CHECK_INT(sl_value_reserve(l3, 100), 0);
+    CHECK_INT(sl_value_set(m2, "a", sl_value_int(2)), 0);
+    CHECK_INT(sl__value_map_append(m3, "b", 1, sl_value_int(3)), 0);
+    CHECK_INT(sl__value_unshare(m4), 0);
+    CHECK(m4->as.map != map->as.map && sl_value_equal(m4, map));
+    CHECK(sl_value_len(list) == 1 && sl_value_len(l2) == 2 && sl_value_len(l3) == 1);
+    CHECK(l3->as.list->cap >= 101 && l3->as.list != list->as.list);
+    CHECK_INT(sl_value_int_of(sl_value_get(map, "a")), 1);
+    CHECK_INT(sl_value_int_of(sl_value_get(m2, "a")), 2);
+    CHECK(sl_value_len(map) == 1 && sl_value_len(m3) == 2);
+    CHECK(list->as.list->refs == 1 && map->as.map->refs == 1);
+    sl_value_t *all[] = {list, l2, l3, map, m2, m3, m4};
+    for (size_t i = 0; i < SL_COUNTOF(all); i++)
+        sl_value_free(all[i]);
+    /* A full count copies the container instead of wrapping around. */
+    list = sl_value_list();
+    CHECK_INT(sl_value_push(list, sl_value_cstring("x")), 0);
+    list->as.list->refs = UINT32_MAX;
+    l2 = sl_value_copy(list);
+    CHECK(l2 != NULL && l2->as.list != list->as.list && l2->as.list->refs == 1);
+    CHECK(sl_value_equal(l2, list));
+    sl_value_free(l2);
+    list->as.list->refs = 1;
+    sl_value_free(list);
+    /* Out of memory while unsharing: the writer's value is unchanged, the item freed. */
+    map = sl_value_map();
+    CHECK_INT(sl_value_set(map, "a", sl_value_int(1)), 0);
+    m2 = sl_value_copy(map);
+    for (uint64_t n = 1; n < 6; n++) {
+        sl_value_t *item = sl_value_int(9);
+        sl__alloc_fail_at(n);
+        int rc = sl_value_set(m2, "b", item);
+        sl__alloc_fail_at(0);
+        CHECK(rc == 0 || (rc == SL_ENOMEM && sl_value_len(m2) == 1));
+    }
+    CHECK(sl_value_len(map) == 1 && sl_value_len(m2) == 2);
+    sl_value_free(map);
+    sl_value_free(m2);
+}
+
+/* A container made with room holds its elements in the same block, and moves them out
+ * when it grows past that room. */
+static void test_room_made_up_front(void)
+{
+    sl_value_t list, map;
+    CHECK_INT(sl__value_init_list(&list, 2), 0);
+    CHECK_INT(sl__value_init_map(&map, 1), 0);
+    CHECK(list.as.list->items == (sl_value_t *)(list.as.list + 1));
+    for (int i = 0; i < 10; i++)
+        CHECK_INT(sl_value_push(&list, sl_value_int(i)), 0);
+    CHECK(list.as.list->items != (sl_value_t *)(list.as.list + 1));
+    for (int i = 0; i < 10; i++)
+        CHECK_INT(sl_value_int_of(sl_value_at(&list, (size_t)i)), i);
+    CHECK_INT(sl_value_set(&map, "a", sl_value_cstring("1")), 0);
+    CHECK_INT(sl_value_set(&map, "b", sl_value_cstring("2")), 0);
+    CHECK_INT(sl_value_reserve(&map, 10), 0);
+    CHECK_STR(sl_value_str(sl_value_get(&map, "a"), NULL), "1");
+    CHECK_STR(sl_value_str(sl_value_get(&map, "b"), NULL), "2");
+    sl_value_clear(&list);
+    sl_value_clear(&map);
+    CHECK_INT(sl__value_init_list(&list, SIZE_MAX / 8), SL_ENOMEM);
+    CHECK_INT(list.type, SL_TYPE_NIL);
+}
+
 TEST_MAIN(30, T(test_scalars), T(test_containers), T(test_json_round_trip), T(test_json_errors),
           T(test_json_invalid_utf8_replaced),
-          T(test_json_alloc_failure), T(test_copy_alloc_failure), T(test_copy_shares_strings))
+          T(test_json_alloc_failure), T(test_copy_alloc_failure), T(test_copy_shares), T(test_copy_on_write),
+          T(test_room_made_up_front))
