@@ -46,7 +46,7 @@ static int reserve(sl_buf_t *b, size_t extra)
     return 0;
 }
 
-int sl__buf_add(sl_buf_t *b, const void *data, size_t len)
+int sl__buf_add_grow(sl_buf_t *b, const void *data, size_t len)
 {
     int rc = reserve(b, len);
     if (rc < 0)
@@ -56,11 +56,6 @@ int sl__buf_add(sl_buf_t *b, const void *data, size_t len)
     b->len += len;
     b->data[b->len] = '\0';
     return 0;
-}
-
-int sl__buf_addc(sl_buf_t *b, char c)
-{
-    return sl__buf_add(b, &c, 1);
 }
 
 int sl__buf_addf(sl_buf_t *b, const char *fmt, ...)

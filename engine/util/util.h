@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "sluice/plugin.h"
 
@@ -83,8 +84,30 @@ typedef struct sl_buf {
 void sl__buf_init(sl_buf_t *b, size_t max);
 void sl__buf_close(sl_buf_t *b);
 void sl__buf_reset(sl_buf_t *b);
-int sl__buf_add(sl_buf_t *b, const void *data, size_t len);
-int sl__buf_addc(sl_buf_t *b, char c);
+/** Appends by growing the buffer first: sl__buf_add's path when there is no room. */
+int sl__buf_add_grow(sl_buf_t *b, const void *data, size_t len);
+
+/* Inline: encoders append a few bytes at a time, and there is room nearly always (the
+ * room never exceeds `max`, so fitting in it is within the bound). */
+static inline int sl__buf_add(sl_buf_t *b, const void *data, size_t len)
+{
+    if (b->cap - b->len <= len)
+        return sl__buf_add_grow(b, data, len);
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static inline int sl__buf_addc(sl_buf_t *b, char c)
+{
+    if (b->cap - b->len <= 1)
+        return sl__buf_add_grow(b, &c, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+    return 0;
+}
 int sl__buf_addf(sl_buf_t *b, const char *fmt, ...) SL_PRINTF(2, 3);
 /** Hands the bytes to the caller (NUL-terminated) and empties the buffer. */
 char *sl__buf_take(sl_buf_t *b, size_t *len);
