@@ -294,8 +294,8 @@ static void setup_host(void)
 /*
  * The kind `name`, loading `plugin` (the file the engine took it from) when it is not
  * loaded yet, or every plugin when the job named none. Loading only what tasks use keeps
- * a worker's start short and its address space small (html.so alone maps libxml2 and ICU,
- * 30 MiB, against limits.cpu.memory).
+ * a worker's start short and its address space small (a plugin's libraries count against
+ * limits.cpu.memory).
  */
 static const sl_kind_t *find_kind(const char *name, const uint8_t *plugin, size_t plugin_len)
 {

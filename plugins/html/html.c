@@ -21,6 +21,9 @@
  * per call (the parser through its options, XPath through the context's error
  * callback, and the thread's generic/structured handlers are swapped for no-ops
  * during the call and restored afterwards), so nothing reaches stdout/stderr.
+ *
+ * libxml2 is not linked: the first task opens it (xml.h), so that loading the
+ * plugin to learn its kinds stays cheap. A task fails when it cannot be opened.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -30,18 +33,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include <libxml/HTMLparser.h>
-#include <libxml/HTMLtree.h>
-#include <libxml/parser.h>
-#include <libxml/parserInternals.h>
-#include <libxml/xmlerror.h>
-#include <libxml/xmlmemory.h>
-#include <libxml/xpath.h>
-#include <libxml/xpathInternals.h>
-
 #include "charset.h"
 #include "css.h"
 #include "sluice/plugin.h"
+#include "xml.h"
 
 /* Largest page accepted: libxml2 takes an int size. */
 #define HTML_MAX_BYTES ((size_t)1 << 30)
@@ -206,11 +201,12 @@ static void check_xpath_memory(xmlXPathContextPtr ctx, xpath_error_t *xerr)
  * libxml2 recovers badly from a failed allocation while parsing HTML: it marks the
  * parser stopped, after which its cursor no longer advances, and several loops that
  * wait for a '>' or the end of the input spin forever. So every libxml2 allocation
- * goes through these wrappers (installed once with xmlMemSetup; they call the C
- * library and are harmless to any other libxml2 user in the process). On a failure
- * they note it for the running task and move the running parser's cursor to the
- * end of its input (a NUL byte, without freeing anything), so that every loop ends;
- * the task then fails with SL_ENOMEM instead of returning a partial result.
+ * goes through these wrappers (installed with xmlMemSetup when libxml2 is loaded,
+ * see libxml_alloc; they call the C library and are harmless to any other libxml2
+ * user in the process). On a failure they note it for the running task and move
+ * the running parser's cursor to the end of its input (a NUL byte, without freeing
+ * anything), so that every loop ends; the task then fails with SL_ENOMEM instead of
+ * returning a partial result.
  */
 typedef struct alloc_watch {
     bool failed;              /* an allocation failed since the task started */
@@ -255,6 +251,14 @@ static char *watch_strdup(const char *s)
         memcpy(p, s, size);
     return p;
 }
+
+/* What html_xml_open installs when it loads libxml2. */
+static const html_xml_alloc_t libxml_alloc = {
+    .free_func = free,
+    .malloc_func = watch_malloc,
+    .realloc_func = watch_realloc,
+    .strdup_func = watch_strdup,
+};
 
 /* ---- text ------------------------------------------------------------------ */
 
@@ -703,6 +707,12 @@ static int select_start(sl_task_t *task, const sl_value_t *args)
     select_args_t a;
     if (read_args(task, args, &a) != 0)
         return 0;
+    char err[256];
+    int rc = html_xml_open(&libxml_alloc, err, sizeof(err));
+    if (rc != 0) {
+        host->task_failf(task, rc, "html.select: %s", err);
+        return 0;
+    }
     saved_handlers_t saved;
     silence_libxml(&saved);
     alloc_watch = (alloc_watch_t){0};
@@ -735,9 +745,6 @@ SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h)
 {
     if (h == NULL || h->abi_major != SL_ABI_MAJOR || !SL_HOST_HAS(h, task_failf))
         return NULL;
-    host = h;
-    /* Once, on the loading thread, before the parser is initialized (as libxml2 asks). */
-    xmlMemSetup(free, watch_malloc, watch_realloc, watch_strdup);
-    xmlInitParser();
+    host = h; /* libxml2 is opened by the first task, not here (xml.h) */
     return &html_plugin;
 }
