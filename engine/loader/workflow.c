@@ -303,6 +303,8 @@ static int load_tree(const char *path, const sl_node_t *root, const sl_registry_
         return SL_ENOMEM;
     load_root(&ld, root);
     sl__loader_index_close(&ld.ids);
+    const sl_kind_info_t *html = reg ? sl__registry_find(reg, "html.select") : NULL;
+    ld.wf->html_plugin = html ? sl__registry_file(html) : NULL;
     if (ld.rc == 0 && ld.errors == 0) {
         *out = ld.wf;
         return 0;

@@ -90,6 +90,9 @@ typedef struct sl_workflow {
     sl_limits_t limits;
     sl_step_t *steps;          /* in file order */
     size_t step_count;
+    /* The shared object providing html.select (the registry's), for the jobs of Lua's
+     * sluice.html.select: a worker loads that file only. NULL: built in, or none. */
+    const char *html_plugin;
 } sl_workflow_t;
 
 /**

@@ -145,6 +145,7 @@ static int l_html_select(lua_State *L)
     h->args = box->value;
     box->value = NULL;
     h->job.kind = "html.select";
+    h->job.plugin = sl__task_workflow(f->lt->task)->html_plugin;
     h->job.args = h->args;
     h->job.attempt = (uint32_t)sl__host()->task_attempt(f->lt->task);
     h->job.cbs = &html_cbs;

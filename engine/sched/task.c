@@ -521,6 +521,11 @@ const char *sl__task_workflow_dir(sl_task_t *task)
     return task->run->wf->dir;
 }
 
+const sl_workflow_t *sl__task_workflow(sl_task_t *task)
+{
+    return task->run->wf;
+}
+
 const char *sl__task_where(sl_task_t *task)
 {
     if (task->where[0] == '\0') {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "io/http.h"
+#include "loader/workflow.h"
 #include "lua/vm.h"
 #include "pool/pool.h"
 #include "sluice/plugin.h"
@@ -21,6 +22,8 @@ int64_t sl__task_index(sl_task_t *task);
 /** The step's id, and the workflow file's folder (for `script` paths). */
 const char *sl__task_step_id(sl_task_t *task);
 const char *sl__task_workflow_dir(sl_task_t *task);
+/** The workflow the task's run runs. */
+const sl_workflow_t *sl__task_workflow(sl_task_t *task);
 /**
  * The run's HTTP client, made on first use with the workflow's limits: 0, or SL_ENOMEM or
  * SL_ENOTFOUND (libcurl cannot be loaded) with the reason in `err`.
