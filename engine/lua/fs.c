@@ -4,28 +4,22 @@
  * yields until the work is done. The work sees only the op's own copies of
  * the path and bytes, so a canceled task can go away while it runs.
  *
- * A write is atomic as file.write's: the bytes go to a temporary file beside
- * the target, which is fsync'd and renamed over it; missing folders are
- * created. With `append` the bytes are appended in one write() instead.
+ * A write is file.write's (the same code, util/fsio.c): the bytes go to a
+ * temporary file beside the target, which is fsync'd and renamed over it;
+ * missing folders are created, and removed again when the write fails. With
+ * `append` the bytes are appended in one write() instead.
  * Relative paths are against the working directory (SPEC §2, data paths).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "lua/fiber.h"
+#include "util/fsio.h"
 #include "plugin/registry.h"
 #include "sched/task.h"
 
 #define FS_READ_MAX_DEFAULT ((int64_t)64 << 20)
-#define FS_TEMP_ATTEMPTS 64
-#define FS_TEMP_BASE_MAX 100
-#define FS_WRITE_CHUNK ((size_t)1 << 20)
 
 typedef struct fs_op {
     fiber_op_t op;
@@ -44,217 +38,32 @@ typedef struct fs_op {
 
 /* ---- threadpool side --------------------------------------------------------------- */
 
-static int fail(fs_op_t *op, int error, const char *cause)
+/* What a script reads after "cannot write 'P': " when strerror would not say it. */
+static const char *cause_of(sl_fsio_stage_t stage)
 {
-    op->error = error ? error : EIO;
-    op->cause = cause;
-    return -1;
+    switch (stage) {
+    case SL_FSIO_NOT_DIR: return "a parent is not a folder";
+    case SL_FSIO_NO_NAME: return "the path names a folder";
+    case SL_FSIO_TOO_BIG: return "file is larger than max_bytes";
+    case SL_FSIO_SPECIAL: return "not a regular file (a FIFO, device or socket)";
+    default: return NULL;
+    }
 }
 
-static void read_fd(fs_op_t *op, int fd, size_t size_hint)
-{
-    size_t limit = (size_t)op->max_bytes + 1, cap = size_hint + 1 < limit ? size_hint + 1 : limit;
-    if (cap < 4096)
-        cap = limit < 4096 ? limit : 4096;
-    if ((op->data = sl__malloc(cap)) == NULL) {
-        fail(op, ENOMEM, NULL);
-        return;
-    }
-    for (;;) {
-        if (op->len == cap) {
-            if (cap == limit)
-                break;
-            size_t next = cap > limit / 2 ? limit : cap * 2;
-            char *grown = sl__realloc(op->data, next);
-            if (grown == NULL) {
-                fail(op, ENOMEM, NULL);
-                return;
-            }
-            op->data = grown;
-            cap = next;
-        }
-        ssize_t n = read(fd, op->data + op->len, cap - op->len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            fail(op, errno, NULL);
-            return;
-        }
-        if (n == 0)
-            break;
-        op->len += (size_t)n;
-    }
-    if (op->len > (size_t)op->max_bytes)
-        fail(op, EFBIG, "file is larger than max_bytes");
-}
-
-static void read_work(fs_op_t *op)
-{
-    /* O_NONBLOCK: a FIFO nobody writes to must not park a threadpool thread. */
-    int fd = open(op->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        fail(op, errno, NULL);
-        return;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        fail(op, errno, NULL);
-    else if (S_ISDIR(st.st_mode))
-        fail(op, EISDIR, NULL);
-    else if (!S_ISREG(st.st_mode))
-        fail(op, EINVAL, "not a regular file (a FIFO, device or socket)");
-    else if (st.st_size > op->max_bytes)
-        fail(op, EFBIG, "file is larger than max_bytes");
-    else
-        read_fd(op, fd, (size_t)st.st_size);
-    close(fd);
-}
-
-static int write_all(int fd, const char *buf, size_t len, atomic_bool *canceled)
-{
-    while (len > 0) {
-        if (canceled && atomic_load(canceled))
-            return ECANCELED;
-        ssize_t n = write(fd, buf, canceled && len > FS_WRITE_CHUNK ? FS_WRITE_CHUNK : len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Creates the missing folders of `dir` (modified and restored). */
-static int make_parents(fs_op_t *op, char *dir)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return 0;
-    size_t len = strlen(dir);
-    for (size_t i = 1; i <= len; i++) {
-        if ((i < len && dir[i] != '/') || dir[i - 1] == '/')
-            continue;
-        char saved = dir[i];
-        dir[i] = '\0';
-        int rc = mkdir(dir, 0777), error = errno;
-        if (rc != 0 && stat(dir, &st) == 0) {
-            rc = S_ISDIR(st.st_mode) ? 0 : -1;
-            error = ENOTDIR;
-        }
-        dir[i] = saved;
-        if (rc != 0)
-            return fail(op, error, error == ENOTDIR ? "a parent is not a folder" : NULL);
-    }
-    return 0;
-}
-
-static int open_temp(const char *dir, const char *base, char **out_name)
-{
-    static atomic_uint counter;
-    size_t size = strlen(dir) + FS_TEMP_BASE_MAX + 32;
-    char *name = sl__malloc(size);
-    if (name == NULL)
-        return -ENOMEM;
-    for (int attempt = 0; attempt < FS_TEMP_ATTEMPTS; attempt++) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        unsigned salt = atomic_fetch_add(&counter, 1);
-        unsigned tag = (unsigned)now.tv_nsec ^ (salt * 2654435761u) ^ ((unsigned)getpid() << 16);
-        snprintf(name, size, "%s/.%.*s.%08x.tmp", dir, FS_TEMP_BASE_MAX, base, tag);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *out_name = name;
-            return fd;
-        }
-        if (errno != EEXIST) {
-            int error = errno;
-            sl__free(name);
-            return -error;
-        }
-    }
-    sl__free(name);
-    return -EEXIST;
-}
-
-/* Temporary file, write, fsync, rename; the temporary file never survives a failure. */
-static int write_replace(fs_op_t *op, const char *dir, const char *base)
-{
-    char *temp = NULL;
-    int fd = open_temp(dir, base, &temp);
-    if (fd < 0)
-        return -fd;
-    struct stat st;
-    if (stat(op->path, &st) == 0 && S_ISREG(st.st_mode))
-        fchmod(fd, st.st_mode & 07777); /* keep the target's permissions */
-    int error = write_all(fd, op->data, op->len, &op->canceled);
-    if (error == 0 && fsync(fd) != 0)
-        error = errno;
-    if (close(fd) != 0 && error == 0)
-        error = errno;
-    if (error == 0 && atomic_load(&op->canceled))
-        error = ECANCELED; /* the task went away: the target stays as it was */
-    if (error == 0 && rename(temp, op->path) != 0)
-        error = errno;
-    if (error != 0) {
-        unlink(temp);
-    } else {
-        int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd >= 0) {
-            fsync(dir_fd); /* makes the rename durable; best effort */
-            close(dir_fd);
-        }
-    }
-    sl__free(temp);
-    return error;
-}
-
-static int write_append(fs_op_t *op)
-{
-    int fd = open(op->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0666);
-    if (fd < 0)
-        return errno;
-    struct stat st;
-    int error = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? ENODEV : 0;
-    if (error == 0)
-        error = write_all(fd, op->data, op->len, NULL); /* whole lines do not interleave */
-    if (close(fd) != 0 && error == 0)
-        error = errno;
-    return error;
-}
-
-static void write_work(fs_op_t *op)
-{
-    const char *slash = strrchr(op->path, '/');
-    const char *base = slash ? slash + 1 : op->path;
-    if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-        fail(op, EISDIR, "the path names a folder");
-        return;
-    }
-    size_t dir_len = slash == NULL || slash == op->path ? 1 : (size_t)(slash - op->path);
-    char *dir = sl__strndup(slash == NULL ? "." : op->path, dir_len);
-    if (dir == NULL) {
-        fail(op, ENOMEM, NULL);
-        return;
-    }
-    if (make_parents(op, dir) == 0) {
-        int error = op->append ? write_append(op) : write_replace(op, dir, base);
-        if (error != 0)
-            fail(op, error, NULL);
-    }
-    sl__free(dir);
-}
-
+/* The work itself is util/fsio.c, which file.read and file.write run too. */
 static void work_cb(uv_work_t *req)
 {
     fs_op_t *op = req->data;
     if (atomic_load(&op->canceled))
         return;
-    if (op->write)
-        write_work(op);
-    else
-        read_work(op);
+    sl_fsio_result_t r = op->write
+                             ? sl__fsio_write(op->path, op->data, op->len, op->append,
+                                              &op->canceled)
+                             : sl__fsio_read(op->path, op->max_bytes, &op->data, &op->len);
+    if (r.stage != SL_FSIO_OK) {
+        op->error = r.error ? r.error : EIO;
+        op->cause = cause_of(r.stage);
+    }
 }
 
 /* ---- loop side ----------------------------------------------------------------------- */

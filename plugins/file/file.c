@@ -10,44 +10,27 @@
  * file.write is atomic unless `append` is set: the bytes go to a temporary
  * file beside the target, which is fsync'd and renamed over it. On failure
  * the temporary file and any folder this write created are removed, and the
- * target is untouched.
+ * target is untouched. The threadpool side is engine/util/fsio.c, compiled
+ * in here too, so sluice.fs.write writes files the same way.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <uv.h>
 
+#include "fsio.h"
 #include "sluice/plugin.h"
 
 #define FILE_MAX_BYTES_DEFAULT ((int64_t)64 * 1024 * 1024)
-/* How many temporary names to try before giving up on EEXIST. */
-#define TEMP_NAME_ATTEMPTS 64
-/* Longest part of the target's name copied into a temporary name. */
-#define TEMP_BASE_MAX 100
 
 static const sl_host_t *host;
 
 typedef enum job_kind { JOB_READ, JOB_WRITE } job_kind_t;
-
-/* Where a failure happened; picks the wording of the message. */
-typedef enum job_stage {
-    STAGE_NONE = 0,
-    STAGE_IO,      /* open/read/write/fsync/rename: "cannot write 'P': CAUSE" */
-    STAGE_MKDIR,   /* "cannot write 'P': cannot create folder 'D': CAUSE" */
-    STAGE_NOT_DIR, /* "cannot write 'P': 'D' is not a folder" */
-    STAGE_TOO_BIG, /* "cannot read 'P': file is larger than max_bytes (N bytes)" */
-    STAGE_NO_NAME, /* "cannot write 'P': the path names a folder" */
-    STAGE_SPECIAL  /* "cannot read 'P': not a regular file (…)" */
-} job_stage_t;
 
 /* One file task. Owned by the task from start() until after_work() frees it. */
 typedef struct file_job {
@@ -66,10 +49,7 @@ typedef struct file_job {
     size_t data_len;
     /* set by cancel (loop thread), read by the work (threadpool) */
     atomic_bool canceled;
-    /* result of the work */
-    job_stage_t stage;
-    int error;         /* errno of the failure */
-    size_t folder_len; /* STAGE_MKDIR / STAGE_NOT_DIR: length of the folder in path */
+    sl_fsio_result_t result; /* of the work */
 } file_job_t;
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -129,266 +109,15 @@ static void job_free(file_job_t *job)
     free(job);
 }
 
-/* Records why the work failed; returns -1 for the caller to pass on. */
-static int job_set_error(file_job_t *job, job_stage_t stage, int error)
-{
-    job->stage = stage;
-    job->error = error;
-    return -1;
-}
 
-#define WRITE_CHUNK ((size_t)1 << 20)
-
-/* Writes all of buf, retrying short writes and EINTR. With `canceled`, writes in 1 MiB
- * chunks and stops with ECANCELED once it is set. 0 or an errno. */
-static int write_all(int fd, const char *buf, size_t len, atomic_bool *canceled)
-{
-    while (len > 0) {
-        if (canceled != NULL && atomic_load(canceled))
-            return ECANCELED;
-        size_t chunk = canceled != NULL && len > WRITE_CHUNK ? WRITE_CHUNK : len;
-        ssize_t n = write(fd, buf, chunk);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* ---- file.read: threadpool side ------------------------------------------ */
-
-/* Reads into job->data, growing up to max_bytes + 1 to detect a larger file
- * whose size stat did not tell (pipes, /proc). 0, or -1 with the job's error set. */
-static int read_fd(file_job_t *job, int fd, size_t size_hint)
-{
-    size_t limit = (size_t)job->max_bytes + 1;
-    size_t cap = size_hint < limit ? size_hint + 1 : limit;
-    if (cap < 4096)
-        cap = limit < 4096 ? limit : 4096;
-    job->data = malloc(cap);
-    if (job->data == NULL)
-        return job_set_error(job, STAGE_IO, ENOMEM);
-    for (;;) {
-        if (job->data_len == cap) {
-            if (cap == limit)
-                break;
-            size_t next = cap > limit / 2 ? limit : cap * 2;
-            char *grown = realloc(job->data, next);
-            if (grown == NULL)
-                return job_set_error(job, STAGE_IO, ENOMEM);
-            job->data = grown;
-            cap = next;
-        }
-        ssize_t n = read(fd, job->data + job->data_len, cap - job->data_len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return job_set_error(job, STAGE_IO, errno);
-        if (n == 0)
-            break;
-        job->data_len += (size_t)n;
-    }
-    if (job->data_len > (size_t)job->max_bytes)
-        return job_set_error(job, STAGE_TOO_BIG, 0);
-    return 0;
-}
-
-static void read_work(file_job_t *job)
-{
-    /* O_NONBLOCK: opening a FIFO nobody writes to must not park a threadpool thread
-     * (the process could not exit); such files are refused below anyway. */
-    int fd = open(job->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        job_set_error(job, STAGE_IO, errno);
-        return;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        job_set_error(job, STAGE_IO, errno);
-    } else if (S_ISDIR(st.st_mode)) {
-        job_set_error(job, STAGE_IO, EISDIR);
-    } else if (!S_ISREG(st.st_mode)) {
-        job_set_error(job, STAGE_SPECIAL, 0);
-    } else if (st.st_size > job->max_bytes) {
-        job_set_error(job, STAGE_TOO_BIG, 0);
-    } else {
-        read_fd(job, fd, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0);
-    }
-    close(fd);
-}
-
-/* ---- file.write: threadpool side ----------------------------------------- */
-
-/* Creates the missing folders of `dir` (a writable copy of the parent
- * folder; modified and restored). *created_from becomes the length of the
- * first folder this call made (0 if none), for remove_created(). */
-static int make_parents(file_job_t *job, char *dir, size_t *created_from)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return 0;
-    size_t len = strlen(dir);
-    for (size_t i = 1; i <= len; i++) {
-        if ((i < len && dir[i] != '/') || dir[i - 1] == '/')
-            continue;
-        char saved = dir[i];
-        dir[i] = '\0';
-        int rc = mkdir(dir, 0777);
-        int error = errno;
-        if (rc == 0 && *created_from == 0)
-            *created_from = i;
-        if (rc != 0 && stat(dir, &st) == 0) {
-            rc = S_ISDIR(st.st_mode) ? 0 : -1;
-            error = ENOTDIR;
-        }
-        dir[i] = saved;
-        if (rc != 0) {
-            job_set_error(job, error == ENOTDIR ? STAGE_NOT_DIR : STAGE_MKDIR, error);
-            job->folder_len = i;
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Removes the folders make_parents() created, deepest first. */
-static void remove_created(char *dir, size_t created_from)
-{
-    size_t len = strlen(dir);
-    if (created_from == 0)
-        return;
-    while (len >= created_from) {
-        dir[len] = '\0';
-        rmdir(dir);
-        while (len > 0 && dir[len - 1] != '/')
-            len--;
-        while (len > 0 && dir[len - 1] == '/')
-            len--;
-        if (len == 0)
-            break;
-    }
-}
-
-/* Opens a new temporary file beside the target: "DIR/.BASE.XXXXXXXX.tmp". */
-static int open_temp(const char *dir, const char *base, char **out_name)
-{
-    static unsigned counter;
-    size_t size = strlen(dir) + TEMP_BASE_MAX + 32;
-    char *name = malloc(size);
-    if (name == NULL)
-        return -ENOMEM;
-    for (int attempt = 0; attempt < TEMP_NAME_ATTEMPTS; attempt++) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        unsigned salt = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
-        unsigned tag = (unsigned)now.tv_nsec ^ (salt * 2654435761u) ^ ((unsigned)getpid() << 16);
-        snprintf(name, size, "%s/.%.*s.%08x.tmp", dir, TEMP_BASE_MAX, base, tag);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            *out_name = name;
-            return fd;
-        }
-        if (errno != EEXIST) {
-            int error = errno;
-            free(name);
-            return -error;
-        }
-    }
-    free(name);
-    return -EEXIST;
-}
-
-/* Temporary file, write, fsync, rename; the temporary file never survives a
- * failure. 0 or an errno. */
-static int write_replace(file_job_t *job, const char *dir, const char *base)
-{
-    char *temp = NULL;
-    int fd = open_temp(dir, base, &temp);
-    if (fd < 0)
-        return -fd;
-    struct stat st;
-    if (stat(job->path, &st) == 0 && S_ISREG(st.st_mode))
-        fchmod(fd, st.st_mode & 07777); /* keep the target's permissions */
-    int error = write_all(fd, job->content, job->content_len, &job->canceled);
-    if (error == 0 && fsync(fd) != 0)
-        error = errno;
-    if (close(fd) != 0 && error == 0)
-        error = errno;
-    if (error == 0 && atomic_load(&job->canceled))
-        error = ECANCELED; /* timed out or interrupted: the target stays as it was */
-    if (error == 0 && rename(temp, job->path) != 0)
-        error = errno;
-    if (error != 0) {
-        unlink(temp);
-    } else {
-        int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir_fd >= 0) {
-            fsync(dir_fd); /* makes the rename durable; best effort */
-            close(dir_fd);
-        }
-    }
-    free(temp);
-    return error;
-}
-
-static int write_append(file_job_t *job)
-{
-    if (atomic_load(&job->canceled))
-        return ECANCELED;
-    int fd = open(job->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0666);
-    if (fd < 0)
-        return errno;
-    struct stat st;
-    int error = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? ENODEV : 0;
-    if (error != 0) {
-        close(fd); /* appending to a FIFO or device is not what file.write is for */
-        return error;
-    }
-    /* One write() call, so concurrent appends of whole lines do not interleave. */
-    error = write_all(fd, job->content, job->content_len, NULL);
-    if (close(fd) != 0 && error == 0)
-        error = errno;
-    return error;
-}
-
-static void write_work(file_job_t *job)
-{
-    const char *slash = strrchr(job->path, '/');
-    const char *base = slash != NULL ? slash + 1 : job->path;
-    if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-        job_set_error(job, STAGE_NO_NAME, EISDIR);
-        return;
-    }
-    size_t dir_len = slash == NULL ? 1 : slash == job->path ? 1 : (size_t)(slash - job->path);
-    char *dir = malloc(dir_len + 1);
-    if (dir == NULL) {
-        job_set_error(job, STAGE_IO, ENOMEM);
-        return;
-    }
-    memcpy(dir, slash == NULL ? "." : job->path, dir_len);
-    dir[dir_len] = '\0';
-    size_t created_from = 0;
-    if (make_parents(job, dir, &created_from) == 0) {
-        int error = job->append ? write_append(job) : write_replace(job, dir, base);
-        if (error != 0)
-            job_set_error(job, STAGE_IO, error);
-    }
-    if (job->stage != STAGE_NONE)
-        remove_created(dir, created_from);
-    free(dir);
-}
-
+/* The threadpool side: util/fsio.c, which sluice.fs.read/write share. */
 static void work_cb(uv_work_t *req)
 {
     file_job_t *job = req->data;
-    if (job->kind == JOB_READ)
-        read_work(job);
-    else
-        write_work(job);
+    job->result = job->kind == JOB_READ
+                      ? sl__fsio_read(job->path, job->max_bytes, &job->data, &job->data_len)
+                      : sl__fsio_write(job->path, job->content, job->content_len,
+                                       job->append != 0, &job->canceled);
 }
 
 /* ---- loop side ------------------------------------------------------------ */
@@ -396,34 +125,34 @@ static void work_cb(uv_work_t *req)
 static void fail_job(file_job_t *job)
 {
     const char *verb = job->kind == JOB_READ ? "read" : "write";
-    int folder_len = (int)job->folder_len;
-    switch (job->stage) {
-    case STAGE_TOO_BIG:
+    int folder_len = (int)job->result.folder_len, error = job->result.error;
+    switch (job->result.stage) {
+    case SL_FSIO_TOO_BIG:
         host->task_failf(job->task, SL_ELIMIT,
                          "cannot read '%s': file is larger than max_bytes (%lld bytes)", job->path,
                          (long long)job->max_bytes);
         break;
-    case STAGE_MKDIR:
-        host->task_failf(job->task, code_of_errno(job->error),
+    case SL_FSIO_MKDIR:
+        host->task_failf(job->task, code_of_errno(error),
                          "cannot write '%s': cannot create folder '%.*s': %s", job->path,
-                         folder_len, job->path, strerror(job->error));
+                         folder_len, job->path, strerror(error));
         break;
-    case STAGE_NOT_DIR:
+    case SL_FSIO_NOT_DIR:
         host->task_failf(job->task, SL_EIO, "cannot write '%s': '%.*s' is not a folder", job->path,
                          folder_len, job->path);
         break;
-    case STAGE_NO_NAME:
+    case SL_FSIO_NO_NAME:
         host->task_failf(job->task, SL_EINVAL, "cannot write '%s': the path names a folder",
                          job->path);
         break;
-    case STAGE_SPECIAL:
+    case SL_FSIO_SPECIAL:
         host->task_failf(job->task, SL_EINVAL,
                          "cannot read '%s': not a regular file (a FIFO, device or socket)",
                          job->path);
         break;
     default:
-        host->task_failf(job->task, code_of_errno(job->error), "cannot %s '%s': %s", verb,
-                         job->path, strerror(job->error));
+        host->task_failf(job->task, code_of_errno(error), "cannot %s '%s': %s", verb,
+                         job->path, strerror(error));
         break;
     }
 }
@@ -454,7 +183,7 @@ static void after_work_cb(uv_work_t *req, int status)
     if (status == UV_ECANCELED || atomic_load(&job->canceled)) {
         host->task_failf(task, SL_ECANCELED, "%s of '%s' canceled",
                          job->kind == JOB_READ ? "file.read" : "file.write", job->path);
-    } else if (job->stage != STAGE_NONE) {
+    } else if (job->result.stage != SL_FSIO_OK) {
         fail_job(job);
     } else {
         sl_value_t *out =
