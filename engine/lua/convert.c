@@ -104,9 +104,13 @@ int sl__vm_push(lua_State *L, const sl_value_t *v)
 
 /* ---- pull --------------------------------------------------------------- */
 
+typedef struct measure_slot measure_slot_t;
+
 typedef struct pull_ctx {
     lua_State *L;
     const void *list_mt;
+    measure_slot_t *slots; /* the measuring pass's, with each table's keys counted */
+    size_t slot_cap;
     uint64_t nodes_left; /* values still allowed: shared tables are copied once per use */
     uint64_t bytes_left; /* bytes of the converted value still allowed */
     uint64_t bytes_max;
@@ -117,6 +121,38 @@ typedef struct pull_ctx {
 } pull_ctx_t;
 
 static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth);
+
+/* What a table's keys make it, counted by the measuring pass (table_shape) or here. */
+typedef struct table_shape {
+    size_t count, strings, in_seq; /* keys; string keys; integer keys in 1..#t */
+    uint8_t bad_key;               /* 0, or BAD_KEY_*: a key no value can have */
+} table_shape_t;
+
+enum { BAD_KEY_FRACTIONAL = 1, BAD_KEY_OTHER };
+
+/* Counts the keys of the table at `t`, whose length is `n`, into *shape. */
+static void count_keys(lua_State *L, int t, size_t n, table_shape_t *shape)
+{
+    *shape = (table_shape_t){0};
+    lua_pushnil(L);
+    while (lua_next(L, t) != 0) {
+        int kt = lua_type(L, -2);
+        shape->count++;
+        if (kt == LUA_TSTRING) {
+            shape->strings++;
+        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
+            lua_Integer k = lua_tointeger(L, -2);
+            shape->in_seq += k >= 1 && (size_t)k <= n;
+        } else {
+            shape->bad_key = kt == LUA_TNUMBER ? BAD_KEY_FRACTIONAL : BAD_KEY_OTHER;
+            lua_pop(L, 2);
+            return;
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static bool measured_shape(const pull_ctx_t *c, const void *table, table_shape_t *out);
 
 static int pull_error(pull_ctx_t *c, int code, const char *what)
 {
@@ -248,24 +284,15 @@ static int pull_table(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
     if (!lua_checkstack(L, 6))
         return pull_error(c, SL_ENOMEM, "out of memory");
     c->open_tables[depth] = self;
-    size_t n = lua_rawlen(L, idx), count = 0, strings = 0, in_seq = 0;
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        int kt = lua_type(L, -2);
-        count++;
-        if (kt == LUA_TSTRING) {
-            strings++;
-        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
-            lua_Integer k = lua_tointeger(L, -2);
-            in_seq += k >= 1 && (size_t)k <= n;
-        } else {
-            lua_pop(L, 2);
-            return pull_error(c, SL_ETYPE, kt == LUA_TNUMBER ?
-                              "cannot convert a table with a fractional key" :
-                              "cannot convert a table with a key that is not a string or integer");
-        }
-        lua_pop(L, 1);
-    }
+    size_t n = lua_rawlen(L, idx);
+    table_shape_t shape;
+    if (!measured_shape(c, self, &shape)) /* the measuring pass saw it: one walk fewer */
+        count_keys(L, idx, n, &shape);
+    if (shape.bad_key)
+        return pull_error(c, SL_ETYPE, shape.bad_key == BAD_KEY_FRACTIONAL ?
+                          "cannot convert a table with a fractional key" :
+                          "cannot convert a table with a key that is not a string or integer");
+    size_t count = shape.count, strings = shape.strings, in_seq = shape.in_seq;
     if (strings && strings != count)
         return pull_error(c, SL_ETYPE, "cannot convert a table mixing list items and keys");
     int has_mt = lua_getmetatable(L, idx);
@@ -350,12 +377,14 @@ static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
  * memoised by address) and adds up a lower bound of what converting would allocate, so
  * such a value fails at once. Cycles and deep nesting are left to the conversion's errors.
  */
-typedef struct measure_slot {
+struct measure_slot {
     const void *table; /* NULL: free */
     uint64_t bytes, nodes;
     bool open; /* being measured: met again, it is a cycle */
     bool done; /* bytes and nodes are its total */
-} measure_slot_t;
+    bool shaped; /* `shape` counts all its keys */
+    table_shape_t shape;
+};
 
 typedef struct measure_ctx {
     lua_State *L;
@@ -376,6 +405,17 @@ static measure_slot_t *slot_find(measure_slot_t *slots, size_t cap, const void *
     while (slots[i].table != NULL && slots[i].table != table)
         i = (i + 1) & (cap - 1);
     return &slots[i];
+}
+
+static bool measured_shape(const pull_ctx_t *c, const void *table, table_shape_t *out)
+{
+    if (c->slots == NULL)
+        return false;
+    const measure_slot_t *slot = slot_find(c->slots, c->slot_cap, table);
+    if (slot->table != table || !slot->shaped)
+        return false;
+    *out = slot->shape;
+    return true;
 }
 
 /* The table's slot, added when new; NULL when out of memory. */
@@ -423,15 +463,28 @@ static void measure_table(measure_ctx_t *m, int t, int depth, uint64_t *bytes, u
     }
     slot->open = true;
     uint64_t total_bytes = sizeof(sl_vlist_t), total_nodes = 1;
+    size_t n = lua_rawlen(L, t);
+    table_shape_t shape = {0}; /* pull_table's count of the keys, taken on the way */
+    bool whole = true;
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
+        int kt = lua_type(L, -2);
+        shape.count++;
         total_bytes = add_sat(total_bytes, sizeof(sl_value_t));
-        if (lua_type(L, -2) == LUA_TSTRING)
+        if (kt == LUA_TSTRING) {
+            shape.strings++;
             total_bytes = add_sat(total_bytes, sizeof(sl_vstr_t) + lua_rawlen(L, -2) + 1);
+        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
+            lua_Integer k = lua_tointeger(L, -2);
+            shape.in_seq += k >= 1 && (size_t)k <= n;
+        } else if (!shape.bad_key) {
+            shape.bad_key = kt == LUA_TNUMBER ? BAD_KEY_FRACTIONAL : BAD_KEY_OTHER;
+        }
         measure_value(m, lua_gettop(L), depth + 1, &total_bytes, &total_nodes);
         lua_pop(L, 1);
         if (total_bytes > m->bytes_max || total_nodes > m->nodes_max || m->no_memory) {
             lua_pop(L, 1);
+            whole = false;
             break;
         }
     }
@@ -440,6 +493,8 @@ static void measure_table(measure_ctx_t *m, int t, int depth, uint64_t *bytes, u
         slot->bytes = total_bytes;
         slot->nodes = total_nodes;
         slot->done = true;
+        slot->shaped = whole;
+        slot->shape = shape;
     }
     *bytes = add_sat(*bytes, total_bytes);
     *nodes = add_sat(*nodes, total_nodes - 1); /* its own node was counted on the way in */
@@ -470,7 +525,8 @@ static int measure(pull_ctx_t *c, int idx)
     measure_ctx_t m = {c->L, NULL, 0, 0, c->bytes_max, SL_VM_PULL_NODES_MAX, false};
     uint64_t bytes = sizeof(sl_value_t), nodes = 0;
     measure_value(&m, idx, 0, &bytes, &nodes);
-    sl__free(m.slots);
+    c->slots = m.slots; /* pull_table reads the shapes; sl__vm_pull frees them */
+    c->slot_cap = m.cap;
     char what[96];
     if (nodes > SL_VM_PULL_NODES_MAX)
         snprintf(what, sizeof(what), "value too large to convert (more than %d nodes)",
@@ -494,6 +550,8 @@ int sl__vm_pull(lua_State *L, int idx, sl_value_t **out, char *err, size_t err_s
     pull_ctx_t c; /* on the C stack: a pull costs no allocation beyond the value's */
     c.L = L;
     c.list_mt = vm ? vm->list_mt : NULL;
+    c.slots = NULL;
+    c.slot_cap = 0;
     c.nodes_left = SL_VM_PULL_NODES_MAX;
     c.bytes_max = vm ? vm->mem_max : (uint64_t)256 << 20;
     c.bytes_left = c.bytes_max;
@@ -503,6 +561,7 @@ int sl__vm_pull(lua_State *L, int idx, sl_value_t **out, char *err, size_t err_s
     int rc = lua_type(L, idx) == LUA_TTABLE ? measure(&c, idx) : 0;
     if (rc == 0)
         rc = pull_into(&c, idx, v, 0);
+    sl__free(c.slots);
     if (rc < 0) {
         if (err && err_size && c.path_len)
             snprintf(err, err_size, "%s (at %s)", c.what, c.path);
