@@ -304,9 +304,14 @@ static int pull_table(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
     return pull_map(c, idx, dst, count, depth);
 }
 
-/* A table, or the table behind a read-only view. */
+/* A table, or what a read-only view shows: an engine value (steps.ID) is shared as it is,
+ * a table is converted. */
 static int pull_table_or_view(pull_ctx_t *c, int idx, sl_value_t *dst, int depth)
 {
+    const sl_value_t *shown = sl__vm_ro_value(c->L, idx);
+    if (shown)
+        return sl_value_copy_into(dst, shown) < 0 ? pull_error(c, SL_ENOMEM, "out of memory")
+                                                  : 0;
     if (!lua_checkstack(c->L, 2))
         return pull_error(c, SL_ENOMEM, "out of memory");
     if (!sl__vm_ro_real(c->L, idx))
@@ -505,6 +510,10 @@ static void measure_value(measure_ctx_t *m, int idx, int depth, uint64_t *bytes,
 {
     lua_State *L = m->L;
     int type = lua_type(L, idx);
+    if (type == LUA_TTABLE && sl__vm_ro_value(L, idx)) {
+        *nodes = add_sat(*nodes, 1); /* an engine value: shared, not converted */
+        return;
+    }
     if (type == LUA_TTABLE && depth < SL_VM_DEPTH_MAX && !m->no_memory && lua_checkstack(L, 4)) {
         if (sl__vm_ro_real(L, idx)) {
             measure_table(m, lua_gettop(L), depth, bytes, nodes);

@@ -120,6 +120,9 @@ void sl__vm_ro_push_next(lua_State *L);
  * true; else pushes nothing. Never raises; needs two free stack slots.
  */
 bool sl__vm_ro_real(lua_State *L, int idx);
+/** The engine value a value-backed view at `idx` shows (steps.ID and what is in it), or
+ *  NULL for anything else. Pushes nothing. */
+const sl_value_t *sl__vm_ro_value(lua_State *L, int idx);
 
 /** Sets the sandbox's pattern functions (find, match, gmatch, gsub) in a string table. */
 void sl__vm_open_strmatch(lua_State *L, int string_table);

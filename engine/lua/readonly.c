@@ -519,6 +519,11 @@ void sl__vm_ro_lib(lua_State *L, const char *name)
     lua_settop(L, lib);
 }
 
+const sl_value_t *sl__vm_ro_value(lua_State *L, int idx)
+{
+    return view_value(L, idx);
+}
+
 bool sl__vm_ro_real(lua_State *L, int idx)
 {
     idx = lua_absindex(L, idx);
