@@ -122,7 +122,7 @@ typedef struct pull_ctx {
 
 static int pull_into(pull_ctx_t *c, int idx, sl_value_t *dst, int depth);
 
-/* What a table's keys make it, counted by the measuring pass (table_shape) or here. */
+/* What a table's keys make it: counted by the measuring pass, or by count_keys. */
 typedef struct table_shape {
     size_t count, strings, in_seq; /* keys; string keys; integer keys in 1..#t */
     uint8_t bad_key;               /* 0, or BAD_KEY_*: a key no value can have */
@@ -130,25 +130,37 @@ typedef struct table_shape {
 
 enum { BAD_KEY_FRACTIONAL = 1, BAD_KEY_OTHER };
 
-/* Counts the keys of the table at `t`, whose length is `n`, into *shape. */
+/* Counts the key at -2 (of a table whose length is `n`) into *shape; false for a key no
+ * value can have (the first such is recorded). */
+static bool count_key(lua_State *L, size_t n, table_shape_t *shape)
+{
+    int kt = lua_type(L, -2);
+    shape->count++;
+    if (kt == LUA_TSTRING) {
+        shape->strings++;
+        return true;
+    }
+    if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
+        lua_Integer k = lua_tointeger(L, -2);
+        shape->in_seq += k >= 1 && (size_t)k <= n;
+        return true;
+    }
+    if (!shape->bad_key)
+        shape->bad_key = kt == LUA_TNUMBER ? BAD_KEY_FRACTIONAL : BAD_KEY_OTHER;
+    return false;
+}
+
+/* Counts the keys of the table at `t`, whose length is `n`, into *shape, up to the first
+ * bad one. */
 static void count_keys(lua_State *L, int t, size_t n, table_shape_t *shape)
 {
     *shape = (table_shape_t){0};
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
-        int kt = lua_type(L, -2);
-        shape->count++;
-        if (kt == LUA_TSTRING) {
-            shape->strings++;
-        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
-            lua_Integer k = lua_tointeger(L, -2);
-            shape->in_seq += k >= 1 && (size_t)k <= n;
-        } else {
-            shape->bad_key = kt == LUA_TNUMBER ? BAD_KEY_FRACTIONAL : BAD_KEY_OTHER;
-            lua_pop(L, 2);
+        bool good = count_key(L, n, shape);
+        lua_pop(L, good ? 1 : 2);
+        if (!good)
             return;
-        }
-        lua_pop(L, 1);
     }
 }
 
@@ -473,18 +485,10 @@ static void measure_table(measure_ctx_t *m, int t, int depth, uint64_t *bytes, u
     bool whole = true;
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
-        int kt = lua_type(L, -2);
-        shape.count++;
         total_bytes = add_sat(total_bytes, sizeof(sl_value_t));
-        if (kt == LUA_TSTRING) {
-            shape.strings++;
+        if (lua_type(L, -2) == LUA_TSTRING)
             total_bytes = add_sat(total_bytes, sizeof(sl_vstr_t) + lua_rawlen(L, -2) + 1);
-        } else if (kt == LUA_TNUMBER && lua_isinteger(L, -2)) {
-            lua_Integer k = lua_tointeger(L, -2);
-            shape.in_seq += k >= 1 && (size_t)k <= n;
-        } else if (!shape.bad_key) {
-            shape.bad_key = kt == LUA_TNUMBER ? BAD_KEY_FRACTIONAL : BAD_KEY_OTHER;
-        }
+        count_key(L, n, &shape);
         measure_value(m, lua_gettop(L), depth + 1, &total_bytes, &total_nodes);
         lua_pop(L, 1);
         if (total_bytes > m->bytes_max || total_nodes > m->nodes_max || m->no_memory) {
