@@ -17,3 +17,10 @@ foreach(script ${SLUICE_SCRIPT_TESTS})
            COMMAND bash ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
   set_tests_properties(integration/${name} PROPERTIES TIMEOUT 180)
 endforeach()
+
+# The layer table of engine/ (tests/layers/layers.txt) and a test that the check catches
+# what it must.
+add_test(NAME layers/check COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/layers/check.py
+         ${CMAKE_SOURCE_DIR}/engine ${CMAKE_CURRENT_SOURCE_DIR}/layers/layers.txt)
+add_test(NAME layers/selftest COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/layers/selftest.sh)
+set_tests_properties(layers/check layers/selftest PROPERTIES TIMEOUT 60)

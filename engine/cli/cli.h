@@ -1,5 +1,5 @@
 /*
- * cli: the sluice command line. Each command is `int sl__cmd_NAME(int argc,
+ * cli: the sluice command line. Each command is `int sl__cli_NAME(int argc,
  * char **argv)` with argv[0] the command name; it returns the process exit
  * code of SPEC §5 (0 ok, 1 run failed, 2 bad input, 3 internal error).
  * The CLI module owns user-facing output: progress, summaries, errors.
@@ -9,11 +9,11 @@
 
 enum { SL_EXIT_OK = 0, SL_EXIT_FAILED = 1, SL_EXIT_USAGE = 2, SL_EXIT_INTERNAL = 3 };
 
-int sl__cmd_run(int argc, char **argv);
-int sl__cmd_validate(int argc, char **argv);
-int sl__cmd_graph(int argc, char **argv);
-int sl__cmd_plugins(int argc, char **argv);
-int sl__cmd_next(int argc, char **argv);
+int sl__cli_run(int argc, char **argv);
+int sl__cli_validate(int argc, char **argv);
+int sl__cli_graph(int argc, char **argv);
+int sl__cli_plugins(int argc, char **argv);
+int sl__cli_next(int argc, char **argv);
 
 /** Loads the default plugin registry, printing plugin problems as warnings. */
 struct sl_registry;

@@ -1,16 +1,23 @@
 /* Helpers shared by commands: the plugin registry, loading workflows. */
 #include <stdio.h>
 
+#include <stdarg.h>
+
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "host/host.h"
+#include "lua/lua.h"
 #include "plugin/registry.h"
-#include <stdarg.h>
+
+const sl_plugin_entry_fn sl__cli_builtins[SL_CLI_BUILTIN_COUNT] = {sl__lua_entry};
 
 int sl__cli_registry(struct sl_registry **out)
 {
     sl_diag_t diag;
     sl__diag_init(&diag);
-    int rc = sl__registry_new(out);
+    int rc = sl__registry_new(sl__host_table(), out);
+    for (size_t i = 0; rc == 0 && i < SL_COUNTOF(sl__cli_builtins); i++)
+        rc = sl__registry_add_builtin(*out, sl__cli_builtins[i], &diag);
     if (rc == 0)
         rc = sl__registry_load_default(*out, &diag);
     for (size_t i = 0; i < diag.count; i++)

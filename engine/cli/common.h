@@ -9,6 +9,11 @@
 #include "plugin/registry.h"
 #include "util/util.h"
 
+/** The plugins compiled into the binary (the lua kind), for every registry it makes: the
+ *  engine's (sl__cli_registry) and a worker's (`sluice __worker`). */
+#define SL_CLI_BUILTIN_COUNT 1
+extern const sl_plugin_entry_fn sl__cli_builtins[SL_CLI_BUILTIN_COUNT];
+
 /** Loads and validates a workflow, printing every problem; returns an exit code. */
 int sl__cli_load(const char *path, const sl_registry_t *reg, sl_workflow_t **out);
 /** True when argv holds --help or -h (before a "--"). */

@@ -10,7 +10,7 @@ static const char VALIDATE_USAGE[] = "sluice validate FILE...";
 static const char GRAPH_USAGE[] = "sluice graph FILE [--format dot|mermaid]";
 static const char PLUGINS_USAGE[] = "sluice plugins";
 
-int sl__cmd_validate(int argc, char **argv)
+int sl__cli_validate(int argc, char **argv)
 {
     if (sl__cli_wants_help(argc, argv)) {
         fprintf(stdout, "usage: %s\n\nChecks each workflow file and reports every problem as "
@@ -38,7 +38,7 @@ int sl__cmd_validate(int argc, char **argv)
     return status;
 }
 
-int sl__cmd_graph(int argc, char **argv)
+int sl__cli_graph(int argc, char **argv)
 {
     static const struct option options[] = {
         {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
@@ -69,8 +69,11 @@ int sl__cmd_graph(int argc, char **argv)
         return SL_EXIT_INTERNAL;
     sl_workflow_t *wf = NULL;
     int status = sl__cli_load(argv[optind], reg, &wf);
-    if (status == SL_EXIT_OK && sl__graph_write(wf, format, stdout) < 0)
+    sl_graph_t graph = {0};
+    if (status == SL_EXIT_OK &&
+        (sl__workflow_graph(wf, &graph) < 0 || sl__graph_write(&graph, format, stdout) < 0))
         status = SL_EXIT_INTERNAL;
+    sl__graph_close(&graph);
     sl__workflow_free(wf);
     sl__registry_free(reg);
     return status;
@@ -112,7 +115,7 @@ static void print_kind(const sl_kind_info_t *info)
         fputs("    (other parameters are passed through)\n", stdout);
 }
 
-int sl__cmd_plugins(int argc, char **argv)
+int sl__cli_plugins(int argc, char **argv)
 {
     if (sl__cli_wants_help(argc, argv)) {
         fprintf(stdout, "usage: %s\n\nLists every step kind found (built-in, the plugins folder, "

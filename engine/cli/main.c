@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "pool/pool.h"
 
 typedef struct command {
@@ -14,11 +15,11 @@ typedef struct command {
 } command_t;
 
 static const command_t commands[] = {
-    {"run", sl__cmd_run, "run a workflow"},
-    {"validate", sl__cmd_validate, "check workflow files and report every problem"},
-    {"graph", sl__cmd_graph, "print a workflow's step graph (dot or mermaid)"},
-    {"plugins", sl__cmd_plugins, "list the step kinds found, with their parameters"},
-    {"next", sl__cmd_next, "print a schedule's next fire times"},
+    {"run", sl__cli_run, "run a workflow"},
+    {"validate", sl__cli_validate, "check workflow files and report every problem"},
+    {"graph", sl__cli_graph, "print a workflow's step graph (dot or mermaid)"},
+    {"plugins", sl__cli_plugins, "list the step kinds found, with their parameters"},
+    {"next", sl__cli_next, "print a schedule's next fire times"},
 };
 
 /* Commands of SPEC §5 that later work will bring. */
@@ -58,7 +59,8 @@ int main(int argc, char **argv)
     const char *name = argv[1];
     /* Hidden: the pool starts this binary as its workers (pool/worker.c). */
     if (strcmp(name, SL_POOL_WORKER_COMMAND_NAME) == 0)
-        return sl__pool_worker_main(argc - 1, argv + 1);
+        return sl__pool_worker_main(argc - 1, argv + 1, sl__cli_builtins,
+                                    SL_COUNTOF(sl__cli_builtins));
     /* Workers run this very binary, whatever happens to the file meanwhile. */
     sl__pool_set_default_exe("/proc/self/exe");
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {

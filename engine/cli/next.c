@@ -203,7 +203,7 @@ out:
     return status;
 }
 
-int sl__cmd_next(int argc, char **argv)
+int sl__cli_next(int argc, char **argv)
 {
     if (sl__cli_wants_help(argc, argv)) {
         print_help();

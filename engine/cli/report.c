@@ -6,11 +6,11 @@
 
 #define SUMMARY_ROWS_MAX 40
 
-void sl__progress_init(sl_progress_t *p, FILE *out)
+void sl__report_progress_init(sl_progress_t *p, FILE *out)
 {
     memset(p, 0, sizeof(*p));
     p->out = out;
-    p->started_ns = p->last_ns = sl__now_ns();
+    p->started_ns = p->last_ns = sl__clock_now_ns();
 }
 
 typedef struct totals {
@@ -57,13 +57,14 @@ static void format_bytes(char *buf, size_t size, uint64_t bytes)
         snprintf(buf, size, "%.1f MB", (double)bytes / 1e6);
 }
 
-void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_t *wf)
+void sl__report_progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_t *wf,
+                              const sl_services_t *svc)
 {
     totals_t t = count(run, wf);
-    uint64_t now = sl__now_ns();
+    uint64_t now = sl__clock_now_ns();
     double dt = (double)(now - p->last_ns) / 1e9;
     sl_http_stats_t hs;
-    bool has_http = sl__run_http_stats(run, &hs);
+    bool has_http = sl__host_http_stats(svc, &hs);
     if (dt > 0.05) {
         double instant = (double)(t.done - p->last_done) / dt;
         p->rate = p->rate == 0 ? instant : 0.7 * p->rate + 0.3 * instant;
@@ -101,7 +102,7 @@ void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_
     p->drawn = true;
 }
 
-void sl__progress_clear(sl_progress_t *p)
+void sl__report_progress_clear(sl_progress_t *p)
 {
     if (p->drawn) {
         fputs("\r\033[2K", p->out);
@@ -123,10 +124,10 @@ static const char *status_name(const sl_step_stats_t *s)
 }
 
 /* "pool: 2 workers, 1 respawned (SIGSEGV)": worker deaths are worth a glance. */
-static void print_pool(FILE *out, const sl_run_t *run)
+static void print_pool(FILE *out, const sl_services_t *svc)
 {
     sl_pool_stats_t ps;
-    if (!sl__run_pool_stats(run, &ps))
+    if (!sl__host_pool_stats(svc, &ps))
         return;
     fprintf(out, "pool: %" PRIu32 " worker%s, %" PRIu64 " respawned", ps.workers,
             ps.workers == 1 ? "" : "s", ps.respawned);
@@ -139,8 +140,8 @@ static void print_pool(FILE *out, const sl_run_t *run)
     fprintf(out, "%s\n", ps.causes[0].count ? ")" : "");
 }
 
-void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
-                       uint64_t elapsed_ns)
+void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
+                              const sl_services_t *svc, uint64_t elapsed_ns)
 {
     int id_width = 4, kind_width = 4;
     for (size_t i = 0; i < wf->step_count && i < 10000; i++) {
@@ -178,14 +179,14 @@ void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
     fprintf(out, "run %s %s in %.3fs: %zu task%s, %zu failed\n", sl__run_id(run), verdict,
             (double)elapsed_ns / 1e9, tasks, tasks == 1 ? "" : "s", failed);
     sl_http_stats_t hs;
-    if (sl__run_http_stats(run, &hs)) {
+    if (sl__host_http_stats(svc, &hs)) {
         char bytes[16];
         format_bytes(bytes, sizeof(bytes), hs.bytes);
         fprintf(out, "http: %" PRIu64 " request%s, %" PRIu64 " failed, %s received, at most %" PRIu32
                 " in flight\n", hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes,
                 hs.inflight_max);
     }
-    print_pool(out, run);
+    print_pool(out, svc);
     if (sl__run_error(run))
         fprintf(out, "first error: %s\n", sl__run_error(run));
 }

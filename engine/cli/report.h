@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "host/host.h"
 #include "sched/sched.h"
 
 typedef struct sl_progress {
@@ -19,14 +20,15 @@ typedef struct sl_progress {
     bool drawn;
 } sl_progress_t;
 
-void sl__progress_init(sl_progress_t *p, FILE *out);
+void sl__report_progress_init(sl_progress_t *p, FILE *out);
 /** Redraws the progress line from the run's counters. */
-void sl__progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_t *wf);
+void sl__report_progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_t *wf,
+                              const sl_services_t *svc);
 /** Erases the line (before the summary or a log line). */
-void sl__progress_clear(sl_progress_t *p);
+void sl__report_progress_clear(sl_progress_t *p);
 
-/** Prints the per-step table and the closing line. */
-void sl__summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
-                       uint64_t elapsed_ns);
+/** Prints the per-step table and the closing line (`svc`: the run's HTTP and pool lines). */
+void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_t *wf,
+                              const sl_services_t *svc, uint64_t elapsed_ns);
 
 #endif

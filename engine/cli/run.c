@@ -11,7 +11,7 @@
 #include "cli/common.h"
 #include "cli/report.h"
 #include "expr/expr.h"
-#include "lua/vm.h"
+#include "vm/vm.h"
 #include "graph/graph.h"
 #include "sched/sched.h"
 
@@ -48,6 +48,8 @@ typedef struct run_ctx {
     uv_loop_t loop;
     sl_run_t *run;
     sl_workflow_t *wf;
+    const sl_registry_t *registry;
+    sl_services_t *services;
     uv_signal_t sigint, sigterm;
     uv_timer_t progress_timer;
     sl_progress_t progress;
@@ -129,7 +131,7 @@ static void print_task_plan(sl_vm_t *vm, const sl_step_t *step, const sl_value_t
     char *err = NULL;
     sl_buf_t text;
     sl__buf_init(&text, 4096);
-    if (sl__tmpl_eval(vm, step->with, item, index, &args, &err) == 0)
+    if (sl__expr_eval(vm, step->with, item, index, &args, &err) == 0)
         sl__value_json_append(&text, args, 0);
     fprintf(stdout, "    task %" PRId64 ": %s\n", index ? index : 1,
             text.data ? text.data : (err ? err : "(args known at run time)"));
@@ -159,7 +161,7 @@ static void print_step_plan(sl_vm_t *vm, const sl_workflow_t *wf, const sl_step_
     }
     sl_value_t *items = NULL;
     char *err = NULL;
-    if (!static_args || sl__tmpl_eval(vm, step->foreach, NULL, 0, &items, &err) < 0 ||
+    if (!static_args || sl__expr_eval(vm, step->foreach, NULL, 0, &items, &err) < 0 ||
         sl_value_type(items) != SL_TYPE_LIST) {
         fprintf(stdout, "    foreach: items known at run time%s%s\n", err ? ": " : "",
                 err ? err : "");
@@ -181,7 +183,12 @@ static int dry_run(const sl_workflow_t *wf)
     sl_vm_scope_t scope = {.vars = wf->vars, .workflow_name = wf->name, .run_id = "dry-run",
                            .run_started = (int64_t)time(NULL), .step_output = no_outputs};
     sl_vm_t *vm = NULL;
-    if (order == NULL || sl__graph_order(wf, order) < 0 || sl__vm_new(&scope, NULL, &vm) < 0) {
+    sl_graph_t graph = {0};
+    int rc = order ? sl__workflow_graph(wf, &graph) : SL_ENOMEM;
+    if (rc == 0)
+        rc = sl__graph_order(&graph, order);
+    sl__graph_close(&graph);
+    if (rc < 0 || sl__vm_new(&scope, NULL, &vm) < 0) {
         sl__free(order);
         fputs("sluice: error: out of memory\n", stderr);
         return SL_EXIT_INTERNAL;
@@ -200,14 +207,14 @@ static int dry_run(const sl_workflow_t *wf)
 static void on_progress_tick(uv_timer_t *timer)
 {
     run_ctx_t *ctx = timer->data;
-    sl__progress_draw(&ctx->progress, ctx->run, ctx->wf);
+    sl__report_progress_draw(&ctx->progress, ctx->run, ctx->wf, ctx->services);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
     run_ctx_t *ctx = handle->data;
     ctx->signals_seen++;
-    sl__progress_clear(&ctx->progress);
+    sl__report_progress_clear(&ctx->progress);
     /* Ctrl-C once lets running tasks finish; again, or SIGTERM (a supervisor's stop),
      * cancels them. */
     if (signum == SIGINT && ctx->signals_seen == 1) {
@@ -234,7 +241,7 @@ static void make_run_id(char *buf, size_t size, time_t now)
 {
     struct tm tm;
     gmtime_r(&now, &tm);
-    unsigned suffix = (unsigned)(sl__now_ns() ^ (uint64_t)getpid() * 2654435761u) & 0xffffu;
+    unsigned suffix = (unsigned)(sl__clock_now_ns() ^ (uint64_t)getpid() * 2654435761u) & 0xffffu;
     snprintf(buf, size, "%04d%02d%02dT%02d%02d%02d-%04x", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, suffix);
 }
@@ -250,12 +257,17 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     time_t now = time(NULL);
     char run_id[40];
     make_run_id(run_id, sizeof(run_id), now);
-    sl_run_opts_t opts = {.run_id = run_id, .started_unix = (int64_t)now};
     if (uv_loop_init(&ctx->loop) < 0)
         return SL_EXIT_INTERNAL;
-    int rc = sl__run_new(&ctx->loop, ctx->wf, &opts, &ctx->run);
+    sl_services_opts_t services = {.registry = ctx->registry};
+    int rc = sl__host_services_new(&ctx->loop, ctx->wf, &services, &ctx->services);
+    sl_run_opts_t opts = {.run_id = run_id, .started_unix = (int64_t)now,
+                          .cpu = sl__host_executor(ctx->services), .services = ctx->services};
+    if (rc == 0)
+        rc = sl__run_new(&ctx->loop, ctx->wf, &opts, &ctx->run);
     if (rc < 0) {
         fprintf(stderr, "sluice: error: cannot start the run: %s\n", sl_strerror(rc));
+        sl__host_services_free(ctx->services);
         uv_loop_close(&ctx->loop);
         return SL_EXIT_INTERNAL;
     }
@@ -265,16 +277,16 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     ctx->sigint.data = ctx->sigterm.data = ctx->progress_timer.data = ctx;
     uv_signal_start(&ctx->sigint, on_signal, SIGINT);
     uv_signal_start(&ctx->sigterm, on_signal, SIGTERM);
-    sl__progress_init(&ctx->progress, stdout);
+    sl__report_progress_init(&ctx->progress, stdout);
     if (ctx->show_progress)
         uv_timer_start(&ctx->progress_timer, on_progress_tick, 100, 200);
     SL_LOG(SL_LOG_INFO, run_id, NULL, "run %s of %s started", run_id, ctx->wf->name);
-    uint64_t started = sl__now_ns();
+    uint64_t started = sl__clock_now_ns();
     sl__run_start(ctx->run, on_run_done, ctx);
     uv_run(&ctx->loop, UV_RUN_DEFAULT);
-    uint64_t elapsed = sl__now_ns() - started;
-    sl__progress_clear(&ctx->progress);
-    sl__summary_print(stdout, ctx->run, ctx->wf, elapsed);
+    uint64_t elapsed = sl__clock_now_ns() - started;
+    sl__report_progress_clear(&ctx->progress);
+    sl__report_summary_print(stdout, ctx->run, ctx->wf, ctx->services, elapsed);
     fflush(stdout);
     int status = sl__run_succeeded(ctx->run) ? SL_EXIT_OK : SL_EXIT_FAILED;
     if (sl__run_stragglers(ctx->run) > 0) {
@@ -286,16 +298,19 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     uv_close((uv_handle_t *)&ctx->sigint, NULL);
     uv_close((uv_handle_t *)&ctx->sigterm, NULL);
     uv_close((uv_handle_t *)&ctx->progress_timer, NULL);
+    sl__host_services_close(ctx->services);
     sl__run_close(ctx->run);
-    if (FREE_AT_EXIT)
+    if (FREE_AT_EXIT) {
         sl__run_free(ctx->run);
+        sl__host_services_free(ctx->services);
+    }
     uv_walk(&ctx->loop, close_walk, NULL);
     for (int i = 0; i < 100 && uv_loop_close(&ctx->loop) == UV_EBUSY; i++)
         uv_run(&ctx->loop, UV_RUN_NOWAIT);
     return status;
 }
 
-int sl__cmd_run(int argc, char **argv)
+int sl__cli_run(int argc, char **argv)
 {
     run_opts_t o = {.vars = sl__calloc((size_t)argc + 1, sizeof(char *))};
     if (o.vars == NULL)
@@ -317,6 +332,7 @@ int sl__cmd_run(int argc, char **argv)
         status = SL_EXIT_INTERNAL;
         goto out;
     }
+    ctx.registry = reg;
     status = sl__cli_load(o.file, reg, &ctx.wf);
     for (size_t i = 0; status == SL_EXIT_OK && i < o.var_count; i++)
         if (sl__workflow_set_var(ctx.wf, o.vars[i]) < 0)

@@ -67,8 +67,6 @@ typedef struct sl_tz sl_tz_t;
  */
 int sl__tz_load(const char *name, sl_tz_t **out);
 void sl__tz_free(sl_tz_t *tz);
-/** The zone's name as loaded (borrowed). */
-const char *sl__tz_name(const sl_tz_t *tz);
 /** UTC offset in seconds east of Greenwich in effect at instant `t`. */
 int32_t sl__tz_offset(const sl_tz_t *tz, int64_t t);
 /**

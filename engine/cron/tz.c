@@ -118,7 +118,6 @@ typedef struct posix_rule {
 } posix_rule_t;
 
 struct sl_tz {
-    char *name;
     int64_t *trans;      /* transition instants, ascending */
     uint8_t *trans_type; /* type in effect from each transition */
     size_t trans_count;
@@ -408,7 +407,7 @@ int sl__tz_load(const char *name, sl_tz_t **out)
     if (rc == SL_ENOMEM || (rc < 0 && !is_utc_name(name)))
         return rc;
     sl_tz_t *tz = sl__calloc(1, sizeof *tz);
-    if (tz == NULL || (tz->name = sl__strdup(name)) == NULL) {
+    if (tz == NULL) {
         rc = SL_ENOMEM;
         goto out;
     }
@@ -430,16 +429,10 @@ void sl__tz_free(sl_tz_t *tz)
 {
     if (tz == NULL)
         return;
-    sl__free(tz->name);
     sl__free(tz->trans);
     sl__free(tz->trans_type);
     sl__free(tz->type_off);
     sl__free(tz);
-}
-
-const char *sl__tz_name(const sl_tz_t *tz)
-{
-    return tz->name;
 }
 
 int32_t sl__tz_offset(const sl_tz_t *tz, int64_t t)

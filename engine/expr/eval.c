@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "expr/tmpl.h"
-#include "lua/vm.h"
+#include "vm/vm.h"
 
 #define TEXT_MAX ((size_t)64 << 20) /* an interpolated string */
 #define EVAL_ERR_MAX 1024
@@ -136,7 +136,7 @@ static int eval_collection(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *it
     int rc = result ? 0 : SL_ENOMEM;
     for (size_t i = 0; i < t->child_count && rc == 0; i++) {
         sl_value_t *v = NULL;
-        rc = sl__tmpl_eval(vm, t->children[i], item, index, &v, err);
+        rc = sl__expr_eval(vm, t->children[i], item, index, &v, err);
         if (rc == 0)
             rc = is_map ? sl__value_map_append_key(result, t->keys[i], v)
                         : sl_value_push(result, v); /* keys come from a YAML map: unique */
@@ -149,7 +149,7 @@ static int eval_collection(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *it
     return 0;
 }
 
-int sl__tmpl_eval(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *item, int64_t index,
+int sl__expr_eval(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *item, int64_t index,
                   sl_value_t **out, char **err)
 {
     *out = NULL;

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "loader/yaml.h"
+#include "yaml/yaml.h"
 #include "util/util.h"
 #include "value/value.h"
 
@@ -55,7 +55,7 @@ const char *sl__tmpl_stream_ref(const sl_tmpl_t *t);
  * expression: SL_ELUA for a runtime error, SL_ELIMIT for a tripped budget,
  * SL_ETYPE for a result that is not a value (a function, say).
  */
-int sl__tmpl_eval(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *item, int64_t index,
+int sl__expr_eval(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *item, int64_t index,
                   sl_value_t **out, char **err);
 
 /**

@@ -202,7 +202,7 @@ static bool can_start(host_t *host)
         return host->robots_state == ROBOTS_UNKNOWN; /* could not fetch it: go on without */
     }
     if (host->rate > 0 && !head->internal) {
-        uint64_t now = sl__now_ns();
+        uint64_t now = sl__clock_now_ns();
         if (now < host->next_start_ns)
             return !wait_for_rate(host, now);
     }
@@ -234,7 +234,7 @@ void sl__io_hosts_started(host_t *host, sl_http_t *req)
     host->inflight++;
     if (host->rate > 0) {
         uint64_t interval = (uint64_t)(1e9 / host->rate);
-        uint64_t now = sl__now_ns();
+        uint64_t now = sl__clock_now_ns();
         host->next_start_ns = (host->next_start_ns > now ? host->next_start_ns : now) + interval;
     }
     if (host->queue_head)

@@ -270,7 +270,7 @@ int sl__io_http_activate(sl_http_t *req)
     if (rc < 0)
         return rc;
     req->state = REQ_ACTIVE;
-    req->started_ns = sl__now_ns();
+    req->started_ns = sl__clock_now_ns();
     if (curl_multi_add_handle(req->client->multi, req->easy) != CURLM_OK)
         return SL_EINTERNAL;
     return 0;
@@ -408,14 +408,14 @@ int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_cli
     return 0;
 }
 
-sl_http_t *sl__io_http_new_request(sl_http_client_t *client, sl_task_t *task,
+sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt,
                                    sl_http_done_fn done, void *ud)
 {
     sl_http_t *req = sl__calloc(1, sizeof(*req));
     if (req == NULL)
         return NULL;
     req->client = client;
-    req->task = task;
+    req->attempt = attempt;
     req->done = done;
     req->ud = ud;
     req->live_next = client->live;
@@ -425,12 +425,12 @@ sl_http_t *sl__io_http_new_request(sl_http_client_t *client, sl_task_t *task,
     return req;
 }
 
-int sl__io_http_start(sl_http_client_t *client, sl_task_t *task, const sl_value_t *request,
+int sl__io_http_start(sl_http_client_t *client, uint32_t attempt, const sl_value_t *request,
                       sl_http_done_fn done, void *ud, sl_http_t **out)
 {
     if (client->closing)
         return SL_ECANCELED;
-    sl_http_t *req = sl__io_http_new_request(client, task, done, ud);
+    sl_http_t *req = sl__io_http_new_request(client, attempt, done, ud);
     if (req == NULL)
         return SL_ENOMEM;
     *out = req;

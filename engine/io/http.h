@@ -55,13 +55,13 @@ void sl__io_http_free(sl_http_client_t *client);
 
 /**
  * Starts a request described by `request`, a map of the http.request
- * parameters (docs/http.md), borrowed until this returns. `task`, when not
- * NULL, names the attempt in messages. Returns 0 and *out, then calls `done`
+ * parameters (docs/http.md), borrowed until this returns. `attempt` (1-based;
+ * 0 = none) is named in failure messages. Returns 0 and *out, then calls `done`
  * exactly once from the loop, never from inside this call (a bad parameter
  * comes through `done` as SL_EINVAL); or returns SL_ENOMEM, or SL_ECANCELED once
  * the client is closing, and never calls it.
  */
-int sl__io_http_start(sl_http_client_t *client, sl_task_t *task, const sl_value_t *request,
+int sl__io_http_start(sl_http_client_t *client, uint32_t attempt, const sl_value_t *request,
                       sl_http_done_fn done, void *ud, sl_http_t **out);
 
 /** Cancels a request; its `done` runs with SL_ECANCELED before this returns. */

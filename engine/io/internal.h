@@ -50,7 +50,7 @@ typedef struct save {
 
 struct sl_http {
     sl_http_client_t *client;
-    sl_task_t *task;           /* names the attempt in messages; may be NULL */
+    uint32_t attempt;          /* named in messages; 0 = not shown */
     host_t *host;
     sl_http_done_fn done;      /* NULL once reported */
     void *ud;
@@ -136,7 +136,7 @@ struct sl_http_client {
 };
 
 /* http.c */
-sl_http_t *sl__io_http_new_request(sl_http_client_t *client, sl_task_t *task,
+sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt,
                                    sl_http_done_fn done, void *ud);
 void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt,
                             ...) SL_PRINTF(4, 5);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "io/internal.h"
-#include "sched/sched.h"
 
 static const char *const request_keys[] = {
     "url", "method", "headers", "body", "save_to", "expect", "max_bytes", "follow_redirects",
@@ -578,9 +577,9 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
     }
     if (code == 0)
         return 0;
-    int attempt = req->task ? sl__sched_task_attempt(req->task) : 0;
-    if (attempt > 0)
-        snprintf(message, size, "%s %s: %s (attempt %d)", req->method, req->url, cause, attempt);
+    if (req->attempt > 0)
+        snprintf(message, size, "%s %s: %s (attempt %" PRIu32 ")", req->method, req->url, cause,
+                 req->attempt);
     else
         snprintf(message, size, "%s %s: %s", req->method, req->url, cause);
     return code;
@@ -614,7 +613,7 @@ sl_value_t *sl__io_request_response(sl_http_t *req)
     sl_value_t *map = sl_value_map();
     if (map == NULL)
         return NULL;
-    uint64_t elapsed_ms = (sl__now_ns() - req->started_ns) / 1000000;
+    uint64_t elapsed_ms = (sl__clock_now_ns() - req->started_ns) / 1000000;
     int rc = sl_value_set(map, "status", sl_value_int(req->status));
     if (rc == 0)
         rc = sl_value_set(map, "url", sl_value_cstring(final_url ? final_url : req->url));

@@ -257,7 +257,7 @@ int sl__io_robots_fetch(host_t *host)
                     sl_value_set(opts, "timeout", sl_value_int(30)) < 0))
         rc = SL_ENOMEM;
     sl__buf_close(&url);
-    sl_http_t *req = rc == 0 ? sl__io_http_new_request(client, NULL, on_robots, host) : NULL;
+    sl_http_t *req = rc == 0 ? sl__io_http_new_request(client, 0, on_robots, host) : NULL;
     char err[256];
     if (req == NULL || sl__io_request_parse(req, opts, err, sizeof(err)) < 0) {
         if (req) {

@@ -5,7 +5,7 @@
 #ifndef SL_LOADER_INTERNAL_H
 #define SL_LOADER_INTERNAL_H
 
-#include "loader/index.h"
+#include "util/index.h"
 #include "loader/workflow.h"
 
 /* Step settings from `defaults:`, applied where a step does not set them. */

@@ -77,7 +77,7 @@ static void step_executor(sl_loader_t *ld, sl_step_t *step, const sl_node_t *nod
     int choice;
     if (sl__loader_entry(node, "executor", &value) &&
         sl__loader_enum(ld, value, "executor", executors, &choice)) {
-        step->executor = (sl_executor_t)choice;
+        step->executor = (sl_executor_kind_t)choice;
         if (step->executor == SL_EXECUTOR_SLURM && step->kind &&
             step->kind->exec != SL_EXEC_CPU)
             sl__loader_problem(ld, value->mark,
@@ -379,7 +379,7 @@ static const char *suggest_step(const sl_loader_t *ld, const char *name)
 static void add_dep(dep_ctx_t *c, const char *id, sl_mark_t mark, const char *where)
 {
     sl_loader_t *ld = c->ld;
-    size_t index = sl__loader_index_get(&ld->ids, id);
+    size_t index = sl__index_get(&ld->ids, id);
     if (index == SL_INDEX_NONE) {
         const char *guess = suggest_step(ld, id);
         if (guess)
@@ -408,7 +408,7 @@ static void on_ref(void *ud, const char *step, sl_mark_t mark)
 static void on_watch_ref(void *ud, const char *step, sl_mark_t mark)
 {
     dep_ctx_t *c = ud;
-    if (sl__loader_index_get(&c->ld->ids, step) == c->watch)
+    if (sl__index_get(&c->ld->ids, step) == c->watch)
         c->seen = true;
 }
 
@@ -474,7 +474,7 @@ static int compare_index(const void *a, const void *b)
 static void step_stream(dep_ctx_t *c, sl_step_t *step, const sl_node_t *node)
 {
     const char *source = step->foreach ? sl__tmpl_stream_ref(step->foreach) : NULL;
-    size_t index = source ? sl__loader_index_get(&c->ld->ids, source) : SL_INDEX_NONE;
+    size_t index = source ? sl__index_get(&c->ld->ids, source) : SL_INDEX_NONE;
     if (index == SL_INDEX_NONE || index == c->self)
         return;
     for (size_t i = 0; i < c->count; i++) {

@@ -44,6 +44,28 @@ void sl__workflow_free(sl_workflow_t *wf)
     sl__free(wf);
 }
 
+int sl__workflow_graph(const sl_workflow_t *wf, sl_graph_t *out)
+{
+    int rc = sl__graph_init(out, wf->step_count);
+    if (rc < 0)
+        return rc;
+    out->name = wf->name;
+    out->file = wf->path;
+    for (size_t i = 0; i < wf->step_count; i++) {
+        const sl_step_t *s = &wf->steps[i];
+        out->nodes[i] = (sl_graph_node_t){
+            .id = s->id,
+            .label = s->kind ? s->kind->name : s->uses,
+            .mark = s->mark,
+            .deps = s->deps,
+            .dep_count = s->dep_count,
+            .stream_from = s->stream_from,
+            .multi = s->foreach != NULL,
+        };
+    }
+    return 0;
+}
+
 size_t sl__workflow_find(const sl_workflow_t *wf, const char *id)
 {
     /* Linear: callers look up a handful of ids; the loader uses its own index. */
@@ -193,7 +215,7 @@ static void index_steps(sl_loader_t *ld, const sl_node_t *steps)
             sl__loader_problem(ld, key->mark, "invalid step id '%s' (use letters, digits, '_' "
                                               "and '-', starting with a letter or '_')",
                                key->str);
-        if (sl__loader_index_put(&ld->ids, step->id, i, 0, NULL) < 0) {
+        if (sl__index_put(&ld->ids, step->id, i, 0, NULL) < 0) {
             sl__loader_fail(ld, SL_ENOMEM);
             return;
         }
@@ -264,7 +286,11 @@ static void load_root(sl_loader_t *ld, const sl_node_t *root)
     load_steps(ld, root);
     /* Over the dependencies that resolved: an unknown id elsewhere hides no cycle. */
     if (ld->rc == 0) {
-        int rc = sl__graph_check(ld->wf, ld->diag);
+        sl_graph_t graph;
+        int rc = sl__workflow_graph(ld->wf, &graph);
+        if (rc == 0)
+            rc = sl__graph_check(&graph, ld->diag);
+        sl__graph_close(&graph);
         if (rc == SL_EINVAL)
             ld->errors++;
         else if (rc < 0)
@@ -297,14 +323,12 @@ static int load_tree(const char *path, const sl_node_t *root, const sl_registry_
     ld.file = path;
     ld.diag = diag;
     ld.reg = reg;
-    sl__loader_index_init(&ld.ids);
+    sl__index_init(&ld.ids);
     ld.wf = workflow_new(path);
     if (ld.wf == NULL)
         return SL_ENOMEM;
     load_root(&ld, root);
-    sl__loader_index_close(&ld.ids);
-    const sl_kind_info_t *html = reg ? sl__registry_find(reg, "html.select") : NULL;
-    ld.wf->html_plugin = html ? sl__registry_file(html) : NULL;
+    sl__index_close(&ld.ids);
     if (ld.rc == 0 && ld.errors == 0) {
         *out = ld.wf;
         return 0;

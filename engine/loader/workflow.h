@@ -15,13 +15,14 @@
 #include <stdint.h>
 
 #include "expr/expr.h"
-#include "loader/yaml.h"
+#include "graph/graph.h"
 #include "plugin/registry.h"
+#include "yaml/yaml.h"
 #include "util/util.h"
 #include "value/value.h"
 
 typedef enum { SL_ON_ERROR_FAIL = 0, SL_ON_ERROR_CONTINUE = 1 } sl_on_error_t;
-typedef enum { SL_EXECUTOR_LOCAL = 0, SL_EXECUTOR_SLURM = 1 } sl_executor_t;
+typedef enum { SL_EXECUTOR_LOCAL = 0, SL_EXECUTOR_SLURM = 1 } sl_executor_kind_t;
 typedef enum {
     SL_CONCURRENCY_FORBID = 0,
     SL_CONCURRENCY_ALLOW,
@@ -30,7 +31,7 @@ typedef enum {
 } sl_sched_concurrency_t;
 typedef enum { SL_MISSED_LAST = 0, SL_MISSED_NONE, SL_MISSED_ALL } sl_missed_t;
 
-#define SL_NO_STEP SIZE_MAX
+#define SL_NO_STEP SL_GRAPH_NONE
 #define SL_RETRY_ATTEMPTS_MAX 100
 
 typedef struct sl_retry {
@@ -55,7 +56,7 @@ typedef struct sl_step {
     sl_retry_t retry;
     sl_on_error_t on_error;
     uint32_t concurrency;      /* tasks in flight at once; 0 = no step limit */
-    sl_executor_t executor;
+    sl_executor_kind_t executor;
     sl_value_t *slurm;         /* `slurm:` map or NULL */
 } sl_step_t;
 
@@ -90,9 +91,6 @@ typedef struct sl_workflow {
     sl_limits_t limits;
     sl_step_t *steps;          /* in file order */
     size_t step_count;
-    /* The shared object providing html.select (the registry's), for the jobs of Lua's
-     * sluice.html.select: a worker loads that file only. NULL: built in, or none. */
-    const char *html_plugin;
 } sl_workflow_t;
 
 /**
@@ -105,6 +103,13 @@ int sl__workflow_load(const char *path, const sl_registry_t *reg, sl_workflow_t 
 int sl__workflow_load_text(const char *path, const char *text, size_t len,
                            const sl_registry_t *reg, sl_workflow_t **out, sl_diag_t *diag);
 void sl__workflow_free(sl_workflow_t *wf);
+
+/**
+ * The workflow's steps as a dependency graph (graph/graph.h): one node per step, in file
+ * order, borrowing the workflow's strings and dependency arrays. Close it with
+ * sl__graph_close. Returns SL_ENOMEM.
+ */
+int sl__workflow_graph(const sl_workflow_t *wf, sl_graph_t *out);
 
 /** Index of step `id`, or SL_NO_STEP. */
 size_t sl__workflow_find(const sl_workflow_t *wf, const char *id);

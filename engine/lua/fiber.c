@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "lua/fiber.h"
-#include "plugin/registry.h"
 #include "sched/task.h"
 
 #define FIBER_MAGIC 0x66696272u
@@ -142,7 +141,7 @@ void sl__fiber_kill(fiber_t *f)
     unqueue(f);
     leave_list(f);
     if (lt->vm && f->co_ref != LUA_NOREF)
-        luaL_unref(lt->vm->L, LUA_REGISTRYINDEX, f->co_ref);
+        luaL_unref(sl__vm_lua(lt->vm), LUA_REGISTRYINDEX, f->co_ref);
     if (f->all_prev)
         f->all_prev->all_next = f->all_next;
     else
@@ -166,11 +165,8 @@ void sl__fiber_kill_all(lua_task_t *lt)
 
 fiber_t *sl__fiber_of(lua_State *L)
 {
-    sl_vm_t *vm = sl__vm_of(L);
-    sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
-    fiber_t *f = (fiber_t *)budget;
-    if (vm == NULL || L == vm->L || budget == NULL || budget == &vm->expr_budget ||
-        f->magic != FIBER_MAGIC || f->co != L)
+    fiber_t *f = (fiber_t *)sl__vm_thread_budget(L);
+    if (f == NULL || f->magic != FIBER_MAGIC || f->co != L)
         luaL_error(L, "only a Lua step can call this");
     return f;
 }
@@ -237,7 +233,7 @@ static int l_op_push(lua_State *L)
 static int deliver(fiber_t *f)
 {
     fiber_op_t *op = f->op;
-    lua_State *L = f->lt->vm->L;
+    lua_State *L = sl__vm_lua(f->lt->vm);
     int base = lua_gettop(L), n = 0;
     f->op = NULL;
     op->fiber = NULL;
@@ -269,7 +265,7 @@ static void on_turn(uv_timer_t *timer)
 static bool schedule_turn(lua_task_t *lt)
 {
     if (!lt->turn_timer_inited) {
-        if (uv_timer_init(sl__host()->task_loop(lt->task), &lt->turn_timer) < 0)
+        if (uv_timer_init(sl__lua_host->task_loop(lt->task), &lt->turn_timer) < 0)
             return false;
         lt->turn_timer.data = lt;
         lt->turn_timer_inited = true;
@@ -333,9 +329,9 @@ static step_result_t step(fiber_t *f)
     if (f->op)
         nargs += deliver(f);
     budget_enter(lt, f);
-    vm->mem_refused = false;
+    sl__vm_mem_clear(vm);
     int nres = 0;
-    int status = lua_resume(f->co, vm->L, nargs, &nres);
+    int status = lua_resume(f->co, sl__vm_lua(vm), nargs, &nres);
     budget_leave(lt, f);
     if (status == LUA_YIELD) {
         lua_pop(f->co, nres);
@@ -418,7 +414,7 @@ static int l_sluice_sleep(lua_State *L)
     sleep_op_t *s = sl__calloc(1, sizeof(*s));
     if (s == NULL)
         return luaL_error(L, "sluice.sleep: out of memory");
-    if (uv_timer_init(sl__host()->task_loop(f->lt->task), &s->timer) < 0) {
+    if (uv_timer_init(sl__lua_host->task_loop(f->lt->task), &s->timer) < 0) {
         sl__free(s);
         return luaL_error(L, "sluice.sleep: cannot start a timer");
     }

@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "lua/internal.h"
+#include "vm/vm.h"
 
 /* Live fibers per task, all groups together. */
 #define SL_FIBERS_MAX 10000
@@ -210,6 +210,9 @@ int sl__lua_pooled_worker_start(sl_task_t *task, const sl_value_t *args);
 void sl__lua_open_html(lua_State *L, int module);
 
 /* ---- step.c ----------------------------------------------------------------------- */
+
+/** The host table the kind was loaded with (sl__lua_entry): the engine's, or a worker's. */
+extern const sl_host_t *sl__lua_host;
 
 /**
  * The main fiber's coroutine ended with `status` (LUA_OK with `nres` results, or

@@ -16,7 +16,6 @@
 
 #include "lua/fiber.h"
 #include "util/fsio.h"
-#include "plugin/registry.h"
 #include "sched/task.h"
 
 #define FS_READ_MAX_DEFAULT ((int64_t)64 << 20)
@@ -131,7 +130,7 @@ static int fs_start(lua_State *L, fiber_t *f, fs_op_t *op, const char *what)
     op->op.kind = &fs_kind;
     op->work.data = op;
     atomic_init(&op->canceled, false);
-    int rc = uv_queue_work(sl__host()->task_loop(f->lt->task), &op->work, work_cb, after_work_cb);
+    int rc = uv_queue_work(sl__lua_host->task_loop(f->lt->task), &op->work, work_cb, after_work_cb);
     if (rc != 0) {
         fs_free(&op->op);
         return luaL_error(L, "%s: cannot queue file work: %s", what, uv_strerror(rc));

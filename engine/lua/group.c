@@ -17,7 +17,7 @@ void sl__group_free(fiber_group_t *g)
         sl__fiber_kill(g->children);
     lua_task_t *lt = g->parent->lt;
     if (lt->vm)
-        luaL_unref(lt->vm->L, LUA_REGISTRYINDEX, g->ref);
+        luaL_unref(sl__vm_lua(lt->vm), LUA_REGISTRYINDEX, g->ref);
     sl__free(g);
 }
 
@@ -52,7 +52,7 @@ static int l_group_fail(lua_State *L)
  * (popped) or from `text`, and kills the other children. */
 void sl__group_fail(fiber_group_t *g, int64_t index, const char *text)
 {
-    lua_State *L = g->parent->lt->vm->L;
+    lua_State *L = sl__vm_lua(g->parent->lt->vm);
     int base = lua_gettop(L) - (text ? 0 : 1);
     if (!g->failed) {
         g->failed = true;
@@ -131,7 +131,7 @@ static bool group_spawn(fiber_group_t *g, int64_t index)
         f->sibling_next->sibling_prev = f;
     g->children = f;
     g->running++;
-    lua_State *L = lt->vm->L;
+    lua_State *L = sl__vm_lua(lt->vm);
     int base = lua_gettop(L);
     lua_pushcfunction(L, l_group_spawn);
     lua_pushlightuserdata(L, f);
@@ -179,7 +179,7 @@ void sl__group_child_ended(fiber_t *f, int status, int nres)
 {
     fiber_group_t *g = f->member_of;
     int64_t index = f->index;
-    lua_State *L = f->lt->vm->L;
+    lua_State *L = sl__vm_lua(f->lt->vm);
     int base = lua_gettop(L);
     if (!lua_checkstack(L, nres + 6)) {
         sl__fiber_kill(f);

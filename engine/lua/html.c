@@ -7,8 +7,8 @@
  */
 #include <string.h>
 
+#include "host/host.h"
 #include "lua/fiber.h"
-#include "plugin/registry.h"
 #include "sched/task.h"
 
 typedef struct html_op {
@@ -21,6 +21,15 @@ typedef struct html_op {
     sl_value_t *output;   /* owned */
     char *message;        /* owned; NULL on success */
 } html_op_t;
+
+/* The shared object providing html.select, for the worker to load that file only (NULL:
+ * the worker searches every plugin folder). */
+static const char *html_plugin(sl_task_t *task)
+{
+    const sl_registry_t *reg = sl__host_registry(task);
+    const sl_kind_info_t *info = reg ? sl__registry_find(reg, "html.select") : NULL;
+    return info ? sl__registry_file(info) : NULL;
+}
 
 static html_op_t *op_of(sl_pool_job_t *job)
 {
@@ -84,7 +93,7 @@ static void on_log(sl_pool_job_t *job, int level, const char *message)
 {
     html_op_t *h = op_of(job);
     if (h->op.fiber)
-        sl__host()->log(h->op.fiber->lt->task, level, "%s", message);
+        sl__lua_host->log(h->op.fiber->lt->task, level, "%s", message);
 }
 
 static const sl_pool_cbs_t html_cbs = {on_done, on_fail, on_log};
@@ -131,7 +140,7 @@ static int l_html_select(lua_State *L)
     luaL_checkstring(L, 2);
     lua_settop(L, 3);
     fiber_t *f = sl__fiber_for_io(L, "sluice.html.select");
-    sl_pool_t *pool = sl__task_pool(f->lt->task);
+    sl_pool_t *pool = sl__host_pool(f->lt->task);
     if (pool == NULL)
         return luaL_error(L, "sluice.html.select: no worker pool to parse in");
     sl_vm_box_t *box = sl__vm_box(L); /* frees the arguments if anything below raises */
@@ -145,9 +154,9 @@ static int l_html_select(lua_State *L)
     h->args = box->value;
     box->value = NULL;
     h->job.kind = "html.select";
-    h->job.plugin = sl__task_workflow(f->lt->task)->html_plugin;
+    h->job.plugin = html_plugin(f->lt->task);
     h->job.args = h->args;
-    h->job.attempt = (uint32_t)sl__host()->task_attempt(f->lt->task);
+    h->job.attempt = (uint32_t)sl__lua_host->task_attempt(f->lt->task);
     h->job.cbs = &html_cbs;
     sl__pool_submit(pool, &h->job);
     return sl__fiber_wait(L, f, &h->op);

@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "io/http.h"
+#include "host/host.h"
 #include "lua/fiber.h"
 #include "sched/task.h"
 
@@ -74,7 +74,7 @@ static int http_start(lua_State *L, const char *what, int opts, int url)
     fiber_t *f = sl__fiber_for_io(L, what);
     sl_http_client_t *client;
     char err[256];
-    if (sl__task_http(f->lt->task, &client, err, sizeof(err)) < 0)
+    if (sl__host_http(f->lt->task, &client, err, sizeof(err)) < 0)
         return luaL_error(L, "%s: %s", what, err);
     sl_vm_box_t *box = sl__vm_box(L); /* frees the options if anything below raises */
     if (opts) {
@@ -98,7 +98,8 @@ static int http_start(lua_State *L, const char *what, int opts, int url)
         return luaL_error(L, "%s: out of memory", what);
     h->op.kind = &http_kind;
     /* From here to the yield nothing raises: `h` is owned by no one until it waits. */
-    int rc = sl__io_http_start(client, f->lt->task, box->value, on_http_done, h, &h->req);
+    int rc = sl__io_http_start(client, (uint32_t)sl__lua_host->task_attempt(f->lt->task), box->value,
+                               on_http_done, h, &h->req);
     sl__vm_box_clear(box);
     if (rc < 0) {
         sl__free(h);

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/host.h"
 #include "lua/fiber.h"
-#include "plugin/registry.h"
 #include "sched/task.h"
 
 #define POOLED_INSTRUCTIONS_DEFAULT 1000000000u
@@ -45,7 +45,7 @@ static pooled_t *pooled_of(sl_pool_job_t *job)
 static sl_task_t *release(pooled_t *p)
 {
     sl_task_t *task = p->task;
-    sl__host()->task_set_data(task, NULL);
+    sl__lua_host->task_set_data(task, NULL);
     sl_value_free(p->job_args);
     sl__free(p);
     return task;
@@ -54,32 +54,32 @@ static sl_task_t *release(pooled_t *p)
 static void on_done(sl_pool_job_t *job, sl_value_t *output)
 {
     sl_task_t *task = release(pooled_of(job));
-    sl__host()->task_done(task, output);
+    sl__lua_host->task_done(task, output);
 }
 
 static void on_fail(sl_pool_job_t *job, int code, const char *message, int64_t retry_after_ms)
 {
     sl_task_t *task = release(pooled_of(job));
     if (retry_after_ms > 0)
-        sl__host()->task_retry_after(task, retry_after_ms);
-    sl__host()->task_fail(task, code, message);
+        sl__lua_host->task_retry_after(task, retry_after_ms);
+    sl__lua_host->task_fail(task, code, message);
 }
 
 static void on_log(sl_pool_job_t *job, int level, const char *message)
 {
-    sl__host()->log(pooled_of(job)->task, level, "%s", message);
+    sl__lua_host->log(pooled_of(job)->task, level, "%s", message);
 }
 
 static const sl_pool_cbs_t pooled_cbs = {on_done, on_fail, on_log};
 
 bool sl__lua_pooled_cancel(sl_task_t *task)
 {
-    pooled_t *p = sl__host()->task_data(task);
+    pooled_t *p = sl__lua_host->task_data(task);
     if (p == NULL || p->tag != pooled_tag)
         return false;
     if (sl__pool_cancel(p->pool, &p->job)) { /* still queued: no callback will come */
         release(p);
-        sl__host()->task_fail(task, SL_ECANCELED, "canceled");
+        sl__lua_host->task_fail(task, SL_ECANCELED, "canceled");
     }
     return true; /* sent: the worker is killed and the job fails with SL_ECANCELED */
 }
@@ -128,7 +128,7 @@ static int job_args(sl_task_t *task, const sl_value_t *args, const char *const *
 int sl__lua_pooled_start(sl_task_t *task, const sl_value_t *args,
                          const char *const *reserved, size_t reserved_count)
 {
-    sl_pool_t *pool = sl__task_pool(task);
+    sl_pool_t *pool = sl__host_pool(task);
     if (pool == NULL)
         return 1; /* no workers (a unit test's run): on the loop */
     pooled_t *p = sl__calloc(1, sizeof(*p));
@@ -144,16 +144,14 @@ int sl__lua_pooled_start(sl_task_t *task, const sl_value_t *args,
     p->task = task;
     p->job.kind = pooled_tag;
     p->job.args = p->job_args;
-    p->job.attempt = (uint32_t)sl__host()->task_attempt(task);
+    p->job.attempt = (uint32_t)sl__lua_host->task_attempt(task);
     p->job.cbs = &pooled_cbs;
-    sl__host()->task_set_data(task, p);
+    sl__lua_host->task_set_data(task, p);
     sl__pool_submit(pool, &p->job);
     return 0;
 }
 
 /* ---- the worker side --------------------------------------------------------------- */
-
-static const sl_host_t *worker_host;
 
 static int step_output(void *ud, const char *step, const sl_value_t **out)
 {
@@ -174,7 +172,7 @@ static sl_task_t *task_of(lua_State *L)
 
 static int log_at(lua_State *L, int level)
 {
-    worker_host->log(task_of(L), level, "%s", sl__lua_join_args(L));
+    sl__lua_host->log(task_of(L), level, "%s", sl__lua_join_args(L));
     return 0;
 }
 
@@ -295,13 +293,12 @@ static void push_chunk(lua_State *L, const run_ctx_t *rc)
 /* Protected: [chunk] -> [chunk, env]. */
 static void push_env(lua_State *L, const run_ctx_t *rc)
 {
-    sl_vm_t *vm = rc->vm;
     lua_createtable(L, 0, 8); /* the task's _ENV */
     int env = lua_gettop(L);
     lua_createtable(L, 0, 2); /* its metatable: the sandbox and the module behind it */
     lua_createtable(L, 0, 48);
     int scope = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_real_ref);
+    sl__vm_push_sandbox(L);
     int sandbox = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, sandbox) != 0) {
@@ -330,7 +327,7 @@ static void push_env(lua_State *L, const run_ctx_t *rc)
     lua_setfield(L, -2, "item");
     lua_getfield(L, env, "index");
     lua_setfield(L, -2, "index");
-    lua_pushinteger(L, worker_host->task_attempt(rc->task));
+    lua_pushinteger(L, sl__lua_host->task_attempt(rc->task));
     lua_setfield(L, -2, "attempt");
     lua_getfield(L, env, "run");
     lua_setfield(L, -2, "run");
@@ -374,7 +371,7 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
     if (sl_value_type(scope) != SL_TYPE_MAP ||
         (!sl_value_str(sl_value_get(args, "code"), NULL) &&
          !sl_value_str(sl_value_get(args, "script"), NULL))) {
-        worker_host->task_fail(task, SL_EINVAL, "lua.pooled is internal: write `uses: lua` "
+        sl__lua_host->task_fail(task, SL_EINVAL, "lua.pooled is internal: write `uses: lua` "
                                                 "with `pool: true`");
         return 0;
     }
@@ -394,7 +391,7 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
     int rc = vs.vars ? sl__vm_new(&vs, NULL, &vm) : SL_ENOMEM;
     if (rc < 0) {
         sl_value_free(empty);
-        worker_host->task_failf(task, rc, "cannot make a Lua VM: %s", sl_strerror(rc));
+        sl__lua_host->task_failf(task, rc, "cannot make a Lua VM: %s", sl_strerror(rc));
         return 0;
     }
     lua_State *L = sl__vm_lua(vm);
@@ -410,7 +407,7 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
     lua_pushcfunction(co, msgh);
     lua_pushcfunction(co, l_pooled_run);
     lua_pushlightuserdata(co, &ctx);
-    vm->mem_refused = false;
+    sl__vm_mem_clear(vm);
     int status = lua_pcall(co, 1, 1, 1);
     sl__vm_budget_stop(co);
     if (status == LUA_OK) {
@@ -418,17 +415,17 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
         sl_value_t *out = NULL;
         rc = sl__vm_pull(co, -1, &out, err, sizeof(err));
         if (rc < 0)
-            worker_host->task_failf(task, rc, "the step's result: %s",
+            sl__lua_host->task_failf(task, rc, "the step's result: %s",
                                     rc == SL_ENOMEM ? "out of memory" : err);
         else
-            worker_host->task_done(task, out);
+            sl__lua_host->task_done(task, out);
     } else if (status == LUA_ERRMEM) {
-        worker_host->task_fail(task, SL_ELIMIT, vm->mem_refused ?
+        sl__lua_host->task_fail(task, SL_ELIMIT, sl__vm_mem_refused(vm) ?
                                "not enough memory (the Lua memory limit was reached)" :
                                "not enough memory");
     } else {
         const char *msg = lua_tostring(co, -1);
-        worker_host->task_fail(task, budget.tripped ? SL_ELIMIT : SL_ELUA,
+        sl__lua_host->task_fail(task, budget.tripped ? SL_ELIMIT : SL_ELUA,
                                msg ? msg : "Lua error");
     }
     sl__vm_free(vm);
@@ -439,6 +436,6 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
 /* The kind the lua kind's pooled tasks become; CPU, so it only ever runs in workers. */
 int sl__lua_pooled_worker_start(sl_task_t *task, const sl_value_t *args)
 {
-    worker_host = sl__host(); /* in a worker: the worker's table (pool/worker.c) */
+    /* in a worker, sl__lua_host is the worker's table (pool/worker.c) */
     return pooled_run(task, args);
 }

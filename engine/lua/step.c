@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #include "lua/fiber.h"
-#include "plugin/registry.h"
+#include "lua/lua.h"
 #include "sched/task.h"
 
 #define STEP_INSTRUCTIONS_DEFAULT 1000000000u
@@ -37,7 +37,7 @@ static int log_at(lua_State *L, int level)
 {
     lua_task_t *lt = task_of(L);
     const char *msg = sl__lua_join_args(L);
-    sl__host()->log(lt->task, level, "%s", msg);
+    sl__lua_host->log(lt->task, level, "%s", msg);
     return 0;
 }
 
@@ -90,15 +90,43 @@ static void push_module(lua_State *L, int env)
 
 /* ---- per-VM state: the step scope, compiled chunks, the task env metatable -- */
 
+/* The kind's state in one VM: its step scope (in the Lua registry) and its live tasks,
+ * which are let go when the VM is freed before them (steps_detach). */
+typedef struct vm_state {
+    int step_ref;
+    lua_task_t *tasks;
+} vm_state_t;
+
+static const char vm_state_key; /* its address names the kind's attachment */
+
+static void steps_detach(void *data);
+
+/* The kind's state in `vm`, made on first use; NULL when out of memory. */
+static vm_state_t *vm_state(sl_vm_t *vm)
+{
+    vm_state_t *st = sl__vm_attached(vm, &vm_state_key);
+    if (st)
+        return st;
+    if ((st = sl__calloc(1, sizeof(*st))) == NULL)
+        return NULL;
+    st->step_ref = LUA_NOREF;
+    if (sl__vm_attach(vm, &vm_state_key, st, steps_detach) < 0) {
+        sl__free(st);
+        return NULL;
+    }
+    return st;
+}
+
 static void push_step_state(lua_State *L, sl_vm_t *vm)
 {
-    if (vm->step_ref != LUA_NOREF) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, vm->step_ref);
+    vm_state_t *st = sl__vm_attached(vm, &vm_state_key); /* made by lua_step_start */
+    if (st->step_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, st->step_ref);
         return;
     }
     lua_createtable(L, 0, 3);
     int state = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, vm->env_real_ref);
+    sl__vm_push_sandbox(L);
     int env = lua_gettop(L);
     lua_createtable(L, 0, 48); /* the scope: a copy of the sandbox, plus the module */
     lua_pushnil(L);
@@ -123,7 +151,7 @@ static void push_step_state(lua_State *L, sl_vm_t *vm)
     lua_newtable(L);
     lua_setfield(L, state, "chunks");
     lua_pushvalue(L, state);
-    vm->step_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    st->step_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 typedef struct script_reader {
@@ -261,7 +289,7 @@ static void push_task_env(lua_State *L, const prepare_args_t *pa, int state)
     lua_setfield(L, -2, "item");
     lua_getfield(L, env, "index");
     lua_setfield(L, -2, "index");
-    lua_pushinteger(L, sl__host()->task_attempt(task));
+    lua_pushinteger(L, sl__lua_host->task_attempt(task));
     lua_setfield(L, -2, "attempt");
     lua_getfield(L, env, "run");
     lua_setfield(L, -2, "run");
@@ -310,10 +338,10 @@ static void retire(lua_task_t *lt)
         if (lt->prev)
             lt->prev->next = lt->next;
         else
-            vm->step_tasks = lt->next;
+            ((vm_state_t *)sl__vm_attached(vm, &vm_state_key))->tasks = lt->next;
         if (lt->next)
             lt->next->prev = lt->prev;
-        luaL_unref(vm->L, LUA_REGISTRYINDEX, lt->env_ref);
+        luaL_unref(sl__vm_lua(vm), LUA_REGISTRYINDEX, lt->env_ref);
     }
     lt->vm = NULL;
     lt->prev = lt->next = NULL;
@@ -326,7 +354,7 @@ static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *
     sl_task_t *task = lt->task;
     int64_t lt_retry_after_ms = lt->http_retry_after_ms;
     if (task)
-        sl__host()->task_set_data(task, NULL);
+        sl__lua_host->task_set_data(task, NULL);
     if (lt->turn_timer_inited)
         uv_close((uv_handle_t *)&lt->turn_timer, on_timer_closed);
     else
@@ -337,11 +365,11 @@ static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *
         /* Only a delay is passed on: a permanent HTTP failure the script caught must not
          * stop the retries of an error it raised itself. */
         if (lt_retry_after_ms > 0)
-            sl__host()->task_retry_after(task, lt_retry_after_ms);
-        sl__host()->task_fail(task, code, message);
+            sl__lua_host->task_retry_after(task, lt_retry_after_ms);
+        sl__lua_host->task_fail(task, code, message);
     }
     else
-        sl__host()->task_done(task, output);
+        sl__lua_host->task_done(task, output);
 }
 
 /* Ends the task. File work of its fibers still running in the threadpool (canceled, it
@@ -412,9 +440,9 @@ static int l_step_traceback(lua_State *L)
 
 static void fail_from_error(lua_task_t *lt, int status)
 {
-    lua_State *L = lt->vm->L;
+    lua_State *L = sl__vm_lua(lt->vm);
     if (status == LUA_ERRMEM) {
-        finish_fail(lt, SL_ELIMIT, lt->vm->mem_refused ?
+        finish_fail(lt, SL_ELIMIT, sl__vm_mem_refused(lt->vm) ?
                     "not enough memory (the run's Lua memory limit was reached)" :
                     "not enough memory");
         return;
@@ -485,14 +513,15 @@ static int read_params(const sl_value_t *args, prepare_args_t *pa, uint64_t *ins
 
 static int lua_step_start(sl_task_t *task, const sl_value_t *args)
 {
-    const sl_host_t *host = sl__host();
+    const sl_host_t *host = sl__lua_host;
     if (sl_value_truthy(sl_value_get(args, "pool"))) {
         int rc = sl__lua_pooled_start(task, args, reserved_params, SL_COUNTOF(reserved_params));
         if (rc <= 0)
             return rc; /* in the pool, or out of memory; 1: no pool, run here */
     }
     sl_vm_t *vm = sl__task_vm(task);
-    lua_task_t *lt = sl__calloc(1, sizeof(*lt));
+    vm_state_t *st = vm_state(vm);
+    lua_task_t *lt = st ? sl__calloc(1, sizeof(*lt)) : NULL;
     if (lt == NULL)
         return SL_ENOMEM;
     prepare_args_t pa = {lt, args, NULL, NULL, false};
@@ -509,16 +538,16 @@ static int lua_step_start(sl_task_t *task, const sl_value_t *args)
     }
     host->task_set_data(task, lt);
     lt->vm = vm;
-    lt->next = vm->step_tasks;
+    lt->next = st->tasks;
     if (lt->next)
         lt->next->prev = lt;
-    vm->step_tasks = lt;
-    lua_State *L = vm->L;
+    st->tasks = lt;
+    lua_State *L = sl__vm_lua(vm);
     int base = lua_gettop(L);
     lua_pushcfunction(L, sl__vm_msgh);
     lua_pushcfunction(L, l_step_prepare);
     lua_pushlightuserdata(L, &pa);
-    vm->mem_refused = false;
+    sl__vm_mem_clear(vm);
     int status = lua_pcall(L, 1, 0, base + 1);
     if (status != LUA_OK) {
         const char *msg = status == LUA_ERRMEM ? "not enough memory" : lua_tostring(L, -1);
@@ -544,15 +573,17 @@ static void lua_step_cancel(sl_task_t *task)
 {
     if (sl__lua_pooled_cancel(task))
         return;
-    lua_task_t *lt = sl__host()->task_data(task);
+    lua_task_t *lt = sl__lua_host->task_data(task);
     if (lt == NULL || lt->ending)
         return; /* an ending task completes once its file work has stopped */
     finish_fail(lt, SL_ECANCELED, "canceled"); /* retire() cancels the fibers' IO first */
 }
 
-void sl__lua_steps_detach(sl_vm_t *vm)
+/* The VM is being freed: its live tasks end canceled, and the kind's state goes. */
+static void steps_detach(void *data)
 {
-    lua_task_t *lt = vm->step_tasks;
+    vm_state_t *st = data;
+    lua_task_t *lt = st->tasks;
     while (lt) {
         lua_task_t *next = lt->next;
         if (lt->turn_timer_inited)
@@ -560,12 +591,12 @@ void sl__lua_steps_detach(sl_vm_t *vm)
         lt->vm = NULL;
         lt->prev = lt->next = NULL;
         if (lt->task)
-            sl__host()->task_set_data(lt->task, NULL);
+            sl__lua_host->task_set_data(lt->task, NULL);
         lt->task = NULL;
         finish(lt, SL_ECANCELED, "the run's Lua VM was freed", NULL);
         lt = next;
     }
-    vm->step_tasks = NULL;
+    sl__free(st);
 }
 
 /* ---- the kind ------------------------------------------------------------ */
@@ -596,4 +627,12 @@ static const sl_kind_t lua_kinds[] = {
      pooled_params, sl__lua_pooled_worker_start, NULL},
 };
 
-const sl_plugin_t sl__lua_plugin = SL_PLUGIN_INIT("lua", SLUICE_VERSION, lua_kinds);
+static const sl_plugin_t lua_plugin = SL_PLUGIN_INIT("lua", SLUICE_VERSION, lua_kinds);
+
+const sl_host_t *sl__lua_host;
+
+const sl_plugin_t *sl__lua_entry(const sl_host_t *host)
+{
+    sl__lua_host = host;
+    return &lua_plugin;
+}

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lua/vm.h"
 #include "plugin/registry.h"
 
 typedef struct loaded_plugin {
@@ -21,6 +20,7 @@ struct sl_registry {
     loaded_plugin_t *plugins;
     size_t plugin_count;
     size_t plugin_cap;
+    const sl_host_t *host; /* what plugins are handed */
     sl_kind_info_t *kinds; /* sorted by name */
     size_t kind_count;
     size_t kind_cap;
@@ -117,27 +117,25 @@ static int add_plugin(sl_registry_t *reg, void *handle, const char *path, const 
     return 0;
 }
 
-/* The lua kind lives in the engine; a weak reference keeps unit tests of other
- * modules linkable without it. */
-extern const sl_plugin_t sl__lua_plugin __attribute__((weak));
-
-int sl__registry_new(sl_registry_t **out)
+int sl__registry_new(const sl_host_t *host, sl_registry_t **out)
 {
     sl_registry_t *reg = sl__calloc(1, sizeof(*reg));
     if (reg == NULL)
         return SL_ENOMEM;
-    sl_diag_t diag;
-    sl__diag_init(&diag);
-    int rc = 0;
-    if (&sl__lua_plugin != NULL)
-        rc = add_plugin(reg, NULL, BUILTIN_PATH, &sl__lua_plugin, &diag);
-    sl__diag_close(&diag);
-    if (rc < 0) {
-        sl__registry_free(reg);
-        return rc;
-    }
+    reg->host = host;
     *out = reg;
     return 0;
+}
+
+int sl__registry_add_builtin(sl_registry_t *reg, sl_plugin_entry_fn entry, sl_diag_t *diag)
+{
+    const sl_plugin_t *p = entry(reg->host);
+    if (p == NULL) {
+        sl__diag_add(diag, BUILTIN_PATH, (sl_mark_t){0, 0}, "a built-in plugin refused to load");
+        return SL_EINVAL;
+    }
+    int rc = check_descriptor(p, BUILTIN_PATH, diag);
+    return rc < 0 ? rc : add_plugin(reg, NULL, BUILTIN_PATH, p, diag);
 }
 
 void sl__registry_free(sl_registry_t *reg)
@@ -174,7 +172,7 @@ int sl__registry_load_file(sl_registry_t *reg, const char *path, sl_diag_t *diag
         dlclose(handle);
         return SL_ENOTFOUND;
     }
-    const sl_plugin_t *p = entry(sl__host());
+    const sl_plugin_t *p = entry(reg->host);
     if (p == NULL) {
         sl__diag_add(diag, path, none, "plugin refused: its entry returned no descriptor");
         dlclose(handle);
@@ -218,21 +216,6 @@ int sl__registry_load_dir(sl_registry_t *reg, const char *dir, sl_diag_t *diag)
         sl__free(names[i]);
     }
     return rc;
-}
-
-const char *sl__exe_dir(void)
-{
-    static char dir[PATH_MAX];
-    if (dir[0] == '\0') {
-        ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
-        if (n <= 0)
-            return NULL;
-        dir[n] = '\0';
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = '\0';
-    }
-    return dir;
 }
 
 static bool is_dir(const char *path)

@@ -1,11 +1,10 @@
 /*
- * plugin/registry: the step kinds this process knows, from the built-in
- * kinds compiled into the engine (lua), the built-in plugins folder and each
- * folder of SLUICE_PLUGIN_PATH, in that order (a later kind of the same name
- * is ignored with a warning). Plugins are shared objects loaded with dlopen;
- * one exporting the wrong ABI version, or no entry symbol, is refused.
- *
- * Also owns the host table (sluice/plugin.h) handed to every plugin.
+ * plugin/registry: the step kinds this process knows, from the plugins
+ * compiled into the binary (added by its creator: the lua kind), the built-in
+ * plugins folder and each folder of SLUICE_PLUGIN_PATH, in that order (a later
+ * kind of the same name is ignored with a warning). Plugins are shared objects
+ * loaded with dlopen; one exporting the wrong ABI version, or no entry symbol,
+ * is refused. The loader only looks kinds and their schemas up here.
  * Loop thread only.
  */
 #ifndef SL_PLUGIN_REGISTRY_H
@@ -25,9 +24,17 @@ typedef struct sl_kind_info {
     const char *path; /* shared object, or "(built-in)" */
 } sl_kind_info_t;
 
-/** A registry holding the kinds compiled into the engine. */
-int sl__registry_new(sl_registry_t **out);
+/**
+ * An empty registry; the plugins it loads are handed `host` (borrowed, outlives them):
+ * the engine's table, or a worker's. Returns SL_ENOMEM.
+ */
+int sl__registry_new(const sl_host_t *host, sl_registry_t **out);
 void sl__registry_free(sl_registry_t *reg);
+/**
+ * Adds a plugin compiled into the binary (the lua kind), called as a loaded plugin's
+ * entry would be. Returns SL_EINVAL (refused, in `diag`) or SL_ENOMEM.
+ */
+int sl__registry_add_builtin(sl_registry_t *reg, sl_plugin_entry_fn entry, sl_diag_t *diag);
 
 /**
  * Loads the built-in plugins folder, then SLUICE_PLUGIN_PATH. Problems with
@@ -51,16 +58,11 @@ const sl_kind_info_t *sl__registry_at(const sl_registry_t *reg, size_t i);
 /** Names within edit distance 2 of `name` (best first) for did-you-mean; NULL if none. */
 const char *sl__registry_suggest(const sl_registry_t *reg, const char *name);
 
-/** The host table handed to plugins. */
-const sl_host_t *sl__host(void);
 /**
- * Makes sl__host() return `table` (NULL: the engine's own) for plugins loaded from now
- * on: a worker process copies the engine's table and replaces its task functions.
- * `table` is borrowed for the life of the process. Call before loading plugins.
+ * Fills `host` with the ABI's engine-independent functions (values, JSON, memory, error
+ * text; plugin/abi.c) and its head; the task and HTTP functions are left NULL for the
+ * caller, which binds them to a scheduler (host/) or a worker (pool/worker.c).
  */
-void sl__host_use(const sl_host_t *table);
-
-/** Folder of the running binary ("build"), borrowed; NULL if unknown. */
-const char *sl__exe_dir(void);
+void sl__plugin_host_init(sl_host_t *host);
 
 #endif

@@ -96,7 +96,7 @@ void sl__pool_kick(sl_pool_t *pool)
 static size_t batch_size(const sl_pool_t *pool)
 {
     const sl_pool_job_t *head = pool->queue_head;
-    uint64_t task_ns = head->timing ? head->timing->task_ns : 0;
+    uint64_t task_ns = head->task_ns ? *head->task_ns : 0;
     size_t n = 1;
     if (task_ns > 0)
         n = task_ns >= POOL_BATCH_TARGET_NS ? 1 : (size_t)(POOL_BATCH_TARGET_NS / task_ns);
@@ -199,7 +199,7 @@ static void on_kick(uv_idle_t *idle)
 static void on_watchdog(uv_timer_t *timer)
 {
     sl_pool_t *pool = timer->data;
-    uint64_t now = sl__now_ns();
+    uint64_t now = sl__clock_now_ns();
     bool busy = false;
     for (sl_pool_worker_t *w = pool->workers, *next; w; w = next) {
         next = w->next;

@@ -23,11 +23,6 @@
 typedef struct sl_pool sl_pool_t;
 typedef struct sl_pool_worker sl_pool_worker_t;
 
-/** Measured cost of a kind of task (one per step): what batch sizes follow. */
-typedef struct sl_pool_timing {
-    uint64_t task_ns; /* moving average of one task's time in a worker; 0 = not measured */
-} sl_pool_timing_t;
-
 /** One task for the pool, embedded in its owner (the scheduler's task). */
 typedef struct sl_pool_job {
     /* Set by the owner before sl__pool_submit; borrowed until the job completes. */
@@ -36,7 +31,9 @@ typedef struct sl_pool_job {
     const sl_value_t *args;
     uint32_t attempt;         /* 1-based */
     int64_t timeout_ms;       /* 0 = none; counted from when a worker starts the task */
-    sl_pool_timing_t *timing; /* may be NULL */
+    /* A kind of task's measured cost (one per step), what batch sizes follow: the moving
+     * average of one task's time in a worker, 0 = not measured. May be NULL. */
+    uint64_t *task_ns;
     const struct sl_pool_cbs *cbs; /* this job's callbacks; NULL = the pool's */
     /* The pool's. */
     struct sl_pool_job *prev, *next;
@@ -117,7 +114,12 @@ const char *sl__pool_default_exe(void);
 /** The hidden command that makes the sluice binary a worker. */
 #define SL_POOL_WORKER_COMMAND_NAME "__worker"
 
-/** Entry of `sluice __worker`: the worker's blocking loop (worker.c). Returns an exit code. */
-int sl__pool_worker_main(int argc, char **argv);
+/**
+ * Entry of `sluice __worker`: the worker's blocking loop (worker.c). `builtins` (borrowed)
+ * are the plugins compiled into the binary, offered before any shared object is loaded.
+ * Returns an exit code.
+ */
+int sl__pool_worker_main(int argc, char **argv, const sl_plugin_entry_fn *builtins,
+                         size_t builtin_count);
 
 #endif

@@ -106,11 +106,11 @@ static sl_pool_job_t *pop_job(sl_pool_worker_t *w)
 
 static void note_time(sl_pool_job_t *job, uint64_t elapsed_ns)
 {
-    if (job->timing == NULL)
+    if (job->task_ns == NULL)
         return;
-    uint64_t avg = job->timing->task_ns;
+    uint64_t avg = *job->task_ns;
     avg = avg ? (avg * 7 + elapsed_ns) / 8 : elapsed_ns;
-    job->timing->task_ns = avg ? avg : 1;
+    *job->task_ns = avg ? avg : 1;
 }
 
 /* Copies a message out of a frame (NUL-terminated, cut at 64 KiB). */
@@ -247,7 +247,7 @@ static void on_exit(uv_process_t *process, int64_t exit_status, int term_signal)
     w->exited = true;
     w->exit_status = exit_status;
     w->term_signal = term_signal;
-    w->exited_ns = sl__now_ns();
+    w->exited_ns = sl__clock_now_ns();
     if (!w->eof)
         sl__pool_watch(w->pool); /* in case the socket never reports its end */
     maybe_dead(w);

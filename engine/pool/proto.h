@@ -40,7 +40,7 @@ enum { SL_POOL_REC_DONE = 1, SL_POOL_REC_FAIL = 2, SL_POOL_REC_LOG = 3 };
 /** The shared page. The worker writes, the engine reads (it may read a stale pair). */
 typedef struct sl_pool_shared {
     _Atomic uint64_t running_seq; /* the task being run; 0 = between tasks */
-    _Atomic uint64_t started_ns;  /* when it started (CLOCK_MONOTONIC, as sl__now_ns) */
+    _Atomic uint64_t started_ns;  /* when it started (CLOCK_MONOTONIC, as sl__clock_now_ns) */
     _Atomic uint32_t out_of_memory; /* the worker died near limits.cpu.memory */
 } sl_pool_shared_t;
 

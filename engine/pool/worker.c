@@ -49,6 +49,8 @@ static struct {
     uint64_t memory_bytes;
     sl_pool_shared_t *shared;
     sl_registry_t *registry; /* built-in kinds, then plugins as tasks need them */
+    const sl_plugin_entry_fn *builtins; /* the plugins compiled into the binary */
+    size_t builtin_count;
     bool all_loaded;         /* every plugin folder has been loaded */
     sl_host_t host;
     sl_wire_keys_t keys; /* argument map keys met lately, shared by the next tasks' */
@@ -62,7 +64,7 @@ static struct {
 /* Reads the clock at a task's end; returns how long the task ran. */
 static uint64_t task_ended(const worker_task_t *t)
 {
-    W.now_ns = sl__now_ns();
+    W.now_ns = sl__clock_now_ns();
     return W.now_ns - t->started_ns;
 }
 
@@ -106,7 +108,7 @@ static void flush(void)
         write_all(W.out.data, W.out.len);
     }
     W.out.len = SL_POOL_HEADER_SIZE;
-    W.now_ns = W.last_flush_ns = sl__now_ns(); /* a write can wait: the next task starts now */
+    W.now_ns = W.last_flush_ns = sl__clock_now_ns(); /* a write can wait: the next task starts now */
 }
 
 static void format_limit(char *buf, size_t size)
@@ -274,7 +276,7 @@ static void http_cancel(sl_http_t *req)
 
 static void setup_host(void)
 {
-    W.host = *sl__host();
+    sl__plugin_host_init(&W.host);
     W.host.log = task_log;
     W.host.task_done = task_done;
     W.host.task_fail = task_fail;
@@ -286,7 +288,6 @@ static void setup_host(void)
     W.host.task_retry_after = task_retry_after;
     W.host.http_request = http_request;
     W.host.http_cancel = http_cancel;
-    sl__host_use(&W.host); /* what plugins loaded from now on are handed */
 }
 
 /* ---- running tasks -------------------------------------------------------------------- */
@@ -299,11 +300,15 @@ static void setup_host(void)
  */
 static const sl_kind_t *find_kind(const char *name, const uint8_t *plugin, size_t plugin_len)
 {
-    if (W.registry == NULL && sl__registry_new(&W.registry) < 0)
-        return NULL;
-    const sl_kind_info_t *info = sl__registry_find(W.registry, name);
     sl_diag_t diag;
     sl__diag_init(&diag); /* the engine reported plugin problems already */
+    if (W.registry == NULL) {
+        if (sl__registry_new(&W.host, &W.registry) < 0)
+            return NULL;
+        for (size_t i = 0; i < W.builtin_count; i++)
+            sl__registry_add_builtin(W.registry, W.builtins[i], &diag);
+    }
+    const sl_kind_info_t *info = sl__registry_find(W.registry, name);
     if (info == NULL && plugin_len > 0 && plugin_len < PATH_MAX) {
         char path[PATH_MAX];
         memcpy(path, plugin, plugin_len);
@@ -361,7 +366,7 @@ static void run_batch(const uint8_t *payload, size_t len)
 {
     sl_pool_cursor_t c = {payload, len, 0, 0};
     uint32_t count = sl__pool_take_u32(&c);
-    W.now_ns = sl__now_ns();
+    W.now_ns = sl__clock_now_ns();
     for (uint32_t i = 0; i < count; i++) {
         worker_task_t t = {.seq = sl__pool_take_u64(&c)};
         uint8_t kind_len = sl__pool_take_u8(&c);
@@ -486,8 +491,11 @@ static void apply_memory_limit(void)
 #endif
 }
 
-int sl__pool_worker_main(int argc, char **argv)
+int sl__pool_worker_main(int argc, char **argv, const sl_plugin_entry_fn *builtins,
+                         size_t builtin_count)
 {
+    W.builtins = builtins;
+    W.builtin_count = builtin_count;
     long parent = 0;
     int log_level = SL_LOG_INFO;
     for (int i = 1; i + 1 < argc; i += 2) {

@@ -2,10 +2,8 @@
 #ifndef SL_SCHED_INTERNAL_H
 #define SL_SCHED_INTERNAL_H
 
-#include "io/http.h"
-#include "lua/vm.h"
-#include "pool/pool.h"
 #include "sched/sched.h"
+#include "vm/vm.h"
 #include "sched/task.h"
 
 typedef struct step_rt step_rt_t;
@@ -33,7 +31,7 @@ struct step_rt {
     size_t *stream_queue;    /* streaming sinks: item indices ready to dispatch */
     size_t stream_head, stream_len, stream_cap;
     uint8_t *item_ended;     /* stream sources: one bit per item */
-    sl_pool_timing_t cpu_timing; /* CPU kinds: measured task time, for batch sizes */
+    uint64_t cpu_task_ns;    /* CPU kinds: the executor's measured time per task */
     step_rt_t *queue_next;
 };
 
@@ -53,14 +51,14 @@ struct sl_task {
     uint8_t state;       /* task_state_t */
     bool timer_inited;
     bool completed;      /* the kind reported (done or fail) */
-    bool in_pool;        /* a CPU task handed to the worker pool (job below) */
+    bool in_executor;    /* a CPU task handed to the run's executor (exec_handle) */
     int64_t retry_after_ms; /* the kind's hint for the next attempt (0 = backoff) */
     sl_value_t *owned_args;
     const sl_value_t *args;
     void *data;          /* the kind's */
     sl_task_t *prev, *next; /* run's list of live tasks */
     uv_timer_t timer;    /* timeout while running, backoff while waiting */
-    sl_pool_job_t job;   /* while in_pool */
+    void *exec_handle;   /* the executor's, while in_executor */
     char where[64];
 };
 
@@ -88,16 +86,13 @@ struct sl_run {
     char *run_id;
     int64_t started_unix;
     uint64_t rng;
-    sl_http_client_t *http; /* made on the first HTTP request */
-    sl_pool_t *pool;     /* CPU kinds' workers, started with the run when it has CPU steps */
-    char *worker_exe;    /* what the pool runs; NULL: CPU kinds run on the loop */
+    sl_executor_t *cpu;  /* where CPU tasks go; NULL: they run on the loop */
+    sl_services_t *services;
     sl_run_done_cb done_cb;
     void *done_ud;
 };
 
 /* run.c */
-/** The run's worker pool, started now if it is not yet; NULL without a worker binary. */
-sl_pool_t *sl__run_pool(sl_run_t *run);
 void sl__sched_activate(sl_run_t *run, step_rt_t *step);
 void sl__sched_schedule_pump(sl_run_t *run);
 void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output);
@@ -109,6 +104,5 @@ const sl_value_t *sl__sched_item_value(const sl_run_t *run, const step_rt_t *ste
 void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt);
 void sl__sched_cancel_all(sl_run_t *run, bool cancel_running);
 void sl__sched_free_tasks(sl_run_t *run);
-extern const sl_pool_cbs_t sl__sched_pool_cbs;
 
 #endif

@@ -18,16 +18,19 @@ static void check_finished(sl_run_t *run);
 /* ---- the ready queue ------------------------------------------------------ */
 
 /*
- * A CPU step keeps no more tasks in flight than fill the pool's batches: a task's arguments
+ * A CPU step keeps no more tasks in flight than fill the executor's window (the pool's
+ * batches): a task's arguments
  * are then made just before they are sent, still in cache, and task records are reused
  * rather than 10,000 made (primes.yaml's sieve step: 29 → 24 ms). Each task that ends
  * brings the step back to the pump.
  */
 static bool cpu_window_full(const step_rt_t *step)
 {
-    const sl_pool_t *pool = step->run->pool;
-    return pool && step->def->kind && step->def->kind->exec == SL_EXEC_CPU &&
-           step->stats.inflight >= sl__pool_window(pool);
+    const sl_executor_t *cpu = step->run->cpu;
+    if (cpu == NULL || step->def->kind == NULL || step->def->kind->exec != SL_EXEC_CPU)
+        return false;
+    size_t window = cpu->window(cpu);
+    return window && step->stats.inflight >= window;
 }
 
 static bool step_has_work(const step_rt_t *step)
@@ -260,7 +263,7 @@ static void step_end(sl_run_t *run, step_rt_t *step)
 {
     if (step->stats.status == SL_STEP_RUNNING)
         step->stats.status = SL_STEP_DONE;
-    step->stats.ended_ns = sl__now_ns();
+    step->stats.ended_ns = sl__clock_now_ns();
     run->steps_ended++;
     for (size_t i = 0; i < step->dependent_count; i++) {
         step_rt_t *dep = &run->steps[step->dependents[i]];
@@ -368,7 +371,7 @@ static int map_items(const sl_value_t *map, sl_value_t *out)
 static int expand_foreach(sl_run_t *run, step_rt_t *step, char **err)
 {
     sl_value_t *items = NULL;
-    int rc = sl__tmpl_eval(run->vm, step->def->foreach, NULL, 0, &items, err);
+    int rc = sl__expr_eval(run->vm, step->def->foreach, NULL, 0, &items, err);
     if (rc < 0)
         return rc;
     sl_type_t type = sl_value_type(items);
@@ -399,7 +402,7 @@ static int eval_if(sl_run_t *run, step_rt_t *step, char **err)
     if (cond == NULL || (sl__tmpl_flags(cond) & SL_TMPL_USES_ITEM))
         return 1;
     sl_value_t *value = NULL;
-    int rc = sl__tmpl_eval(run->vm, cond, NULL, 0, &value, err);
+    int rc = sl__expr_eval(run->vm, cond, NULL, 0, &value, err);
     if (rc == 0)
         rc = sl_value_truthy(value) ? 1 : 0;
     sl_value_free(value);
@@ -411,7 +414,7 @@ static int prepare_step(sl_run_t *run, step_rt_t *step, char **err)
     const sl_step_t *def = step->def;
     if (!(sl__tmpl_flags(def->with) & SL_TMPL_USES_ITEM)) {
         sl_value_t *args = NULL;
-        int rc = sl__tmpl_eval(run->vm, def->with, NULL, 0, &args, err);
+        int rc = sl__expr_eval(run->vm, def->with, NULL, 0, &args, err);
         if (rc < 0)
             return rc;
         sl_value_move_into(&step->args, args);
@@ -438,7 +441,7 @@ void sl__sched_activate(sl_run_t *run, step_rt_t *step)
         return; /* stopping: stays waiting, reported as not run */
     step->active = true;
     step->stats.status = SL_STEP_RUNNING;
-    step->stats.started_ns = sl__now_ns();
+    step->stats.started_ns = sl__clock_now_ns();
     char *err = NULL;
     int rc = eval_if(run, step, &err);
     if (rc == 0) {
@@ -585,14 +588,12 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     run->started_unix = opts->started_unix ? opts->started_unix : (int64_t)time(NULL);
     run->run_id = opts->run_id ? sl__strdup(opts->run_id)
                                : sl__asprintf("%" PRId64, run->started_unix);
-    run->rng = sl__now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
-    const char *exe = opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
-    run->worker_exe = exe ? sl__strdup(exe) : NULL;
+    run->rng = sl__clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+    run->cpu = opts->cpu;
+    run->services = opts->services;
     run->steps = sl__calloc(wf->step_count ? wf->step_count : 1, sizeof(*run->steps));
     run->activation_queue = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(size_t));
-    int rc = run->run_id && run->steps && run->activation_queue && (!exe || run->worker_exe)
-                 ? 0
-                 : SL_ENOMEM;
+    int rc = run->run_id && run->steps && run->activation_queue ? 0 : SL_ENOMEM;
     for (size_t i = 0; rc == 0 && i < wf->step_count; i++) {
         step_rt_t *step = &run->steps[i];
         step->run = run;
@@ -622,39 +623,10 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     return 0;
 }
 
-/* Workers start with a run that has CPU steps (not for one without: they cost a process
- * each). Without a worker binary (unit tests of other modules), CPU kinds run inline. */
-static int start_pool(sl_run_t *run)
-{
-    const sl_workflow_t *wf = run->wf;
-    bool has_cpu = false;
-    for (size_t i = 0; i < wf->step_count && !has_cpu; i++)
-        has_cpu = wf->steps[i].kind && wf->steps[i].kind->exec == SL_EXEC_CPU;
-    if (!has_cpu || run->worker_exe == NULL)
-        return 0;
-    return sl__run_pool(run) ? 0 : SL_ENOMEM;
-}
-
-sl_pool_t *sl__run_pool(sl_run_t *run)
-{
-    if (run->pool == NULL && run->worker_exe != NULL) {
-        const sl_workflow_t *wf = run->wf;
-        sl_pool_opts_t opts = {.workers = wf->limits.cpu_workers,
-                               .memory_bytes = wf->limits.cpu_memory_bytes,
-                               .exe = run->worker_exe};
-        if (sl__pool_new(run->loop, &opts, &sl__sched_pool_cbs, &run->pool) < 0)
-            run->pool = NULL;
-    }
-    return run->pool;
-}
-
 int sl__run_start(sl_run_t *run, sl_run_done_cb done, void *ud)
 {
     if (run->started)
         return SL_EINVAL;
-    if (start_pool(run) < 0) /* out of memory: CPU kinds run on the loop rather than not at all */
-        SL_LOG(SL_LOG_WARN, run->run_id, NULL, "cannot start the worker pool (out of memory); "
-               "CPU steps run on the loop");
     run->started = true;
     run->done_cb = done;
     run->done_ud = ud;
@@ -686,24 +658,6 @@ static void on_handle_closed(uv_handle_t *handle)
 
 void sl__run_close(sl_run_t *run)
 {
-    if (run->http) {
-        /* Canceled downloads remove their temporary files in the threadpool: wait for
-         * that (it is short), so no work outlives the loop. */
-        sl__io_http_close(run->http);
-        while (!sl__io_http_closed(run->http))
-            uv_run(run->loop, UV_RUN_ONCE);
-        sl__io_http_free(run->http);
-        run->http = NULL;
-    }
-    if (run->pool) {
-        /* Idle workers exit when their socket closes, busy ones are killed: the wait for
-         * their exits is short and bounded. */
-        sl__pool_close(run->pool);
-        while (!sl__pool_closed(run->pool))
-            uv_run(run->loop, UV_RUN_ONCE);
-        sl__pool_free(run->pool);
-        run->pool = NULL;
-    }
     if (run->handles_open && !run->pump_closed) {
         uv_close((uv_handle_t *)&run->pump, on_handle_closed);
         uv_close((uv_handle_t *)&run->grace, on_handle_closed);
@@ -737,7 +691,6 @@ void sl__run_free(sl_run_t *run)
     sl__free(run->steps);
     sl__free(run->error);
     sl__free(run->run_id);
-    sl__free(run->worker_exe);
     sl__free(run);
 }
 
@@ -769,20 +722,4 @@ const sl_value_t *sl__run_output(const sl_run_t *run, size_t step)
 const char *sl__run_id(const sl_run_t *run)
 {
     return run->run_id;
-}
-
-bool sl__run_http_stats(const sl_run_t *run, sl_http_stats_t *out)
-{
-    if (run->http == NULL)
-        return false;
-    sl__io_http_stats(run->http, out);
-    return true;
-}
-
-bool sl__run_pool_stats(const sl_run_t *run, sl_pool_stats_t *out)
-{
-    if (run->pool == NULL)
-        return false;
-    sl__pool_stats(run->pool, out);
-    return true;
 }

@@ -20,14 +20,46 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "io/http.h"
 #include "loader/workflow.h"
-#include "pool/pool.h"
 #include "util/util.h"
 
 #define SL_RUN_INFLIGHT_MAX 10000 /* attempts in flight at once, run-wide */
 
 typedef struct sl_run sl_run_t;
+/* What the layers above give a run's tasks (host/host.h); opaque here. */
+typedef struct sl_services sl_services_t;
+
+/** A CPU task as an executor sees it: borrowed until the task is reported. */
+typedef struct sl_cpu_task {
+    const char *kind;       /* the kind's name */
+    const char *plugin;     /* the shared object providing it; NULL: built in, or search */
+    const sl_value_t *args;
+    uint32_t attempt;       /* 1-based */
+    int64_t timeout_ms;     /* per attempt, counted from when the task starts; 0 = none */
+    uint64_t *task_ns;      /* the step's measured time per task, for the executor to keep */
+} sl_cpu_task_t;
+
+/**
+ * Where a run's CPU tasks go (docs/architecture.md, "Executors"): the layers above
+ * implement it (host/ binds the worker pool, pool/), the scheduler only calls it. Each
+ * task submitted is reported exactly once through sl__sched_task_done or
+ * sl__sched_task_fail, from the loop and never from inside submit or cancel, unless
+ * unqueue takes it back first. Loop thread only.
+ */
+typedef struct sl_executor sl_executor_t;
+struct sl_executor {
+    /** Takes `task`; *handle is the executor's, passed back to unqueue and cancel. Returns
+     *  SL_ENOMEM and never reports then. */
+    int (*submit)(sl_executor_t *ex, sl_task_t *task, const sl_cpu_task_t *cpu,
+                  void **handle);
+    /** True when the task had not started: it is dropped and will not be reported. */
+    bool (*unqueue)(sl_executor_t *ex, void *handle);
+    /** Stops a started task; it is reported (failed) later. */
+    void (*cancel)(sl_executor_t *ex, void *handle);
+    /** Tasks of one step worth having submitted at once (a step with more holds the rest
+     *  back, so arguments are made just before they go); 0 = no limit. */
+    size_t (*window)(const sl_executor_t *ex);
+};
 
 typedef enum {
     SL_STEP_WAITING = 0, /* dependencies not finished */
@@ -52,9 +84,10 @@ typedef struct sl_run_opts {
     const char *run_id;  /* copied */
     int64_t started_unix;
     uint32_t inflight_max; /* 0 = SL_RUN_INFLIGHT_MAX */
-    /* The sluice binary whose `__worker` command runs CPU kinds (copied); NULL = the
-     * process default (sl__pool_default_exe). With neither, CPU kinds run on the loop. */
-    const char *worker_exe;
+    /* Where CPU tasks run (borrowed, outlives the run); NULL: on the loop, as IO kinds. */
+    sl_executor_t *cpu;
+    /* Handed to the run's kinds through sl__task_services (borrowed); may be NULL. */
+    sl_services_t *services;
 } sl_run_opts_t;
 
 /** Called once when the run has finished (all steps ended, or stopped and drained). */
@@ -76,8 +109,8 @@ void sl__run_stop(sl_run_t *run, bool cancel);
  */
 size_t sl__run_stragglers(const sl_run_t *run);
 /**
- * Ends what a finished run still has going: the HTTP client and the worker pool are closed
- * (waiting on the loop for them) and the run's handles too. Its values stay. Idempotent.
+ * Closes a finished run's handles, running the loop until their close callbacks have
+ * come. Its values stay. Idempotent. Close the run's services (HTTP, workers) first.
  */
 void sl__run_close(sl_run_t *run);
 /** Frees a run that is done (or never started); closes it first. */
@@ -93,10 +126,6 @@ const char *sl__run_error(const sl_run_t *run);
 /** The output of a finished step (borrowed), or NULL. */
 const sl_value_t *sl__run_output(const sl_run_t *run, size_t step);
 const char *sl__run_id(const sl_run_t *run);
-/** The run's HTTP counters; false when the run made no HTTP request. */
-bool sl__run_http_stats(const sl_run_t *run, sl_http_stats_t *out);
-/** The worker pool's counters; false when the run started no pool. */
-bool sl__run_pool_stats(const sl_run_t *run, sl_pool_stats_t *out);
 
 /* Host-table task functions (plugin/host.c points at these). */
 void sl__sched_task_done(sl_task_t *task, sl_value_t *output);

@@ -50,7 +50,7 @@ static sl_task_t *new_task(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     t->state = TASK_STARTING;
     t->timer_inited = false;
     t->completed = false;
-    t->in_pool = false;
+    t->in_executor = false;
     t->retry_after_ms = 0;
     t->owned_args = NULL;
     t->args = NULL;
@@ -196,7 +196,7 @@ static bool prepare_args(sl_run_t *run, step_rt_t *step, size_t item, sl_task_t 
     char *err = NULL;
     if (def->if_cond && (sl__tmpl_flags(def->if_cond) & SL_TMPL_USES_ITEM)) {
         sl_value_t *cond = NULL;
-        int rc = sl__tmpl_eval(run->vm, def->if_cond, value, index, &cond, &err);
+        int rc = sl__expr_eval(run->vm, def->if_cond, value, index, &cond, &err);
         bool truthy = rc == 0 && sl_value_truthy(cond);
         sl_value_free(cond);
         if (rc < 0 || !truthy) {
@@ -213,7 +213,7 @@ static bool prepare_args(sl_run_t *run, step_rt_t *step, size_t item, sl_task_t 
         t->args = &step->args;
         return true;
     }
-    int rc = sl__tmpl_eval(run->vm, def->with, value, index, &t->owned_args, &err);
+    int rc = sl__expr_eval(run->vm, def->with, value, index, &t->owned_args, &err);
     if (rc < 0) {
         release_task(t);
         sl__sched_item_failed(step, item, rc, err ? err : sl_strerror(rc));
@@ -224,49 +224,32 @@ static bool prepare_args(sl_run_t *run, step_rt_t *step, size_t item, sl_task_t 
     return true;
 }
 
-/* ---- CPU kinds: the worker pool ------------------------------------------------------
- * The pool runs the task in a worker and reports from the loop; its timeouts count from
- * when a worker starts the task (pool/pool.h), so no timer of ours runs meanwhile. */
+/* ---- CPU kinds: the run's executor --------------------------------------------------
+ * The executor runs the task elsewhere (a worker process) and reports from the loop; its
+ * timeouts count from when the task starts there, so no timer of ours runs meanwhile. */
 
-static sl_task_t *task_of(sl_pool_job_t *job)
-{
-    return (sl_task_t *)(void *)((char *)job - offsetof(sl_task_t, job));
-}
-
-static void on_pool_done(sl_pool_job_t *job, sl_value_t *output)
-{
-    sl__sched_task_done(task_of(job), output);
-}
-
-static void on_pool_fail(sl_pool_job_t *job, int code, const char *message,
-                         int64_t retry_after_ms)
-{
-    sl_task_t *t = task_of(job);
-    t->retry_after_ms = retry_after_ms;
-    sl__sched_task_fail(t, code, message);
-}
-
-static void on_pool_log(sl_pool_job_t *job, int level, const char *message)
-{
-    sl_task_t *t = task_of(job);
-    SL_LOG(level, t->run->run_id, sl__task_where(t), "%s", message);
-}
-
-const sl_pool_cbs_t sl__sched_pool_cbs = {on_pool_done, on_pool_fail, on_pool_log};
-
-static void submit_to_pool(sl_run_t *run, step_rt_t *step, sl_task_t *t)
+static void submit_cpu(sl_run_t *run, step_rt_t *step, sl_task_t *t)
 {
     const sl_step_t *def = step->def;
-    t->job.kind = def->kind->name;
-    t->job.plugin = def->plugin;
-    t->job.args = t->args;
-    t->job.attempt = t->attempt;
-    t->job.timeout_ms = def->timeout_ms > 0 ? def->timeout_ms : 0;
-    t->job.timing = &step->cpu_timing;
-    t->job.cbs = NULL; /* the pool's: sl__sched_pool_cbs */
-    t->in_pool = true;
+    sl_cpu_task_t cpu = {
+        .kind = def->kind->name,
+        .plugin = def->plugin,
+        .args = t->args,
+        .attempt = t->attempt,
+        .timeout_ms = def->timeout_ms > 0 ? def->timeout_ms : 0,
+        .task_ns = &step->cpu_task_ns,
+    };
     t->state = TASK_RUNNING;
-    sl__pool_submit(run->pool, &t->job);
+    int rc = run->cpu->submit(run->cpu, t, &cpu, &t->exec_handle);
+    if (rc < 0) {
+        size_t item = t->item;
+        uint32_t attempt = t->attempt;
+        release_task(t);
+        attempt_failed(run, step, item, attempt, rc, "cannot hand the task to its executor: "
+                       "out of memory", 0);
+        return;
+    }
+    t->in_executor = true;
 }
 
 void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt)
@@ -279,8 +262,8 @@ void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t at
     if (!prepare_args(run, step, item, t))
         return;
     const sl_step_t *def = step->def;
-    if (def->kind->exec == SL_EXEC_CPU && run->pool) {
-        submit_to_pool(run, step, t);
+    if (def->kind->exec == SL_EXEC_CPU && run->cpu) {
+        submit_cpu(run, step, t);
         return;
     }
     if (def->timeout_ms > 0 && def->kind->exec == SL_EXEC_IO &&
@@ -360,16 +343,16 @@ void sl__sched_cancel_all(sl_run_t *run, bool cancel_running)
             stop_timer(t);
             release_task(t);
             sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping");
-        } else if (t->state == TASK_RUNNING && t->in_pool &&
-                   sl__pool_unqueue(run->pool, &t->job)) {
-            /* still queued for a worker: it has not started, and now will not */
+        } else if (t->state == TASK_RUNNING && t->in_executor &&
+                   run->cpu->unqueue(run->cpu, t->exec_handle)) {
+            /* still queued: it has not started, and now will not */
             release_task(t);
             sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping");
         } else if (cancel_running && t->state == TASK_RUNNING) {
             stop_timer(t);
             t->state = TASK_ZOMBIE;
-            if (t->in_pool)
-                sl__pool_cancel(run->pool, &t->job); /* kills its worker; fails it later */
+            if (t->in_executor)
+                run->cpu->cancel(run->cpu, t->exec_handle); /* it fails it later */
             else if (step->def->kind->cancel)
                 step->def->kind->cancel(t);
             sl__sched_item_failed(step, item, SL_ECANCELED, "canceled");
@@ -458,33 +441,9 @@ int sl__task_scope(sl_task_t *task, sl_value_t **out)
     return 0;
 }
 
-sl_pool_t *sl__task_pool(sl_task_t *task)
+sl_services_t *sl__task_services(sl_task_t *task)
 {
-    return sl__run_pool(task->run);
-}
-
-int sl__task_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err_size)
-{
-    sl_run_t *run = task->run;
-    if (run->http == NULL) {
-        int rc = sl__io_http_load(err, err_size);
-        if (rc < 0)
-            return rc;
-        const sl_limits_t *limits = &run->wf->limits;
-        sl_http_limits_t http_limits = {
-            .concurrency = limits->http_concurrency,
-            .per_host = limits->http_per_host,
-            .rate = limits->http_rate,
-            .robots = limits->http_robots,
-        };
-        rc = sl__io_http_new(run->loop, &http_limits, &run->http);
-        if (rc < 0) {
-            snprintf(err, err_size, "cannot start the HTTP client: %s", sl_strerror(rc));
-            return rc;
-        }
-    }
-    *out = run->http;
-    return 0;
+    return task->run->services;
 }
 
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap)

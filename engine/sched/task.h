@@ -7,12 +7,12 @@
 
 #include <stdint.h>
 
-#include "io/http.h"
 #include "loader/workflow.h"
-#include "lua/vm.h"
-#include "pool/pool.h"
 #include "sluice/plugin.h"
 #include "value/value.h"
+
+typedef struct sl_vm sl_vm_t;
+typedef struct sl_services sl_services_t;
 
 /** The run's VM. */
 sl_vm_t *sl__task_vm(sl_task_t *task);
@@ -24,16 +24,8 @@ const char *sl__task_step_id(sl_task_t *task);
 const char *sl__task_workflow_dir(sl_task_t *task);
 /** The workflow the task's run runs. */
 const sl_workflow_t *sl__task_workflow(sl_task_t *task);
-/**
- * The run's HTTP client, made on first use with the workflow's limits: 0, or SL_ENOMEM or
- * SL_ENOTFOUND (libcurl cannot be loaded) with the reason in `err`.
- */
-int sl__task_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err_size);
-/**
- * The run's worker pool (started on first use), for engine code that runs a CPU kind on
- * a task's behalf (Lua's sluice.html.select); NULL when the run has no worker binary.
- */
-sl_pool_t *sl__task_pool(sl_task_t *task);
+/** The services the run was given (sl_run_opts_t.services), or NULL. */
+sl_services_t *sl__task_services(sl_task_t *task);
 /**
  * What the task's code may see, as one map for a worker process: vars, workflow (name),
  * run {id, started}, item, index, and steps {ID: output} for each step it depends on.

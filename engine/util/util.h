@@ -137,7 +137,10 @@ void sl__log_vwrite(int level, const char *run, const char *where, const char *f
 int sl__duration_parse(const char *text, int64_t *out_ms);
 
 /** Monotonic clock in nanoseconds. */
-uint64_t sl__now_ns(void);
+uint64_t sl__clock_now_ns(void);
+
+/** Folder of the running binary ("build"), borrowed; NULL if unknown. */
+const char *sl__exe_dir(void);
 
 /** Edit distance, bounded: returns max+1 when larger than max. */
 size_t sl__edit_distance(const char *a, const char *b, size_t max);

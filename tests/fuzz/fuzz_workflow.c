@@ -9,6 +9,7 @@
 
 #include "graph/graph.h"
 #include "loader/workflow.h"
+#include "../unit/engine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -16,7 +17,7 @@ static sl_registry_t *registry;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (registry == NULL && sl__registry_new(&registry) < 0)
+    if (registry == NULL && test_registry_new(&registry) < 0)
         abort();
     sl_diag_t diag;
     sl__diag_init(&diag);

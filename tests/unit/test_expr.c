@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "expr/expr.h"
-#include "lua/vm.h"
+#include "vm/vm.h"
 #include "test.h"
 
 /* ---- hand-built YAML nodes ---------------------------------------------- */
@@ -329,7 +329,7 @@ static const char *eval_text(sl_vm_t *vm, const char *text, const sl_value_t *it
         return "(build failed)";
     sl_value_t *v = NULL;
     char *err = NULL;
-    int rc = sl__tmpl_eval(vm, t, item, index, &v, &err);
+    int rc = sl__expr_eval(vm, t, item, index, &v, &err);
     if (rc < 0) {
         snprintf(out, sizeof(out), "ERR: %s", err ? err : "(no message)");
     } else {
@@ -377,7 +377,7 @@ static void test_eval(void)
     CHECK_INT(sl__tmpl_new(map, "wf.yaml", &t, &diag), 0);
     sl_value_t *v = NULL, *it = sl_value_int(4);
     char *err = NULL;
-    CHECK_INT(sl__tmpl_eval(vm, t, it, 2, &v, &err), 0);
+    CHECK_INT(sl__expr_eval(vm, t, it, 2, &v, &err), 0);
     char *json = NULL;
     size_t len;
     sl_value_to_json(v, &json, &len);
@@ -399,19 +399,19 @@ static void test_eval_speed(void)
     sl_tmpl_t *t = tmpl_of("${{ item }}", &diag);
     sl_value_t item = {.type = SL_TYPE_INT};
     const int n = 1000000;
-    uint64_t start = sl__now_ns();
+    uint64_t start = sl__clock_now_ns();
     for (int i = 0; i < n; i++) {
         item.as.i = i;
         sl_value_t *v = NULL;
         char *err = NULL;
-        if (sl__tmpl_eval(vm, t, &item, i + 1, &v, &err) != 0 || v->as.i != i) {
+        if (sl__expr_eval(vm, t, &item, i + 1, &v, &err) != 0 || v->as.i != i) {
             CHECK(0);
             break;
         }
         sl_value_free(v);
     }
-    double per_ns = (double)(sl__now_ns() - start) / n;
-    printf("  sl__tmpl_eval('${{ item }}'): %.0f ns per evaluation\n", per_ns);
+    double per_ns = (double)(sl__clock_now_ns() - start) / n;
+    printf("  sl__expr_eval('${{ item }}'): %.0f ns per evaluation\n", per_ns);
     sl__tmpl_free(t);
     sl__diag_close(&diag);
     sl__vm_free(vm);
@@ -436,7 +436,7 @@ static void test_alloc_failures(void)
         sl_value_t *v = NULL;
         char *err = NULL;
         if (rc == 0)
-            rc = sl__tmpl_eval(vm, t, item, 1, &v, &err);
+            rc = sl__expr_eval(vm, t, item, 1, &v, &err);
         sl__alloc_fail_at(0);
         CHECK(rc == 0 || rc == SL_ENOMEM);
         ok += rc == 0;

@@ -4,34 +4,42 @@
 #include "graph/graph.h"
 #include "test.h"
 
-/* A workflow of `n` steps s0..s(n-1) with no dependencies yet. */
-static sl_workflow_t *make_workflow(size_t n)
+/* A graph of `n` nodes s0..s(n-1), labelled test.noop, with no dependencies yet; the
+ * test owns its strings and dependency arrays. */
+static sl_graph_t *make_graph(size_t n)
 {
-    sl_workflow_t *wf = sl__calloc(1, sizeof(*wf));
-    wf->path = sl__strdup("wf.yaml");
-    wf->name = sl__strdup("wf");
-    wf->dir = sl__strdup(".");
-    wf->vars = sl_value_map();
-    wf->steps = sl__calloc(n, sizeof(*wf->steps));
-    wf->step_count = n;
+    sl_graph_t *g = sl__calloc(1, sizeof(*g));
+    CHECK_INT(sl__graph_init(g, n), 0);
+    g->file = "wf.yaml";
+    g->name = "wf";
     for (size_t i = 0; i < n; i++) {
-        sl_step_t *s = &wf->steps[i];
+        sl_graph_node_t *s = &g->nodes[i];
         s->id = sl__asprintf("s%zu", i);
-        s->uses = sl__strdup("test.noop");
+        s->label = "test.noop";
         s->mark = (sl_mark_t){(uint32_t)(2 + i), 3};
-        s->stream_from = SL_NO_STEP;
     }
-    return wf;
+    return g;
 }
 
-static void add_dep(sl_workflow_t *wf, size_t step, size_t dep)
+static void free_graph(sl_graph_t *g)
 {
-    sl_step_t *s = &wf->steps[step];
-    s->deps = sl__realloc(s->deps, (s->dep_count + 1) * sizeof(size_t));
-    s->deps[s->dep_count++] = dep;
+    for (size_t i = 0; i < g->count; i++) {
+        sl__free((char *)g->nodes[i].id);
+        sl__free((size_t *)g->nodes[i].deps);
+    }
+    sl__graph_close(g);
+    sl__free(g);
 }
 
-static void check_ok(sl_workflow_t *wf)
+static void add_dep(sl_graph_t *g, size_t node, size_t dep)
+{
+    sl_graph_node_t *s = &g->nodes[node];
+    size_t *deps = sl__realloc((size_t *)s->deps, (s->dep_count + 1) * sizeof(size_t));
+    deps[s->dep_count++] = dep;
+    s->deps = deps;
+}
+
+static void check_ok(sl_graph_t *wf)
 {
     sl_diag_t diag;
     sl__diag_init(&diag);
@@ -42,7 +50,7 @@ static void check_ok(sl_workflow_t *wf)
 
 static void test_no_cycle(void)
 {
-    sl_workflow_t *wf = make_workflow(4);
+    sl_graph_t *wf = make_graph(4);
     add_dep(wf, 1, 0);
     add_dep(wf, 2, 0);
     add_dep(wf, 3, 1);
@@ -52,13 +60,13 @@ static void test_no_cycle(void)
     CHECK_INT(sl__graph_order(wf, order), 0);
     CHECK_INT(order[0], 0);
     CHECK_INT(order[3], 3);
-    sl__workflow_free(wf);
+    free_graph(wf);
 }
 
 static void test_cycle_message(void)
 {
     /* s0 needs s2, s1 needs s0, s2 needs s1: in data-flow order s0 -> s1 -> s2 -> s0. */
-    sl_workflow_t *wf = make_workflow(5);
+    sl_graph_t *wf = make_graph(5);
     add_dep(wf, 0, 2);
     add_dep(wf, 1, 0);
     add_dep(wf, 2, 1);
@@ -75,12 +83,12 @@ static void test_cycle_message(void)
     size_t order[5];
     CHECK_INT(sl__graph_order(wf, order), SL_EINVAL);
     sl__diag_close(&diag);
-    sl__workflow_free(wf);
+    free_graph(wf);
 }
 
 static void test_two_cycles(void)
 {
-    sl_workflow_t *wf = make_workflow(4);
+    sl_graph_t *wf = make_graph(4);
     add_dep(wf, 0, 1);
     add_dep(wf, 1, 0);
     add_dep(wf, 2, 3);
@@ -92,13 +100,13 @@ static void test_two_cycles(void)
     CHECK_STR(diag.items[0].message, "dependency cycle: s0 -> s1 -> s0");
     CHECK_STR(diag.items[1].message, "dependency cycle: s2 -> s3 -> s2");
     sl__diag_close(&diag);
-    sl__workflow_free(wf);
+    free_graph(wf);
 }
 
 static void test_long_chain(void)
 {
     size_t n = 100000;
-    sl_workflow_t *wf = make_workflow(n);
+    sl_graph_t *wf = make_graph(n);
     for (size_t i = 1; i < n; i++)
         add_dep(wf, i, i - 1);
     clock_t start = clock();
@@ -119,10 +127,10 @@ static void test_long_chain(void)
     CHECK_CONTAINS(diag.items[0].message, " -> ... (99989 more) -> s99999 -> s0");
     sl__diag_close(&diag);
     sl__free(order);
-    sl__workflow_free(wf);
+    free_graph(wf);
 }
 
-static char *write_graph(const sl_workflow_t *wf, sl_graph_format_t format)
+static char *write_graph(const sl_graph_t *wf, sl_graph_format_t format)
 {
     char *text = NULL;
     size_t len = 0;
@@ -134,14 +142,12 @@ static char *write_graph(const sl_workflow_t *wf, sl_graph_format_t format)
 
 static void test_write(void)
 {
-    sl_workflow_t *wf = make_workflow(3);
+    sl_graph_t *wf = make_graph(3);
     add_dep(wf, 1, 0);
     add_dep(wf, 2, 1);
-    sl_value_t *list = sl_value_list();
-    sl__tmpl_from_value(list, &wf->steps[1].foreach);
-    sl_value_t *list2 = sl_value_list();
-    sl__tmpl_from_value(list2, &wf->steps[2].foreach);
-    wf->steps[2].stream_from = 1;
+    wf->nodes[1].multi = true;
+    wf->nodes[2].multi = true;
+    wf->nodes[2].stream_from = 1;
     char *dot = write_graph(wf, SL_GRAPH_DOT);
     CHECK_CONTAINS(dot, "digraph \"wf\" {\n");
     CHECK_CONTAINS(dot, "  \"s0\" [label=\"s0 (test.noop)\"];\n");
@@ -156,7 +162,7 @@ static void test_write(void)
     CHECK_CONTAINS(mermaid, "  n_s0 --> n_s1\n");
     CHECK_CONTAINS(mermaid, "  n_s1 -. stream .-> n_s2\n");
     free(mermaid);
-    sl__workflow_free(wf);
+    free_graph(wf);
 }
 
 /* Step ids that are Mermaid keywords or hold '-' get node ids Mermaid can parse, all
@@ -164,10 +170,10 @@ static void test_write(void)
 static void test_mermaid_ids(void)
 {
     static const char *const ids[] = {"end", "subgraph", "a-b", "a_b", "x--y"};
-    sl_workflow_t *wf = make_workflow(SL_COUNTOF(ids));
+    sl_graph_t *wf = make_graph(SL_COUNTOF(ids));
     for (size_t i = 0; i < SL_COUNTOF(ids); i++) {
-        sl__free(wf->steps[i].id);
-        wf->steps[i].id = sl__strdup(ids[i]);
+        sl__free((char *)wf->nodes[i].id);
+        wf->nodes[i].id = sl__strdup(ids[i]);
     }
     add_dep(wf, 1, 0);
     add_dep(wf, 3, 2);
@@ -182,12 +188,12 @@ static void test_mermaid_ids(void)
     CHECK_CONTAINS(mermaid, "  n2_a_b --> n_a_b\n");
     CHECK_CONTAINS(mermaid, "  n_a_b --> n4_x__y\n");
     free(mermaid);
-    sl__workflow_free(wf);
+    free_graph(wf);
 }
 
 static void test_alloc_failures(void)
 {
-    sl_workflow_t *wf = make_workflow(3);
+    sl_graph_t *wf = make_graph(3);
     add_dep(wf, 0, 1);
     add_dep(wf, 1, 0);
     for (uint64_t n = 1; n < 20; n++) {
@@ -199,7 +205,7 @@ static void test_alloc_failures(void)
         CHECK(rc == SL_EINVAL || rc == SL_ENOMEM);
         sl__diag_close(&diag);
     }
-    sl__workflow_free(wf);
+    free_graph(wf);
 }
 
 TEST_MAIN(60, T(test_no_cycle), T(test_cycle_message), T(test_two_cycles), T(test_long_chain),

@@ -161,7 +161,7 @@ static int start(sl_http_client_t *client, const char *base, const char *path,
                  const char *save_to, outcome_t *o, sl_http_t **req)
 {
     sl_value_t *opts = request(base, path, save_to);
-    int rc = opts ? sl__io_http_start(client, NULL, opts, on_done, o, req) : SL_ENOMEM;
+    int rc = opts ? sl__io_http_start(client, 0, opts, on_done, o, req) : SL_ENOMEM;
     sl_value_free(opts);
     return rc;
 }

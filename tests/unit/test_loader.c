@@ -9,6 +9,7 @@
 
 #include "graph/graph.h"
 #include "loader/workflow.h"
+#include "engine.h"
 #include "test.h"
 
 
@@ -17,7 +18,7 @@ static sl_registry_t *registry(void)
     sl_registry_t *reg = NULL;
     sl_diag_t diag;
     sl__diag_init(&diag);
-    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(test_registry_new(&reg), 0);
     sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/plugins", &diag);
     sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/tests/plugins", &diag);
     sl__diag_close(&diag);

@@ -9,6 +9,7 @@
 #include "loader/workflow.h"
 #include "plugin/registry.h"
 #include "sched/sched.h"
+#include "engine.h"
 #include "test.h"
 
 static char workdir[] = "/tmp/sluice-test-lua-fibers.XXXXXX";
@@ -18,7 +19,7 @@ static sl_registry_t *registry(void)
     sl_registry_t *reg = NULL;
     sl_diag_t diag;
     sl__diag_init(&diag);
-    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(test_registry_new(&reg), 0);
     CHECK_INT(sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/plugins", &diag), 0);
     CHECK_INT(diag.count, 0);
     sl__diag_close(&diag);

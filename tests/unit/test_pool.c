@@ -11,6 +11,7 @@
 #include "plugin/registry.h"
 #include "pool/pool.h"
 #include "sched/sched.h"
+#include "engine.h"
 #include "test.h"
 
 #define SLUICE_EXE SLUICE_BINARY_DIR "/sluice"
@@ -193,12 +194,12 @@ static void test_round_trip_many(void)
     uv_loop_init(&loop);
     outcome_t *outs = calloc(N, sizeof(*outs));
     sl_value_t **args = calloc(N, sizeof(*args));
-    sl_pool_timing_t timing = {0};
+    uint64_t task_ns = 0;
     sl_pool_t *pool = new_pool(&loop, 2, 0);
     for (size_t i = 0; i < N; i++) {
         args[i] = make_args(i);
         submit(pool, &outs[i], "test.cpu_echo", args[i]);
-        outs[i].job.timing = &timing;
+        outs[i].job.task_ns = &task_ns;
     }
     wait_all(&loop, outs, N);
     size_t ok = 0;
@@ -209,7 +210,7 @@ static void test_round_trip_many(void)
         ok += same;
     }
     CHECK_INT(ok, N);
-    CHECK(timing.task_ns > 0);
+    CHECK(task_ns > 0);
     sl_pool_stats_t stats;
     sl__pool_stats(pool, &stats);
     CHECK_INT(stats.tasks, N);
@@ -426,7 +427,7 @@ static void test_run_with_pool(void)
     sl_registry_t *reg = NULL;
     sl_diag_t diag;
     sl__diag_init(&diag);
-    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(test_registry_new(&reg), 0);
     sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/tests/plugins", &diag);
     sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/plugins", &diag);
     sl_workflow_t *wf = NULL;
@@ -439,7 +440,10 @@ static void test_run_with_pool(void)
     for (int round = 0; round < 2; round++) {
         size_t fds = count_dir("/proc/self/fd");
         sl_run_t *run = NULL;
-        sl_run_opts_t opts = {.run_id = "pool", .worker_exe = SLUICE_EXE};
+        sl_services_t *svc = NULL;
+        sl_services_opts_t svc_opts = {.worker_exe = SLUICE_EXE, .registry = reg};
+        CHECK_INT(sl__host_services_new(&loop, wf, &svc_opts, &svc), 0);
+        sl_run_opts_t opts = {.run_id = "pool", .cpu = sl__host_executor(svc), .services = svc};
         int done = 0;
         CHECK_INT(sl__run_new(&loop, wf, &opts, &run), 0);
         CHECK_INT(sl__run_start(run, on_run_done, &done), 0);
@@ -453,10 +457,12 @@ static void test_run_with_pool(void)
         CHECK_INT(sl_value_int_of(sl_value_at(sl_value_at(parsed, 199), 0)), 200);
         CHECK_INT(sl_value_int_of(sl_value_at(sl__run_output(run, 1), 19)), 20);
         sl_pool_stats_t stats;
-        CHECK(sl__run_pool_stats(run, &stats));
+        CHECK(sl__host_pool_stats(svc, &stats));
         CHECK_INT(stats.respawned, 1);
         CHECK_STR(stats.causes[0].name, "SIGSEGV");
+        sl__host_services_close(svc);
         sl__run_free(run);
+        sl__host_services_free(svc);
         CHECK_INT(count_children(), 0);
         if (round == 1) /* the first round made libuv's SIGCHLD pipe */
             CHECK_INT(count_dir("/proc/self/fd"), fds);
@@ -474,7 +480,7 @@ static void test_allocation_failures(void)
     sl_registry_t *reg = NULL;
     sl_diag_t diag;
     sl__diag_init(&diag);
-    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(test_registry_new(&reg), 0);
     sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/tests/plugins", &diag);
     static const char text[] = "steps:\n"
                                "  echo:\n"
@@ -489,18 +495,26 @@ static void test_allocation_failures(void)
         uv_loop_t loop;
         uv_loop_init(&loop);
         sl_run_t *run = NULL;
-        sl_run_opts_t opts = {.run_id = "alloc", .worker_exe = SLUICE_EXE};
+        sl_services_t *svc = NULL;
+        sl_services_opts_t svc_opts = {.worker_exe = SLUICE_EXE, .registry = reg};
         int done = 0;
         if (getenv("TEST_LOG"))
             fprintf(stderr, "-- allocation %llu fails\n", (unsigned long long)n);
         sl__alloc_fail_at(n);
-        if (sl__run_new(&loop, wf, &opts, &run) == 0) {
-            sl__run_start(run, on_run_done, &done);
-            while (!done)
-                uv_run(&loop, UV_RUN_ONCE);
-            completed += sl__run_succeeded(run);
+        if (sl__host_services_new(&loop, wf, &svc_opts, &svc) == 0) {
+            sl_run_opts_t opts = {.run_id = "alloc", .cpu = sl__host_executor(svc),
+                                  .services = svc};
+            if (sl__run_new(&loop, wf, &opts, &run) == 0) {
+                sl__run_start(run, on_run_done, &done);
+                while (!done)
+                    uv_run(&loop, UV_RUN_ONCE);
+                completed += sl__run_succeeded(run);
+                sl__alloc_fail_at(0);
+                sl__host_services_close(svc);
+                sl__run_free(run);
+            }
             sl__alloc_fail_at(0);
-            sl__run_free(run);
+            sl__host_services_free(svc);
         }
         sl__alloc_fail_at(0);
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -1,11 +1,12 @@
 /* plugin/: discovery, ABI refusal, lookup, suggestions, the host table. */
 #include "plugin/registry.h"
+#include "engine.h"
 #include "test.h"
 
 static void test_builtin_lua(void)
 {
     sl_registry_t *reg = NULL;
-    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(test_registry_new(&reg), 0);
     const sl_kind_info_t *lua = sl__registry_find(reg, "lua");
     CHECK(lua != NULL);
     CHECK_STR(lua->path, "(built-in)");
@@ -20,7 +21,7 @@ static void test_load_dir_sorted(void)
     sl_registry_t *reg = NULL;
     sl_diag_t diag;
     sl__diag_init(&diag);
-    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(test_registry_new(&reg), 0);
     CHECK_INT(sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/plugins", &diag), 0);
     CHECK_INT(sl__registry_load_dir(reg, SLUICE_BINARY_DIR "/tests/plugins", &diag), 0);
     CHECK_INT(sl__registry_load_dir(reg, "/nonexistent/folder", &diag), 0);
@@ -47,7 +48,7 @@ static void test_refused(void)
     sl_registry_t *reg = NULL;
     sl_diag_t diag;
     sl__diag_init(&diag);
-    CHECK_INT(sl__registry_new(&reg), 0);
+    CHECK_INT(test_registry_new(&reg), 0);
     size_t before = sl__registry_count(reg);
     const char *dir = SLUICE_BINARY_DIR "/tests/badplugins/";
     char path[512];
@@ -71,7 +72,7 @@ static void test_refused(void)
 
 static void test_host_table(void)
 {
-    const sl_host_t *host = sl__host();
+    const sl_host_t *host = sl__host_table();
     CHECK_INT(host->abi_major, SL_ABI_MAJOR);
     CHECK_INT(host->struct_size, sizeof(sl_host_t));
     CHECK(SL_HOST_HAS(host, strerror));

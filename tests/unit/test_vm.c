@@ -5,7 +5,7 @@
 
 #include <lauxlib.h>
 
-#include "lua/vm.h"
+#include "vm/vm.h"
 #include "test.h"
 
 static sl_value_t *json(const char *text)
@@ -563,7 +563,7 @@ static double eval_speed(sl_vm_t *vm, const char *src, int64_t offset)
     const int n = 1000000;
     sl_value_t item;
     item.type = SL_TYPE_INT;
-    uint64_t start = sl__now_ns();
+    uint64_t start = sl__clock_now_ns();
     for (int i = 0; i < n; i++) {
         item.as.i = i;
         sl_value_t *v = NULL;
@@ -577,7 +577,7 @@ static double eval_speed(sl_vm_t *vm, const char *src, int64_t offset)
         }
         sl_value_free(v);
     }
-    double per_ns = (double)(sl__now_ns() - start) / n;
+    double per_ns = (double)(sl__clock_now_ns() - start) / n;
     printf("  sl__vm_eval('%s'): %.0f ns per evaluation\n", src, per_ns);
     return per_ns;
 }

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <time.h>
 
-#include "loader/yaml.h"
+#include "yaml/yaml.h"
 #include "test.h"
 
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua/internal.h"
+#include "vm/internal.h"
 
 const char sl__vm_null_sentinel = 0;
 

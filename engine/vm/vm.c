@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua/internal.h"
+#include "vm/internal.h"
 
 #define VM_MEMORY_DEFAULT ((size_t)256 << 20)
 #define VM_EXPR_INSTRUCTIONS_DEFAULT 10000000u
@@ -186,7 +186,7 @@ int sl__vm_new(const sl_vm_scope_t *scope, const sl_vm_limits_t *limits, sl_vm_t
     vm->mem_max = limits && limits->memory_bytes ? limits->memory_bytes : VM_MEMORY_DEFAULT;
     vm->expr_instructions = limits && limits->expr_instructions ? limits->expr_instructions
                                                                 : VM_EXPR_INSTRUCTIONS_DEFAULT;
-    vm->env_ref = vm->env_real_ref = vm->cache_ref = vm->list_mt_ref = vm->step_ref = LUA_NOREF;
+    vm->env_ref = vm->env_real_ref = vm->cache_ref = vm->list_mt_ref = LUA_NOREF;
     vm->ro_proxy_ref = vm->ro_path_ref = vm->ro_mt_ref = vm->ro_next_ref = LUA_NOREF;
     const char *name = scope ? scope->workflow_name : NULL;
     if ((name && !(vm->workflow_name = sl__strdup(name))) ||
@@ -211,7 +211,9 @@ void sl__vm_free(sl_vm_t *vm)
 {
     if (vm == NULL)
         return;
-    sl__lua_steps_detach(vm);
+    for (size_t i = SL_VM_ATTACHED_MAX; i-- > 0;)
+        if (vm->attached[i].detach)
+            vm->attached[i].detach(vm->attached[i].data);
     if (vm->L)
         lua_close(vm->L);
     sl__free(vm->workflow_name);
@@ -222,6 +224,51 @@ void sl__vm_free(sl_vm_t *vm)
 lua_State *sl__vm_lua(sl_vm_t *vm)
 {
     return vm->L;
+}
+
+int sl__vm_attach(sl_vm_t *vm, const void *key, void *data, void (*detach)(void *data))
+{
+    if (sl__vm_attached(vm, key))
+        return SL_EEXIST;
+    for (size_t i = 0; i < SL_VM_ATTACHED_MAX; i++) {
+        if (vm->attached[i].key == NULL) {
+            vm->attached[i] = (sl_vm_attachment_t){key, data, detach};
+            return 0;
+        }
+    }
+    return SL_ELIMIT;
+}
+
+void *sl__vm_attached(const sl_vm_t *vm, const void *key)
+{
+    for (size_t i = 0; i < SL_VM_ATTACHED_MAX; i++)
+        if (vm->attached[i].key == key)
+            return vm->attached[i].data;
+    return NULL;
+}
+
+void sl__vm_push_sandbox(lua_State *L)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sl__vm_of(L)->env_real_ref);
+}
+
+sl_vm_budget_t *sl__vm_thread_budget(lua_State *L)
+{
+    sl_vm_t *vm = sl__vm_of(L);
+    sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
+    if (vm == NULL || L == vm->L || budget == &vm->expr_budget)
+        return NULL;
+    return budget;
+}
+
+bool sl__vm_mem_refused(const sl_vm_t *vm)
+{
+    return vm->mem_refused;
+}
+
+void sl__vm_mem_clear(sl_vm_t *vm)
+{
+    vm->mem_refused = false;
 }
 
 /* ---- expressions -------------------------------------------------------- */

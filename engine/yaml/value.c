@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loader/yaml.h"
+#include "yaml/yaml.h"
 
 static bool is_one_of(const char *text, size_t len, const char *const *words)
 {

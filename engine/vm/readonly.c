@@ -32,7 +32,7 @@
  */
 #include <string.h>
 
-#include "lua/internal.h"
+#include "vm/internal.h"
 
 enum { UP_PROXY = 1, UP_PATH, UP_MT, UP_NEXT };
 

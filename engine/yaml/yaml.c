@@ -13,8 +13,8 @@
 
 #include <yaml.h>
 
-#include "loader/index.h"
-#include "loader/yaml.h"
+#include "util/index.h"
+#include "yaml/yaml.h"
 
 typedef struct frame {
     sl_node_t *node; /* the open sequence or map */
@@ -179,7 +179,7 @@ static void register_anchor(builder_t *b, char *name, sl_node_t *node, size_t si
     a->node = node;
     a->size = size;
     a->height = height;
-    if (sl__loader_index_put(&b->anchor_index, name, b->anchor_count, 1, NULL) < 0)
+    if (sl__index_put(&b->anchor_index, name, b->anchor_count, 1, NULL) < 0)
         goto oom;
     b->anchor_count++;
     return;
@@ -263,7 +263,7 @@ static void on_scalar(builder_t *b, const yaml_event_t *ev)
 static void on_alias(builder_t *b, const yaml_event_t *ev)
 {
     const char *name = (const char *)ev->data.alias.anchor;
-    size_t at = sl__loader_index_get(&b->anchor_index, name);
+    size_t at = sl__index_get(&b->anchor_index, name);
     if (at == SL_INDEX_NONE) {
         problem(b, mark_of(ev->start_mark), "unknown anchor '%s'", name);
         /* A null in its place keeps the map's keys and values paired. */
@@ -339,13 +339,13 @@ static void on_start(builder_t *b, const yaml_event_t *ev, sl_node_kind_t kind)
 static void check_duplicates(builder_t *b, const sl_node_t *map)
 {
     sl_index_t seen;
-    sl__loader_index_init(&seen);
+    sl__index_init(&seen);
     for (size_t i = 0; i < map->count; i++) {
         const sl_node_t *key = map->items[2 * i];
         if (key->kind != SL_NODE_SCALAR || (key->plain && strcmp(key->str, "<<") == 0))
             continue;
         size_t first = 0;
-        int rc = sl__loader_index_put(&seen, key->str, i, 0, &first);
+        int rc = sl__index_put(&seen, key->str, i, 0, &first);
         if (rc < 0) {
             b->rc = SL_ENOMEM;
             break;
@@ -354,7 +354,7 @@ static void check_duplicates(builder_t *b, const sl_node_t *map)
             problem(b, key->mark, "duplicate key '%s' (first defined at line %u)", key->str,
                     map->items[2 * first]->mark.line);
     }
-    sl__loader_index_close(&seen);
+    sl__index_close(&seen);
 }
 
 
@@ -388,7 +388,7 @@ static void merge_one(builder_t *b, const sl_node_t *src, sl_index_t *present,
         const sl_node_t *key = src->items[2 * j], *value = src->items[2 * j + 1];
         if (key->kind != SL_NODE_SCALAR)
             continue;
-        int rc = sl__loader_index_put(present, key->str, 0, 0, NULL);
+        int rc = sl__index_put(present, key->str, 0, 0, NULL);
         if (rc == 1)
             continue;
         size_t size = 1 + count_nodes(value);
@@ -469,7 +469,7 @@ static void apply_merges(builder_t *b, sl_node_t *map)
     if (merges == 0)
         return;
     sl_index_t present;
-    sl__loader_index_init(&present);
+    sl__index_init(&present);
     sl_node_t **extra = NULL, **items = NULL;
     size_t extra_count = 0, extra_cap = 0;
     size_t *ends = sl__calloc(map->count, sizeof(*ends));
@@ -478,7 +478,7 @@ static void apply_merges(builder_t *b, sl_node_t *map)
     for (size_t i = 0; i < map->count && b->rc == 0; i++) {
         const sl_node_t *key = map->items[2 * i];
         if (!is_merge_key(key) && key->kind == SL_NODE_SCALAR &&
-            sl__loader_index_put(&present, key->str, i, 0, NULL) < 0)
+            sl__index_put(&present, key->str, i, 0, NULL) < 0)
             b->rc = SL_ENOMEM;
     }
     for (size_t i = 0; i < map->count && b->rc == 0 && !b->stop; i++) {
@@ -506,7 +506,7 @@ static void apply_merges(builder_t *b, sl_node_t *map)
 out:
     sl__free(extra);
     sl__free(ends);
-    sl__loader_index_close(&present);
+    sl__index_close(&present);
 }
 
 static void on_end(builder_t *b, const yaml_event_t *ev)
@@ -596,7 +596,7 @@ static void builder_close(builder_t *b)
     for (size_t i = 0; i < b->anchor_count; i++)
         sl__free(b->anchors[i].name);
     sl__free(b->anchors);
-    sl__loader_index_close(&b->anchor_index);
+    sl__index_close(&b->anchor_index);
     for (size_t i = 0; i < b->grave_count; i++)
         sl__yaml_free(b->graveyard[i]);
     sl__free(b->graveyard);
@@ -628,7 +628,7 @@ int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **o
     b.text = text;
     b.len = len;
     b.diag = diag;
-    sl__loader_index_init(&b.anchor_index);
+    sl__index_init(&b.anchor_index);
     *out = NULL;
     if (!check_input(&b))
         goto out;

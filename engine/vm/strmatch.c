@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "lua/internal.h"
+#include "vm/internal.h"
 
 #if !defined(LUA_MAXCAPTURES)
 #define LUA_MAXCAPTURES 32

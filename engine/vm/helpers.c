@@ -10,7 +10,7 @@
 
 #include <lualib.h>
 
-#include "lua/internal.h"
+#include "vm/internal.h"
 
 /* ---- boxes: C allocations that Lua's __gc frees if an error unwinds ----- */
 

@@ -1,15 +1,15 @@
 /* String-keyed hash index with borrowed keys (FNV-1a, linear probing). */
 #include <string.h>
 
-#include "loader/index.h"
+#include "util/index.h"
 #include "util/util.h"
 
-void sl__loader_index_init(sl_index_t *ix)
+void sl__index_init(sl_index_t *ix)
 {
     memset(ix, 0, sizeof(*ix));
 }
 
-void sl__loader_index_close(sl_index_t *ix)
+void sl__index_close(sl_index_t *ix)
 {
     sl__free(ix->slots);
     memset(ix, 0, sizeof(*ix));
@@ -49,7 +49,7 @@ static int grow(sl_index_t *ix)
     return 0;
 }
 
-int sl__loader_index_put(sl_index_t *ix, const char *key, size_t value, int replace,
+int sl__index_put(sl_index_t *ix, const char *key, size_t value, int replace,
                          size_t *old)
 {
     if ((ix->count + 1) * 2 > ix->cap) {
@@ -73,7 +73,7 @@ int sl__loader_index_put(sl_index_t *ix, const char *key, size_t value, int repl
     return 0;
 }
 
-size_t sl__loader_index_get(const sl_index_t *ix, const char *key)
+size_t sl__index_get(const sl_index_t *ix, const char *key)
 {
     if (ix->cap == 0)
         return SL_INDEX_NONE;

@@ -1,0 +1,76 @@
+/*
+ * host: binds the scheduler to what runs its tasks.
+ *
+ * - The host table plugins are handed (sluice/plugin.h): its task functions reach the
+ *   scheduler, its http_request the run's HTTP client; the value half comes from
+ *   plugin/abi.c, shared with worker processes.
+ * - A run's services: the HTTP client (made on the first request, with the workflow's
+ *   limits), the worker pool (started with a run that has CPU steps) and the pool as the
+ *   run's CPU executor (sched.h's sl_executor_t), and the registry the run's kinds came
+ *   from. Kinds reach them from a task (sl__host_http, sl__host_pool).
+ *
+ * The scheduler never calls up here: it is given the executor and the services as
+ * opaque pointers when the run is made. Loop thread only.
+ */
+#ifndef SL_HOST_H
+#define SL_HOST_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "io/http.h"
+#include "plugin/registry.h"
+#include "pool/pool.h"
+#include "sched/sched.h"
+#include "sched/task.h"
+
+/** The engine's host table (built on first use; lives as long as the process). */
+const sl_host_t *sl__host_table(void);
+
+typedef struct sl_services_opts {
+    /* The binary whose `__worker` command runs CPU kinds (copied); NULL = the process
+     * default (sl__pool_default_exe). With neither, CPU kinds run on the loop. */
+    const char *worker_exe;
+    /* The registry the workflow's kinds came from (borrowed, outlives the services):
+     * where engine code finds a kind it runs on a task's behalf (Lua's html.select). */
+    const sl_registry_t *registry;
+} sl_services_opts_t;
+
+/**
+ * Services for one run of `wf` (borrowed, outlives them) on `loop`: limits are read from
+ * the workflow; the pool starts now when the workflow has CPU steps (a worker that cannot
+ * start fails its tasks with the reason). Returns 0 and *out, or SL_ENOMEM.
+ */
+int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
+                          const sl_services_opts_t *opts, sl_services_t **out);
+/** The worker pool as an executor for sl_run_opts_t.cpu; NULL without a worker binary. */
+sl_executor_t *sl__host_executor(sl_services_t *svc);
+/**
+ * Cancels what is still going (HTTP requests, queued and running CPU tasks, each
+ * reported canceled) and closes the client and the pool, running the loop until they
+ * are closed: the wait is short and bounded. Idempotent; NULL is a no-op.
+ */
+void sl__host_services_close(sl_services_t *svc);
+/** Frees closed services (closing them first). NULL is a no-op. */
+void sl__host_services_free(sl_services_t *svc);
+
+/**
+ * The HTTP client of the task's run, made on first use: 0, or SL_ENOMEM, SL_ENOTFOUND
+ * (libcurl cannot be loaded) or SL_EINVAL (a run without services) with the reason in
+ * `err`. The client is borrowed for the run's life.
+ */
+int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err_size);
+/**
+ * The worker pool of the task's run, for engine code that runs a CPU kind on a task's
+ * behalf (Lua's sluice.html.select, `pool: true`); NULL when the run has no workers.
+ */
+sl_pool_t *sl__host_pool(sl_task_t *task);
+/** The registry the task's kinds came from, or NULL. */
+const sl_registry_t *sl__host_registry(sl_task_t *task);
+
+/** The client's counters; false when the run made no HTTP request. */
+bool sl__host_http_stats(const sl_services_t *svc, sl_http_stats_t *out);
+/** The pool's counters; false when the run started no pool. */
+bool sl__host_pool_stats(const sl_services_t *svc, sl_pool_stats_t *out);
+
+#endif

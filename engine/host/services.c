@@ -1,0 +1,283 @@
+/*
+ * A run's services: its HTTP client, its worker pool, and the pool as the run's CPU
+ * executor. The scheduler sees the executor through sl_executor_t only; each CPU task it
+ * submits becomes a pool job kept in a record of ours (reused, so a step of 15,000 tasks
+ * makes a window's worth of them, not 15,000).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "host/host.h"
+
+#define SPARE_JOBS_MAX 1024
+
+typedef struct cpu_job {
+    sl_pool_job_t job;
+    sl_task_t *task;
+    struct cpu_job *next_spare;
+} cpu_job_t;
+
+struct sl_services {
+    sl_executor_t executor; /* first: the executor's callbacks find the services from it */
+    uv_loop_t *loop;
+    const sl_workflow_t *wf;
+    const sl_registry_t *registry;
+    char *worker_exe;        /* NULL: no workers, CPU kinds run on the loop */
+    sl_http_client_t *http;  /* made on the first request */
+    sl_pool_t *pool;         /* started with a run that has CPU steps, or on first use */
+    cpu_job_t *spare_jobs;
+    size_t spare_count;
+};
+
+/* ---- the pool as the run's executor ----------------------------------------------- */
+
+static cpu_job_t *job_of(sl_pool_job_t *job)
+{
+    return (cpu_job_t *)(void *)((char *)job - offsetof(cpu_job_t, job));
+}
+
+static sl_services_t *services_of(sl_executor_t *ex)
+{
+    return (sl_services_t *)(void *)ex;
+}
+
+/* Gives a record back; returns the task it held. */
+static sl_task_t *release_job(sl_services_t *svc, cpu_job_t *cj)
+{
+    sl_task_t *task = cj->task;
+    if (svc->spare_count < SPARE_JOBS_MAX) {
+        cj->next_spare = svc->spare_jobs;
+        svc->spare_jobs = cj;
+        svc->spare_count++;
+    } else {
+        sl__free(cj);
+    }
+    return task;
+}
+
+static void on_job_done(sl_pool_job_t *job, sl_value_t *output);
+static void on_job_fail(sl_pool_job_t *job, int code, const char *message,
+                        int64_t retry_after_ms);
+static void on_job_log(sl_pool_job_t *job, int level, const char *message);
+
+/* The pool reports a job through these; job->cbs is unused for the executor's jobs, so the
+ * services are found from the record's task. */
+static const sl_pool_cbs_t executor_cbs = {on_job_done, on_job_fail, on_job_log};
+
+static void on_job_done(sl_pool_job_t *job, sl_value_t *output)
+{
+    cpu_job_t *cj = job_of(job);
+    sl_task_t *task = release_job(sl__task_services(cj->task), cj);
+    sl__sched_task_done(task, output);
+}
+
+static void on_job_fail(sl_pool_job_t *job, int code, const char *message,
+                        int64_t retry_after_ms)
+{
+    cpu_job_t *cj = job_of(job);
+    sl_task_t *task = release_job(sl__task_services(cj->task), cj);
+    sl__sched_task_retry_after(task, retry_after_ms);
+    sl__sched_task_fail(task, code, message);
+}
+
+static void on_job_log(sl_pool_job_t *job, int level, const char *message)
+{
+    sl__host_table()->log(job_of(job)->task, level, "%s", message);
+}
+
+static sl_pool_t *pool_get(sl_services_t *svc)
+{
+    if (svc->pool == NULL && svc->worker_exe != NULL) {
+        const sl_limits_t *limits = &svc->wf->limits;
+        sl_pool_opts_t opts = {.workers = limits->cpu_workers,
+                               .memory_bytes = limits->cpu_memory_bytes,
+                               .exe = svc->worker_exe};
+        if (sl__pool_new(svc->loop, &opts, &executor_cbs, &svc->pool) < 0)
+            svc->pool = NULL;
+    }
+    return svc->pool;
+}
+
+static int executor_submit(sl_executor_t *ex, sl_task_t *task, const sl_cpu_task_t *cpu,
+                           void **handle)
+{
+    sl_services_t *svc = services_of(ex);
+    sl_pool_t *pool = pool_get(svc);
+    cpu_job_t *cj = svc->spare_jobs;
+    if (pool == NULL)
+        return SL_ENOMEM;
+    if (cj) {
+        svc->spare_jobs = cj->next_spare;
+        svc->spare_count--;
+    } else if ((cj = sl__malloc(sizeof(*cj))) == NULL) {
+        return SL_ENOMEM;
+    }
+    memset(&cj->job, 0, sizeof(cj->job));
+    cj->task = task;
+    cj->job.kind = cpu->kind;
+    cj->job.plugin = cpu->plugin;
+    cj->job.args = cpu->args;
+    cj->job.attempt = cpu->attempt;
+    cj->job.timeout_ms = cpu->timeout_ms;
+    cj->job.task_ns = cpu->task_ns;
+    *handle = cj;
+    sl__pool_submit(pool, &cj->job);
+    return 0;
+}
+
+static bool executor_unqueue(sl_executor_t *ex, void *handle)
+{
+    sl_services_t *svc = services_of(ex);
+    cpu_job_t *cj = handle;
+    if (!sl__pool_unqueue(svc->pool, &cj->job))
+        return false;
+    release_job(svc, cj);
+    return true;
+}
+
+static void executor_cancel(sl_executor_t *ex, void *handle)
+{
+    cpu_job_t *cj = handle;
+    sl__pool_cancel(services_of(ex)->pool, &cj->job); /* kills its worker; fails it later */
+}
+
+static size_t executor_window(const sl_executor_t *ex)
+{
+    const sl_services_t *svc = (const sl_services_t *)(const void *)ex;
+    return svc->pool ? sl__pool_window(svc->pool) : 0;
+}
+
+/* ---- the services ----------------------------------------------------------------- */
+
+static bool has_cpu_steps(const sl_workflow_t *wf)
+{
+    for (size_t i = 0; i < wf->step_count; i++)
+        if (wf->steps[i].kind && wf->steps[i].kind->exec == SL_EXEC_CPU)
+            return true;
+    return false;
+}
+
+int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
+                          const sl_services_opts_t *opts, sl_services_t **out)
+{
+    sl_services_t *svc = sl__calloc(1, sizeof(*svc));
+    if (svc == NULL)
+        return SL_ENOMEM;
+    svc->executor = (sl_executor_t){executor_submit, executor_unqueue, executor_cancel,
+                                    executor_window};
+    svc->loop = loop;
+    svc->wf = wf;
+    svc->registry = opts ? opts->registry : NULL;
+    const char *exe = opts && opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
+    if (exe && (svc->worker_exe = sl__strdup(exe)) == NULL) {
+        sl__free(svc);
+        return SL_ENOMEM;
+    }
+    /* Workers start with a run that has CPU steps (not for one without: they cost a
+     * process each), so they are up by the time the first CPU task comes. */
+    if (svc->worker_exe && has_cpu_steps(wf) && pool_get(svc) == NULL) {
+        sl__host_services_free(svc);
+        return SL_ENOMEM;
+    }
+    *out = svc;
+    return 0;
+}
+
+sl_executor_t *sl__host_executor(sl_services_t *svc)
+{
+    return svc && svc->worker_exe ? &svc->executor : NULL;
+}
+
+void sl__host_services_close(sl_services_t *svc)
+{
+    if (svc == NULL)
+        return;
+    if (svc->http) {
+        /* Canceled downloads remove their temporary files in the threadpool: wait for
+         * that (it is short), so no work outlives the loop. */
+        sl__io_http_close(svc->http);
+        while (!sl__io_http_closed(svc->http))
+            uv_run(svc->loop, UV_RUN_ONCE);
+        sl__io_http_free(svc->http);
+        svc->http = NULL;
+    }
+    if (svc->pool) {
+        /* Idle workers exit when their socket closes, busy ones are killed: the wait for
+         * their exits is short and bounded. */
+        sl__pool_close(svc->pool);
+        while (!sl__pool_closed(svc->pool))
+            uv_run(svc->loop, UV_RUN_ONCE);
+        sl__pool_free(svc->pool);
+        svc->pool = NULL;
+    }
+}
+
+void sl__host_services_free(sl_services_t *svc)
+{
+    if (svc == NULL)
+        return;
+    sl__host_services_close(svc);
+    while (svc->spare_jobs) {
+        cpu_job_t *cj = svc->spare_jobs;
+        svc->spare_jobs = cj->next_spare;
+        sl__free(cj);
+    }
+    sl__free(svc->worker_exe);
+    sl__free(svc);
+}
+
+int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err_size)
+{
+    sl_services_t *svc = sl__task_services(task);
+    if (svc == NULL) {
+        snprintf(err, err_size, "this run has no HTTP client");
+        return SL_EINVAL;
+    }
+    if (svc->http == NULL) {
+        int rc = sl__io_http_load(err, err_size);
+        if (rc < 0)
+            return rc;
+        const sl_limits_t *limits = &svc->wf->limits;
+        sl_http_limits_t http_limits = {
+            .concurrency = limits->http_concurrency,
+            .per_host = limits->http_per_host,
+            .rate = limits->http_rate,
+            .robots = limits->http_robots,
+        };
+        rc = sl__io_http_new(svc->loop, &http_limits, &svc->http);
+        if (rc < 0) {
+            snprintf(err, err_size, "cannot start the HTTP client: %s", sl_strerror(rc));
+            return rc;
+        }
+    }
+    *out = svc->http;
+    return 0;
+}
+
+sl_pool_t *sl__host_pool(sl_task_t *task)
+{
+    sl_services_t *svc = sl__task_services(task);
+    return svc ? pool_get(svc) : NULL;
+}
+
+const sl_registry_t *sl__host_registry(sl_task_t *task)
+{
+    sl_services_t *svc = sl__task_services(task);
+    return svc ? svc->registry : NULL;
+}
+
+bool sl__host_http_stats(const sl_services_t *svc, sl_http_stats_t *out)
+{
+    if (svc == NULL || svc->http == NULL)
+        return false;
+    sl__io_http_stats(svc->http, out);
+    return true;
+}
+
+bool sl__host_pool_stats(const sl_services_t *svc, sl_pool_stats_t *out)
+{
+    if (svc == NULL || svc->pool == NULL)
+        return false;
+    sl__pool_stats(svc->pool, out);
+    return true;
+}
