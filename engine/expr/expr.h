@@ -5,7 +5,7 @@
  * is syntax-checked with Lua there (a syntax error is a FILE:LINE:COL
  * problem), and the step references it makes (steps.ID, steps["ID"],
  * steps['ID']) are recorded for the dependency graph. At run time a template
- * is evaluated per task in the run's VM (lua/vm.h), which compiles each
+ * is evaluated per task in the run's VM (vm/vm.h), which compiles each
  * expression once and caches it; a scalar that is exactly one expression
  * keeps the expression's type, other scalars interpolate into a string.
  * Templates are immutable after sl__tmpl_new. Loop thread only.

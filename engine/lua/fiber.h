@@ -107,7 +107,7 @@ struct lua_task {
     uint64_t since_yield;
     bool tripped;
     const char *budget_message;
-    lua_Hook hook; /* lua/vm.c's count hook */
+    lua_Hook hook; /* vm/vm.c's count hook */
     fiber_t *main;
     fiber_t *fibers;
     size_t fiber_count;

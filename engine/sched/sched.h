@@ -127,7 +127,7 @@ const char *sl__run_error(const sl_run_t *run);
 const sl_value_t *sl__run_output(const sl_run_t *run, size_t step);
 const char *sl__run_id(const sl_run_t *run);
 
-/* Host-table task functions (plugin/host.c points at these). */
+/* Host-table task functions (host/host.c points at these). */
 void sl__sched_task_done(sl_task_t *task, sl_value_t *output);
 void sl__sched_task_fail(sl_task_t *task, int code, const char *message);
 struct uv_loop_s *sl__sched_task_loop(sl_task_t *task);

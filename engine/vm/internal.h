@@ -32,7 +32,7 @@ struct sl_vm {
     sl_vm_budget_t expr_budget; /* the main thread's */
     int env_ref;               /* the sandbox: the expression scope (a read-only proxy) */
     int env_real_ref;          /* the table behind it */
-    int ro_proxy_ref, ro_path_ref, ro_mt_ref, ro_next_ref; /* lua/readonly.c's state */
+    int ro_proxy_ref, ro_path_ref, ro_mt_ref, ro_next_ref; /* vm/readonly.c's state */
     int cache_ref;             /* compiled expressions, keyed by light userdata */
     int list_mt_ref;           /* metatable marking tables that came from lists */
     const void *list_mt;       /* its identity, for sl__vm_pull */

@@ -85,7 +85,7 @@ const sl_value_t *sl__vm_step_output(const sl_vm_t *vm, const char *id);
 /*
  * An instruction budget. A thread's extra space (lua_getextraspace) points
  * at the budget its count hook charges; threads made by lua_newthread start
- * with the main thread's pointer, so step.c points each coroutine at its own.
+ * with the main thread's pointer, so the lua kind points each coroutine at its own.
  */
 typedef struct sl_vm_budget {
     uint64_t remaining;  /* instructions left, the armed chunk included */

@@ -1,5 +1,5 @@
 /*
- * loader/yaml: YAML text to a node tree that keeps line:column marks.
+ * yaml: YAML text to a node tree that keeps line:column marks.
  *
  * Built on libyaml's event parser. Aliases are expanded by copying, bounded
  * by a node budget (a billion-laughs file gets a clear error, not an OOM);
@@ -7,8 +7,8 @@
  * invalid UTF-8, multiple documents, and YAML syntax errors are reported as
  * problems with their location. Not thread-safe per tree; no global state.
  */
-#ifndef SL_LOADER_YAML_H
-#define SL_LOADER_YAML_H
+#ifndef SL_YAML_H
+#define SL_YAML_H
 
 #include <stdbool.h>
 #include <stddef.h>

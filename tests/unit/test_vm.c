@@ -1,4 +1,4 @@
-/* Unit tests for lua/vm: sandbox, conversions, helpers, budgets, evaluation speed. */
+/* Unit tests for vm/: sandbox, conversions, helpers, budgets, evaluation speed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,7 +244,7 @@ static void test_push_pull(void)
     sl__vm_free(vm);
 }
 
-/* The sandbox's find/match/gmatch/gsub (engine/lua/strmatch.c) against Lua's own, which
+/* The sandbox's find/match/gmatch/gsub (engine/vm/strmatch.c) against Lua's own, which
  * the raw state still has in _G.string: strings' methods reach the sandbox's copy. Called
  * through pcall, an argument error names Lua's functions 'string.gsub' (found in
  * package.loaded) and the copies '?'; called directly, both are named by the call site. */

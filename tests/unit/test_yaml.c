@@ -1,4 +1,4 @@
-/* Unit tests of loader/yaml: marks, typing, aliases and their limits, errors. */
+/* Unit tests of yaml/: marks, typing, aliases and their limits, errors. */
 #include <math.h>
 #include <time.h>
 
