@@ -26,16 +26,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         if (wf == NULL || diag.count != 0)
             abort();
+        sl_graph_t graph;
+        if (sl__workflow_graph(wf, &graph) < 0)
+            abort();
         size_t *order = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(size_t));
-        if (order && sl__graph_order(wf, order) != 0)
+        if (order && sl__graph_order(&graph, order) != 0)
             abort(); /* a loaded workflow has no cycle */
         sl__free(order);
         FILE *null_out = fopen("/dev/null", "w");
         if (null_out) {
-            sl__graph_write(wf, SL_GRAPH_DOT, null_out);
-            sl__graph_write(wf, SL_GRAPH_MERMAID, null_out);
+            sl__graph_write(&graph, SL_GRAPH_DOT, null_out);
+            sl__graph_write(&graph, SL_GRAPH_MERMAID, null_out);
             fclose(null_out);
         }
+        sl__graph_close(&graph);
     } else if (rc == SL_EINVAL && (wf != NULL || diag.count == 0)) {
         abort();
     }
