@@ -1,5 +1,6 @@
 /* util/: durations, bounded buffers, diagnostics, edit distance, UTF-8, error strings. */
 #include "test.h"
+#include "util/sha256.h"
 #include "util/util.h"
 
 static void test_durations(void)
@@ -106,5 +107,40 @@ static void test_strerror(void)
     CHECK_STR(sl_strerror(-9999), "unknown error");
 }
 
-TEST_MAIN(30, T(test_durations), T(test_buffer_bound), T(test_diag_sorted),
+/* FIPS 180-2's examples, the empty message, and one fed in uneven pieces across block
+ * boundaries (the padding of 55, 56 and 64-byte tails differs). */
+static void test_sha256(void)
+{
+    char hex[SL_SHA256_HEX_SIZE];
+    sl__sha256_hex_of("abc", 3, hex);
+    CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sl__sha256_hex_of("", 0, hex);
+    CHECK_STR(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sl__sha256_hex_of(two, strlen(two), hex);
+    CHECK_STR(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    static char million[1000000];
+    memset(million, 'a', sizeof(million));
+    sl_sha256_t ctx;
+    uint8_t digest[SL_SHA256_BYTES];
+    sl__sha256_init(&ctx);
+    for (size_t at = 0, step = 1; at < sizeof(million); at += step, step = step % 97 + 13)
+        sl__sha256_add(&ctx, million + at, at + step > sizeof(million) ? sizeof(million) - at
+                                                                        : step);
+    sl__sha256_end(&ctx, digest);
+    sl__sha256_hex(digest, hex);
+    CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    for (size_t n = 54; n <= 65; n++) { /* the same bytes in one piece or two agree */
+        char a[SL_SHA256_HEX_SIZE];
+        sl__sha256_hex_of(million, n, a);
+        sl__sha256_init(&ctx);
+        sl__sha256_add(&ctx, million, n / 2);
+        sl__sha256_add(&ctx, million + n / 2, n - n / 2);
+        sl__sha256_end(&ctx, digest);
+        sl__sha256_hex(digest, hex);
+        CHECK_STR(hex, a);
+    }
+}
+
+TEST_MAIN(30, T(test_sha256), T(test_durations), T(test_buffer_bound), T(test_diag_sorted),
           T(test_edit_distance), T(test_utf8), T(test_array_grow), T(test_strerror))
