@@ -10,7 +10,8 @@
 
 /* Step settings from `defaults:`, applied where a step does not set them. */
 typedef struct sl_step_defaults {
-    bool has_timeout, has_retry, has_on_error, has_concurrency;
+    bool has_timeout, has_retry, has_on_error, has_concurrency, has_cache;
+    sl_cache_opts_t cache;
     int64_t timeout_ms;
     sl_retry_t retry;
     sl_on_error_t on_error;
@@ -66,6 +67,8 @@ bool sl__loader_size(sl_loader_t *ld, const sl_node_t *node, const char *field, 
 void sl__loader_schedule(sl_loader_t *ld, const sl_node_t *node);
 void sl__loader_limits(sl_loader_t *ld, const sl_node_t *node);
 void sl__loader_defaults(sl_loader_t *ld, const sl_node_t *node);
+/** `cache:` as a boolean or a map {max_age}. */
+bool sl__loader_cache(sl_loader_t *ld, const sl_node_t *node, sl_cache_opts_t *out);
 /** `retry:` as a map or a bare number of attempts. */
 bool sl__loader_retry(sl_loader_t *ld, const sl_node_t *node, sl_retry_t *out);
 

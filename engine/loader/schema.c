@@ -229,9 +229,36 @@ bool sl__loader_retry(sl_loader_t *ld, const sl_node_t *node, sl_retry_t *out)
     return true;
 }
 
+bool sl__loader_cache(sl_loader_t *ld, const sl_node_t *node, sl_cache_opts_t *out)
+{
+    static const char *const fields[] = {"max_age", NULL};
+    sl_cache_opts_t cache = {false, 0};
+    if (node->kind == SL_NODE_MAP) {
+        int errors = ld->errors;
+        sl__loader_check_fields(ld, node, fields);
+        const sl_node_t *value;
+        cache.on = true;
+        if (sl__loader_entry(node, "max_age", &value) &&
+            sl__loader_duration(ld, value, "max_age", &cache.max_age_ms) &&
+            cache.max_age_ms <= 0)
+            sl__loader_problem(ld, value->mark, "'max_age' must be longer than 0");
+        if (ld->errors != errors)
+            return false;
+    } else if (node->kind != SL_NODE_SCALAR) {
+        sl__loader_problem(ld, node->mark, "'cache' expects true, false or a map {max_age}, "
+                           "got %s", sl__loader_found(node));
+        return false;
+    } else if (!sl__loader_bool(ld, node, "cache", &cache.on)) {
+        return false;
+    }
+    *out = cache;
+    return true;
+}
+
 void sl__loader_defaults(sl_loader_t *ld, const sl_node_t *node)
 {
-    static const char *const fields[] = {"timeout", "retry", "on_error", "concurrency", NULL};
+    static const char *const fields[] = {"timeout", "retry", "on_error", "concurrency",
+                                         "cache", NULL};
     static const char *const on_error[] = {"fail", "continue", NULL};
     sl_step_defaults_t *d = &ld->defaults;
     if (!expect_map(ld, node, "defaults"))
@@ -251,4 +278,6 @@ void sl__loader_defaults(sl_loader_t *ld, const sl_node_t *node)
     if (sl__loader_entry(node, "concurrency", &value))
         d->has_concurrency =
             sl__loader_uint(ld, value, "concurrency", 1, UINT32_MAX, &d->concurrency);
+    if (sl__loader_entry(node, "cache", &value))
+        d->has_cache = sl__loader_cache(ld, value, &d->cache);
 }

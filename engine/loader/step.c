@@ -9,7 +9,7 @@
 
 static const char *const step_fields[] = {
     "uses", "with", "needs", "foreach", "if", "timeout", "retry", "on_error",
-    "concurrency", "executor", "slurm", "description", NULL};
+    "concurrency", "executor", "slurm", "description", "cache", NULL};
 
 /* ---- kind and settings ------------------------------------------------------ */
 
@@ -96,6 +96,7 @@ static void step_settings(sl_loader_t *ld, sl_step_t *step, const sl_node_t *nod
     step->timeout_ms = d->has_timeout ? d->timeout_ms : 0;
     step->on_error = d->has_on_error ? d->on_error : SL_ON_ERROR_FAIL;
     step->concurrency = d->has_concurrency ? d->concurrency : 0;
+    step->cache = d->has_cache ? d->cache : (sl_cache_opts_t){false, 0};
     const sl_node_t *value;
     int choice;
     const char *text;
@@ -108,6 +109,8 @@ static void step_settings(sl_loader_t *ld, sl_step_t *step, const sl_node_t *nod
         step->on_error = (sl_on_error_t)choice;
     if (sl__loader_entry(node, "concurrency", &value))
         sl__loader_uint(ld, value, "concurrency", 1, UINT32_MAX, &step->concurrency);
+    if (sl__loader_entry(node, "cache", &value))
+        sl__loader_cache(ld, value, &step->cache);
     if (sl__loader_entry(node, "description", &value))
         sl__loader_text(ld, value, "description", &text);
     step_executor(ld, step, node);

@@ -40,6 +40,13 @@ typedef struct sl_retry {
     int64_t max_backoff_ms; /* cap of any delay */
 } sl_retry_t;
 
+/** `cache:` of a step (SPEC §2). */
+typedef struct sl_cache_opts {
+    bool on;            /* a recorded success with the same key is reused */
+    int64_t max_age_ms; /* `cache: {max_age}`: younger entries are used without asking the
+                         * server again (HTTP); 0 = revalidate or rerun as the kind does */
+} sl_cache_opts_t;
+
 typedef struct sl_step {
     char *id;
     sl_mark_t mark;            /* of the step's key */
@@ -57,6 +64,7 @@ typedef struct sl_step {
     sl_on_error_t on_error;
     uint32_t concurrency;      /* tasks in flight at once; 0 = no step limit */
     sl_executor_kind_t executor;
+    sl_cache_opts_t cache;
     sl_value_t *slurm;         /* `slurm:` map or NULL */
 } sl_step_t;
 

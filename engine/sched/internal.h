@@ -39,6 +39,7 @@ typedef enum {
     TASK_STARTING = 0, /* inside kind->start */
     TASK_RUNNING,      /* started, waiting for the kind to complete it */
     TASK_WAITING,      /* waiting for a retry's backoff */
+    TASK_LOOKUP,       /* waiting for the memo's cache lookup */
     TASK_ZOMBIE,       /* given up on (timeout, cancel): freed when the kind completes it */
     TASK_FREE
 } task_state_t;
@@ -52,6 +53,7 @@ struct sl_task {
     bool timer_inited;
     bool completed;      /* the kind reported (done or fail) */
     bool in_executor;    /* a CPU task handed to the run's executor (exec_handle) */
+    bool looked_up;      /* the memo's lookup ran for this item: its finish applies */
     int64_t retry_after_ms; /* the kind's hint for the next attempt (0 = backoff) */
     sl_value_t *owned_args;
     const sl_value_t *args;
@@ -59,6 +61,8 @@ struct sl_task {
     sl_task_t *prev, *next; /* run's list of live tasks */
     uv_timer_t timer;    /* timeout while running, backoff while waiting */
     void *exec_handle;   /* the executor's, while in_executor */
+    void *memo;          /* the memo's, carried across attempts (sl__sched_task_set_memo) */
+    int64_t item_started_ms; /* Unix time of the item's first attempt */
     char where[64];
 };
 
@@ -88,16 +92,32 @@ struct sl_run {
     uint64_t rng;
     sl_executor_t *cpu;  /* where CPU tasks go; NULL: they run on the loop */
     sl_services_t *services;
+    const sl_run_observer_t *observer;
+    const sl_run_memo_t *memo;
+    uint64_t origin_ns;  /* the monotonic clock at the run's start, */
+    int64_t origin_ms;   /* and the Unix time then: wall times of items without a syscall */
     sl_run_done_cb done_cb;
     void *done_ud;
 };
 
+/* How an item's last attempt went, for the observer (zero: it never started). */
+typedef struct item_end {
+    uint32_t attempts;
+    int64_t started_ms;
+    bool cached;
+    void *memo;
+} item_end_t;
+
 /* run.c */
 void sl__sched_activate(sl_run_t *run, step_rt_t *step);
 void sl__sched_schedule_pump(sl_run_t *run);
-void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output);
-void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *message);
-void sl__sched_item_skipped(step_rt_t *step, size_t item);
+/* An item ended; `end` may be NULL (it never started). */
+void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output, const item_end_t *end);
+void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *message,
+                           const item_end_t *end);
+void sl__sched_item_skipped(step_rt_t *step, size_t item, const item_end_t *end);
+/** Unix milliseconds now, from the monotonic clock. */
+int64_t sl__sched_now_ms(const sl_run_t *run);
 const sl_value_t *sl__sched_item_value(const sl_run_t *run, const step_rt_t *step, size_t item);
 
 /* task.c */

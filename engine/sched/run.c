@@ -148,7 +148,7 @@ static void stream_item(sl_run_t *run, step_rt_t *source, size_t item)
         if (stream_push(sink, item) < 0) {
             sink->stats.inflight++; /* it never reached the queue: account it as dispatched */
             run->inflight++;
-            sl__sched_item_failed(sink, item, SL_ENOMEM, "out of memory");
+            sl__sched_item_failed(sink, item, SL_ENOMEM, "out of memory", NULL);
             continue;
         }
         enqueue(run, sink);
@@ -189,19 +189,48 @@ static int set_output(step_rt_t *step, size_t item, sl_value_t *output)
     return 0;
 }
 
-void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output)
+int64_t sl__sched_now_ms(const sl_run_t *run)
+{
+    return run->origin_ms + (int64_t)((sl__clock_now_ns() - run->origin_ns) / 1000000u);
+}
+
+/* Tells the observer how an item ended, then lets the memo forget what it kept for it. */
+static void report_item(step_rt_t *step, size_t item, sl_item_status_t status,
+                        const char *error, const item_end_t *end)
+{
+    sl_run_t *run = step->run;
+    void *memo = end ? end->memo : NULL;
+    if (run->observer && run->observer->item_ended) {
+        sl_item_report_t r = {
+            .step = step->index, .item = item, .status = status,
+            .attempts = end ? end->attempts : 0, .cached = end && end->cached,
+            .started_ms = end ? end->started_ms : 0, .ended_ms = sl__sched_now_ms(run),
+            .error = error, .memo = memo,
+        };
+        if (status == SL_ITEM_OK)
+            r.output = step->is_foreach ? &step->output.as.list->items[item] : &step->output;
+        run->observer->item_ended(run->observer->ud, &r);
+    }
+    if (memo && run->memo && run->memo->forget)
+        run->memo->forget(run->memo->ud, memo);
+}
+
+void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output, const item_end_t *end)
 {
     if (set_output(step, item, output) < 0) {
-        sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory");
+        sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory", end);
         return;
     }
     step->stats.ok++;
+    step->stats.cached += end && end->cached;
+    report_item(step, item, SL_ITEM_OK, NULL, end);
     item_ended(step, item);
 }
 
-void sl__sched_item_skipped(step_rt_t *step, size_t item)
+void sl__sched_item_skipped(step_rt_t *step, size_t item, const item_end_t *end)
 {
     step->stats.skipped++;
+    report_item(step, item, SL_ITEM_SKIPPED, NULL, end);
     item_ended(step, item);
 }
 
@@ -216,7 +245,8 @@ static void fail_run(sl_run_t *run, const char *where, const char *message)
     }
 }
 
-void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *message)
+void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *message,
+                           const item_end_t *end)
 {
     sl_run_t *run = step->run;
     char where[80];
@@ -228,6 +258,7 @@ void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *m
     bool canceled = code == SL_ECANCELED && run->stopping;
     if (!canceled)
         SL_LOG(SL_LOG_ERROR, run->run_id, where, "%s", message);
+    report_item(step, item, canceled ? SL_ITEM_CANCELED : SL_ITEM_FAILED, message, end);
     if (canceled) {
         step->stats.status = SL_STEP_CANCELED;
     } else if (step->def->on_error == SL_ON_ERROR_FAIL) {
@@ -265,6 +296,8 @@ static void step_end(sl_run_t *run, step_rt_t *step)
         step->stats.status = SL_STEP_DONE;
     step->stats.ended_ns = sl__clock_now_ns();
     run->steps_ended++;
+    if (run->observer && run->observer->step_ended)
+        run->observer->step_ended(run->observer->ud, step->index, &step->stats);
     for (size_t i = 0; i < step->dependent_count; i++) {
         step_rt_t *dep = &run->steps[step->dependents[i]];
         if (--dep->waiting_deps == 0)
@@ -591,6 +624,12 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     run->rng = sl__clock_now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     run->cpu = opts->cpu;
     run->services = opts->services;
+    run->observer = opts->observer;
+    run->memo = opts->memo;
+    run->origin_ns = sl__clock_now_ns();
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    run->origin_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     run->steps = sl__calloc(wf->step_count ? wf->step_count : 1, sizeof(*run->steps));
     run->activation_queue = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(size_t));
     int rc = run->run_id && run->steps && run->activation_queue ? 0 : SL_ENOMEM;

@@ -76,9 +76,77 @@ typedef struct sl_step_stats {
     bool total_known; /* foreach expanded (or not a foreach) */
     size_t total;     /* tasks (items) */
     size_t ok, failed, skipped, retries;
+    size_t cached;    /* of `ok`: not run, a recorded output used (cache hit, resumed run) */
     size_t inflight;
     uint64_t started_ns, ended_ns; /* monotonic; 0 = not yet */
 } sl_step_stats_t;
+
+typedef enum {
+    SL_ITEM_OK = 0,
+    SL_ITEM_FAILED,
+    SL_ITEM_SKIPPED,  /* a per-item `if` was false */
+    SL_ITEM_CANCELED, /* the run stopped before it finished */
+} sl_item_status_t;
+
+/** How an item ended, for a run's observer; everything is borrowed for the call. */
+typedef struct sl_item_report {
+    size_t step, item;          /* indices: the workflow's steps, the step's items */
+    sl_item_status_t status;
+    uint32_t attempts;          /* 0: it never started (skipped, canceled, recalled) */
+    bool cached;                /* not run: a recorded output was used */
+    int64_t started_ms, ended_ms; /* Unix time; started 0 when it never started */
+    const sl_value_t *output;   /* SL_ITEM_OK: its output, never NULL */
+    const char *error;          /* SL_ITEM_FAILED, SL_ITEM_CANCELED: the message */
+    const void *memo;           /* what the memo attached to its task (sl__sched_task_memo) */
+} sl_item_report_t;
+
+/**
+ * What the layers above learn of a run as it goes (the state store records it). Loop
+ * thread; each callback is optional and must not call back into the run.
+ */
+typedef struct sl_run_observer {
+    void *ud;
+    /** Every item that ends, once, in the order they end. */
+    void (*item_ended)(void *ud, const sl_item_report_t *report);
+    /** A step ended (its counters in `stats`). */
+    void (*step_ended)(void *ud, size_t step, const sl_step_stats_t *stats);
+} sl_run_observer_t;
+
+/** A cache lookup's answer, given to sl__sched_task_lookup_done. */
+typedef enum {
+    SL_LOOKUP_MISS = 0, /* run the kind with the task's arguments */
+    SL_LOOKUP_HIT,      /* use the recorded output: the kind does not run */
+    SL_LOOKUP_RUN_WITH, /* run the kind with other arguments (a conditional request) */
+} sl_lookup_t;
+
+/**
+ * Recorded work a run may use instead of running it (the store's resume records and
+ * cache, bound by host/). Loop thread; each callback is optional.
+ */
+typedef struct sl_run_memo {
+    void *ud;
+    /**
+     * Resume: before item `item` of `step` is first dispatched. Returns true with *out (a
+     * new value, the caller's) to use that output instead of running the item.
+     */
+    bool (*recall)(void *ud, size_t step, size_t item, sl_value_t **out);
+    /**
+     * Cache: for a step with `cache: true`, once the task's arguments are made. Returns 0
+     * after starting a lookup that ends with sl__sched_task_lookup_done (from the loop,
+     * never from inside this call), or a negative code to run the task uncached.
+     */
+    int (*lookup)(void *ud, sl_task_t *task, const sl_value_t *args);
+    /** Stops a lookup in progress: sl__sched_task_lookup_done then never comes. */
+    void (*lookup_cancel)(void *ud, sl_task_t *task);
+    /**
+     * A task that ran after a lookup completed with `output` (the caller's): returns the
+     * output to keep (the recorded one for HTTP 304 Not Modified), taking `output`.
+     */
+    sl_value_t *(*finish)(void *ud, sl_task_t *task, sl_value_t *output);
+    /** The item a memo pointer (sl__sched_task_set_memo) was for has ended, and the
+     *  observer has seen it: the memo may free it. */
+    void (*forget)(void *ud, void *memo);
+} sl_run_memo_t;
 
 typedef struct sl_run_opts {
     const char *run_id;  /* copied */
@@ -88,6 +156,10 @@ typedef struct sl_run_opts {
     sl_executor_t *cpu;
     /* Handed to the run's kinds through sl__task_services (borrowed); may be NULL. */
     sl_services_t *services;
+    /* Told of every item and step that ends (borrowed; NULL: nobody). */
+    const sl_run_observer_t *observer;
+    /* Recorded outputs the run may use (borrowed; NULL: it runs everything). */
+    const sl_run_memo_t *memo;
 } sl_run_opts_t;
 
 /** Called once when the run has finished (all steps ended, or stopped and drained). */
@@ -136,5 +208,19 @@ void *sl__sched_task_data(sl_task_t *task);
 int sl__sched_task_attempt(sl_task_t *task);
 void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms);
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap);
+
+/**
+ * Ends a cache lookup (sl_run_memo_t.lookup): HIT takes `value` as the item's output;
+ * RUN_WITH runs the kind with `value` (taken) as its arguments; MISS runs it as it is
+ * (`value` NULL). A task whose run is stopping ends canceled instead.
+ */
+void sl__sched_task_lookup_done(sl_task_t *task, sl_lookup_t answer, sl_value_t *value);
+/** The memo's own pointer on a task (a cache key, say): kept until the item ends and
+ *  handed to the observer in sl_item_report_t.memo. */
+void sl__sched_task_set_memo(sl_task_t *task, void *memo);
+void *sl__sched_task_memo(sl_task_t *task);
+/** The step (its index in the workflow) and item (0-based) a task is for. */
+size_t sl__sched_task_step(const sl_task_t *task);
+size_t sl__sched_task_item(const sl_task_t *task);
 
 #endif

@@ -51,13 +51,22 @@ static sl_task_t *new_task(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     t->timer_inited = false;
     t->completed = false;
     t->in_executor = false;
+    t->looked_up = false;
     t->retry_after_ms = 0;
     t->owned_args = NULL;
     t->args = NULL;
     t->data = NULL;
+    t->memo = NULL;
+    t->item_started_ms = 0;
     t->where[0] = '\0';
     link_task(run, t);
     return t;
+}
+
+/* What the observer learns of the item when this attempt is its last. */
+static item_end_t end_of(const sl_task_t *t)
+{
+    return (item_end_t){t->attempt, t->item_started_ms, false, t->memo};
 }
 
 static void on_timer_closed(uv_handle_t *handle)
@@ -119,6 +128,9 @@ static uint64_t backoff_ms(sl_run_t *run, const sl_retry_t *retry, uint32_t fail
     return (uint64_t)(delay / 2 + unit * delay / 2);
 }
 
+static void dispatch_attempt(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt,
+                             const item_end_t *before);
+
 static void on_retry_timer(uv_timer_t *timer)
 {
     sl_task_t *t = timer->data;
@@ -126,24 +138,29 @@ static void on_retry_timer(uv_timer_t *timer)
     step_rt_t *step = t->step;
     size_t item = t->item;
     uint32_t attempt = t->attempt;
+    item_end_t before = end_of(t);
+    before.attempts = attempt - 1;
     release_task(t);
     if (run->stopping) {
-        sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping");
+        sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping",
+                              &before);
         return;
     }
-    sl__sched_dispatch(run, step, item, attempt);
+    dispatch_attempt(run, step, item, attempt, &before);
 }
 
 /*
  * An attempt failed: retry after a backoff, or fail the item. `retry_after_ms` is the
  * kind's hint (sl_host_t.task_retry_after): > 0 replaces the backoff, < 0 forbids a retry.
+ * `end` describes the failed attempt; a retry carries its memo and start time on.
  */
-static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt,
+static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, const item_end_t *end,
                            int code, const char *message, int64_t retry_after_ms)
 {
     const sl_retry_t *retry = &step->def->retry;
+    uint32_t attempt = end->attempts;
     if (attempt >= retry->attempts || run->stopping || retry_after_ms < 0) {
-        sl__sched_item_failed(step, item, code, message);
+        sl__sched_item_failed(step, item, code, message, end);
         return;
     }
     uint64_t delay = backoff_ms(run, retry, attempt);
@@ -154,10 +171,13 @@ static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     if (wait == NULL || start_timer(wait, delay, on_retry_timer) < 0) {
         if (wait)
             release_task(wait);
-        sl__sched_item_failed(step, item, SL_ENOMEM, "cannot schedule a retry: out of memory");
+        sl__sched_item_failed(step, item, SL_ENOMEM, "cannot schedule a retry: out of memory",
+                              end);
         return;
     }
     wait->state = TASK_WAITING;
+    wait->memo = end->memo;
+    wait->item_started_ms = end->started_ms;
     step->stats.retries++;
     const char *where = sl__task_where(wait);
     char wait_text[32];
@@ -176,7 +196,7 @@ static void on_timeout(uv_timer_t *timer)
     sl_run_t *run = t->run;
     step_rt_t *step = t->step;
     size_t item = t->item;
-    uint32_t attempt = t->attempt;
+    item_end_t end = end_of(t);
     t->state = TASK_ZOMBIE;
     /* cancel() may complete (and so free) the task at once: touch nothing after. */
     if (step->def->kind->cancel)
@@ -184,7 +204,7 @@ static void on_timeout(uv_timer_t *timer)
     char message[96];
     snprintf(message, sizeof(message), "timed out after %.3gs",
              (double)step->def->timeout_ms / 1000);
-    attempt_failed(run, step, item, attempt, SL_ETIMEDOUT, message, 0);
+    attempt_failed(run, step, item, &end, SL_ETIMEDOUT, message, 0);
 }
 
 /* Evaluates per-item `if` and `with`; returns false when the item ended here. */
@@ -200,11 +220,13 @@ static bool prepare_args(sl_run_t *run, step_rt_t *step, size_t item, sl_task_t 
         bool truthy = rc == 0 && sl_value_truthy(cond);
         sl_value_free(cond);
         if (rc < 0 || !truthy) {
+            item_end_t end = end_of(t);
+            end.attempts = 0;
             release_task(t);
             if (rc < 0)
-                sl__sched_item_failed(step, item, rc, err ? err : sl_strerror(rc));
+                sl__sched_item_failed(step, item, rc, err ? err : sl_strerror(rc), &end);
             else
-                sl__sched_item_skipped(step, item);
+                sl__sched_item_skipped(step, item, &end);
             sl__free(err);
             return false;
         }
@@ -215,8 +237,9 @@ static bool prepare_args(sl_run_t *run, step_rt_t *step, size_t item, sl_task_t 
     }
     int rc = sl__expr_eval(run->vm, def->with, value, index, &t->owned_args, &err);
     if (rc < 0) {
+        item_end_t end = end_of(t);
         release_task(t);
-        sl__sched_item_failed(step, item, rc, err ? err : sl_strerror(rc));
+        sl__sched_item_failed(step, item, rc, err ? err : sl_strerror(rc), &end);
         sl__free(err);
         return false;
     }
@@ -242,49 +265,123 @@ static void submit_cpu(sl_run_t *run, step_rt_t *step, sl_task_t *t)
     t->state = TASK_RUNNING;
     int rc = run->cpu->submit(run->cpu, t, &cpu, &t->exec_handle);
     if (rc < 0) {
+        item_end_t end = end_of(t);
         size_t item = t->item;
-        uint32_t attempt = t->attempt;
         release_task(t);
-        attempt_failed(run, step, item, attempt, rc, "cannot hand the task to its executor: "
+        attempt_failed(run, step, item, &end, rc, "cannot hand the task to its executor: "
                        "out of memory", 0);
         return;
     }
     t->in_executor = true;
 }
 
-void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt)
+/* Starts the kind on a task whose arguments are ready. */
+static void start_kind(sl_run_t *run, step_rt_t *step, sl_task_t *t)
 {
-    sl_task_t *t = new_task(run, step, item, attempt);
-    if (t == NULL) {
-        sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory");
-        return;
-    }
-    if (!prepare_args(run, step, item, t))
-        return;
     const sl_step_t *def = step->def;
+    size_t item = t->item;
     if (def->kind->exec == SL_EXEC_CPU && run->cpu) {
         submit_cpu(run, step, t);
         return;
     }
+    t->state = TASK_STARTING;
     if (def->timeout_ms > 0 && def->kind->exec == SL_EXEC_IO &&
         start_timer(t, (uint64_t)def->timeout_ms, on_timeout) < 0) {
+        item_end_t end = end_of(t);
         release_task(t);
-        sl__sched_item_failed(step, item, SL_ESYS, "cannot start the timeout timer");
+        sl__sched_item_failed(step, item, SL_ESYS, "cannot start the timeout timer", &end);
         return;
     }
     int rc = def->kind->start(t, t->args);
     if (rc < 0) {
         /* Refused to start: the kind will not complete it (sluice/plugin.h). */
+        item_end_t end = end_of(t);
         stop_timer(t);
         release_task(t);
         char message[128];
         snprintf(message, sizeof(message), "kind '%s' could not start: %s", def->uses,
                  sl_strerror(rc));
-        attempt_failed(run, step, item, attempt, rc, message, 0);
+        attempt_failed(run, step, item, &end, rc, message, 0);
         return;
     }
     if (!t->completed && t->state == TASK_STARTING)
         t->state = TASK_RUNNING;
+}
+
+/* Resume: the memo holds the item's output from the run this one resumes. */
+static bool recalled(sl_run_t *run, step_rt_t *step, size_t item)
+{
+    sl_value_t *output = NULL;
+    if (!run->memo || !run->memo->recall ||
+        !run->memo->recall(run->memo->ud, step->index, item, &output))
+        return false;
+    item_end_t end = {0, 0, true, NULL};
+    sl__sched_item_ok(step, item, output ? output : sl_value_nil(), &end);
+    return true;
+}
+
+static void dispatch_attempt(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt,
+                             const item_end_t *before)
+{
+    sl_task_t *t = new_task(run, step, item, attempt);
+    if (t == NULL) {
+        sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory", before);
+        return;
+    }
+    t->memo = before ? before->memo : NULL;
+    t->item_started_ms = before ? before->started_ms : sl__sched_now_ms(run);
+    t->looked_up = before && before->memo; /* a retry of a looked-up item finishes through it */
+    if (!prepare_args(run, step, item, t))
+        return;
+    const sl_run_memo_t *memo = run->memo;
+    if (attempt == 1 && step->def->cache.on && memo && memo->lookup) {
+        t->state = TASK_LOOKUP;
+        t->looked_up = true;
+        if (memo->lookup(memo->ud, t, t->args) == 0)
+            return; /* sl__sched_task_lookup_done continues */
+        t->looked_up = t->memo != NULL;
+    }
+    start_kind(run, step, t);
+}
+
+void sl__sched_dispatch(sl_run_t *run, step_rt_t *step, size_t item, uint32_t attempt)
+{
+    if (attempt == 1 && recalled(run, step, item))
+        return;
+    dispatch_attempt(run, step, item, attempt, NULL);
+}
+
+void sl__sched_task_lookup_done(sl_task_t *t, sl_lookup_t answer, sl_value_t *value)
+{
+    sl_run_t *run = t->run;
+    step_rt_t *step = t->step;
+    size_t item = t->item;
+    if (t->state != TASK_LOOKUP) { /* a bug of the memo's: the task is not waiting */
+        sl_value_free(value);
+        return;
+    }
+    if (run->stopping || answer == SL_LOOKUP_HIT) {
+        item_end_t end = end_of(t);
+        end.attempts = 0;
+        end.cached = answer == SL_LOOKUP_HIT;
+        release_task(t);
+        if (answer == SL_LOOKUP_HIT && !run->stopping) {
+            sl__sched_item_ok(step, item, value ? value : sl_value_nil(), &end);
+            return;
+        }
+        sl_value_free(value);
+        sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping",
+                              &end);
+        return;
+    }
+    if (answer == SL_LOOKUP_RUN_WITH && value) {
+        sl_value_free(t->owned_args);
+        t->owned_args = value;
+        t->args = value;
+    } else {
+        sl_value_free(value);
+    }
+    start_kind(run, step, t);
 }
 
 void sl__sched_task_done(sl_task_t *t, sl_value_t *output)
@@ -300,10 +397,20 @@ void sl__sched_task_done(sl_task_t *t, sl_value_t *output)
         return;
     }
     stop_timer(t);
+    sl_run_t *run = t->run;
     step_rt_t *step = t->step;
     size_t item = t->item;
+    if (!output)
+        output = sl_value_nil();
+    if (t->looked_up && run->memo && run->memo->finish && output)
+        output = run->memo->finish(run->memo->ud, t, output);
+    item_end_t end = end_of(t);
     release_task(t);
-    sl__sched_item_ok(step, item, output ? output : sl_value_nil());
+    if (output == NULL) {
+        sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory", &end);
+        return;
+    }
+    sl__sched_item_ok(step, item, output, &end);
 }
 
 void sl__sched_task_fail(sl_task_t *t, int code, const char *message)
@@ -319,11 +426,11 @@ void sl__sched_task_fail(sl_task_t *t, int code, const char *message)
     sl_run_t *run = t->run;
     step_rt_t *step = t->step;
     size_t item = t->item;
-    uint32_t attempt = t->attempt;
     int64_t retry_after_ms = t->retry_after_ms;
+    item_end_t end = end_of(t);
     char *copy = sl__strdup(message ? message : sl_strerror(code));
     release_task(t);
-    attempt_failed(run, step, item, attempt, code < 0 ? code : SL_EFAILED,
+    attempt_failed(run, step, item, &end, code < 0 ? code : SL_EFAILED,
                    copy ? copy : "out of memory", retry_after_ms);
     sl__free(copy);
 }
@@ -339,15 +446,26 @@ void sl__sched_cancel_all(sl_run_t *run, bool cancel_running)
         sl_task_t *next = t->next;
         step_rt_t *step = t->step;
         size_t item = t->item;
+        item_end_t end = end_of(t);
         if (t->state == TASK_WAITING) {
             stop_timer(t);
+            end.attempts--;
             release_task(t);
-            sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping");
+            sl__sched_item_failed(step, item, SL_ECANCELED, "not retried: the run is stopping",
+                                  &end);
+        } else if (t->state == TASK_LOOKUP) {
+            run->memo->lookup_cancel(run->memo->ud, t);
+            end.attempts = 0;
+            release_task(t);
+            sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping",
+                                  &end);
         } else if (t->state == TASK_RUNNING && t->in_executor &&
                    run->cpu->unqueue(run->cpu, t->exec_handle)) {
             /* still queued: it has not started, and now will not */
+            end.attempts = 0;
             release_task(t);
-            sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping");
+            sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping",
+                                  &end);
         } else if (cancel_running && t->state == TASK_RUNNING) {
             stop_timer(t);
             t->state = TASK_ZOMBIE;
@@ -355,7 +473,7 @@ void sl__sched_cancel_all(sl_run_t *run, bool cancel_running)
                 run->cpu->cancel(run->cpu, t->exec_handle); /* it fails it later */
             else if (step->def->kind->cancel)
                 step->def->kind->cancel(t);
-            sl__sched_item_failed(step, item, SL_ECANCELED, "canceled");
+            sl__sched_item_failed(step, item, SL_ECANCELED, "canceled", &end);
         }
         t = next;
     }
@@ -391,6 +509,26 @@ void *sl__sched_task_data(sl_task_t *task)
 int sl__sched_task_attempt(sl_task_t *task)
 {
     return (int)task->attempt;
+}
+
+void sl__sched_task_set_memo(sl_task_t *task, void *memo)
+{
+    task->memo = memo;
+}
+
+void *sl__sched_task_memo(sl_task_t *task)
+{
+    return task->memo;
+}
+
+size_t sl__sched_task_step(const sl_task_t *task)
+{
+    return task->step->index;
+}
+
+size_t sl__sched_task_item(const sl_task_t *task)
+{
+    return task->item;
 }
 
 void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms)
