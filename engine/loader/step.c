@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "loader/internal.h"
+#include "util/sha256.h"
 
 static const char *const step_fields[] = {
     "uses", "with", "needs", "foreach", "if", "timeout", "retry", "on_error",
@@ -568,6 +569,25 @@ void sl__loader_streams(sl_loader_t *ld)
     }
 }
 
+/* A fingerprint of the step's definition (its YAML as a value, so formatting and comments
+ * do not count): what tells a resumed run which steps changed. */
+static void step_hash(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
+{
+    sl_value_t *def = NULL;
+    size_t size;
+    uint8_t *wire = NULL;
+    if (sl__yaml_to_value(node, &def) < 0 || sl__value_wire_size(def, &size) < 0 ||
+        (wire = sl__malloc(size ? size : 1)) == NULL) {
+        sl_value_free(def);
+        sl__loader_fail(ld, SL_ENOMEM);
+        return;
+    }
+    sl__value_wire_encode(def, wire);
+    sl__sha256_hex_of(wire, size, step->def_hash);
+    sl__free(wire);
+    sl_value_free(def);
+}
+
 void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
 {
     sl_step_t *step = &ld->wf->steps[index];
@@ -586,4 +606,5 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
     step_foreach_if(ld, step, node);
     check_script(ld, step, node);
     step_deps(ld, index, node);
+    step_hash(ld, step, node);
 }

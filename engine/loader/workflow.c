@@ -7,6 +7,7 @@
 
 #include "graph/graph.h"
 #include "loader/internal.h"
+#include "util/sha256.h"
 
 static const char *const workflow_fields[] = {
     "version", "name", "description", "vars", "schedule", "defaults", "limits", "steps", NULL};
@@ -348,6 +349,8 @@ int sl__workflow_load_text(const char *path, const char *text, size_t len,
     else if (rc != SL_ENOMEM)
         rc = SL_EINVAL;
     sl__yaml_free(root);
+    if (rc == 0)
+        sl__sha256_hex_of(text, len, (*out)->file_hash);
     return rc;
 }
 
@@ -355,12 +358,12 @@ int sl__workflow_load(const char *path, const sl_registry_t *reg, sl_workflow_t 
                       sl_diag_t *diag)
 {
     *out = NULL;
-    sl_node_t *root = NULL;
-    int rc = sl__yaml_parse_file(path, &root, diag);
+    sl_buf_t text;
+    int rc = sl__yaml_read_file(path, &text, diag);
     if (rc == 0)
-        rc = load_tree(path, root, reg, out, diag);
+        rc = sl__workflow_load_text(path, text.data ? text.data : "", text.len, reg, out, diag);
     else if (rc != SL_ENOMEM)
         rc = SL_EINVAL;
-    sl__yaml_free(root);
+    sl__buf_close(&text);
     return rc;
 }

@@ -65,6 +65,7 @@ typedef struct sl_step {
     uint32_t concurrency;      /* tasks in flight at once; 0 = no step limit */
     sl_executor_kind_t executor;
     sl_cache_opts_t cache;
+    char def_hash[65];         /* SHA-256 of the step's definition (hex) */
     sl_value_t *slurm;         /* `slurm:` map or NULL */
 } sl_step_t;
 
@@ -91,6 +92,7 @@ typedef struct sl_limits {
 
 typedef struct sl_workflow {
     char *path;                /* as given */
+    char file_hash[65];        /* SHA-256 of the file's text (hex) */
     char *dir;                 /* folder of the file: `script` paths resolve here */
     char *name;                /* `name`, or the file name without .yaml/.yml */
     char *description;         /* or NULL */

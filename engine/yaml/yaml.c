@@ -651,11 +651,9 @@ out:
     return b.rc ? b.rc : SL_EPARSE;
 }
 
-int sl__yaml_parse_file(const char *file, sl_node_t **out, sl_diag_t *diag)
+int sl__yaml_read_file(const char *file, sl_buf_t *buf, sl_diag_t *diag)
 {
-    *out = NULL;
-    sl_buf_t buf;
-    sl__buf_init(&buf, SL_YAML_BYTES_MAX);
+    sl__buf_init(buf, SL_YAML_BYTES_MAX);
     int rc = 0;
     FILE *f = fopen(file, "rb");
     if (f == NULL) {
@@ -667,7 +665,7 @@ int sl__yaml_parse_file(const char *file, sl_node_t **out, sl_diag_t *diag)
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if ((rc = sl__buf_add(&buf, chunk, n)) < 0)
+        if ((rc = sl__buf_add(buf, chunk, n)) < 0)
             break;
     }
     if (rc == 0 && ferror(f)) {
@@ -678,9 +676,19 @@ int sl__yaml_parse_file(const char *file, sl_node_t **out, sl_diag_t *diag)
                      SL_YAML_BYTES_MAX);
     }
     fclose(f);
+out:
+    if (rc < 0)
+        sl__buf_close(buf);
+    return rc;
+}
+
+int sl__yaml_parse_file(const char *file, sl_node_t **out, sl_diag_t *diag)
+{
+    *out = NULL;
+    sl_buf_t buf;
+    int rc = sl__yaml_read_file(file, &buf, diag);
     if (rc == 0)
         rc = sl__yaml_parse(file, buf.data ? buf.data : "", buf.len, out, diag);
-out:
     sl__buf_close(&buf);
     return rc;
 }

@@ -43,6 +43,9 @@ typedef struct sl_node {
  */
 int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **out,
                    sl_diag_t *diag);
+/** Reads a file whole into `buf` (initialised here; the caller closes it on success),
+ *  bounded by SL_YAML_BYTES_MAX; problems go to `diag`. */
+int sl__yaml_read_file(const char *file, sl_buf_t *buf, sl_diag_t *diag);
 /** Reads and parses a file (bounded by SL_YAML_BYTES_MAX). */
 int sl__yaml_parse_file(const char *file, sl_node_t **out, sl_diag_t *diag);
 void sl__yaml_free(sl_node_t *node);
