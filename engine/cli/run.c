@@ -31,7 +31,8 @@
 #endif
 
 static const char RUN_USAGE[] =
-    "sluice run FILE [--var K=V]... [--dry-run] [--resume RUN] [--workers N] "
+    "sluice run FILE [--var K=V]... [--dry-run] [--resume RUN] [--force] [--no-cache] "
+    "[--workers N] "
     "[--log text|json] [--quiet]";
 
 typedef struct run_opts {
@@ -40,6 +41,7 @@ typedef struct run_opts {
     size_t var_count;
     bool dry_run, quiet;
     const char *resume;
+    bool force, no_cache;
     long workers;
     sl_logfmt_t log_format;
 } run_opts_t;
@@ -50,6 +52,9 @@ typedef struct run_ctx {
     sl_workflow_t *wf;
     const sl_registry_t *registry;
     sl_services_t *services;
+    sl_store_t *store;               /* NULL: SLUICE_STATE=none */
+    sl_store_run_row_t *resume;      /* the run resumed, or NULL */
+    sl_recorder_t *recorder;
     uv_signal_t sigint, sigterm;
     uv_timer_t progress_timer;
     sl_progress_t progress;
@@ -65,6 +70,8 @@ static void print_run_help(void)
             "  --var K=V        override a variable (typed like YAML: 5, true, text)\n"
             "  --dry-run        print the planned steps and tasks, run nothing\n"
             "  --resume RUN     rerun only what did not finish in RUN (or 'last')\n"
+            "  --force          resume even though the workflow changed (what changed reruns)\n"
+            "  --no-cache       run every task, even where cache: true\n"
             "  --workers N      CPU worker processes (default: limits.cpu.workers)\n"
             "  --log text|json  log line format on stderr (default text)\n"
             "  --quiet          no progress line and only warnings and errors in the log\n"
@@ -78,11 +85,12 @@ static int parse_run_args(int argc, char **argv, run_opts_t *o)
         {"var", required_argument, NULL, 'v'},  {"dry-run", no_argument, NULL, 'n'},
         {"resume", required_argument, NULL, 'r'}, {"workers", required_argument, NULL, 'w'},
         {"log", required_argument, NULL, 'l'},  {"quiet", no_argument, NULL, 'q'},
+        {"force", no_argument, NULL, 'f'},      {"no-cache", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},       {0}};
     int c;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "v:nr:w:l:qh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "v:nr:w:l:qhfC", options, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'v':
@@ -93,6 +101,8 @@ static int parse_run_args(int argc, char **argv, run_opts_t *o)
         case 'n': o->dry_run = true; break;
         case 'q': o->quiet = true; break;
         case 'r': o->resume = optarg; break;
+        case 'f': o->force = true; break;
+        case 'C': o->no_cache = true; break;
         case 'w':
             o->workers = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || o->workers < 1 || o->workers > 4096)
@@ -252,6 +262,27 @@ static void close_walk(uv_handle_t *handle, void *arg)
         uv_close(handle, NULL);
 }
 
+/* Records the run's end and waits for the store to have it: a run counts as recorded once
+ * its last batch is committed. A store that failed makes it an internal error. */
+static int finish_record(run_ctx_t *ctx, int status)
+{
+    if (ctx->recorder == NULL)
+        return status;
+    sl__host_services_close(ctx->services); /* no task reports after this */
+    sl__host_recorder_finish(ctx->recorder, ctx->run);
+    char err[1024];
+    int rc = sl__store_sync(ctx->store, err, sizeof(err));
+    const char *failure = sl__host_recorder_error(ctx->recorder);
+    if (rc < 0 || failure) {
+        fprintf(stderr, "sluice: error: the run's state could not be recorded: %s\n",
+                failure ? failure : err);
+        status = SL_EXIT_INTERNAL;
+    }
+    sl__host_recorder_free(ctx->recorder);
+    ctx->recorder = NULL;
+    return status;
+}
+
 static int execute(run_ctx_t *ctx, const run_opts_t *o)
 {
     time_t now = time(NULL);
@@ -263,14 +294,29 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     int rc = sl__host_services_new(&ctx->loop, ctx->wf, &services, &ctx->services);
     sl_run_opts_t opts = {.run_id = run_id, .started_unix = (int64_t)now,
                           .cpu = sl__host_executor(ctx->services), .services = ctx->services};
+    char err[1024] = "";
+    if (rc == 0 && ctx->store) {
+        sl_recorder_opts_t ro = {
+            .store = ctx->store, .wf = ctx->wf, .loop = &ctx->loop, .run_id = run_id,
+            .trigger = ctx->resume ? "resume" : "manual", .started_ms = (int64_t)now * 1000,
+            .resume = ctx->resume, .no_cache = o->no_cache,
+        };
+        rc = sl__host_recorder_new(&ro, &ctx->recorder, err, sizeof(err));
+        opts.observer = ctx->recorder ? sl__host_recorder_observer(ctx->recorder) : NULL;
+        opts.memo = ctx->recorder ? sl__host_recorder_memo(ctx->recorder) : NULL;
+    }
     if (rc == 0)
         rc = sl__run_new(&ctx->loop, ctx->wf, &opts, &ctx->run);
     if (rc < 0) {
-        fprintf(stderr, "sluice: error: cannot start the run: %s\n", sl_strerror(rc));
+        fprintf(stderr, "sluice: error: cannot start the run: %s\n", err[0] ? err :
+                sl_strerror(rc));
+        sl__host_recorder_free(ctx->recorder);
         sl__host_services_free(ctx->services);
         uv_loop_close(&ctx->loop);
         return SL_EXIT_INTERNAL;
     }
+    if (ctx->recorder)
+        sl__host_recorder_watch(ctx->recorder, ctx->run);
     uv_signal_init(&ctx->loop, &ctx->sigint);
     uv_signal_init(&ctx->loop, &ctx->sigterm);
     uv_timer_init(&ctx->loop, &ctx->progress_timer);
@@ -287,8 +333,13 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     uint64_t elapsed = sl__clock_now_ns() - started;
     sl__report_progress_clear(&ctx->progress);
     sl__report_summary_print(stdout, ctx->run, ctx->wf, ctx->services, elapsed);
+    if (ctx->resume && ctx->recorder)
+        fprintf(stdout, "resumed run %s: %" PRIu64 " task%s reused\n", ctx->resume->id,
+                sl__host_recorder_reused(ctx->recorder),
+                sl__host_recorder_reused(ctx->recorder) == 1 ? "" : "s");
     fflush(stdout);
     int status = sl__run_succeeded(ctx->run) ? SL_EXIT_OK : SL_EXIT_FAILED;
+    status = finish_record(ctx, status);
     if (sl__run_stragglers(ctx->run) > 0) {
         /* A kind never finished a canceled task (a thread stuck in a syscall, say):
          * exiting normally would wait for it in libuv's shutdown. */
@@ -323,9 +374,13 @@ int sl__cli_run(int argc, char **argv)
     run_ctx_t ctx = {0};
     sl_registry_t *reg = NULL;
     sl__log_setup(o.quiet ? SL_LOG_WARN : SL_LOG_INFO, o.log_format);
-    if (o.resume) {
-        status = sl__cli_usage_error(RUN_USAGE, "--resume needs the state store, which this "
-                                                "version does not have yet");
+    if (o.resume && o.var_count) {
+        status = sl__cli_usage_error(RUN_USAGE, "--var cannot be used with --resume: a resumed "
+                                                "run keeps the vars it was run with");
+        goto out;
+    }
+    if (o.force && !o.resume) {
+        status = sl__cli_usage_error(RUN_USAGE, "--force is for --resume");
         goto out;
     }
     if (sl__cli_registry(&reg) < 0) {
@@ -345,9 +400,21 @@ int sl__cli_run(int argc, char **argv)
         status = dry_run(ctx.wf);
         goto out;
     }
+    status = sl__cli_state_open(SL_STORE_WRITE, &ctx.store);
+    if (status == SL_EXIT_OK && o.resume && ctx.store == NULL)
+        status = sl__cli_usage_error(RUN_USAGE, "--resume needs the state store "
+                                                "(SLUICE_STATE is 'none')");
+    sl_store_run_row_t resumed;
+    if (status == SL_EXIT_OK && o.resume) {
+        status = sl__cli_resume_prepare(ctx.store, o.resume, o.force, ctx.wf, &resumed);
+        ctx.resume = &resumed;
+    }
+    if (status != SL_EXIT_OK)
+        goto out;
     ctx.show_progress = !o.quiet && isatty(STDOUT_FILENO);
     status = execute(&ctx, &o);
 out:
+    sl__store_close(ctx.store);
     sl__workflow_free(ctx.wf);
     sl__registry_free(reg);
     sl__free(o.vars);

@@ -23,6 +23,7 @@
 #include "pool/pool.h"
 #include "sched/sched.h"
 #include "sched/task.h"
+#include "store/store.h"
 
 /** The engine's host table (built on first use; lives as long as the process). */
 const sl_host_t *sl__host_table(void);
@@ -67,6 +68,54 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
 sl_pool_t *sl__host_pool(sl_task_t *task);
 /** The registry the task's kinds came from, or NULL. */
 const sl_registry_t *sl__host_registry(sl_task_t *task);
+
+/* ---- recording a run in the state store (record.c, cache.c) ------------------------- */
+
+typedef struct sl_recorder sl_recorder_t;
+
+typedef struct sl_recorder_opts {
+    sl_store_t *store;             /* borrowed; outlives the recorder */
+    const sl_workflow_t *wf;       /* borrowed */
+    uv_loop_t *loop;
+    const char *run_id;
+    const char *trigger;           /* "manual", "resume", "cron", "backfill" */
+    int64_t tick_ms;               /* the schedule tick, or 0 */
+    int64_t started_ms;
+    const sl_store_run_row_t *resume; /* the run this one resumes, or NULL */
+    bool no_cache;                 /* `--no-cache`: lookups always miss (entries are kept) */
+} sl_recorder_opts_t;
+
+/**
+ * Records a run: its start now (before the loop), then what its observer hears. With
+ * `resume`, the outputs of that run's completed tasks are loaded to be recalled (steps
+ * whose definition changed, and those after them, run again); the cache entries of the
+ * workflow are loaded for its memo. Returns SL_EIO (message in `err`), SL_ENOMEM.
+ */
+int sl__host_recorder_new(const sl_recorder_opts_t *opts, sl_recorder_t **out, char *err,
+                          size_t err_size);
+/** For sl_run_opts_t: what the run reports to, and what it may reuse. */
+const sl_run_observer_t *sl__host_recorder_observer(sl_recorder_t *rec);
+const sl_run_memo_t *sl__host_recorder_memo(sl_recorder_t *rec);
+/** Stops `run` (letting running tasks finish) if the store fails; the error is kept. */
+void sl__host_recorder_watch(sl_recorder_t *rec, sl_run_t *run);
+/** The store's failure, if one happened (borrowed), or NULL. */
+const char *sl__host_recorder_error(const sl_recorder_t *rec);
+/** Records the end of the finished `run`: every step's counters and the run's status. */
+void sl__host_recorder_finish(sl_recorder_t *rec, const sl_run_t *run);
+/** Tasks the run took from the run it resumes. */
+uint64_t sl__host_recorder_reused(const sl_recorder_t *rec);
+/** Frees the recorder (after the run is finished and its lookups are over). */
+void sl__host_recorder_free(sl_recorder_t *rec);
+
+/**
+ * What changed in `wf` since run `seq` recorded it, as "step 'a' changed, step 'b' is
+ * new, step 'c' is gone" into `out` (empty when nothing did). Returns SL_EIO, SL_ENOMEM.
+ */
+int sl__host_resume_changes(sl_store_t *store, int64_t seq, const sl_workflow_t *wf,
+                            sl_buf_t *out, char *err, size_t err_size);
+/** The vars run `seq` was run with, in *out (the caller's). */
+int sl__host_resume_vars(sl_store_t *store, int64_t seq, sl_value_t **out, char *err,
+                         size_t err_size);
 
 /** The client's counters; false when the run made no HTTP request. */
 bool sl__host_http_stats(const sl_services_t *svc, sl_http_stats_t *out);

@@ -236,7 +236,8 @@ static void finishing(sl_http_t *req)
             queue(req, cleanup_work);
             return;
         }
-        queue(req, finish_work);
+        /* 304 Not Modified has no body: the file saved before stays as it is. */
+        queue(req, req->status == 304 ? cleanup_work : finish_work);
         return;
     }
     sl_value_t *response = save->response;

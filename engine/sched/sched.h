@@ -140,9 +140,10 @@ typedef struct sl_run_memo {
     void (*lookup_cancel)(void *ud, sl_task_t *task);
     /**
      * A task that ran after a lookup completed with `output` (the caller's): returns the
-     * output to keep (the recorded one for HTTP 304 Not Modified), taking `output`.
+     * output to keep, taking `output`: the recorded one for HTTP 304 Not Modified, which
+     * sets *cached. NULL when out of memory.
      */
-    sl_value_t *(*finish)(void *ud, sl_task_t *task, sl_value_t *output);
+    sl_value_t *(*finish)(void *ud, sl_task_t *task, sl_value_t *output, bool *cached);
     /** The item a memo pointer (sl__sched_task_set_memo) was for has ended, and the
      *  observer has seen it: the memo may free it. */
     void (*forget)(void *ud, void *memo);
@@ -219,6 +220,8 @@ void sl__sched_task_lookup_done(sl_task_t *task, sl_lookup_t answer, sl_value_t 
  *  handed to the observer in sl_item_report_t.memo. */
 void sl__sched_task_set_memo(sl_task_t *task, void *memo);
 void *sl__sched_task_memo(sl_task_t *task);
+/** The task's arguments (its `with`, expanded), borrowed for the task's life. */
+const sl_value_t *sl__sched_task_args(const sl_task_t *task);
 /** The step (its index in the workflow) and item (0-based) a task is for. */
 size_t sl__sched_task_step(const sl_task_t *task);
 size_t sl__sched_task_item(const sl_task_t *task);

@@ -402,9 +402,11 @@ void sl__sched_task_done(sl_task_t *t, sl_value_t *output)
     size_t item = t->item;
     if (!output)
         output = sl_value_nil();
+    bool cached = false;
     if (t->looked_up && run->memo && run->memo->finish && output)
-        output = run->memo->finish(run->memo->ud, t, output);
+        output = run->memo->finish(run->memo->ud, t, output, &cached);
     item_end_t end = end_of(t);
+    end.cached = cached;
     release_task(t);
     if (output == NULL) {
         sl__sched_item_failed(step, item, SL_ENOMEM, "out of memory", &end);
@@ -519,6 +521,11 @@ void sl__sched_task_set_memo(sl_task_t *task, void *memo)
 void *sl__sched_task_memo(sl_task_t *task)
 {
     return task->memo;
+}
+
+const sl_value_t *sl__sched_task_args(const sl_task_t *task)
+{
+    return task->args;
 }
 
 size_t sl__sched_task_step(const sl_task_t *task)

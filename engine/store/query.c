@@ -229,23 +229,68 @@ int sl__store_list_logs(sl_store_t *store, int64_t run_seq, uint32_t count,
                      count, each_log, &ctx, err, err_size);
 }
 
+typedef struct vars_ctx {
+    sl_value_t *vars;
+    char err[256];
+} vars_ctx_t;
+
+static int vars_row(sqlite3_stmt *st, void *ctx)
+{
+    vars_ctx_t *c = ctx;
+    const char *json = text_or_null(st, 0);
+    if (json)
+        sl_value_from_json(json, strlen(json), &c->vars, c->err, sizeof(c->err));
+    return 1;
+}
+
+int sl__store_run_vars(sl_store_t *store, int64_t run_seq, sl_value_t **out, char *err,
+                       size_t err_size)
+{
+    vars_ctx_t ctx = {0};
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *st;
+    int rc = sl__store_prepare(store->read_db, "SELECT vars FROM runs WHERE seq = ?", &st, err,
+                               err_size);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, run_seq);
+        rc = each_row(store, st, vars_row, &ctx, err, err_size);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    if (rc == 0 && ctx.vars == NULL && (ctx.vars = sl_value_map()) == NULL)
+        rc = SL_ENOMEM;
+    if (rc == 0)
+        *out = ctx.vars;
+    return rc;
+}
+
 /* ---- outputs -------------------------------------------------------------------------- */
 
-/* A stored output: the inline blob at `col`, or the object named at `col + 1`. */
-static int read_output(sl_store_t *store, sqlite3_stmt *st, int col, sl_value_t **out)
+/* A stored output's bytes: the inline blob at `col`, or the object named at `col + 1`. */
+static int read_bytes(sl_store_t *store, sqlite3_stmt *st, int col, uint8_t **out,
+                      size_t *out_len)
 {
     const uint8_t *blob = sqlite3_column_blob(st, col);
     size_t len = (size_t)sqlite3_column_bytes(st, col);
     const char *object = text_or_null(st, col + 1);
+    if (blob == NULL && object)
+        return sl__store_object_get(store, object, out, out_len);
+    if (blob == NULL)
+        return SL_ENOTFOUND;
+    if ((*out = sl__malloc(len ? len : 1)) == NULL)
+        return SL_ENOMEM;
+    memcpy(*out, blob, len);
+    *out_len = len;
+    return 0;
+}
+
+/* A stored output as a value. */
+static int read_output(sl_store_t *store, sqlite3_stmt *st, int col, sl_value_t **out)
+{
     uint8_t *data = NULL;
-    if (blob == NULL && object) {
-        int rc = sl__store_object_get(store, object, &data, &len);
-        if (rc < 0)
-            return rc;
-        blob = data;
-    }
-    size_t used = 0;
-    int rc = blob ? sl__value_wire_decode(blob, len, &used, out) : SL_ENOTFOUND;
+    size_t len = 0, used = 0;
+    int rc = read_bytes(store, st, col, &data, &len);
+    if (rc == 0)
+        rc = sl__value_wire_decode(data, len, &used, out);
     if (rc == 0 && used != len) {
         sl_value_free(*out);
         rc = SL_EPARSE;
@@ -330,23 +375,24 @@ int sl__store_cache_list(sl_store_t *store, const char *workflow,
 
 typedef struct one_output {
     sl_store_t *store;
-    sl_value_t *value;
+    uint8_t *data;
+    size_t len;
     int rc;
 } one_output_t;
 
 static int cache_output_row(sqlite3_stmt *st, void *ctx)
 {
     one_output_t *o = ctx;
-    o->rc = read_output(o->store, st, 0, &o->value);
+    o->rc = read_bytes(o->store, st, 0, &o->data, &o->len);
     return 1;
 }
 
-int sl__store_cache_output(sl_store_t *store, const char *key, sl_value_t **out, char *err,
-                           size_t err_size)
+int sl__store_cache_output(sl_store_t *store, const char *key, uint8_t **data, size_t *len,
+                           char *err, size_t err_size)
 {
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *st;
-    one_output_t o = {store, NULL, SL_ENOTFOUND};
+    one_output_t o = {store, NULL, 0, SL_ENOTFOUND};
     int rc = sl__store_prepare(store->read_db, "SELECT output, object FROM cache WHERE key = ?",
                                &st, err, err_size);
     if (rc == 0) {
@@ -358,8 +404,10 @@ int sl__store_cache_output(sl_store_t *store, const char *key, sl_value_t **out,
         snprintf(err, err_size, "cache entry %.12s: %s", key, sl_strerror(o.rc));
         return o.rc;
     }
-    if (rc == 0)
-        *out = o.value;
+    if (rc == 0) {
+        *data = o.data;
+        *len = o.len;
+    }
     return rc;
 }
 

@@ -236,6 +236,10 @@ int sl__store_list_logs(sl_store_t *store, int64_t run_seq, uint32_t count,
                         int (*fn)(void *ud, const sl_store_log_row_t *row), void *ud,
                         char *err, size_t err_size);
 
+/** The vars run `seq` ran with, in *out (the caller's); an empty map when none. */
+int sl__store_run_vars(sl_store_t *store, int64_t run_seq, sl_value_t **out, char *err,
+                       size_t err_size);
+
 /**
  * The outputs of the run's completed tasks, for resume: `fn` gets the step's id, the item
  * and the output (a new value, the callee's). Returns SL_EIO, SL_ENOMEM.
@@ -255,10 +259,11 @@ typedef struct sl_store_cache_row {
 int sl__store_cache_list(sl_store_t *store, const char *workflow,
                          int (*fn)(void *ud, const sl_store_cache_row_t *row), void *ud,
                          char *err, size_t err_size);
-/** The output of cache entry `key` in *out (the caller's). SL_ENOTFOUND, SL_EIO. Any
- *  thread: the store's reads are serialized. */
-int sl__store_cache_output(sl_store_t *store, const char *key, sl_value_t **out, char *err,
-                           size_t err_size);
+/** The output of cache entry `key` as its wire encoding in *data (sl__malloc'd, the
+ *  caller's) and *len. SL_ENOTFOUND, SL_EIO. Any thread: the store's reads are serialized,
+ *  and bytes, not values, cross to the caller's thread. */
+int sl__store_cache_output(sl_store_t *store, const char *key, uint8_t **data, size_t *len,
+                           char *err, size_t err_size);
 /** Drops the cache entries (of `workflow`, or all); *removed counts them. */
 int sl__store_cache_clear(sl_store_t *store, const char *workflow, uint64_t *removed,
                           char *err, size_t err_size);

@@ -210,6 +210,14 @@ static int bind_cache(writer_t *w, sqlite3_stmt *st, const rec_t *r)
     sqlite3_bind_int64(st, 4, r->num[0]);
     for (int i = 0; i < 4; i++)
         bind_part(st, 10 + i, r, 7 + (size_t)i);
+    /* The file a task saved is hashed here, off the loop, as the entry is recorded. */
+    const char *file = (const char *)sl__store_part(r, 7, &len);
+    if (file && sl__store_part(r, 8, NULL) == NULL) {
+        char path[4096], hex[SL_SHA256_HEX_SIZE];
+        snprintf(path, sizeof(path), "%.*s", (int)len, file);
+        if (sl__sha256_file(path, hex) == 0)
+            sqlite3_bind_text(st, 11, hex, -1, SQLITE_TRANSIENT);
+    }
     sqlite3_bind_int64(st, 14, r->num[1]);
     sqlite3_bind_int64(st, 15, r->run);
     return bind_output(w, st, 8, r, 6);

@@ -7,6 +7,14 @@
 
 int sl__log_level = SL_LOG_INFO;
 static sl_logfmt_t log_format = SL_LOGFMT_TEXT;
+static sl_log_sink_fn log_sink;
+static void *log_sink_ud;
+
+void sl__log_set_sink(sl_log_sink_fn sink, void *ud)
+{
+    log_sink = sink;
+    log_sink_ud = ud;
+}
 
 void sl__log_setup(int level, sl_logfmt_t format)
 {
@@ -69,6 +77,8 @@ void sl__log_vwrite(int level, const char *run, const char *where, const char *f
     if (line.data)
         fwrite(line.data, 1, line.len, stderr);
     sl__buf_close(&line);
+    if (log_sink)
+        log_sink(log_sink_ud, level, run, where, message);
 }
 
 void sl__log_write(int level, const char *run, const char *where, const char *fmt, ...)

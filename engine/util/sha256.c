@@ -2,9 +2,14 @@
  * SHA-256 (FIPS 180-4), for content addresses: the store's object files and cache keys.
  * Written from the standard: eight 32-bit words of state, 64-byte blocks, 64 rounds.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util/sha256.h"
+#include "util/util.h"
 
 static const uint32_t round_constants[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
@@ -131,4 +136,30 @@ void sl__sha256_hex_of(const void *data, size_t len, char hex[SL_SHA256_HEX_SIZE
     sl__sha256_add(&ctx, data, len);
     sl__sha256_end(&ctx, digest);
     sl__sha256_hex(digest, hex);
+}
+
+int sl__sha256_file(const char *path, char hex[SL_SHA256_HEX_SIZE])
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? SL_ENOENT : SL_EIO;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return SL_EIO; /* a FIFO or device is not content to hash */
+    }
+    sl_sha256_t ctx;
+    sl__sha256_init(&ctx);
+    uint8_t block[65536];
+    ssize_t n;
+    while ((n = read(fd, block, sizeof(block))) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            sl__sha256_add(&ctx, block, (size_t)n);
+    close(fd);
+    if (n < 0)
+        return SL_EIO;
+    uint8_t digest[SL_SHA256_BYTES];
+    sl__sha256_end(&ctx, digest);
+    sl__sha256_hex(digest, hex);
+    return 0;
 }

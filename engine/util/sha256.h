@@ -28,4 +28,8 @@ void sl__sha256_hex(const uint8_t digest[SL_SHA256_BYTES], char hex[SL_SHA256_HE
 /** The hex digest of `data` in one call. */
 void sl__sha256_hex_of(const void *data, size_t len, char hex[SL_SHA256_HEX_SIZE]);
 
+/** The hex digest of the regular file `path`, read whole (blocking: not on the loop).
+ *  Returns SL_ENOENT, or SL_EIO (unreadable, or not a regular file). */
+int sl__sha256_file(const char *path, char hex[SL_SHA256_HEX_SIZE]);
+
 #endif

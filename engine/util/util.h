@@ -122,6 +122,13 @@ void sl__log_setup(int level, sl_logfmt_t format);
 void sl__log_write(int level, const char *run, const char *where, const char *fmt, ...)
     SL_PRINTF(4, 5);
 void sl__log_vwrite(int level, const char *run, const char *where, const char *fmt, va_list ap);
+/**
+ * Also hands every line written to `sink` (NULL: none), after it is formatted: the state
+ * store keeps a run's log this way. Called on the writing thread; one sink per process.
+ */
+typedef void (*sl_log_sink_fn)(void *ud, int level, const char *run, const char *where,
+                               const char *message);
+void sl__log_set_sink(sl_log_sink_fn sink, void *ud);
 
 #define SL_LOG(level, run, where, ...)                     \
     do {                                                   \

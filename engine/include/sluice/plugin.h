@@ -241,6 +241,11 @@ typedef enum sl_exec {
 /** Exactly one parameter of group `g` (1..255) must be given, e.g. `code` or `script`. */
 #define SL_PARAM_ONE_OF(g) ((uint32_t)(g) << 8)
 #define SL_PARAM_GROUP(flags) (((flags) >> 8) & 0xffu)
+/** (ABI 1.2) The value is a path the task reads, against the working directory: its
+ *  content is part of a cached task's key (SPEC §2 `cache`). */
+#define SL_PARAM_READS_FILE 2u
+/** (ABI 1.2) The same for a path against the workflow file's folder (a `script`). */
+#define SL_PARAM_READS_SCRIPT 4u
 
 typedef struct sl_param {
     const char *name;
