@@ -180,6 +180,59 @@ static int note_file(cache_memo_t *m, sl_task_t *task, const char *name, uint32_
     return f->name && f->path ? 0 : SL_ENOMEM;
 }
 
+/* The hash of a value's wire encoding into `hex`. */
+static int hash_value(const sl_value_t *v, char hex[SL_SHA256_HEX_SIZE])
+{
+    size_t size;
+    int rc = sl__value_wire_size(v, &size);
+    uint8_t *wire = rc == 0 ? sl__malloc(size ? size : 1) : NULL;
+    if (wire == NULL)
+        return rc < 0 ? rc : SL_ENOMEM;
+    sl__value_wire_encode(v, wire);
+    sl__sha256_hex_of(wire, size, hex);
+    sl__free(wire);
+    return 0;
+}
+
+/* A finished step's output hash, computed once: outputs of ended steps never change. */
+static const char *output_hash(sl_recorder_t *rec, size_t step)
+{
+    if (rec->output_hash == NULL &&
+        (rec->output_hash = sl__calloc(rec->wf->step_count + 1, 65)) == NULL)
+        return NULL;
+    char *hex = rec->output_hash[step];
+    const sl_value_t *out = rec->watched ? sl__run_output(rec->watched, step) : NULL;
+    if (hex[0] == '\0' && hash_value(out ? out : &(sl_value_t){0}, hex) < 0)
+        return NULL;
+    return hex;
+}
+
+/* What a kind that reads the scope sees beyond its arguments: {vars, steps: {ID: hash}}. */
+static int scope_parts(cache_memo_t *m, const sl_step_t *def, sl_value_t **out)
+{
+    char hex[SL_SHA256_HEX_SIZE];
+    sl_value_t *scope = sl_value_map(), *steps = sl_value_map();
+    int rc = scope && steps ? hash_value(m->rec->wf->vars, hex) : SL_ENOMEM;
+    if (rc == 0)
+        rc = sl_value_set(scope, "vars", sl_value_cstring(hex));
+    for (size_t i = 0; rc == 0 && i < def->dep_count; i++) {
+        const char *h = output_hash(m->rec, def->deps[i]);
+        rc = h ? sl_value_set(steps, m->rec->wf->steps[def->deps[i]].id, sl_value_cstring(h))
+               : SL_ENOMEM;
+    }
+    if (rc == 0) {
+        rc = sl_value_set(scope, "steps", steps);
+        steps = NULL;
+    }
+    sl_value_free(steps);
+    if (rc < 0) {
+        sl_value_free(scope);
+        return rc;
+    }
+    *out = scope;
+    return 0;
+}
+
 /* {kind, version, with: {NAME: hash of the value}}; files come after hashing. */
 static int make_parts(cache_memo_t *m, sl_task_t *task, const sl_kind_t *kind,
                       const char *version, const sl_value_t *args)
@@ -215,6 +268,10 @@ static int make_parts(cache_memo_t *m, sl_task_t *task, const sl_kind_t *kind,
         with = NULL;
     }
     sl_value_free(with);
+    const sl_step_t *def = &m->rec->wf->steps[m->step];
+    sl_value_t *scope = NULL;
+    if (rc == 0 && (kind->flags & SL_KIND_READS_SCOPE) && (rc = scope_parts(m, def, &scope)) == 0)
+        rc = sl_value_set(m->parts, "scope", scope);
     return rc;
 }
 
@@ -257,26 +314,27 @@ static void add_reason(char *note, const char *fmt, const char *a, const char *b
     snprintf(note + n, NOTE_MAX - n, fmt, a, b);
 }
 
+/* "with.url changed", "file 'in.txt' is new", "steps.read changed": `what` is the prefix
+ * with a %s for the name. */
 static void compare_maps(char *note, const sl_value_t *now, const sl_value_t *then,
                          const char *what)
 {
+    char fmt[64];
     for (size_t i = 0; i < sl_value_len(now); i++) {
         const char *name;
         const sl_value_t *v = sl_value_entry(now, i, &name);
         const sl_value_t *old = sl_value_get(then, name);
-        if (old == NULL)
-            add_reason(note, what[0] == 'w' ? "with.%s is new%s" : "file '%s' is new%s", name,
-                       "");
-        else if (!sl_value_equal(v, old))
-            add_reason(note, what[0] == 'w' ? "with.%s changed%s" : "file '%s' changed%s",
-                       name, "");
+        if (old && sl_value_equal(v, old))
+            continue;
+        snprintf(fmt, sizeof(fmt), "%s%%s%%s", what);
+        add_reason(note, fmt, name, old ? " changed" : " is new");
     }
     for (size_t i = 0; i < sl_value_len(then); i++) {
         const char *name;
         sl_value_entry(then, i, &name);
+        snprintf(fmt, sizeof(fmt), "%s%%s%%s", what);
         if (sl_value_get(now, name) == NULL)
-            add_reason(note, what[0] == 'w' ? "with.%s was removed%s"
-                                            : "file '%s' is no longer read%s", name, "");
+            add_reason(note, fmt, name, " is gone");
     }
 }
 
@@ -302,9 +360,15 @@ static void miss_reason(cache_memo_t *m)
         add_reason(m->note, "kind changed (%s, was %s)", kind, old_kind);
     else if (version && old_version && strcmp(version, old_version) != 0)
         add_reason(m->note, "plugin version changed (%s, was %s)", version, old_version);
-    compare_maps(m->note, sl_value_get(m->parts, "with"), sl_value_get(then, "with"), "with");
+    compare_maps(m->note, sl_value_get(m->parts, "with"), sl_value_get(then, "with"), "with.");
     compare_maps(m->note, sl_value_get(m->parts, "files"), sl_value_get(then, "files"),
-                 "files");
+                 "file ");
+    const sl_value_t *scope = sl_value_get(m->parts, "scope");
+    const sl_value_t *old_scope = sl_value_get(then, "scope");
+    if (!sl_value_equal(sl_value_get(scope, "vars"), sl_value_get(old_scope, "vars")))
+        add_reason(m->note, "%s%s", "vars changed", "");
+    compare_maps(m->note, sl_value_get(scope, "steps"), sl_value_get(old_scope, "steps"),
+                 "steps.");
     if (m->note[0] == '\0')
         snprintf(m->note, sizeof(m->note), "its key changed");
 }

@@ -351,6 +351,7 @@ void sl__host_recorder_free(sl_recorder_t *rec)
     }
     sl__free(rec->recall);
     sl__free(rec->rerun);
+    sl__free(rec->output_hash);
     sl__host_cache_close(rec);
     sl__free(rec->error);
     sl__free(rec->run_id);

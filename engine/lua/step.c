@@ -603,7 +603,7 @@ static void steps_detach(void *data)
 
 static const sl_param_t lua_params[] = {
     {"code", SL_PT_STRING, SL_PARAM_ONE_OF(1), "Lua source; what it returns is the output"},
-    {"script", SL_PT_STRING, SL_PARAM_ONE_OF(1),
+    {"script", SL_PT_STRING, SL_PARAM_ONE_OF(1) | SL_PARAM_READS_SCRIPT,
      "a Lua file (relative to the workflow's folder) returning a value or defining "
      "run(args, ctx)"},
     {"pool", SL_PT_BOOL, 0,
@@ -618,7 +618,7 @@ static const sl_param_t pooled_params[] = {
 };
 
 static const sl_kind_t lua_kinds[] = {
-    {"lua", SL_EXEC_IO, SL_KIND_EXTRA_PARAMS,
+    {"lua", SL_EXEC_IO, SL_KIND_EXTRA_PARAMS | SL_KIND_READS_SCOPE,
      "Lua code run as a coroutine on the loop; other `with` values arrive as `args`",
      lua_params, lua_step_start, lua_step_cancel},
     /* What `lua` with `pool: true` sends to a worker (pooled.c); not for workflows. */

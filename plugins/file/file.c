@@ -310,7 +310,7 @@ static void file_cancel(sl_task_t *task)
 /* ---- descriptor ------------------------------------------------------------ */
 
 static const sl_param_t read_params[] = {
-    {"path", SL_PT_STRING, SL_PARAM_REQUIRED, "file to read (relative to the working directory)"},
+    {"path", SL_PT_STRING, SL_PARAM_REQUIRED | SL_PARAM_READS_FILE, "file to read (relative to the working directory)"},
     {"max_bytes", SL_PT_INT, 0, "largest file accepted (default 64 MiB)"},
     {NULL, 0, 0, NULL},
 };

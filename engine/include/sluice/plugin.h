@@ -259,6 +259,9 @@ typedef struct sl_param {
 /* (ABI 1.1) the engine's own: not listed by `sluice plugins`, not for `uses:` in a
  * workflow (e.g. `lua.pooled`, what a `lua` step with `pool: true` becomes in a worker) */
 #define SL_KIND_INTERNAL 2u
+/* (ABI 1.2) the kind's code reads the run's scope (vars, the outputs of the steps it
+ * needs) beyond its arguments, as a Lua step does: a cached task's key includes them */
+#define SL_KIND_READS_SCOPE 4u
 
 /**
  * One step kind.
