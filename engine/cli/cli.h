@@ -14,6 +14,9 @@ int sl__cli_validate(int argc, char **argv);
 int sl__cli_graph(int argc, char **argv);
 int sl__cli_plugins(int argc, char **argv);
 int sl__cli_next(int argc, char **argv);
+int sl__cli_runs(int argc, char **argv);
+int sl__cli_show(int argc, char **argv);
+int sl__cli_cache(int argc, char **argv);
 
 /** Loads the default plugin registry, printing plugin problems as warnings. */
 struct sl_registry;

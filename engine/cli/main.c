@@ -20,10 +20,13 @@ static const command_t commands[] = {
     {"graph", sl__cli_graph, "print a workflow's step graph (dot or mermaid)"},
     {"plugins", sl__cli_plugins, "list the step kinds found, with their parameters"},
     {"next", sl__cli_next, "print a schedule's next fire times"},
+    {"runs", sl__cli_runs, "list recorded runs, newest first"},
+    {"show", sl__cli_show, "show a recorded run: steps, failed tasks, cache, log"},
+    {"cache", sl__cli_cache, "cache clear: drop cache entries"},
 };
 
 /* Commands of SPEC §5 that later work will bring. */
-static const char *const later_commands[] = {"serve", "runs", "show", "backfill"};
+static const char *const later_commands[] = {"serve", "backfill"};
 
 static void usage(FILE *out)
 {

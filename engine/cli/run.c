@@ -298,7 +298,7 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     if (rc == 0 && ctx->store) {
         sl_recorder_opts_t ro = {
             .store = ctx->store, .wf = ctx->wf, .loop = &ctx->loop, .run_id = run_id,
-            .trigger = ctx->resume ? "resume" : "manual", .started_ms = (int64_t)now * 1000,
+            .trigger = ctx->resume ? "resume" : "manual", .started_ms = sl__store_now_ms(),
             .resume = ctx->resume, .no_cache = o->no_cache,
         };
         rc = sl__host_recorder_new(&ro, &ctx->recorder, err, sizeof(err));

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,8 +203,56 @@ static int make_dirs(sl_store_t *store, char *err, size_t err_size)
     return rc;
 }
 
+/* SQLite allocates through the engine's wrapper too, so the fault injection of the tests
+ * (sl__alloc_fail_at) reaches the store's error paths. */
+static void *sqlite_malloc(int n)
+{
+    return sl__malloc((size_t)n);
+}
+
+static void sqlite_free(void *p)
+{
+    sl__free(p);
+}
+
+static void *sqlite_realloc(void *p, int n)
+{
+    return sl__realloc(p, (size_t)n);
+}
+
+static int sqlite_size(void *p)
+{
+    return p ? (int)malloc_usable_size(p) : 0;
+}
+
+static int sqlite_roundup(int n)
+{
+    return (n + 7) & ~7;
+}
+
+static int sqlite_init(void *unused)
+{
+    return SQLITE_OK;
+}
+
+static void sqlite_shutdown(void *unused)
+{
+}
+
+static void configure_sqlite(void)
+{
+    static const sqlite3_mem_methods methods = {sqlite_malloc, sqlite_free, sqlite_realloc,
+                                                sqlite_size, sqlite_roundup, sqlite_init,
+                                                sqlite_shutdown, NULL};
+    sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_initialize();
+}
+
 static int store_init(sl_store_t *store, char *err, size_t err_size)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_sqlite);
     struct stat st;
     if (store->mode == SL_STORE_READ && stat(store->db_path, &st) < 0) {
         snprintf(err, err_size, "no state in %s yet (no run has been recorded here)",
