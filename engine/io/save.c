@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "io/internal.h"
+#include "util/tmplog.h"
 
 static void save_advance(sl_http_t *req);
 
@@ -50,6 +51,7 @@ static void open_work(uv_work_t *work)
         return;
     }
     fchmod(fd, 0644); /* mkstemp makes 0600; a download is an ordinary file */
+    sl__tmplog_note(save->tmp_path); /* a crash before the rename leaves it for the sweep */
     save->fd = fd;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "store/internal.h"
+#include "util/tmplog.h"
 
 /* ---- the schema ----------------------------------------------------------------------
  * migrations[v] takes a database of version v to v + 1. Never edit a shipped one: add. */
@@ -249,6 +250,25 @@ static void configure_sqlite(void)
     sqlite3_initialize();
 }
 
+/* What dead processes left: runs still "running" become "interrupted", and their
+ * temporary files beside targets are removed; then this process keeps its own log. */
+static int sweep(sl_store_t *store, char *err, size_t err_size)
+{
+    int rc = sl__store_reap(store, err, err_size);
+    char *tmp = rc == 0 ? sl__asprintf("%s/tmp", store->dir) : NULL;
+    if (rc == 0 && tmp == NULL)
+        rc = SL_ENOMEM;
+    if (rc == 0) {
+        sl__tmplog_sweep(tmp);
+        if (sl__tmplog_open(tmp) < 0) {
+            snprintf(err, err_size, "cannot write in %s: %s", tmp, strerror(errno));
+            rc = SL_EIO;
+        }
+    }
+    sl__free(tmp);
+    return rc;
+}
+
 static int store_init(sl_store_t *store, char *err, size_t err_size)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -268,6 +288,8 @@ static int store_init(sl_store_t *store, char *err, size_t err_size)
         rc = open_db(store, true, &store->write_db, err, err_size);
     if (rc == 0 && store->mode == SL_STORE_WRITE)
         rc = sl__store_writer_start(store, err, err_size);
+    if (rc == 0 && store->mode == SL_STORE_WRITE)
+        rc = sweep(store, err, err_size);
     return rc;
 }
 
@@ -304,6 +326,8 @@ void sl__store_close(sl_store_t *store)
         return;
     sl__store_detach(store);
     sl__store_writer_stop(store);
+    if (store->mode == SL_STORE_WRITE)
+        sl__tmplog_close();
     sqlite3_close(store->write_db);
     sqlite3_close(store->read_db);
     pthread_mutex_destroy(&store->read_lock);

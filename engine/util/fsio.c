@@ -1,5 +1,6 @@
 /* Blocking file reads and atomic writes, for threadpool threads (see fsio.h). */
 #include "fsio.h"
+#include "tmplog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -177,6 +178,7 @@ static int open_temp(const char *dir, const char *base, char **out_name)
         snprintf(name, size, "%s/.%.*s.%08x.tmp", dir, TEMP_BASE_MAX, base, tag);
         int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd >= 0) {
+            sl__tmplog_note(name); /* a crash before the rename leaves it for the sweep */
             *out_name = name;
             return fd;
         }
