@@ -583,9 +583,12 @@ void sl__host_cache_lookup_cancel(void *ud, sl_task_t *task)
 sl_value_t *sl__host_cache_finish(void *ud, sl_task_t *task, sl_value_t *output, bool *cached)
 {
     cache_memo_t *m = sl__sched_task_memo(task);
-    if (m == NULL || !m->conditional ||
-        sl_value_int_of(sl_value_get(output, "status")) != 304)
+    if (m == NULL || !m->conditional)
         return output;
+    if (sl_value_int_of(sl_value_get(output, "status")) != 304) {
+        snprintf(m->note, sizeof(m->note), "the server sent a new version");
+        return output;
+    }
     sl_value_t *recorded = decode_recorded(m);
     if (recorded == NULL)
         return output; /* cannot happen: it was read before the request went */
