@@ -266,10 +266,17 @@ static int show_task(void *ud, const sl_store_task_row_t *t)
         return sl_value_push(failed ? c->failed : c->notes, m);
     }
     c->any = true;
-    if (failed)
-        fprintf(stdout, "  %s[%" PRId64 "]: %s (%" PRIu32 " attempt%s)\n", t->step_id,
-                t->item + 1, t->error ? t->error : "failed", t->attempts,
-                t->attempts == 1 ? "" : "s");
+    if (!failed)
+        return 0;
+    /* "step[2] (1 attempt): message", a traceback's lines indented under it */
+    fprintf(stdout, "  %s[%" PRId64 "] (%" PRIu32 " attempt%s): ", t->step_id, t->item + 1,
+            t->attempts, t->attempts == 1 ? "" : "s");
+    for (const char *p = t->error ? t->error : "failed"; *p; p++) {
+        fputc(*p, stdout);
+        if (*p == '\n' && p[1])
+            fputs("    ", stdout);
+    }
+    fputc('\n', stdout);
     return 0;
 }
 
@@ -328,8 +335,10 @@ static int count_reason(void *ud, const sl_store_task_row_t *t)
     size_t i = 0;
     while (i < r->count && strcmp(r->items[i].text, t->cache_note) != 0)
         i++;
-    if (i == r->count && r->count < SL_COUNTOF(r->items))
-        snprintf(r->items[r->count++].text, sizeof(r->items[0].text), "%s", t->cache_note);
+    if (i == r->count && r->count < SL_COUNTOF(r->items)) {
+        snprintf(r->items[i].text, sizeof(r->items[0].text), "%s", t->cache_note);
+        r->items[r->count++].count = 0;
+    }
     if (i < r->count)
         r->items[i].count++;
     return 0;

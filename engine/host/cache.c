@@ -207,7 +207,8 @@ static const char *output_hash(sl_recorder_t *rec, size_t step)
     return hex;
 }
 
-/* What a kind that reads the scope sees beyond its arguments: {vars, steps: {ID: hash}}. */
+/* What a kind that reads the scope sees beyond its arguments: {vars, item, index,
+ * steps: {ID: hash}}. */
 static int scope_parts(cache_memo_t *m, const sl_step_t *def, sl_value_t **out)
 {
     char hex[SL_SHA256_HEX_SIZE];
@@ -215,6 +216,11 @@ static int scope_parts(cache_memo_t *m, const sl_step_t *def, sl_value_t **out)
     int rc = scope && steps ? hash_value(m->rec->wf->vars, hex) : SL_ENOMEM;
     if (rc == 0)
         rc = sl_value_set(scope, "vars", sl_value_cstring(hex));
+    const sl_value_t *item = sl__task_item(m->task);
+    if (rc == 0 && item && (rc = hash_value(item, hex)) == 0)
+        rc = sl_value_set(scope, "item", sl_value_cstring(hex));
+    if (rc == 0)
+        rc = sl_value_set(scope, "index", sl_value_int(sl__task_index(m->task)));
     for (size_t i = 0; rc == 0 && i < def->dep_count; i++) {
         const char *h = output_hash(m->rec, def->deps[i]);
         rc = h ? sl_value_set(steps, m->rec->wf->steps[def->deps[i]].id, sl_value_cstring(h))
@@ -367,6 +373,8 @@ static void miss_reason(cache_memo_t *m)
     const sl_value_t *old_scope = sl_value_get(then, "scope");
     if (!sl_value_equal(sl_value_get(scope, "vars"), sl_value_get(old_scope, "vars")))
         add_reason(m->note, "%s%s", "vars changed", "");
+    if (!sl_value_equal(sl_value_get(scope, "item"), sl_value_get(old_scope, "item")))
+        add_reason(m->note, "%s%s", "item changed", "");
     compare_maps(m->note, sl_value_get(scope, "steps"), sl_value_get(old_scope, "steps"),
                  "steps.");
     if (m->note[0] == '\0')
