@@ -48,6 +48,7 @@ struct sl_recorder {
     bool no_cache;
     cache_index_t cache;
     size_t lookups;      /* in the threadpool now */
+    bool *step_recorded; /* per step: its final counters are recorded (it ended) */
     char (*output_hash)[65]; /* per step: its output's hash once asked for ("" = not yet) */
     uint64_t ok, failed, cached;
 };

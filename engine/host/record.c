@@ -57,7 +57,9 @@ static const char *step_status_name(const sl_step_stats_t *s)
 
 static void record_step(sl_recorder_t *rec, size_t step, const sl_step_stats_t *s)
 {
+    const sl_step_t *def = &rec->wf->steps[step];
     sl_store_step_t c = {
+        .id = def->id, .kind = def->uses, .def_hash = def->def_hash,
         .status = step_status_name(s), .started_ms = unix_ms(rec, s->started_ns),
         .ended_ms = unix_ms(rec, s->ended_ns), .total = s->total, .ok = s->ok,
         .failed = s->failed, .skipped = s->skipped, .cached = s->cached,
@@ -68,7 +70,10 @@ static void record_step(sl_recorder_t *rec, size_t step, const sl_step_stats_t *
 
 static void on_step_ended(void *ud, size_t step, const sl_step_stats_t *stats)
 {
-    record_step(ud, step, stats);
+    sl_recorder_t *rec = ud;
+    record_step(rec, step, stats);
+    if (rec->step_recorded)
+        rec->step_recorded[step] = true;
 }
 
 /* ---- the log ----------------------------------------------------------------------------- */
@@ -277,6 +282,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
     rec->loop = o->loop;
     rec->no_cache = o->no_cache;
     rec->origin_ns = sl__clock_now_ns();
+    rec->step_recorded = sl__calloc(o->wf->step_count + 1, sizeof(bool)); /* NULL: all again */
     rec->origin_ms = sl__store_now_ms();
     rec->observer = (sl_run_observer_t){rec, on_item_ended, on_step_ended};
     rec->memo = (sl_run_memo_t){rec, on_recall, sl__host_cache_lookup,
@@ -324,7 +330,8 @@ void sl__host_recorder_finish(sl_recorder_t *rec, const sl_run_t *run)
     if (rec->srun == NULL)
         return;
     for (size_t i = 0; i < rec->wf->step_count; i++)
-        record_step(rec, i, sl__run_step_stats(run, i));
+        if (rec->step_recorded == NULL || !rec->step_recorded[i]) /* ended ones are */
+            record_step(rec, i, sl__run_step_stats(run, i));
     const char *status = sl__run_succeeded(run) ? "succeeded"
                          : sl__run_stopped(run) ? "interrupted"
                                                 : "failed";
@@ -352,6 +359,7 @@ void sl__host_recorder_free(sl_recorder_t *rec)
     sl__free(rec->recall);
     sl__free(rec->rerun);
     sl__free(rec->output_hash);
+    sl__free(rec->step_recorded);
     sl__host_cache_close(rec);
     sl__free(rec->error);
     sl__free(rec->run_id);

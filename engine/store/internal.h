@@ -19,6 +19,7 @@ typedef enum rec_type {
     REC_LOG,
     REC_CACHE,
     REC_RUN_END,
+    REC_STEP_INFO,
 } rec_type_t;
 
 /*

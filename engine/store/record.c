@@ -66,10 +66,14 @@ void sl__store_task(sl_store_run_t *run, const sl_store_task_t *task)
 
 void sl__store_step(sl_store_run_t *run, size_t step, const sl_store_step_t *c)
 {
-    uint32_t len[1] = {text_len(c->status)};
-    rec_t *r = sl__store_record(run->store, REC_STEP, run->seq, 1, len);
+    uint32_t len[4] = {text_len(c->status), text_len(c->id), text_len(c->kind),
+                       text_len(c->def_hash)};
+    rec_t *r = sl__store_record(run->store, REC_STEP, run->seq, 4, len);
     if (r == NULL)
         return;
+    put_text(r, 1, c->id);
+    put_text(r, 2, c->kind);
+    put_text(r, 3, c->def_hash);
     int64_t nums[REC_NUMS] = {(int64_t)step, c->started_ms, c->ended_ms, (int64_t)c->total,
                               (int64_t)c->ok, (int64_t)c->failed, (int64_t)c->skipped,
                               (int64_t)c->cached, (int64_t)c->retries};

@@ -424,39 +424,38 @@ static int insert_run(sl_store_t *store, const sl_store_run_info_t *info, char *
     return rc;
 }
 
+/* The run's steps go to the writer (their rows come with its first batch, off the loop);
+ * the workflow's row is written now. */
 static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int64_t seq,
                         char *err, size_t err_size)
 {
+    for (size_t i = 0; i < info->step_count; i++) {
+        const sl_store_step_info_t *s = &info->steps[i];
+        const char *texts[3] = {s->id, s->kind, s->def_hash};
+        uint32_t len[3];
+        for (int k = 0; k < 3; k++)
+            len[k] = texts[k] ? (uint32_t)strlen(texts[k]) : REC_NULL;
+        rec_t *r = sl__store_record(store, REC_STEP_INFO, seq, 3, len);
+        if (r == NULL)
+            return SL_ENOMEM;
+        r->num[0] = (int64_t)i;
+        for (int k = 0; k < 3; k++)
+            if (texts[k])
+                memcpy(sl__store_part(r, (size_t)k, NULL), texts[k], len[k]);
+    }
     sqlite3 *db = store->read_db;
     sqlite3_stmt *st;
-    int rc = sl__store_prepare(db, "INSERT INTO steps(run, idx, id, kind, def_hash, status,"
-                               " total, ok, failed, skipped, cached, retries) VALUES(?, ?, ?,"
-                               " ?, ?, 'waiting', 0, 0, 0, 0, 0, 0)", &st, err, err_size);
-    for (size_t i = 0; rc == 0 && i < info->step_count; i++) {
-        const sl_store_step_info_t *s = &info->steps[i];
-        sqlite3_bind_int64(st, 1, seq);
-        sqlite3_bind_int64(st, 2, (int64_t)i);
-        sqlite3_bind_text(st, 3, s->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, s->kind, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 5, s->def_hash, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sl__store_fail(db, "recording the run's steps", err, err_size);
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    if (rc == 0) {
-        rc = sl__store_prepare(db, "INSERT OR REPLACE INTO workflows(name, path, hash, updated)"
+    int rc = sl__store_prepare(db, "INSERT OR REPLACE INTO workflows(name, path, hash, updated)"
                                " VALUES(?, ?, ?, ?)", &st, err, err_size);
-        if (rc < 0)
-            return rc;
-        sqlite3_bind_text(st, 1, info->workflow, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, info->path, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, info->file_hash, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, info->started_ms);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = sl__store_fail(db, "recording the workflow", err, err_size);
-        sqlite3_finalize(st);
-    }
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, info->workflow, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, info->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, info->file_hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, info->started_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sl__store_fail(db, "recording the workflow", err, err_size);
+    sqlite3_finalize(st);
     return rc;
 }
 

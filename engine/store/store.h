@@ -133,6 +133,7 @@ typedef struct sl_store_task {
 void sl__store_task(sl_store_run_t *run, const sl_store_task_t *task);
 
 typedef struct sl_store_step {
+    const char *id, *kind, *def_hash; /* as at the run's start (the row is written whole) */
     const char *status; /* "ok", "failed", "partial", "skipped", "canceled", ... */
     int64_t started_ms, ended_ms;
     uint64_t total, ok, failed, skipped, cached, retries;
