@@ -178,6 +178,12 @@ void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_
                                                  : "failed";
     fprintf(out, "run %s %s in %.3fs: %zu task%s, %zu failed\n", sl__run_id(run), verdict,
             (double)elapsed_ns / 1e9, tasks, tasks == 1 ? "" : "s", failed);
+    size_t cached = 0;
+    for (size_t i = 0; i < wf->step_count; i++)
+        cached += sl__run_step_stats(run, i)->cached;
+    if (cached)
+        fprintf(out, "cached: %zu of %zu task%s not run (recorded outputs reused)\n", cached,
+                tasks, tasks == 1 ? "" : "s");
     sl_http_stats_t hs;
     if (sl__host_http_stats(svc, &hs)) {
         char bytes[16];

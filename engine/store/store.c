@@ -297,8 +297,10 @@ int sl__store_open(const char *dir, sl_store_mode_t mode, sl_store_t **out, char
                    size_t err_size)
 {
     sl_store_t *store = sl__calloc(1, sizeof(*store));
-    if (store == NULL)
+    if (store == NULL) {
+        snprintf(err, err_size, "out of memory");
         return SL_ENOMEM;
+    }
     store->mode = mode;
     pthread_mutex_init(&store->read_lock, NULL);
     pthread_mutex_init(&store->lock, NULL);
