@@ -57,6 +57,12 @@ typedef struct run_ctx {
     sl_recorder_t *recorder;
     uv_signal_t sigint, sigterm;
     uv_timer_t progress_timer;
+    /* SLUICE_LOOP_STATS: the longest stretch the loop worked without polling, measured
+     * from the check after a poll to the prepare before the next (for benchmarks). */
+    uv_check_t turn_start;
+    uv_prepare_t turn_end;
+    uint64_t turn_started_ns, turn_max_ns;
+    bool loop_stats;
     sl_progress_t progress;
     bool show_progress;
     int signals_seen;
@@ -238,6 +244,34 @@ static void on_signal(uv_signal_t *handle, int signum)
     }
 }
 
+static void on_turn_start(uv_check_t *check)
+{
+    run_ctx_t *ctx = check->data;
+    ctx->turn_started_ns = uv_hrtime();
+}
+
+static void on_turn_end(uv_prepare_t *prepare)
+{
+    run_ctx_t *ctx = prepare->data;
+    uint64_t now = uv_hrtime();
+    if (ctx->turn_started_ns && now - ctx->turn_started_ns > ctx->turn_max_ns)
+        ctx->turn_max_ns = now - ctx->turn_started_ns;
+}
+
+static void start_loop_stats(run_ctx_t *ctx)
+{
+    ctx->loop_stats = getenv("SLUICE_LOOP_STATS") != NULL;
+    uv_check_init(&ctx->loop, &ctx->turn_start);
+    uv_prepare_init(&ctx->loop, &ctx->turn_end);
+    ctx->turn_start.data = ctx->turn_end.data = ctx;
+    if (ctx->loop_stats) {
+        uv_check_start(&ctx->turn_start, on_turn_start);
+        uv_prepare_start(&ctx->turn_end, on_turn_end);
+        uv_unref((uv_handle_t *)&ctx->turn_start);
+        uv_unref((uv_handle_t *)&ctx->turn_end);
+    }
+}
+
 static void on_run_done(sl_run_t *run, void *ud)
 {
     run_ctx_t *ctx = ud;
@@ -317,6 +351,7 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     }
     if (ctx->recorder)
         sl__host_recorder_watch(ctx->recorder, ctx->run);
+    start_loop_stats(ctx);
     uv_signal_init(&ctx->loop, &ctx->sigint);
     uv_signal_init(&ctx->loop, &ctx->sigterm);
     uv_timer_init(&ctx->loop, &ctx->progress_timer);
@@ -337,6 +372,8 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
         fprintf(stdout, "resumed run %s: %" PRIu64 " task%s reused\n", ctx->resume->id,
                 sl__host_recorder_reused(ctx->recorder),
                 sl__host_recorder_reused(ctx->recorder) == 1 ? "" : "s");
+    if (ctx->loop_stats)
+        fprintf(stdout, "loop: longest turn %.3f ms\n", (double)ctx->turn_max_ns / 1e6);
     fflush(stdout);
     int status = sl__run_succeeded(ctx->run) ? SL_EXIT_OK : SL_EXIT_FAILED;
     status = finish_record(ctx, status);
@@ -349,6 +386,8 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     uv_close((uv_handle_t *)&ctx->sigint, NULL);
     uv_close((uv_handle_t *)&ctx->sigterm, NULL);
     uv_close((uv_handle_t *)&ctx->progress_timer, NULL);
+    uv_close((uv_handle_t *)&ctx->turn_start, NULL);
+    uv_close((uv_handle_t *)&ctx->turn_end, NULL);
     sl__host_services_close(ctx->services);
     sl__run_close(ctx->run);
     if (FREE_AT_EXIT) {
