@@ -24,6 +24,11 @@ extern const struct sl_cli_command sl__cli_graph_command;
 extern const struct sl_cli_command sl__cli_plugins_command;
 extern const struct sl_cli_command sl__cli_next_command;
 
+/** Hidden: `sluice __man` prints the man page sluice(1) in roff (cli/man.c). */
+int sl__cli_man(int argc, char **argv);
+/** Hidden: `sluice __completion bash` prints the bash completion script (cli/completion.c). */
+int sl__cli_completion(int argc, char **argv);
+
 /** Loads the default plugin registry, printing plugin problems as warnings. */
 struct sl_registry;
 int sl__cli_registry(struct sl_registry **out);

@@ -70,6 +70,11 @@ int main(int argc, char **argv)
         fprintf(stdout, "sluice %s\n", SLUICE_VERSION);
         return finish_output(SL_EXIT_OK);
     }
+    /* Hidden: build-time generators of the man page and the completion (CMakeLists.txt). */
+    if (strcmp(name, "__man") == 0)
+        return finish_output(sl__cli_man(argc - 1, argv + 1));
+    if (strcmp(name, "__completion") == 0)
+        return finish_output(sl__cli_completion(argc - 1, argv + 1));
     const sl_cli_command_t *cmd = sl__cli_command_find(name);
     if (cmd)
         return finish_output(run_command(cmd, argc - 1, argv + 1));
