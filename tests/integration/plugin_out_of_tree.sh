@@ -61,6 +61,7 @@ set -e
 [[ $status == 2 ]] || { cat run.err; fail "unknown kind: exit $status, expected 2"; }
 grep -q 'hello\.greet' run.err || { cat run.err; fail "the error does not name hello.greet"; }
 [[ ! -e out/hello.txt ]] || fail "a step ran although the workflow was refused"
+
 # 6. Installed into the plugindir of sluice.pc, the installed sluice finds it with no
 #    SLUICE_PLUGIN_PATH at all.
 cp "$tmp/plugins/hello.so" "$plugindir/"
