@@ -46,6 +46,12 @@ static void put_name_char(FILE *out, char c)
         fputc(c, out);
 }
 
+static void put_name(FILE *out, const char *name)
+{
+    for (const char *p = name; *p; p++)
+        put_name_char(out, *p);
+}
+
 /* Writes a synopsis word ("FILE...", "text|json", "[PATH...]") in man's fonts: upper-case
  * names of values in italics, literal lower-case words in bold, punctuation in roman. */
 static void put_word(FILE *out, const char *word)
@@ -73,7 +79,7 @@ static void put_word(FILE *out, const char *word)
 static void put_option(FILE *out, const sl_cli_option_t *opt)
 {
     fputs("\\fB\\-\\-", out);
-    put_word(out, opt->name);
+    put_name(out, opt->name);
     fputs("\\fR", out);
     if (opt->arg) {
         fputs("\\ ", out);
@@ -85,7 +91,7 @@ static void put_option(FILE *out, const sl_cli_option_t *opt)
 static void put_synopsis(FILE *out, const sl_cli_command_t *cmd)
 {
     fputs("\\fBsluice ", out);
-    put_word(out, cmd->name);
+    put_name(out, cmd->name);
     fputs("\\fR", out);
     if (cmd->operands) {
         fputc(' ', out);
