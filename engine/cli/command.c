@@ -16,6 +16,51 @@ const sl_cli_command_t *sl__cli_command_find(const char *name)
     return NULL;
 }
 
+static int check_command(const sl_cli_command_t *cmd, FILE *err)
+{
+    int problems = 0;
+    if (cmd->option_count > SL_CLI_OPTIONS_MAX || !cmd->summary || !cmd->description) {
+        fprintf(err, "sluice: error: command '%s': more than %d options, or no summary or "
+                     "description\n", cmd->name, SL_CLI_OPTIONS_MAX);
+        problems++;
+    }
+    for (size_t i = 0; i < cmd->option_count; i++) {
+        const sl_cli_option_t *opt = &cmd->options[i];
+        if (strcmp(opt->name, "help") == 0 || opt->short_name == 'h') {
+            /* main() answers --help and -h before the command's parser runs */
+            fprintf(err, "sluice: error: command '%s': --help and -h are every command's\n",
+                    cmd->name);
+            problems++;
+        }
+        for (size_t j = 0; j < i; j++) {
+            const sl_cli_option_t *before = &cmd->options[j];
+            if (strcmp(opt->name, before->name) == 0 ||
+                (opt->short_name && opt->short_name == before->short_name)) {
+                fprintf(err, "sluice: error: command '%s': options '%s' and '%s' share a name\n",
+                        cmd->name, before->name, opt->name);
+                problems++;
+            }
+        }
+    }
+    return problems;
+}
+
+int sl__cli_tables_check(FILE *err)
+{
+    int problems = 0;
+    for (size_t i = 0; i < sl__cli_command_count; i++) {
+        problems += check_command(sl__cli_commands[i], err);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(sl__cli_commands[i]->name, sl__cli_commands[j]->name) == 0) {
+                fprintf(err, "sluice: error: command '%s' is in the table twice\n",
+                        sl__cli_commands[i]->name);
+                problems++;
+            }
+        }
+    }
+    return problems;
+}
+
 /* Appends to buf at *used, keeping it NUL-terminated when it fills up. */
 static void append(char *buf, size_t size, size_t *used, const char *text)
 {

@@ -88,6 +88,11 @@ extern const size_t sl__cli_command_count;
 /** The one-line description of sluice (`sluice --help`, the man page's NAME). */
 extern const char sl__cli_tagline[];
 
+/** Checks the tables: at most SL_CLI_OPTIONS_MAX options a command, no name or short name
+ *  twice in a command, no command twice, a summary and description each. Prints each
+ *  problem to `err` and returns their number. `sluice __man` and `__completion` run it, so a
+ *  table the parser could not follow fails the build. */
+int sl__cli_tables_check(FILE *err);
 /** The command named `name` (hidden ones excluded), or NULL. */
 const sl_cli_command_t *sl__cli_command_find(const char *name);
 

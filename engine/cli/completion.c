@@ -121,6 +121,8 @@ int sl__cli_completion(int argc, char **argv)
         fprintf(stderr, "sluice: error: usage: sluice __completion bash\n");
         return SL_EXIT_USAGE;
     }
+    if (sl__cli_tables_check(stderr) != 0)
+        return SL_EXIT_INTERNAL;
     fputs(PREAMBLE, stdout);
     put_first_word(stdout);
     for (size_t i = 0; i < sl__cli_command_count; i++)

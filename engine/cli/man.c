@@ -219,6 +219,8 @@ int sl__cli_man(int argc, char **argv)
         fprintf(stderr, "sluice: error: usage: sluice __man\n");
         return SL_EXIT_USAGE;
     }
+    if (sl__cli_tables_check(stderr) != 0)
+        return SL_EXIT_INTERNAL;
     put_title(stdout);
     put_synopses(stdout);
     fputs(".SH DESCRIPTION\n", stdout);
