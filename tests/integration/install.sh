@@ -51,6 +51,9 @@ export PKG_CONFIG_PATH=$root/$libdir/pkgconfig
   fail "sluice.pc plugindir: $(pkg-config --variable=plugindir sluice)"
 [[ $(pkg-config --variable=includedir sluice) == "$prefix/$includedir" ]] || fail "includedir"
 [[ $(pkg-config --variable=libdir sluice) == "$prefix/$libdir" ]] || fail "libdir"
+version=$("$sluice" --version | cut -d' ' -f2)
+[[ $(pkg-config --variable=version sluice) == "$version" &&
+   $(pkg-config --modversion sluice) == "$version" ]] || fail "sluice.pc's version is not $version"
 
 # 4. The staged binary finds its staged plugins (nothing else: no SLUICE_PLUGIN_PATH) and
 #    runs a workflow of Lua, json and file steps.
