@@ -1,7 +1,10 @@
 # sluice: a thin wrapper over CMake. `make run` and `make test` do all set-up on a fresh
 # Debian 12 machine: missing -dev packages are installed with apt-get (as root) or listed.
 BUILD ?= build
+# make install PREFIX=/opt/x DESTDIR=/tmp/stage installs under /tmp/stage/opt/x: PREFIX is
+# where sluice will live (sluice.pc names it), DESTDIR only stages the files (packaging).
 PREFIX ?= /usr/local
+DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 20
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -12,7 +15,8 @@ endif
 # Debian packages the build and the tests need.
 DEBS = cmake make gcc pkg-config libyaml-dev liblua5.4-dev libuv1-dev libjansson-dev \
        libcurl4-openssl-dev libxml2-dev libgmp-dev libsqlite3-dev sqlite3 \
-       tzdata python3 python3-aiohttp python3-lxml curl time procps binutils clang libclang-rt-14-dev
+       tzdata python3 python3-aiohttp python3-lxml curl time procps binutils clang libclang-rt-14-dev \
+       groff-base
 
 .PHONY: all deps build run test test-asan fuzz bench install format lint clean
 
@@ -70,7 +74,7 @@ bench: build
 	bash bench/run.sh $(BUILD)
 
 install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,8 +1,6 @@
 /* Helpers shared by commands: the plugin registry, loading workflows. */
 #include <stdio.h>
 
-#include <stdarg.h>
-
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "host/host.h"
@@ -56,15 +54,4 @@ bool sl__cli_wants_help(int argc, char **argv)
             return true;
     }
     return false;
-}
-
-int sl__cli_usage_error(const char *usage, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("sluice: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nusage: %s\n", usage);
-    return SL_EXIT_USAGE;
 }

@@ -29,7 +29,5 @@ int sl__cli_resume_prepare(sl_store_t *store, const char *ref, bool force, sl_wo
 int sl__cli_load(const char *path, const sl_registry_t *reg, sl_workflow_t **out);
 /** True when argv holds --help or -h (before a "--"). */
 bool sl__cli_wants_help(int argc, char **argv);
-/** Prints "sluice: error: …" and the usage line; returns SL_EXIT_USAGE. */
-int sl__cli_usage_error(const char *usage, const char *fmt, ...) SL_PRINTF(2, 3);
 
 #endif

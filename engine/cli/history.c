@@ -3,7 +3,6 @@
  * the state store. Text is aligned like the run summary; --json prints the same fields
  * (docs/state.md lists them), one document per command.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +10,63 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/command.h"
 #include "cli/common.h"
 #include "store/store.h"
 #include "value/value.h"
 
-static const char RUNS_USAGE[] = "sluice runs [--workflow NAME] [--limit N] [--json]";
-static const char SHOW_USAGE[] = "sluice show RUN|last [--json]";
-static const char CACHE_USAGE[] = "sluice cache clear [--workflow NAME]";
+enum { RUNS_WORKFLOW, RUNS_LIMIT, RUNS_JSON };
+static const sl_cli_option_t runs_options[] = {
+    [RUNS_WORKFLOW] = {"workflow", 0, "NAME", "only the runs of workflow NAME", 0},
+    [RUNS_LIMIT] = {"limit", 0, "N", "at most N runs (default 20)", 0},
+    [RUNS_JSON] = {"json", 0, NULL, "print the same as JSON", 0},
+};
+
+const sl_cli_command_t sl__cli_runs_command = {
+    .name = "runs",
+    .summary = "list the recorded runs, newest first",
+    .description = "Prints one line per run (id, workflow, trigger, start, duration, status,\n"
+                   "tasks ok/failed/cached), newest first, from the state folder (.sluice,\n"
+                   "or SLUICE_STATE).",
+    .options = runs_options,
+    .option_count = SL_COUNTOF(runs_options),
+    .run = sl__cli_runs,
+};
+
+enum { SHOW_JSON };
+static const sl_cli_option_t show_options[] = {
+    [SHOW_JSON] = {"json", 0, NULL, "print the same as JSON", 0},
+};
+
+const sl_cli_command_t sl__cli_show_command = {
+    .name = "show",
+    .operands = "RUN",
+    .operand_kind = SL_CLI_OPERANDS_OTHER,
+    .summary = "print a run's steps and its failed tasks with their errors",
+    .description = "Prints the steps of RUN (an id from `sluice runs`, or last) with their "
+                   "counts and\ntimes, its failed tasks with their errors, why its cached "
+                   "steps ran, and\nthe tail of its log.",
+    .options = show_options,
+    .option_count = SL_COUNTOF(show_options),
+    .run = sl__cli_show,
+};
+
+enum { CACHE_WORKFLOW };
+static const sl_cli_option_t cache_options[] = {
+    [CACHE_WORKFLOW] = {"workflow", 0, "NAME", "only the cache of workflow NAME", 0},
+};
+
+const sl_cli_command_t sl__cli_cache_command = {
+    .name = "cache",
+    .operands = "clear",
+    .operand_kind = SL_CLI_OPERANDS_WORDS,
+    .summary = "clear the cache of task outputs",
+    .description = "Drops the cache entries of the state folder (of one workflow with "
+                   "--workflow):\nthe next run of a cached step runs its tasks again.",
+    .options = cache_options,
+    .option_count = SL_COUNTOF(cache_options),
+    .run = sl__cli_cache,
+};
 
 #define LOG_TAIL 20
 
@@ -150,42 +199,32 @@ static int parse_limit(const char *text, uint32_t *out)
     char *end;
     long n = strtol(text, &end, 10);
     if (*text == '\0' || *end != '\0' || n < 1 || n > 1000000)
-        return sl__cli_usage_error(RUNS_USAGE, "--limit expects 1..1000000, got '%s'", text);
+        return sl__cli_usage_error(&sl__cli_runs_command, "--limit expects 1..1000000, got '%s'",
+                                   text);
     *out = (uint32_t)n;
     return 0;
 }
 
 int sl__cli_runs(int argc, char **argv)
 {
-    static const struct option options[] = {{"workflow", required_argument, NULL, 'w'},
-                                            {"limit", required_argument, NULL, 'n'},
-                                            {"json", no_argument, NULL, 'j'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {0}};
     sl_store_filter_t filter = {0};
     runs_ctx_t ctx = {0};
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "w:n:jh", options, NULL)) != -1) {
-        if (c == 'w')
-            filter.workflow = optarg;
-        else if (c == 'n' && parse_limit(optarg, &filter.limit) != 0)
+    sl_cli_parser_t parser;
+    sl__cli_parser_init(&parser, &sl__cli_runs_command, argc, argv);
+    int index;
+    while ((index = sl__cli_parser_next(&parser)) >= 0) {
+        if (index == RUNS_WORKFLOW)
+            filter.workflow = parser.value;
+        else if (index == RUNS_LIMIT && parse_limit(parser.value, &filter.limit) != 0)
             return SL_EXIT_USAGE;
-        else if (c == 'j')
+        else if (index == RUNS_JSON)
             ctx.json = true;
-        else if (c == 'h') {
-            fprintf(stdout, "usage: %s\n\nLists recorded runs, newest first.\n"
-                    "  --workflow NAME  only runs of this workflow\n"
-                    "  --limit N        at most N runs (default 20)\n"
-                    "  --json           as JSON\n", RUNS_USAGE);
-            return SL_EXIT_OK;
-        } else if (c != 'n')
-            return sl__cli_usage_error(RUNS_USAGE, "unknown or incomplete option '%s'",
-                                       argv[optind - 1]);
     }
-    if (optind != argc)
-        return sl__cli_usage_error(RUNS_USAGE, "unexpected argument '%s'", argv[optind]);
+    if (index == SL_CLI_PARSE_BAD)
+        return SL_EXIT_USAGE;
+    if (parser.operand_index < argc)
+        return sl__cli_usage_error(&sl__cli_runs_command, "unexpected argument '%s'",
+                                   argv[parser.operand_index]);
     sl_store_t *store;
     int status = open_store(SL_STORE_READ, &store);
     if (status != SL_EXIT_OK)
@@ -443,26 +482,19 @@ static int show_json(sl_store_t *store, const sl_store_run_row_t *r, char *err, 
 int sl__cli_show(int argc, char **argv)
 {
     bool json = false;
-    const char *ref = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
-            json = true;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fprintf(stdout, "usage: %s\n\nShows a recorded run (or the newest: last): its "
-                    "steps, failed tasks, cache misses and log.\n  --json  as JSON\n",
-                    SHOW_USAGE);
-            return SL_EXIT_OK;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return sl__cli_usage_error(SHOW_USAGE, "unknown option '%s'", argv[i]);
-        } else if (ref) {
-            return sl__cli_usage_error(SHOW_USAGE, "expected one run");
-        } else {
-            ref = argv[i];
-        }
-    }
-    if (ref == NULL)
-        return sl__cli_usage_error(SHOW_USAGE, "no run given (an id from 'sluice runs', or "
-                                               "'last')");
+    sl_cli_parser_t parser;
+    sl__cli_parser_init(&parser, &sl__cli_show_command, argc, argv);
+    int index;
+    while ((index = sl__cli_parser_next(&parser)) >= 0)
+        json = json || index == SHOW_JSON;
+    if (index == SL_CLI_PARSE_BAD)
+        return SL_EXIT_USAGE;
+    if (parser.operand_index >= argc)
+        return sl__cli_usage_error(&sl__cli_show_command, "no run given (an id from "
+                                   "'sluice runs', or 'last')");
+    if (parser.operand_index + 1 < argc)
+        return sl__cli_usage_error(&sl__cli_show_command, "expected one run");
+    const char *ref = argv[parser.operand_index];
     sl_store_t *store;
     int status = open_store(SL_STORE_READ, &store);
     if (status != SL_EXIT_OK)
@@ -484,23 +516,23 @@ int sl__cli_show(int argc, char **argv)
 int sl__cli_cache(int argc, char **argv)
 {
     const char *workflow = NULL;
-    if (sl__cli_wants_help(argc, argv)) {
-        fprintf(stdout, "usage: %s\n\nDrops cache entries (of one workflow, or all).\n"
-                "  --workflow NAME  only this workflow's entries\n", CACHE_USAGE);
-        return SL_EXIT_OK;
-    }
-    if (argc < 2 || strcmp(argv[1], "clear") != 0)
-        return sl__cli_usage_error(CACHE_USAGE, argc < 2 ? "no cache command given"
-                                                         : "unknown cache command '%s'",
-                                   argc < 2 ? "" : argv[1]);
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--workflow") == 0 && i + 1 < argc)
-            workflow = argv[++i];
-        else if (strncmp(argv[i], "--workflow=", 11) == 0)
-            workflow = argv[i] + 11;
-        else
-            return sl__cli_usage_error(CACHE_USAGE, "unexpected argument '%s'", argv[i]);
-    }
+    sl_cli_parser_t parser;
+    sl__cli_parser_init(&parser, &sl__cli_cache_command, argc, argv);
+    int index;
+    while ((index = sl__cli_parser_next(&parser)) >= 0)
+        if (index == CACHE_WORKFLOW)
+            workflow = parser.value;
+    if (index == SL_CLI_PARSE_BAD)
+        return SL_EXIT_USAGE;
+    int at = parser.operand_index;
+    if (at >= argc)
+        return sl__cli_usage_error(&sl__cli_cache_command, "no cache command given (clear)");
+    if (strcmp(argv[at], "clear") != 0)
+        return sl__cli_usage_error(&sl__cli_cache_command, "unknown cache command '%s' "
+                                   "(clear)", argv[at]);
+    if (at + 1 < argc)
+        return sl__cli_usage_error(&sl__cli_cache_command, "unexpected argument '%s'",
+                                   argv[at + 1]);
     sl_store_t *store;
     int status = open_store(SL_STORE_WRITE, &store);
     if (status != SL_EXIT_OK)

@@ -5,38 +5,34 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/command.h"
 #include "cli/common.h"
 #include "pool/pool.h"
 
-typedef struct command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} command_t;
-
-static const command_t commands[] = {
-    {"run", sl__cli_run, "run a workflow"},
-    {"validate", sl__cli_validate, "check workflow files and report every problem"},
-    {"graph", sl__cli_graph, "print a workflow's step graph (dot or mermaid)"},
-    {"plugins", sl__cli_plugins, "list the step kinds found, with their parameters"},
-    {"next", sl__cli_next, "print a schedule's next fire times"},
-    {"runs", sl__cli_runs, "list recorded runs, newest first"},
-    {"show", sl__cli_show, "show a recorded run: steps, failed tasks, cache, log"},
-    {"cache", sl__cli_cache, "cache clear: drop cache entries"},
-};
-
-/* Commands of SPEC §5 that later work will bring. */
-static const char *const later_commands[] = {"serve", "backfill"};
-
 static void usage(FILE *out)
 {
-    fputs("usage: sluice COMMAND [ARGS]\n\n"
-          "sluice runs YAML workflows of fetch, parse, compute and write steps.\n\n"
-          "commands:\n", out);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "usage: sluice COMMAND [ARGS]\n\n%s\n\ncommands:\n", sl__cli_tagline);
+    /* The commands this version has; the man page also lists those it lacks. */
+    for (size_t i = 0; i < sl__cli_command_count; i++)
+        if (sl__cli_commands[i]->run)
+            fprintf(out, "  %-10s %s\n", sl__cli_commands[i]->name, sl__cli_commands[i]->summary);
     fputs("\nRun 'sluice COMMAND --help' for a command's options.\n"
           "Exit codes: 0 success, 1 the run failed, 2 bad input, 3 internal error.\n", out);
+}
+
+/* Runs the command of the table named `name`, answering its --help from the table. */
+static int run_command(const sl_cli_command_t *cmd, int argc, char **argv)
+{
+    if (cmd->run == NULL) {
+        fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n",
+                cmd->name);
+        return SL_EXIT_USAGE;
+    }
+    if (sl__cli_wants_help(argc, argv)) {
+        sl__cli_help_print(cmd, stdout);
+        return SL_EXIT_OK;
+    }
+    return cmd->run(argc, argv);
 }
 
 /* Output that could not be written (a full disk, a closed pipe) is an error, not a
@@ -74,15 +70,14 @@ int main(int argc, char **argv)
         fprintf(stdout, "sluice %s\n", SLUICE_VERSION);
         return finish_output(SL_EXIT_OK);
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(name, commands[i].name) == 0)
-            return finish_output(commands[i].run(argc - 1, argv + 1));
-    for (size_t i = 0; i < sizeof(later_commands) / sizeof(later_commands[0]); i++) {
-        if (strcmp(name, later_commands[i]) == 0) {
-            fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n", name);
-            return SL_EXIT_USAGE;
-        }
-    }
+    /* Hidden: build-time generators of the man page and the completion (CMakeLists.txt). */
+    if (strcmp(name, "__man") == 0)
+        return finish_output(sl__cli_man(argc - 1, argv + 1));
+    if (strcmp(name, "__completion") == 0)
+        return finish_output(sl__cli_completion(argc - 1, argv + 1));
+    const sl_cli_command_t *cmd = sl__cli_command_find(name);
+    if (cmd)
+        return finish_output(run_command(cmd, argc - 1, argv + 1));
     fprintf(stderr, "sluice: error: unknown command '%s' (see 'sluice --help')\n", name);
     return SL_EXIT_USAGE;
 }

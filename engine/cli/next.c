@@ -6,10 +6,9 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/command.h"
 #include "cli/common.h"
 #include "cron/cron.h"
-
-static const char NEXT_USAGE[] = "sluice next FILE [--count N] [--from TIME]";
 
 #define NEXT_COUNT_DEFAULT 5
 #define NEXT_COUNT_MAX 100000
@@ -20,18 +19,31 @@ typedef struct next_args {
     long count;
 } next_args_t;
 
-static void print_help(void)
-{
-    fprintf(stdout,
-            "usage: %s\n\n"
-            "Prints the next fire times of the workflow's schedule, all its cron expressions\n"
-            "merged, one per line in ISO-8601 with the UTC offset of the schedule's timezone.\n\n"
-            "  --count N     how many times to print (default %d, at most %d)\n"
-            "  --from TIME   start strictly after TIME, e.g. 2026-03-29T00:00:00+01:00 or\n"
-            "                2026-03-29 (without an offset: in the schedule's timezone;\n"
-            "                default: now)\n",
-            NEXT_USAGE, NEXT_COUNT_DEFAULT, NEXT_COUNT_MAX);
-}
+enum { NEXT_COUNT, NEXT_FROM };
+
+/* The numbers in --count's help are NEXT_COUNT_DEFAULT and NEXT_COUNT_MAX. */
+static const sl_cli_option_t next_options[] = {
+    [NEXT_COUNT] = {"count", 0, "N", "how many times to print (default 5, at most 100000)", 0},
+    [NEXT_FROM] = {"from", 0, "TIME",
+                   "start strictly after TIME, e.g. 2026-03-29T00:00:00+01:00 or\n"
+                   "2026-03-29 (without an offset: in the schedule's timezone;\n"
+                   "default: now)", 0},
+};
+
+const sl_cli_command_t sl__cli_next_command = {
+    .name = "next",
+    .operands = "FILE",
+    .operand_kind = SL_CLI_OPERANDS_WORKFLOWS,
+    .summary = "print a schedule's next fire times",
+    .description = "Prints the next fire times of the workflow's schedule, all its cron "
+                   "expressions\nmerged, one per line in ISO-8601 with the UTC offset of the "
+                   "schedule's timezone.",
+    .options = next_options,
+    .option_count = SL_COUNTOF(next_options),
+    .run = sl__cli_next,
+};
+
+static const sl_cli_command_t *const next_cmd = &sl__cli_next_command;
 
 static int parse_count(const char *text, long *out)
 {
@@ -39,55 +51,31 @@ static int parse_count(const char *text, long *out)
     errno = 0;
     long v = strtol(text, &end, 10);
     if (end == text || *end != '\0' || errno != 0 || v < 1 || v > NEXT_COUNT_MAX)
-        return sl__cli_usage_error(NEXT_USAGE, "invalid --count '%s' (expected 1 to %d)", text,
+        return sl__cli_usage_error(next_cmd, "invalid --count '%s' (expected 1 to %d)", text,
                                    NEXT_COUNT_MAX);
     *out = v;
     return 0;
 }
 
-/* Takes the value of option `name` from "--name=V" or the next argument. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen(name);
-    if (strncmp(argv[*i], name, len) != 0)
-        return NULL;
-    if (argv[*i][len] == '=')
-        return argv[*i] + len + 1;
-    if (argv[*i][len] != '\0' || *i + 1 >= argc)
-        return NULL;
-    return argv[++*i];
-}
-
 static int parse_args(int argc, char **argv, next_args_t *args)
 {
-    bool options_done = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i], *value;
-        if (!options_done && strcmp(arg, "--") == 0) {
-            options_done = true;
-        } else if (!options_done && (value = option_value(argc, argv, &i, "--count"))) {
-            if (parse_count(value, &args->count) != 0)
-                return SL_EXIT_USAGE;
-        } else if (!options_done && (value = option_value(argc, argv, &i, "--from"))) {
-            int64_t t;
-            if (sl__time_parse(value, "UTC", &t) < 0)
-                return sl__cli_usage_error(NEXT_USAGE, "invalid --from '%s' (expected an "
-                                           "ISO-8601 time like 2026-03-29T00:00:00+01:00)",
-                                           value);
-            args->from = value;
-        } else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-            bool known = strncmp(arg, "--count", 7) == 0 || strncmp(arg, "--from", 6) == 0;
-            return sl__cli_usage_error(NEXT_USAGE, known ? "option '%s' needs a value"
-                                                         : "unknown option '%s'", arg);
-        } else if (args->path == NULL) {
-            args->path = arg;
-        } else {
-            return sl__cli_usage_error(NEXT_USAGE, "expected one workflow file");
-        }
+    sl_cli_parser_t parser;
+    sl__cli_parser_init(&parser, next_cmd, argc, argv);
+    int index;
+    while ((index = sl__cli_parser_next(&parser)) >= 0) {
+        int64_t t;
+        if (index == NEXT_COUNT && parse_count(parser.value, &args->count) != 0)
+            return SL_EXIT_USAGE;
+        if (index == NEXT_FROM && sl__time_parse(parser.value, "UTC", &t) < 0)
+            return sl__cli_usage_error(next_cmd, "invalid --from '%s' (expected an "
+                                       "ISO-8601 time like 2026-03-29T00:00:00+01:00)",
+                                       parser.value);
+        if (index == NEXT_FROM)
+            args->from = parser.value;
     }
-    if (args->path == NULL)
-        return sl__cli_usage_error(NEXT_USAGE, "no workflow file given");
-    return 0;
+    if (index == SL_CLI_PARSE_BAD)
+        return SL_EXIT_USAGE;
+    return sl__cli_parser_one_file(&parser, &args->path);
 }
 
 static void print_problem(const char *path, sl_mark_t mark, const char *message)
@@ -178,7 +166,7 @@ static int run_next(const next_args_t *args, const sl_workflow_t *wf)
     }
     int64_t from = now_seconds();
     if (args->from && sl__time_parse_tz(args->from, tz, &from) < 0) {
-        status = sl__cli_usage_error(NEXT_USAGE, "invalid --from '%s'", args->from);
+        status = sl__cli_usage_error(next_cmd, "invalid --from '%s'", args->from);
         goto out;
     }
     crons = sl__calloc(sched->cron_count, sizeof *crons);
@@ -205,10 +193,6 @@ out:
 
 int sl__cli_next(int argc, char **argv)
 {
-    if (sl__cli_wants_help(argc, argv)) {
-        print_help();
-        return SL_EXIT_OK;
-    }
     next_args_t args = {NULL, NULL, NEXT_COUNT_DEFAULT};
     int status = parse_args(argc, argv, &args);
     if (status != 0)

@@ -1,5 +1,4 @@
 /* sluice run: load, (dry-run or) run on a libuv loop with progress, summarise. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/command.h"
 #include "cli/common.h"
 #include "cli/report.h"
 #include "expr/expr.h"
@@ -30,14 +30,9 @@
 #define FREE_AT_EXIT 0
 #endif
 
-static const char RUN_USAGE[] =
-    "sluice run FILE [--var K=V]... [--dry-run] [--resume RUN] [--force] [--no-cache] "
-    "[--workers N] "
-    "[--log text|json] [--quiet]";
-
 typedef struct run_opts {
     const char *file;
-    char **vars;
+    const char **vars;
     size_t var_count;
     bool dry_run, quiet;
     const char *resume;
@@ -68,74 +63,80 @@ typedef struct run_ctx {
     int signals_seen;
 } run_ctx_t;
 
-static void print_run_help(void)
+enum {
+    RUN_VAR, RUN_DRY_RUN, RUN_RESUME, RUN_FORCE, RUN_NO_CACHE, RUN_WORKERS, RUN_LOG, RUN_QUIET
+};
+
+/* The short names are the letters getopt has always accepted for these options. */
+static const sl_cli_option_t run_options[] = {
+    [RUN_VAR] = {"var", 'v', "K=V", "override a variable (typed like YAML: 5, true, text)",
+                 SL_CLI_REPEATABLE},
+    [RUN_DRY_RUN] = {"dry-run", 'n', NULL, "print the planned steps and tasks, run nothing", 0},
+    [RUN_RESUME] = {"resume", 'r', "RUN", "rerun only what did not finish in RUN (or 'last')", 0},
+    [RUN_FORCE] = {"force", 'f', NULL,
+                   "resume even though the workflow changed (what changed reruns)", 0},
+    [RUN_NO_CACHE] = {"no-cache", 'C', NULL, "run every task, even where cache: true", 0},
+    [RUN_WORKERS] = {"workers", 'w', "N", "CPU worker processes (default: limits.cpu.workers)", 0},
+    [RUN_LOG] = {"log", 'l', "text|json", "log line format on stderr (default text)", 0},
+    [RUN_QUIET] = {"quiet", 'q', NULL,
+                   "no progress line and only warnings and errors in the log", 0},
+};
+
+const sl_cli_command_t sl__cli_run_command = {
+    .name = "run",
+    .operands = "FILE",
+    .operand_kind = SL_CLI_OPERANDS_WORKFLOWS,
+    .summary = "run a workflow",
+    .description = "Runs a workflow.",
+    .epilogue = "Exit codes: 0 success, 1 a step failed, 2 bad input, 3 internal error.",
+    .options = run_options,
+    .option_count = SL_COUNTOF(run_options),
+    .run = sl__cli_run,
+};
+
+static const sl_cli_command_t *const run_cmd = &sl__cli_run_command;
+
+/* Takes one option into o; returns 0 or a usage error's exit code. */
+static int take_run_option(int index, const char *value, run_opts_t *o)
 {
-    fprintf(stdout,
-            "usage: %s\n\n"
-            "Runs a workflow. Options:\n"
-            "  --var K=V        override a variable (typed like YAML: 5, true, text)\n"
-            "  --dry-run        print the planned steps and tasks, run nothing\n"
-            "  --resume RUN     rerun only what did not finish in RUN (or 'last')\n"
-            "  --force          resume even though the workflow changed (what changed reruns)\n"
-            "  --no-cache       run every task, even where cache: true\n"
-            "  --workers N      CPU worker processes (default: limits.cpu.workers)\n"
-            "  --log text|json  log line format on stderr (default text)\n"
-            "  --quiet          no progress line and only warnings and errors in the log\n"
-            "Exit codes: 0 success, 1 a step failed, 2 bad input, 3 internal error.\n",
-            RUN_USAGE);
+    char *end;
+    switch (index) {
+    case RUN_VAR:
+        if (strchr(value, '=') == NULL || value[0] == '=')
+            return sl__cli_usage_error(run_cmd, "--var expects K=V, got '%s'", value);
+        o->vars[o->var_count++] = value;
+        return 0;
+    case RUN_DRY_RUN: o->dry_run = true; return 0;
+    case RUN_QUIET: o->quiet = true; return 0;
+    case RUN_RESUME: o->resume = value; return 0;
+    case RUN_FORCE: o->force = true; return 0;
+    case RUN_NO_CACHE: o->no_cache = true; return 0;
+    case RUN_WORKERS:
+        o->workers = strtol(value, &end, 10);
+        if (*value == '\0' || *end != '\0' || o->workers < 1 || o->workers > 4096)
+            return sl__cli_usage_error(run_cmd, "--workers expects 1..4096, got '%s'", value);
+        return 0;
+    case RUN_LOG:
+        if (strcmp(value, "text") == 0)
+            o->log_format = SL_LOGFMT_TEXT;
+        else if (strcmp(value, "json") == 0)
+            o->log_format = SL_LOGFMT_JSON;
+        else
+            return sl__cli_usage_error(run_cmd, "--log expects text or json, got '%s'", value);
+        return 0;
+    default: return SL_EXIT_USAGE;
+    }
 }
 
 static int parse_run_args(int argc, char **argv, run_opts_t *o)
 {
-    static const struct option options[] = {
-        {"var", required_argument, NULL, 'v'},  {"dry-run", no_argument, NULL, 'n'},
-        {"resume", required_argument, NULL, 'r'}, {"workers", required_argument, NULL, 'w'},
-        {"log", required_argument, NULL, 'l'},  {"quiet", no_argument, NULL, 'q'},
-        {"force", no_argument, NULL, 'f'},      {"no-cache", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},       {0}};
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "v:nr:w:l:qhfC", options, NULL)) != -1) {
-        char *end;
-        switch (c) {
-        case 'v':
-            if (strchr(optarg, '=') == NULL || optarg[0] == '=')
-                return sl__cli_usage_error(RUN_USAGE, "--var expects K=V, got '%s'", optarg);
-            o->vars[o->var_count++] = optarg;
-            break;
-        case 'n': o->dry_run = true; break;
-        case 'q': o->quiet = true; break;
-        case 'r': o->resume = optarg; break;
-        case 'f': o->force = true; break;
-        case 'C': o->no_cache = true; break;
-        case 'w':
-            o->workers = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || o->workers < 1 || o->workers > 4096)
-                return sl__cli_usage_error(RUN_USAGE, "--workers expects 1..4096, got '%s'",
-                                           optarg);
-            break;
-        case 'l':
-            if (strcmp(optarg, "text") == 0)
-                o->log_format = SL_LOGFMT_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                o->log_format = SL_LOGFMT_JSON;
-            else
-                return sl__cli_usage_error(RUN_USAGE, "--log expects text or json, got '%s'",
-                                           optarg);
-            break;
-        case 'h': print_run_help(); return -1;
-        case '?':
-        default:
-            return sl__cli_usage_error(RUN_USAGE, "unknown or incomplete option '%s'",
-                                       argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1)
-        return sl__cli_usage_error(RUN_USAGE, optind >= argc ? "no workflow file given"
-                                                             : "expected one workflow file");
-    o->file = argv[optind];
-    return 0;
+    sl_cli_parser_t parser;
+    sl__cli_parser_init(&parser, &sl__cli_run_command, argc, argv);
+    int index, status = 0;
+    while (status == 0 && (index = sl__cli_parser_next(&parser)) != SL_CLI_PARSE_END)
+        status = index == SL_CLI_PARSE_BAD ? SL_EXIT_USAGE
+                                           : take_run_option(index, parser.value, o);
+    return status ? status : sl__cli_parser_one_file(&parser, &o->file);
 }
 
 /* ---- dry run -------------------------------------------------------------- */
@@ -408,18 +409,18 @@ int sl__cli_run(int argc, char **argv)
     int status = parse_run_args(argc, argv, &o);
     if (status != 0) {
         sl__free(o.vars);
-        return status < 0 ? SL_EXIT_OK : status;
+        return status;
     }
     run_ctx_t ctx = {0};
     sl_registry_t *reg = NULL;
     sl__log_setup(o.quiet ? SL_LOG_WARN : SL_LOG_INFO, o.log_format);
     if (o.resume && o.var_count) {
-        status = sl__cli_usage_error(RUN_USAGE, "--var cannot be used with --resume: a resumed "
-                                                "run keeps the vars it was run with");
+        status = sl__cli_usage_error(run_cmd, "--var cannot be used with --resume: a resumed "
+                                              "run keeps the vars it was run with");
         goto out;
     }
     if (o.force && !o.resume) {
-        status = sl__cli_usage_error(RUN_USAGE, "--force is for --resume");
+        status = sl__cli_usage_error(run_cmd, "--force is for --resume");
         goto out;
     }
     if (sl__cli_registry(&reg) < 0) {
@@ -430,7 +431,7 @@ int sl__cli_run(int argc, char **argv)
     status = sl__cli_load(o.file, reg, &ctx.wf);
     for (size_t i = 0; status == SL_EXIT_OK && i < o.var_count; i++)
         if (sl__workflow_set_var(ctx.wf, o.vars[i]) < 0)
-            status = sl__cli_usage_error(RUN_USAGE, "--var expects K=V, got '%s'", o.vars[i]);
+            status = sl__cli_usage_error(run_cmd, "--var expects K=V, got '%s'", o.vars[i]);
     if (status != SL_EXIT_OK)
         goto out;
     if (o.workers)
@@ -441,8 +442,8 @@ int sl__cli_run(int argc, char **argv)
     }
     status = sl__cli_state_open(SL_STORE_WRITE, &ctx.store);
     if (status == SL_EXIT_OK && o.resume && ctx.store == NULL)
-        status = sl__cli_usage_error(RUN_USAGE, "--resume needs the state store "
-                                                "(SLUICE_STATE is 'none')");
+        status = sl__cli_usage_error(run_cmd, "--resume needs the state store "
+                                              "(SLUICE_STATE is 'none')");
     sl_store_run_row_t resumed;
     if (status == SL_EXIT_OK && o.resume) {
         status = sl__cli_resume_prepare(ctx.store, o.resume, o.force, ctx.wf, &resumed);
