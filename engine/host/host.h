@@ -5,7 +5,7 @@
  *   scheduler, its http_request the run's HTTP client; the value half comes from
  *   plugin/abi.c, shared with worker processes.
  * - A run's services: the HTTP client (made on the first request, with the workflow's
- *   limits), the worker pool (started with a run that has CPU steps) and the pool as the
+ *   limits), the worker pool (started with the first CPU task) and the pool as the
  *   run's CPU executor (sched.h's sl_executor_t), and the registry the run's kinds came
  *   from. Kinds reach them from a task (sl__host_http, sl__host_pool).
  *
