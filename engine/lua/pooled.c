@@ -282,13 +282,22 @@ static void push_env(lua_State *L, const run_ctx_t *rc)
     lua_remove(L, -2); /* the metatable */
 }
 
-/* Protected on a thread of its own: runs the chunk, then run(args, ctx) when it returned
- * nothing; leaves the result on top. */
-static int l_pooled_run(lua_State *L)
+/* Protected: [ctx] -> [chunk]. Run with the traceback-less handler, so a syntax error
+ * reads as on the loop. */
+static int l_pooled_compile(lua_State *L)
 {
     const run_ctx_t *rc = lua_touserdata(L, 1);
     lua_settop(L, 0);
     push_chunk(L, rc);
+    return 1;
+}
+
+/* Protected: [chunk, ctx] -> the result: the chunk's, or run(args, ctx)'s when the chunk
+ * returned nothing. */
+static int l_pooled_run(lua_State *L)
+{
+    const run_ctx_t *rc = lua_touserdata(L, 2);
+    lua_settop(L, 1);
     push_env(L, rc);
     lua_pushvalue(L, -1);
     lua_insert(L, 1); /* [env, chunk, env] */
@@ -302,6 +311,23 @@ static int l_pooled_run(lua_State *L)
     }
     lua_call(L, 2, 1);
     return 1;
+}
+
+/* Compiles and runs the job on `co`; the result or the error message ends up on top. */
+static int run_job(lua_State *co, run_ctx_t *ctx)
+{
+    lua_settop(co, 0);
+    lua_pushcfunction(co, msgh);
+    lua_pushcfunction(co, sl__vm_msgh);
+    lua_pushcfunction(co, l_pooled_compile);
+    lua_pushlightuserdata(co, ctx);
+    int status = lua_pcall(co, 1, 1, 2);
+    if (status != LUA_OK)
+        return status;
+    lua_pushcfunction(co, l_pooled_run);
+    lua_insert(co, -2);
+    lua_pushlightuserdata(co, ctx); /* [msgh, vm msgh, l_pooled_run, chunk, ctx] */
+    return lua_pcall(co, 2, 1, 1);
 }
 
 /* Reads the task's script, if it has one, as the loop would: the same cap and errors. A
@@ -401,11 +427,8 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
     uint64_t instructions = max && sl_value_int_of(max) > 0 ? (uint64_t)sl_value_int_of(max)
                                                            : POOLED_INSTRUCTIONS_DEFAULT;
     sl__vm_budget_start(co, &budget, instructions);
-    lua_pushcfunction(co, msgh);
-    lua_pushcfunction(co, l_pooled_run);
-    lua_pushlightuserdata(co, &ctx);
     sl__vm_mem_clear(ctx.vm);
-    int status = lua_pcall(co, 1, 1, 1);
+    int status = run_job(co, &ctx);
     sl__vm_budget_stop(co);
     report(task, ctx.vm, co, status, budget.tripped);
     sl__vm_free(ctx.vm);
