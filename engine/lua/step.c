@@ -3,12 +3,13 @@
  * with its own _ENV, whose __index is the shared step scope (the expression
  * sandbox plus the `sluice` module), so a task's globals stay its own. Code
  * is compiled once per distinct source into a chunk taking its _ENV as a
- * vararg. IO calls (sluice.sleep, sluice.http, sluice.fs) yield the coroutine
+ * vararg (lua/script.h, shared with pool: true); a script file is read in the
+ * threadpool first, once for all the tasks that start while it is read.
+ * IO calls (sluice.sleep, sluice.http, sluice.fs) yield the coroutine
  * and resume it from a libuv callback, so sequential Lua code runs
  * concurrently; sluice.gather and sluice.map run functions in more coroutines
  * of the same task (lua/fiber.h).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
