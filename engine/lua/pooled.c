@@ -408,8 +408,9 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
     if (sl_value_type(scope) != SL_TYPE_MAP ||
         (!sl_value_str(sl_value_get(args, "code"), NULL) &&
          !sl_value_str(sl_value_get(args, "script"), NULL))) {
-        sl__lua_host->task_fail(task, SL_EINVAL, "lua.pooled is internal: write `uses: lua` "
-                                                "with `pool: true`");
+        sl__lua_host->task_fail(task, SL_EINVAL,
+                                "lua.pooled is internal: write `uses: lua` "
+                                "with `pool: true`");
         return 0;
     }
     run_ctx_t ctx = {.args = args, .scope = scope, .task = task};
@@ -425,7 +426,7 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
     sl_vm_budget_t budget;
     const sl_value_t *max = sl_value_get(args, "max_instructions");
     uint64_t instructions = max && sl_value_int_of(max) > 0 ? (uint64_t)sl_value_int_of(max)
-                                                           : POOLED_INSTRUCTIONS_DEFAULT;
+                                                            : POOLED_INSTRUCTIONS_DEFAULT;
     sl__vm_budget_start(co, &budget, instructions);
     sl__vm_mem_clear(ctx.vm);
     int status = run_job(co, &ctx);

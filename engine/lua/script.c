@@ -13,8 +13,8 @@
 
 static const char chunk_prefix[] = "local _ENV = ...; ";
 
-static const char *const unsafe_names[] = {"io", "os", "package", "debug", "require",
-                                           "load", "loadfile", "dofile", "collectgarbage"};
+static const char *const unsafe_names[] = {
+    "io", "os", "package", "debug", "require", "load", "loadfile", "dofile", "collectgarbage"};
 
 /* Threadpool threads count too, hence atomic. */
 static atomic_uint_fast64_t reads_count;

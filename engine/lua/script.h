@@ -60,8 +60,7 @@ typedef struct sl_script_read sl_script_read_t;
  * The outcome of a threadpool read, on the loop: `code` 0 with `text` (the callee owns
  * it, sl__free) and `len`, or an error code and `message` (borrowed for the call).
  */
-typedef void (*sl_script_read_cb)(void *ud, int code, char *text, size_t len,
-                                  const char *message);
+typedef void (*sl_script_read_cb)(void *ud, int code, char *text, size_t len, const char *message);
 
 /**
  * Reads `path` (copied) in libuv's threadpool; `done` runs once on the loop. Returns 0,

@@ -145,7 +145,7 @@ typedef struct prepare_args {
     const sl_value_t *args;
     const char *code;
     const char *script;
-    char *path;     /* the script's file (sl__script_path) */
+    char *path; /* the script's file (sl__script_path) */
     bool unsafe;
     bool need_read; /* out: the script is not compiled yet; the task must wait for it */
 } prepare_args_t;
@@ -237,9 +237,9 @@ static int l_step_prepare(lua_State *L)
  * started, and taken off the VM's list so that a later task starts a fresh one.
  */
 struct script_load {
-    script_load_t *next;  /* the VM's loads */
-    vm_state_t *st;       /* NULL once off the list: reported, unwanted, or the VM is gone */
-    sl_script_read_t *read;             /* NULL once it reported */
+    script_load_t *next;    /* the VM's loads */
+    vm_state_t *st;         /* NULL once off the list: reported, unwanted, or the VM is gone */
+    sl_script_read_t *read; /* NULL once it reported */
     lua_task_t *waiters, *waiters_tail; /* through load_next, in start order */
     size_t live;                        /* waiters not ending */
     char key[];                         /* "@PATH": the chunk's name, its key in `chunks` */
@@ -513,8 +513,7 @@ static int l_step_compile(lua_State *L)
 
 /* Compiles the text read for `load`, once for all its waiters. Returns 0, or the code to
  * fail them with and *error (NULL when no memory was left for the message). */
-static int compile_script(const script_load_t *load, const char *text, size_t len,
-                          char **error)
+static int compile_script(const script_load_t *load, const char *text, size_t len, char **error)
 {
     sl_vm_t *vm = load->st->vm;
     lua_State *L = sl__vm_lua(vm);
@@ -548,8 +547,7 @@ static int l_step_attach(lua_State *L)
 
 /* The waiter `lt` of a load that reported: it ends (a canceled one), fails with the
  * load's error, or runs. */
-static void resume_waiter(lua_task_t *lt, const script_load_t *load, int code,
-                          const char *message)
+static void resume_waiter(lua_task_t *lt, const script_load_t *load, int code, const char *message)
 {
     lt->load = NULL;
     lt->load_next = NULL;
@@ -677,8 +675,7 @@ static int lua_step_start(sl_task_t *task, const sl_value_t *args)
     vm_state_t *st = vm_state(sl__task_vm(task));
     if (st == NULL)
         return SL_ENOMEM;
-    if (pa.script &&
-        (pa.path = sl__script_path(sl__task_workflow_dir(task), pa.script)) == NULL)
+    if (pa.script && (pa.path = sl__script_path(sl__task_workflow_dir(task), pa.script)) == NULL)
         return SL_ENOMEM;
     if ((pa.lt = task_new(task, st)) == NULL) {
         sl__free(pa.path);
