@@ -1,5 +1,6 @@
 /*
  * lua/fiber.h: a Lua step task as a tree of fibers (step.c, fiber.c, group.c, io.c, fs.c).
+ * The loader of the tasks' code, shared with pooled.c, is lua/script.h.
  *
  * A task starts with one fiber, its main coroutine. sluice.gather and sluice.map
  * suspend the calling fiber and run each function in a child fiber of the same
@@ -119,8 +120,12 @@ struct lua_task {
     /* The Retry-After of the task's last failed HTTP request (0: none, or a later
      * request succeeded): when the task then fails, the next attempt waits that long. */
     int64_t http_retry_after_ms;
-    /* Threadpool work of the task's fibers not yet reported (fs.c), canceled or not. */
+    /* Threadpool work of the task not yet reported (fs.c, a script read), canceled or not. */
     unsigned work_pending;
+    /* The script read this task waits for before it can run (step.c), counted in
+     * work_pending, and the next task waiting for the same read. */
+    struct script_load *load;
+    lua_task_t *load_next;
     /* The task ended while work was pending: its outcome waits for the work. */
     bool ending;
     int end_code;

@@ -10,19 +10,16 @@
  * plain protected call: there is no loop in a worker, so the `sluice` module offers
  * only what needs none (log, json); an IO function is an error naming the option.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/host.h"
 #include "lua/fiber.h"
+#include "lua/script.h"
 #include "sched/task.h"
 
 #define POOLED_INSTRUCTIONS_DEFAULT 1000000000u
-#define POOLED_SCRIPT_MAX_BYTES (16u << 20)
-
-static const char chunk_prefix[] = "local _ENV = ...; ";
 
 /* ---- the loop side ------------------------------------------------------------------ */
 
@@ -99,9 +96,8 @@ static int job_args(sl_task_t *task, const sl_value_t *args, const char *const *
         rc = sl_value_set(mine ? map : user, key, sl_value_copy(v));
     }
     const char *script = sl_value_str(sl_value_get(args, "script"), NULL);
-    const char *dir = sl__task_workflow_dir(task);
-    if (rc == 0 && script && script[0] != '/' && dir && dir[0] && strcmp(dir, ".") != 0) {
-        char *path = sl__asprintf("%s/%s", dir, script);
+    if (rc == 0 && script) { /* the worker gets the file as the loop would read it */
+        char *path = sl__script_path(sl__task_workflow_dir(task), script);
         rc = sl_value_set(map, "script", path ? sl_value_cstring(path) : NULL);
         sl__free(path);
     }
@@ -246,110 +242,62 @@ typedef struct run_ctx {
     const sl_value_t *args;
     const sl_value_t *scope;
     sl_task_t *task;
+    const char *text; /* the script's text (read before the VM ran anything), or NULL */
+    size_t text_len;
 } run_ctx_t;
 
-/* Protected: pushes the chunk, compiled with the `local _ENV = ...` prefix. */
+/* Protected: pushes the chunk of the task's code or script. */
 static void push_chunk(lua_State *L, const run_ctx_t *rc)
 {
     const char *code = sl_value_str(sl_value_get(rc->args, "code"), NULL);
     const char *script = sl_value_str(sl_value_get(rc->args, "script"), NULL);
     const char *step = sl_value_str(sl_value_get(rc->args, "step"), NULL);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, chunk_prefix);
+    const char *chunkname;
+    int status;
     if (code) {
-        luaL_addstring(&b, code);
-        lua_pushfstring(L, "=step '%s'", step ? step : "?");
+        chunkname = lua_pushfstring(L, "=step '%s'", step ? step : "?");
+        status = sl__script_compile(L, code, strlen(code), chunkname, false);
     } else {
-        FILE *in = fopen(script, "rb"); /* a worker may block: it is not the loop */
-        if (in == NULL)
-            luaL_error(L, "cannot open script '%s': %s", script, strerror(errno));
-        char block[4096];
-        size_t n, total = 0;
-        bool first = true;
-        while ((n = fread(block, 1, sizeof(block), in)) > 0 && total <= POOLED_SCRIPT_MAX_BYTES) {
-            const char *start = block;
-            if (first && block[0] == '#') { /* a #! line: keep its newline for line numbers */
-                const char *nl = memchr(block, '\n', n);
-                start = nl ? nl : block + n;
-            }
-            first = false;
-            luaL_addlstring(&b, start, n - (size_t)(start - block));
-            total += n;
-        }
-        fclose(in);
-        lua_pushfstring(L, "@%s", script);
+        chunkname = lua_pushfstring(L, "@%s", script);
+        status = sl__script_compile(L, rc->text, rc->text_len, chunkname, true);
     }
-    const char *chunkname = lua_tostring(L, -1);
-    luaL_pushresult(&b);
-    size_t len;
-    const char *text = lua_tolstring(L, -1, &len);
-    if (luaL_loadbufferx(L, text, len, chunkname, "t") != LUA_OK)
+    if (status != LUA_OK)
         lua_error(L);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    lua_remove(L, -2); /* the chunk name */
 }
 
 /* Protected: [chunk] -> [chunk, env]. */
 static void push_env(lua_State *L, const run_ctx_t *rc)
 {
-    lua_createtable(L, 0, 8); /* the task's _ENV */
-    int env = lua_gettop(L);
-    lua_createtable(L, 0, 2); /* its metatable: the sandbox and the module behind it */
-    lua_createtable(L, 0, 48);
-    int scope = lua_gettop(L);
-    sl__vm_push_sandbox(L);
-    int sandbox = lua_gettop(L);
-    lua_pushnil(L);
-    while (lua_next(L, sandbox) != 0) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, scope);
-    }
-    push_module(L, sandbox);
-    sl__vm_ro_wrap(L, "sluice");
-    lua_setfield(L, scope, "sluice");
-    lua_pushcfunction(L, l_info);
-    lua_setfield(L, scope, "print");
-    lua_pop(L, 1); /* the sandbox */
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, env);
-    sl__vm_push_raw(L, sl_value_get(rc->scope, "item"), 0);
-    lua_setfield(L, env, "item");
-    sl__vm_push_raw(L, sl_value_get(rc->scope, "index"), 0);
-    lua_setfield(L, env, "index");
-    sl__vm_push_raw(L, sl_value_get(rc->args, "args"), 1);
-    lua_setfield(L, env, "args");
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, sl_value_str(sl_value_get(rc->args, "step"), NULL));
-    lua_setfield(L, -2, "step");
-    lua_getfield(L, env, "item");
-    lua_setfield(L, -2, "item");
-    lua_getfield(L, env, "index");
-    lua_setfield(L, -2, "index");
-    lua_pushinteger(L, sl__lua_host->task_attempt(rc->task));
-    lua_setfield(L, -2, "attempt");
-    lua_getfield(L, env, "run");
-    lua_setfield(L, -2, "run");
-    lua_setfield(L, env, "ctx");
-    if (sl_value_truthy(sl_value_get(rc->args, "unsafe"))) {
-        static const char *const unsafe_names[] = {"io", "os", "package", "debug", "require",
-                                                   "load", "loadfile", "dofile",
-                                                   "collectgarbage"};
-        for (size_t i = 0; i < SL_COUNTOF(unsafe_names); i++) {
-            lua_getglobal(L, unsafe_names[i]);
-            lua_setfield(L, env, unsafe_names[i]);
-        }
-    }
+    sl__script_push_env_mt(L, push_module, l_info);
+    const sl_script_task_t task = {
+        .step = sl_value_str(sl_value_get(rc->args, "step"), NULL),
+        .item = sl_value_get(rc->scope, "item"),
+        .index = sl_value_int_of(sl_value_get(rc->scope, "index")),
+        .attempt = sl__lua_host->task_attempt(rc->task),
+        .args = sl_value_get(rc->args, "args"), /* the loop left the kind's own out */
+        .unsafe = sl_value_truthy(sl_value_get(rc->args, "unsafe")),
+    };
+    sl__script_push_env(L, -1, &task);
+    lua_remove(L, -2); /* the metatable */
 }
 
-/* Protected on a thread of its own: runs the chunk, then run(args, ctx) when it returned
- * nothing; leaves the result on top. */
-static int l_pooled_run(lua_State *L)
+/* Protected: [ctx] -> [chunk]. Run with the traceback-less handler, so a syntax error
+ * reads as on the loop. */
+static int l_pooled_compile(lua_State *L)
 {
     const run_ctx_t *rc = lua_touserdata(L, 1);
     lua_settop(L, 0);
     push_chunk(L, rc);
+    return 1;
+}
+
+/* Protected: [chunk, ctx] -> the result: the chunk's, or run(args, ctx)'s when the chunk
+ * returned nothing. */
+static int l_pooled_run(lua_State *L)
+{
+    const run_ctx_t *rc = lua_touserdata(L, 2);
+    lua_settop(L, 1);
     push_env(L, rc);
     lua_pushvalue(L, -1);
     lua_insert(L, 1); /* [env, chunk, env] */
@@ -357,24 +305,55 @@ static int l_pooled_run(lua_State *L)
     if (!lua_isnil(L, -1))
         return 1;
     lua_pop(L, 1);
-    if (lua_getfield(L, 1, "run") != LUA_TFUNCTION)
-        return 1; /* nil: the step's output is nil */
-    lua_getfield(L, 1, "args");
-    lua_getfield(L, 1, "ctx");
+    if (!sl__script_push_run(L, 1)) {
+        lua_pushnil(L); /* the step's output is nil */
+        return 1;
+    }
     lua_call(L, 2, 1);
     return 1;
 }
 
-static int pooled_run(sl_task_t *task, const sl_value_t *args)
+/* Compiles and runs the job on `co`; the result or the error message ends up on top. */
+static int run_job(lua_State *co, run_ctx_t *ctx)
 {
-    const sl_value_t *scope = sl_value_get(args, "scope");
-    if (sl_value_type(scope) != SL_TYPE_MAP ||
-        (!sl_value_str(sl_value_get(args, "code"), NULL) &&
-         !sl_value_str(sl_value_get(args, "script"), NULL))) {
-        sl__lua_host->task_fail(task, SL_EINVAL, "lua.pooled is internal: write `uses: lua` "
-                                                "with `pool: true`");
-        return 0;
+    lua_settop(co, 0);
+    lua_pushcfunction(co, msgh);
+    lua_pushcfunction(co, sl__vm_msgh);
+    lua_pushcfunction(co, l_pooled_compile);
+    lua_pushlightuserdata(co, ctx);
+    int status = lua_pcall(co, 1, 1, 2);
+    if (status != LUA_OK)
+        return status;
+    lua_pushcfunction(co, l_pooled_run);
+    lua_insert(co, -2);
+    lua_pushlightuserdata(co, ctx); /* [msgh, vm msgh, l_pooled_run, chunk, ctx] */
+    return lua_pcall(co, 2, 1, 1);
+}
+
+/* Reads the task's script, if it has one, as the loop would: the same cap and errors. A
+ * worker may block (it is not the loop). False when the task failed. */
+static bool read_script(sl_task_t *task, const sl_value_t *args, run_ctx_t *rc, char **text)
+{
+    const char *code = sl_value_str(sl_value_get(args, "code"), NULL);
+    const char *script = sl_value_str(sl_value_get(args, "script"), NULL);
+    *text = NULL;
+    if (code || script == NULL)
+        return true;
+    sl_fsio_result_t r = sl__script_read_file(script, text, &rc->text_len);
+    if (r.stage == SL_FSIO_OK) {
+        rc->text = *text;
+        return true;
     }
+    char message[SL_SCRIPT_ERR_MAX];
+    int code_rc = sl__script_read_error(script, r, message, sizeof(message));
+    sl__lua_host->task_fail(task, code_rc, message);
+    return false;
+}
+
+/* A VM for the job's scope; fails the task and returns NULL when it cannot. *empty is a
+ * map standing in for missing vars, to free after the VM. */
+static sl_vm_t *job_vm(sl_task_t *task, const sl_value_t *scope, sl_value_t **empty)
+{
     const sl_value_t *run = sl_value_get(scope, "run");
     sl_vm_scope_t vs = {
         .vars = sl_value_get(scope, "vars"),
@@ -384,36 +363,30 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
         .step_output = step_output,
         .ud = (void *)sl_value_get(scope, "steps"),
     };
-    sl_value_t *empty = NULL;
+    *empty = NULL;
     if (vs.vars == NULL)
-        vs.vars = empty = sl_value_map();
+        vs.vars = *empty = sl_value_map();
     sl_vm_t *vm = NULL;
     int rc = vs.vars ? sl__vm_new(&vs, NULL, &vm) : SL_ENOMEM;
     if (rc < 0) {
-        sl_value_free(empty);
+        sl_value_free(*empty);
+        *empty = NULL;
         sl__lua_host->task_failf(task, rc, "cannot make a Lua VM: %s", sl_strerror(rc));
-        return 0;
+        return NULL;
     }
     lua_State *L = sl__vm_lua(vm);
     lua_pushlightuserdata(L, task);
     lua_setfield(L, LUA_REGISTRYINDEX, "sluice.pooled_task");
-    lua_State *co = lua_newthread(L);
-    sl_vm_budget_t budget;
-    const sl_value_t *max = sl_value_get(args, "max_instructions");
-    uint64_t instructions = max && sl_value_int_of(max) > 0 ? (uint64_t)sl_value_int_of(max)
-                                                           : POOLED_INSTRUCTIONS_DEFAULT;
-    sl__vm_budget_start(co, &budget, instructions);
-    run_ctx_t ctx = {vm, args, scope, task};
-    lua_pushcfunction(co, msgh);
-    lua_pushcfunction(co, l_pooled_run);
-    lua_pushlightuserdata(co, &ctx);
-    sl__vm_mem_clear(vm);
-    int status = lua_pcall(co, 1, 1, 1);
-    sl__vm_budget_stop(co);
+    return vm;
+}
+
+/* Completes the task from the outcome of l_pooled_run on `co`. */
+static void report(sl_task_t *task, sl_vm_t *vm, lua_State *co, int status, bool tripped)
+{
     if (status == LUA_OK) {
         char err[256];
         sl_value_t *out = NULL;
-        rc = sl__vm_pull(co, -1, &out, err, sizeof(err));
+        int rc = sl__vm_pull(co, -1, &out, err, sizeof(err));
         if (rc < 0)
             sl__lua_host->task_failf(task, rc, "the step's result: %s",
                                     rc == SL_ENOMEM ? "out of memory" : err);
@@ -425,11 +398,43 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
                                "not enough memory");
     } else {
         const char *msg = lua_tostring(co, -1);
-        sl__lua_host->task_fail(task, budget.tripped ? SL_ELIMIT : SL_ELUA,
-                               msg ? msg : "Lua error");
+        sl__lua_host->task_fail(task, tripped ? SL_ELIMIT : SL_ELUA, msg ? msg : "Lua error");
     }
-    sl__vm_free(vm);
+}
+
+static int pooled_run(sl_task_t *task, const sl_value_t *args)
+{
+    const sl_value_t *scope = sl_value_get(args, "scope");
+    if (sl_value_type(scope) != SL_TYPE_MAP ||
+        (!sl_value_str(sl_value_get(args, "code"), NULL) &&
+         !sl_value_str(sl_value_get(args, "script"), NULL))) {
+        sl__lua_host->task_fail(task, SL_EINVAL,
+                                "lua.pooled is internal: write `uses: lua` "
+                                "with `pool: true`");
+        return 0;
+    }
+    run_ctx_t ctx = {.args = args, .scope = scope, .task = task};
+    char *text;
+    if (!read_script(task, args, &ctx, &text))
+        return 0;
+    sl_value_t *empty;
+    if ((ctx.vm = job_vm(task, scope, &empty)) == NULL) {
+        sl__free(text);
+        return 0;
+    }
+    lua_State *co = lua_newthread(sl__vm_lua(ctx.vm));
+    sl_vm_budget_t budget;
+    const sl_value_t *max = sl_value_get(args, "max_instructions");
+    uint64_t instructions = max && sl_value_int_of(max) > 0 ? (uint64_t)sl_value_int_of(max)
+                                                            : POOLED_INSTRUCTIONS_DEFAULT;
+    sl__vm_budget_start(co, &budget, instructions);
+    sl__vm_mem_clear(ctx.vm);
+    int status = run_job(co, &ctx);
+    sl__vm_budget_stop(co);
+    report(task, ctx.vm, co, status, budget.tripped);
+    sl__vm_free(ctx.vm);
     sl_value_free(empty);
+    sl__free(text);
     return 0;
 }
 

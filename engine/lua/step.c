@@ -3,18 +3,20 @@
  * with its own _ENV, whose __index is the shared step scope (the expression
  * sandbox plus the `sluice` module), so a task's globals stay its own. Code
  * is compiled once per distinct source into a chunk taking its _ENV as a
- * vararg. IO calls (sluice.sleep, sluice.http, sluice.fs) yield the coroutine
+ * vararg (lua/script.h, shared with pool: true); a script file is read in the
+ * threadpool first, once for all the tasks that start while it is read.
+ * IO calls (sluice.sleep, sluice.http, sluice.fs) yield the coroutine
  * and resume it from a libuv callback, so sequential Lua code runs
  * concurrently; sluice.gather and sluice.map run functions in more coroutines
  * of the same task (lua/fiber.h).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
 #include "lua/fiber.h"
 #include "lua/lua.h"
+#include "lua/script.h"
 #include "sched/task.h"
 
 #define STEP_INSTRUCTIONS_DEFAULT 1000000000u
@@ -22,8 +24,6 @@
 
 static const char *const reserved_params[] = {"code", "script", "pool", "unsafe",
                                               "max_instructions"};
-static const char *const unsafe_names[] = {"io", "os", "package", "debug", "require",
-                                           "load", "loadfile", "dofile", "collectgarbage"};
 
 /* The task running on coroutine L; raises when L is not a Lua step's coroutine. */
 static lua_task_t *task_of(lua_State *L)
@@ -90,11 +90,16 @@ static void push_module(lua_State *L, int env)
 
 /* ---- per-VM state: the step scope, compiled chunks, the task env metatable -- */
 
-/* The kind's state in one VM: its step scope (in the Lua registry) and its live tasks,
- * which are let go when the VM is freed before them (steps_detach). */
+typedef struct script_load script_load_t;
+
+/* The kind's state in one VM: its step scope (in the Lua registry), its live tasks,
+ * which are let go when the VM is freed before them (steps_detach), and the scripts
+ * being read for them. */
 typedef struct vm_state {
+    sl_vm_t *vm;
     int step_ref;
     lua_task_t *tasks;
+    script_load_t *loads;
 } vm_state_t;
 
 static const char vm_state_key; /* its address names the kind's attachment */
@@ -109,6 +114,7 @@ static vm_state_t *vm_state(sl_vm_t *vm)
         return st;
     if ((st = sl__calloc(1, sizeof(*st))) == NULL)
         return NULL;
+    st->vm = vm;
     st->step_ref = LUA_NOREF;
     if (sl__vm_attach(vm, &vm_state_key, st, steps_detach) < 0) {
         sl__free(st);
@@ -117,6 +123,7 @@ static vm_state_t *vm_state(sl_vm_t *vm)
     return st;
 }
 
+/* Pushes the kind's Lua state in the VM: {env_mt, chunks}, made on first use. Raises. */
 static void push_step_state(lua_State *L, sl_vm_t *vm)
 {
     vm_state_t *st = sl__vm_attached(vm, &vm_state_key); /* made by lua_step_start */
@@ -124,79 +131,13 @@ static void push_step_state(lua_State *L, sl_vm_t *vm)
         lua_rawgeti(L, LUA_REGISTRYINDEX, st->step_ref);
         return;
     }
-    lua_createtable(L, 0, 3);
-    int state = lua_gettop(L);
-    sl__vm_push_sandbox(L);
-    int env = lua_gettop(L);
-    lua_createtable(L, 0, 48); /* the scope: a copy of the sandbox, plus the module */
-    lua_pushnil(L);
-    while (lua_next(L, env) != 0) {
-        lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, -4);
-    }
-    push_module(L, env);
-    sl__vm_ro_wrap(L, "sluice");
-    lua_setfield(L, -2, "sluice");
-    lua_pushcfunction(L, l_sluice_print);
-    lua_setfield(L, -2, "print");
-    lua_createtable(L, 0, 2); /* every task env's metatable; the scope behind it is shared */
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "__index");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setfield(L, state, "env_mt");
-    lua_setfield(L, state, "scope");
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_setfield(L, state, "chunks");
-    lua_pushvalue(L, state);
+    lua_createtable(L, 0, 2);
+    sl__script_push_env_mt(L, push_module, l_sluice_print);
+    lua_setfield(L, -2, "env_mt");
+    lua_newtable(L); /* compiled sources, by chunk key */
+    lua_setfield(L, -2, "chunks");
+    lua_pushvalue(L, -1);
     st->step_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-typedef struct script_reader {
-    FILE *file;
-    bool prefix_done;
-    bool first_block;
-    char block[4096];
-} script_reader_t;
-
-static const char chunk_prefix[] = "local _ENV = ...; ";
-
-/* lua_Reader: the prefix, then the file without a leading #! line. */
-static const char *read_script(lua_State *L, void *ud, size_t *size)
-{
-    script_reader_t *r = ud;
-    if (!r->prefix_done) {
-        r->prefix_done = true;
-        *size = sizeof(chunk_prefix) - 1;
-        return chunk_prefix;
-    }
-    size_t n = fread(r->block, 1, sizeof(r->block), r->file);
-    char *start = r->block;
-    if (r->first_block && n > 0 && r->block[0] == '#') {
-        char *nl = memchr(r->block, '\n', n);
-        start = nl ? nl : r->block + n; /* keep the newline: line numbers stay right */
-    }
-    r->first_block = false;
-    *size = n - (size_t)(start - r->block);
-    return *size ? start : NULL;
-}
-
-static int load_script(lua_State *L, const char *path, const char *chunkname)
-{
-    script_reader_t *r = lua_newuserdatauv(L, sizeof(*r), 0);
-    r->prefix_done = false;
-    r->first_block = true;
-    if ((r->file = fopen(path, "rb")) == NULL)
-        return luaL_error(L, "cannot open script '%s': %s", path, strerror(errno));
-    int status = lua_load(L, read_script, r, chunkname, "t");
-    bool read_failed = ferror(r->file) != 0;
-    fclose(r->file);
-    if (status == LUA_OK && read_failed)
-        return luaL_error(L, "cannot read script '%s'", path);
-    lua_remove(L, -2);
-    return status;
 }
 
 typedef struct prepare_args {
@@ -204,122 +145,129 @@ typedef struct prepare_args {
     const sl_value_t *args;
     const char *code;
     const char *script;
+    char *path; /* the script's file (sl__script_path) */
     bool unsafe;
+    bool need_read; /* out: the script is not compiled yet; the task must wait for it */
 } prepare_args_t;
 
-/* Pushes the compiled chunk for the task's code or script, compiling it on first use. */
-static void push_chunk(lua_State *L, const prepare_args_t *pa, int state)
+/* Pushes the compiled chunk of the task's code or script and returns true, compiling
+ * inline code on first use. A script not compiled yet pushes nothing and returns false:
+ * its file is read off the loop first (wait_for_script). Raises. */
+static bool push_chunk(lua_State *L, const prepare_args_t *pa, int state)
 {
-    sl_task_t *task = pa->lt->task;
+    const char *step_id = sl__task_step_id(pa->lt->task);
     lua_getfield(L, state, "chunks");
-    const char *dir = sl__task_workflow_dir(task);
-    if (pa->script && dir && dir[0] && strcmp(dir, ".") != 0 && pa->script[0] != '/')
-        lua_pushfstring(L, "@%s/%s", dir, pa->script);
-    else if (pa->script)
-        lua_pushfstring(L, "@%s", pa->script);
+    if (pa->path)
+        lua_pushfstring(L, "@%s", pa->path);
     else
-        lua_pushfstring(L, "=step '%s'\n%s", sl__task_step_id(task), pa->code);
+        lua_pushfstring(L, "=step '%s'\n%s", step_id, pa->code);
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TFUNCTION) {
         lua_replace(L, -3);
         lua_pop(L, 1);
-        return;
+        return true;
     }
     lua_pop(L, 1);
-    const char *key = lua_tostring(L, -1);
-    int status;
-    if (pa->script) {
-        status = load_script(L, key + 1, key);
-    } else {
-        const char *chunkname = lua_pushfstring(L, "=step '%s'", sl__task_step_id(task));
-        lua_pushfstring(L, "%s%s", chunk_prefix, pa->code);
-        status = luaL_loadbufferx(L, lua_tostring(L, -1), lua_rawlen(L, -1), chunkname, "t");
-        lua_replace(L, -3);
-        lua_pop(L, 1);
+    if (pa->path) {
+        lua_pop(L, 2);
+        return false;
     }
-    if (status != LUA_OK)
+    const char *chunkname = lua_pushfstring(L, "=step '%s'", step_id);
+    if (sl__script_compile(L, pa->code, strlen(pa->code), chunkname, false) != LUA_OK)
         lua_error(L);
+    lua_remove(L, -2); /* the chunk name */
     lua_pushvalue(L, -2);
     lua_pushvalue(L, -2);
     lua_rawset(L, -5); /* chunks[key] = chunk */
     lua_replace(L, -3);
     lua_pop(L, 1);
+    return true;
 }
 
-/* Pushes `with` minus the kind's own parameters. */
-static void push_args(lua_State *L, const sl_value_t *args)
+/* Makes the task's main coroutine and stacks [chunk, env] on it (the chunk on top of L
+ * is popped). Raises. */
+static void make_main(lua_State *L, lua_task_t *lt)
 {
-    size_t n = sl_value_len(args);
-    lua_createtable(L, 0, (int)(n < 64 ? n : 64));
-    for (size_t i = 0; i < n; i++) {
-        const char *key;
-        const sl_value_t *v = sl_value_entry(args, i, &key);
-        bool reserved = false;
-        for (size_t j = 0; j < SL_COUNTOF(reserved_params) && !reserved; j++)
-            reserved = strcmp(key, reserved_params[j]) == 0;
-        if (reserved)
-            continue;
-        sl__vm_push_raw(L, v, 1); /* nil values become null, so the key stays */
-        lua_setfield(L, -2, key);
-    }
+    lua_State *co = lua_newthread(L);
+    lt->main->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lt->main->co = co;
+    if (!lua_checkstack(co, 4))
+        luaL_error(L, "out of memory");
+    lua_xmove(L, co, 1);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, lt->env_ref);
 }
 
-/* Pushes the task's _ENV: item, index, args, ctx, and the unsafe libraries on request. */
-static void push_task_env(lua_State *L, const prepare_args_t *pa, int state)
-{
-    sl_task_t *task = pa->lt->task;
-    int64_t index = sl__task_index(task);
-    lua_createtable(L, 0, 8);
-    int env = lua_gettop(L);
-    lua_getfield(L, state, "env_mt");
-    lua_setmetatable(L, env);
-    sl__vm_push_raw(L, sl__task_item(task), 0);
-    lua_setfield(L, env, "item");
-    if (index > 0)
-        lua_pushinteger(L, (lua_Integer)index);
-    else
-        lua_pushnil(L);
-    lua_setfield(L, env, "index");
-    push_args(L, pa->args);
-    lua_setfield(L, env, "args");
-    lua_createtable(L, 0, 5);
-    lua_pushstring(L, sl__task_step_id(task));
-    lua_setfield(L, -2, "step");
-    lua_getfield(L, env, "item");
-    lua_setfield(L, -2, "item");
-    lua_getfield(L, env, "index");
-    lua_setfield(L, -2, "index");
-    lua_pushinteger(L, sl__lua_host->task_attempt(task));
-    lua_setfield(L, -2, "attempt");
-    lua_getfield(L, env, "run");
-    lua_setfield(L, -2, "run");
-    lua_setfield(L, env, "ctx");
-    for (size_t i = 0; pa->unsafe && i < SL_COUNTOF(unsafe_names); i++) {
-        lua_getglobal(L, unsafe_names[i]);
-        lua_setfield(L, env, unsafe_names[i]);
-    }
-}
-
-/* Protected: compiles, makes the coroutine and its env, and stacks [chunk, env] on it. */
+/* Protected: makes the task's env and, when its chunk is compiled, its main coroutine. */
 static int l_step_prepare(lua_State *L)
 {
     prepare_args_t *pa = lua_touserdata(L, 1);
     lua_task_t *lt = pa->lt;
+    sl_task_t *task = lt->task;
     push_step_state(L, lt->vm);
     int state = lua_gettop(L);
-    push_chunk(L, pa, state);
-    push_task_env(L, pa, state);
-    lua_pushvalue(L, -1);
+    const sl_script_task_t env = {
+        .step = sl__task_step_id(task),
+        .item = sl__task_item(task),
+        .index = sl__task_index(task),
+        .attempt = sl__lua_host->task_attempt(task),
+        .args = pa->args,
+        .skip = reserved_params,
+        .skip_count = SL_COUNTOF(reserved_params),
+        .unsafe = pa->unsafe,
+    };
+    lua_getfield(L, state, "env_mt");
+    sl__script_push_env(L, -1, &env);
     lt->env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_State *co = lua_newthread(L);
-    lua_pushvalue(L, -1);
-    lt->main->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lt->main->co = co;
-    lua_pop(L, 1);
-    if (!lua_checkstack(co, 4))
-        return luaL_error(L, "out of memory");
-    lua_xmove(L, co, 2); /* the chunk and its env */
+    if (push_chunk(L, pa, state))
+        make_main(L, lt);
+    else
+        pa->need_read = true;
     return 0;
+}
+
+/* ---- scripts read off the loop ---------------------------------------------- */
+
+/*
+ * A script file being read for the VM's tasks. The first task that needs a script not
+ * compiled yet starts the read (in the threadpool, lua/script.h); tasks of the same path
+ * that start meanwhile wait with it, so the file is read and compiled once however many
+ * tasks start together. Each waiter counts the read in its work_pending: a waiter that
+ * is canceled (or whose VM is freed) meanwhile ends as with fs.c's work, completing once
+ * when the read reports. A read none waits for any more is canceled if it has not
+ * started, and taken off the VM's list so that a later task starts a fresh one.
+ */
+struct script_load {
+    script_load_t *next;    /* the VM's loads */
+    vm_state_t *st;         /* NULL once off the list: reported, unwanted, or the VM is gone */
+    sl_script_read_t *read; /* NULL once it reported */
+    lua_task_t *waiters, *waiters_tail; /* through load_next, in start order */
+    size_t live;                        /* waiters not ending */
+    char key[];                         /* "@PATH": the chunk's name, its key in `chunks` */
+};
+
+/* Takes the load off its VM's list. */
+static void unlist_load(script_load_t *load)
+{
+    vm_state_t *st = load->st;
+    if (st == NULL)
+        return;
+    script_load_t **link = &st->loads;
+    while (*link != load)
+        link = &(*link)->next;
+    *link = load->next;
+    load->next = NULL;
+    load->st = NULL;
+}
+
+/* The waiting task `lt` is ending: when no waiter is left alive, the read is not wanted. */
+static void stop_waiting(lua_task_t *lt)
+{
+    script_load_t *load = lt->load;
+    if (load == NULL || --load->live > 0)
+        return;
+    unlist_load(load);
+    if (load->read)
+        sl__script_read_cancel(load->read);
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -378,6 +326,7 @@ static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *
 static void finish(lua_task_t *lt, int code, const char *message, sl_value_t *output)
 {
     retire(lt);
+    stop_waiting(lt);
     if (lt->work_pending == 0) {
         complete(lt, code, message, output);
         return;
@@ -468,15 +417,10 @@ static bool chunk_done(lua_task_t *lt, int nres)
     if (!lua_checkstack(co, 4))
         return false;
     lua_rawgeti(co, LUA_REGISTRYINDEX, lt->env_ref);
-    lua_pushliteral(co, "run"); /* the task's own global: `run` of the scope is the run info */
-    if (lua_rawget(co, 1) != LUA_TFUNCTION) {
+    if (!sl__script_push_run(co, 1)) {
         lua_settop(co, 0);
         return false;
     }
-    lua_pushliteral(co, "args");
-    lua_rawget(co, 1);
-    lua_pushliteral(co, "ctx");
-    lua_rawget(co, 1);
     lua_remove(co, 1); /* [run, args, ctx] */
     lt->in_run = true;
     return true;
@@ -511,61 +455,235 @@ static int read_params(const sl_value_t *args, prepare_args_t *pa, uint64_t *ins
     return (pa->code == NULL) == (pa->script == NULL) ? SL_EINVAL : 0;
 }
 
-static int lua_step_start(sl_task_t *task, const sl_value_t *args)
+/* Runs `fn` protected on the VM's main state with two light userdata arguments. On an
+ * error fails the task and returns false. */
+static bool run_protected(lua_task_t *lt, lua_CFunction fn, void *arg1, void *arg2)
 {
-    const sl_host_t *host = sl__lua_host;
-    if (sl_value_truthy(sl_value_get(args, "pool"))) {
-        int rc = sl__lua_pooled_start(task, args, reserved_params, SL_COUNTOF(reserved_params));
-        if (rc <= 0)
-            return rc; /* in the pool, or out of memory; 1: no pool, run here */
-    }
-    sl_vm_t *vm = sl__task_vm(task);
-    vm_state_t *st = vm_state(vm);
-    lua_task_t *lt = st ? sl__calloc(1, sizeof(*lt)) : NULL;
-    if (lt == NULL)
-        return SL_ENOMEM;
-    prepare_args_t pa = {lt, args, NULL, NULL, false};
-    uint64_t instructions;
-    lt->task = task;
-    lt->env_ref = LUA_NOREF;
-    if (read_params(args, &pa, &instructions) < 0) {
-        sl__free(lt);
-        return SL_EINVAL;
-    }
-    if ((lt->main = sl__fiber_new(lt)) == NULL) {
-        sl__free(lt);
-        return SL_ENOMEM;
-    }
-    host->task_set_data(task, lt);
-    lt->vm = vm;
-    lt->next = st->tasks;
-    if (lt->next)
-        lt->next->prev = lt;
-    st->tasks = lt;
-    lua_State *L = sl__vm_lua(vm);
+    lua_State *L = sl__vm_lua(lt->vm);
     int base = lua_gettop(L);
     lua_pushcfunction(L, sl__vm_msgh);
-    lua_pushcfunction(L, l_step_prepare);
-    lua_pushlightuserdata(L, &pa);
-    sl__vm_mem_clear(vm);
-    int status = lua_pcall(L, 1, 0, base + 1);
-    if (status != LUA_OK) {
-        const char *msg = status == LUA_ERRMEM ? "not enough memory" : lua_tostring(L, -1);
-        char *copy = sl__strdup(msg ? msg : "?");
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, arg1);
+    lua_pushlightuserdata(L, arg2);
+    sl__vm_mem_clear(lt->vm);
+    int status = lua_pcall(L, 2, 0, base + 1);
+    if (status == LUA_OK) {
         lua_settop(L, base);
-        finish_fail(lt, status == LUA_ERRMEM ? SL_ELIMIT : SL_ELUA, copy ? copy : "Lua error");
-        sl__free(copy);
-        return 0;
+        return true;
     }
+    const char *msg = status == LUA_ERRMEM ? "not enough memory" : lua_tostring(L, -1);
+    char *copy = sl__strdup(msg ? msg : "?");
     lua_settop(L, base);
+    finish_fail(lt, status == LUA_ERRMEM ? SL_ELIMIT : SL_ELUA, copy ? copy : "Lua error");
+    sl__free(copy);
+    return false;
+}
+
+/* Starts the prepared task: the main fiber resumes [chunk, env]. Until now `remaining`
+ * held the task's whole budget. */
+static void run_main(lua_task_t *lt)
+{
     fiber_t *main = lt->main;
-    sl__vm_budget_start(main->co, &main->budget, instructions);
+    sl__vm_budget_start(main->co, &main->budget, lt->remaining);
     main->budget.preemptible = true;
     lt->remaining = main->budget.remaining;
     lt->budget_message = main->budget.message;
     lt->hook = lua_gethook(main->co);
     sl__fiber_ready(main, 1);
     sl__fiber_run(lt);
+}
+
+typedef struct compile_args {
+    const script_load_t *load;
+    const char *text;
+    size_t len;
+} compile_args_t;
+
+/* Protected: compiles the text read for a load into `chunks`. */
+static int l_step_compile(lua_State *L)
+{
+    const compile_args_t *ca = lua_touserdata(L, 1);
+    push_step_state(L, ca->load->st->vm);
+    lua_getfield(L, -1, "chunks");
+    if (sl__script_compile(L, ca->text, ca->len, ca->load->key, true) != LUA_OK)
+        return lua_error(L);
+    lua_setfield(L, -2, ca->load->key);
+    return 0;
+}
+
+/* Compiles the text read for `load`, once for all its waiters. Returns 0, or the code to
+ * fail them with and *error (NULL when no memory was left for the message). */
+static int compile_script(const script_load_t *load, const char *text, size_t len, char **error)
+{
+    sl_vm_t *vm = load->st->vm;
+    lua_State *L = sl__vm_lua(vm);
+    int base = lua_gettop(L);
+    compile_args_t ca = {load, text, len};
+    lua_pushcfunction(L, sl__vm_msgh);
+    lua_pushcfunction(L, l_step_compile);
+    lua_pushlightuserdata(L, &ca);
+    sl__vm_mem_clear(vm);
+    int status = lua_pcall(L, 1, 0, base + 1);
+    if (status != LUA_OK) {
+        const char *msg = status == LUA_ERRMEM ? "not enough memory" : lua_tostring(L, -1);
+        *error = sl__strdup(msg ? msg : "Lua error");
+    }
+    lua_settop(L, base);
+    return status == LUA_OK ? 0 : status == LUA_ERRMEM ? SL_ELIMIT : SL_ELUA;
+}
+
+/* Protected: the main coroutine of a task whose script (key at arg 2) is compiled now. */
+static int l_step_attach(lua_State *L)
+{
+    lua_task_t *lt = lua_touserdata(L, 1);
+    const char *key = lua_touserdata(L, 2);
+    push_step_state(L, lt->vm);
+    lua_getfield(L, -1, "chunks");
+    if (lua_getfield(L, -1, key) != LUA_TFUNCTION)
+        return luaL_error(L, "script '%s' was not compiled", key + 1);
+    make_main(L, lt);
+    return 0;
+}
+
+/* The waiter `lt` of a load that reported: it ends (a canceled one), fails with the
+ * load's error, or runs. */
+static void resume_waiter(lua_task_t *lt, const script_load_t *load, int code, const char *message)
+{
+    lt->load = NULL;
+    lt->load_next = NULL;
+    lt->work_pending--;
+    if (lt->ending) {
+        if (lt->work_pending == 0)
+            sl__lua_task_settle(lt);
+    } else if (code != 0) {
+        finish_fail(lt, code, message);
+    } else if (run_protected(lt, l_step_attach, lt, (void *)load->key)) {
+        run_main(lt);
+    }
+}
+
+/* sl_script_read_cb: the script is read (or failed, or was canceled); compiles it and
+ * lets every waiter go on. Takes `text`. */
+static void on_script_read(void *ud, int code, char *text, size_t len, const char *message)
+{
+    script_load_t *load = ud;
+    char *error = NULL;
+    load->read = NULL;
+    if (load->st == NULL && code == 0) {
+        code = SL_ECANCELED; /* no waiter is alive: nothing to compile for */
+        message = "canceled";
+    }
+    if (code == 0) {
+        code = compile_script(load, text, len, &error);
+        message = code == 0 || error ? error : "out of memory";
+    }
+    unlist_load(load);
+    sl__free(text);
+    lua_task_t *lt;
+    while ((lt = load->waiters) != NULL) { /* one at a time: a waiter may end others */
+        load->waiters = lt->load_next;
+        resume_waiter(lt, load, code, message);
+    }
+    sl__free(error);
+    sl__free(load);
+}
+
+/* Makes the task wait for its script's read, starting the read unless a task of the
+ * same path already did. Returns 0 or an SL_E code (the task then fails). */
+static int wait_for_script(lua_task_t *lt, vm_state_t *st, const char *path)
+{
+    script_load_t *load = st->loads;
+    while (load && strcmp(load->key + 1, path) != 0)
+        load = load->next;
+    if (load == NULL) {
+        size_t len = strlen(path);
+        if ((load = sl__calloc(1, sizeof(*load) + len + 2)) == NULL)
+            return SL_ENOMEM;
+        load->key[0] = '@';
+        memcpy(load->key + 1, path, len + 1);
+        int rc = sl__script_read_start(sl__lua_host->task_loop(lt->task), path, on_script_read,
+                                       load, &load->read);
+        if (rc < 0) {
+            sl__free(load);
+            return rc;
+        }
+        load->st = st;
+        load->next = st->loads;
+        st->loads = load;
+    }
+    if (load->waiters_tail)
+        load->waiters_tail->load_next = lt;
+    else
+        load->waiters = lt;
+    load->waiters_tail = lt;
+    load->live++;
+    lt->load = load;
+    lt->work_pending++; /* the read: an ending task completes once it reports */
+    return 0;
+}
+
+/* The task's state, linked into the VM's live tasks; NULL when out of memory. */
+static lua_task_t *task_new(sl_task_t *task, vm_state_t *st)
+{
+    lua_task_t *lt = sl__calloc(1, sizeof(*lt));
+    if (lt == NULL)
+        return NULL;
+    lt->task = task;
+    lt->env_ref = LUA_NOREF;
+    if ((lt->main = sl__fiber_new(lt)) == NULL) {
+        sl__free(lt);
+        return NULL;
+    }
+    sl__lua_host->task_set_data(task, lt);
+    lt->vm = st->vm;
+    lt->next = st->tasks;
+    if (lt->next)
+        lt->next->prev = lt;
+    st->tasks = lt;
+    return lt;
+}
+
+/* Prepares and runs the task, or makes it wait for its script to be read. */
+static void task_begin(lua_task_t *lt, vm_state_t *st, prepare_args_t *pa)
+{
+    if (!run_protected(lt, l_step_prepare, pa, NULL))
+        return;
+    if (!pa->need_read) {
+        run_main(lt);
+        return;
+    }
+    int rc = wait_for_script(lt, st, pa->path);
+    if (rc < 0) {
+        char message[SL_SCRIPT_ERR_MAX];
+        snprintf(message, sizeof(message), "cannot read script '%s': %s", pa->path,
+                 sl_strerror(rc));
+        finish_fail(lt, rc, message);
+    }
+}
+
+static int lua_step_start(sl_task_t *task, const sl_value_t *args)
+{
+    if (sl_value_truthy(sl_value_get(args, "pool"))) {
+        int rc = sl__lua_pooled_start(task, args, reserved_params, SL_COUNTOF(reserved_params));
+        if (rc <= 0)
+            return rc; /* in the pool, or out of memory; 1: no pool, run here */
+    }
+    prepare_args_t pa = {.args = args};
+    uint64_t instructions;
+    if (read_params(args, &pa, &instructions) < 0)
+        return SL_EINVAL;
+    vm_state_t *st = vm_state(sl__task_vm(task));
+    if (st == NULL)
+        return SL_ENOMEM;
+    if (pa.script && (pa.path = sl__script_path(sl__task_workflow_dir(task), pa.script)) == NULL)
+        return SL_ENOMEM;
+    if ((pa.lt = task_new(task, st)) == NULL) {
+        sl__free(pa.path);
+        return SL_ENOMEM;
+    }
+    pa.lt->remaining = instructions;
+    task_begin(pa.lt, st, &pa);
+    sl__free(pa.path);
     return 0;
 }
 
@@ -575,14 +693,17 @@ static void lua_step_cancel(sl_task_t *task)
         return;
     lua_task_t *lt = sl__lua_host->task_data(task);
     if (lt == NULL || lt->ending)
-        return; /* an ending task completes once its file work has stopped */
+        return; /* an ending task completes once its file work (or script read) reports */
     finish_fail(lt, SL_ECANCELED, "canceled"); /* retire() cancels the fibers' IO first */
 }
 
-/* The VM is being freed: its live tasks end canceled, and the kind's state goes. */
+/* The VM is being freed: its live tasks end canceled (those waiting for a script once
+ * the read reports), and the kind's state goes. */
 static void steps_detach(void *data)
 {
     vm_state_t *st = data;
+    while (st->loads)
+        unlist_load(st->loads); /* their reads report to no VM */
     lua_task_t *lt = st->tasks;
     while (lt) {
         lua_task_t *next = lt->next;

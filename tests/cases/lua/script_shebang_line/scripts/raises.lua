@@ -1,0 +1,3 @@
+#!/usr/bin/env lua
+-- line 2
+error("boom on line " .. 3)

@@ -1,0 +1,3 @@
+#!/usr/bin/env lua
+local ok = true
+local = 3
