@@ -1,5 +1,8 @@
-/* Blocking file reads and atomic writes, for threadpool threads (see fsio.h). */
+/* Blocking file reads and atomic writes, for threadpool threads (see fsio.h). Memory comes
+ * from the engine's allocator, so tests can make it fail; its fault injection is safe to
+ * reach from a threadpool thread. */
 #include "fsio.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,14 +25,15 @@ static sl_fsio_result_t failed(sl_fsio_stage_t stage, int error)
 /* ---- reading --------------------------------------------------------------------------- */
 
 /* Reads `fd` to its end into *data, growing up to max_bytes + 1 so that a larger file
- * whose size fstat did not tell (/proc) is noticed. */
+ * whose size fstat did not tell (/proc) is noticed. The buffer keeps one byte more than it
+ * reads into, for the NUL after the data. */
 static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, char **data,
                                 size_t *len)
 {
     size_t limit = (size_t)max_bytes + 1, cap = size_hint < limit ? size_hint + 1 : limit;
     if (cap < 4096)
         cap = limit < 4096 ? limit : 4096;
-    char *buf = malloc(cap);
+    char *buf = sl__malloc(cap + 1);
     size_t used = 0;
     if (buf == NULL)
         return failed(SL_FSIO_IO, ENOMEM);
@@ -38,9 +42,9 @@ static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, cha
             if (cap == limit)
                 break;
             size_t next = cap > limit / 2 ? limit : cap * 2;
-            char *grown = realloc(buf, next);
+            char *grown = sl__realloc(buf, next + 1);
             if (grown == NULL) {
-                free(buf);
+                sl__free(buf);
                 return failed(SL_FSIO_IO, ENOMEM);
             }
             buf = grown;
@@ -51,7 +55,7 @@ static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, cha
             continue;
         if (n < 0) {
             int error = errno;
-            free(buf);
+            sl__free(buf);
             return failed(SL_FSIO_IO, error);
         }
         if (n == 0)
@@ -59,9 +63,10 @@ static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, cha
         used += (size_t)n;
     }
     if (used > (size_t)max_bytes) {
-        free(buf);
+        sl__free(buf);
         return failed(SL_FSIO_TOO_BIG, EFBIG);
     }
+    buf[used] = '\0';
     *data = buf;
     *len = used;
     return failed(SL_FSIO_OK, 0);
@@ -166,7 +171,7 @@ static int open_temp(const char *dir, const char *base, char **out_name)
 {
     static atomic_uint counter;
     size_t size = strlen(dir) + TEMP_BASE_MAX + 32;
-    char *name = malloc(size);
+    char *name = sl__malloc(size);
     if (name == NULL)
         return -ENOMEM;
     for (int attempt = 0; attempt < TEMP_NAME_ATTEMPTS; attempt++) {
@@ -182,11 +187,11 @@ static int open_temp(const char *dir, const char *base, char **out_name)
         }
         if (errno != EEXIST) {
             int error = errno;
-            free(name);
+            sl__free(name);
             return -error;
         }
     }
-    free(name);
+    sl__free(name);
     return -EEXIST;
 }
 
@@ -220,7 +225,7 @@ static int write_replace(const char *path, const char *dir, const char *base, co
             close(dir_fd);
         }
     }
-    free(temp);
+    sl__free(temp);
     return error;
 }
 
@@ -248,7 +253,7 @@ sl_fsio_result_t sl__fsio_write(const char *path, const char *data, size_t len, 
     if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return failed(SL_FSIO_NO_NAME, EISDIR);
     size_t dir_len = slash == NULL || slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(dir_len + 1);
+    char *dir = sl__malloc(dir_len + 1);
     if (dir == NULL)
         return failed(SL_FSIO_IO, ENOMEM);
     memcpy(dir, slash == NULL ? "." : path, dir_len);
@@ -263,6 +268,6 @@ sl_fsio_result_t sl__fsio_write(const char *path, const char *data, size_t len, 
     }
     if (r.stage != SL_FSIO_OK)
         remove_created(dir, created_from);
-    free(dir);
+    sl__free(dir);
     return r;
 }
