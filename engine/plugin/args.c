@@ -85,7 +85,9 @@ static void describe(const sl_value_t *v, char *buf, size_t size)
         snprintf(buf, size, "'%.*s%s'", (int)shown, s, shown < len ? "…" : "");
         break;
     }
-    case SL_TYPE_LIST: snprintf(buf, size, "%s", sl_value_len(v) ? "a list" : "an empty list"); break;
+    case SL_TYPE_LIST:
+        snprintf(buf, size, "%s", sl_value_len(v) ? "a list" : "an empty list");
+        break;
     case SL_TYPE_MAP: snprintf(buf, size, "a map"); break;
     }
 }
