@@ -60,8 +60,9 @@ const char *sl__registry_suggest(const sl_registry_t *reg, const char *name);
 
 /**
  * Fills `host` with the ABI's engine-independent functions (values, JSON, memory, error
- * text; plugin/abi.c) and its head; the task and HTTP functions are left NULL for the
- * caller, which binds them to a scheduler (host/) or a worker (pool/worker.c).
+ * text, the file functions and argument helpers of ABI 1.2; plugin/abi.c) and its head;
+ * the task and HTTP functions are left NULL for the caller, which binds them to a
+ * scheduler (host/) or a worker (pool/worker.c).
  */
 void sl__plugin_host_init(sl_host_t *host);
 

@@ -1,22 +1,29 @@
 /* Allocation wrapper with fault injection for tests. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
-static uint64_t fail_countdown; /* 0 = never fail */
+/* 0 = never fail. Atomic because threadpool threads allocate too (util/fsio.c under the
+ * host table's file_read/file_write): counting down from two threads must not race. */
+static _Atomic uint64_t fail_countdown;
 
 void sl__alloc_fail_at(uint64_t n)
 {
-    fail_countdown = n;
+    atomic_store_explicit(&fail_countdown, n, memory_order_relaxed);
 }
 
 static bool should_fail(void)
 {
-    if (fail_countdown == 0)
-        return false;
-    return --fail_countdown == 0;
+    uint64_t left = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    while (left != 0) {
+        if (atomic_compare_exchange_weak_explicit(&fail_countdown, &left, left - 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return left == 1;
+    }
+    return false;
 }
 
 void *sl__malloc(size_t size)

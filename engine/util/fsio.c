@@ -1,6 +1,9 @@
-/* Blocking file reads and atomic writes, for threadpool threads (see fsio.h). */
+/* Blocking file reads and atomic writes, for threadpool threads (see fsio.h). Memory comes
+ * from the engine's allocator, so tests can make it fail; its fault injection is safe to
+ * reach from a threadpool thread. */
 #include "fsio.h"
 #include "tmplog.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,14 +26,15 @@ static sl_fsio_result_t failed(sl_fsio_stage_t stage, int error)
 /* ---- reading --------------------------------------------------------------------------- */
 
 /* Reads `fd` to its end into *data, growing up to max_bytes + 1 so that a larger file
- * whose size fstat did not tell (/proc) is noticed. */
+ * whose size fstat did not tell (/proc) is noticed. The buffer keeps one byte more than it
+ * reads into, for the NUL after the data. */
 static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, char **data,
                                 size_t *len)
 {
     size_t limit = (size_t)max_bytes + 1, cap = size_hint < limit ? size_hint + 1 : limit;
     if (cap < 4096)
         cap = limit < 4096 ? limit : 4096;
-    char *buf = malloc(cap);
+    char *buf = sl__malloc(cap + 1);
     size_t used = 0;
     if (buf == NULL)
         return failed(SL_FSIO_IO, ENOMEM);
@@ -39,9 +43,9 @@ static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, cha
             if (cap == limit)
                 break;
             size_t next = cap > limit / 2 ? limit : cap * 2;
-            char *grown = realloc(buf, next);
+            char *grown = sl__realloc(buf, next + 1);
             if (grown == NULL) {
-                free(buf);
+                sl__free(buf);
                 return failed(SL_FSIO_IO, ENOMEM);
             }
             buf = grown;
@@ -52,7 +56,7 @@ static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, cha
             continue;
         if (n < 0) {
             int error = errno;
-            free(buf);
+            sl__free(buf);
             return failed(SL_FSIO_IO, error);
         }
         if (n == 0)
@@ -60,9 +64,10 @@ static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, cha
         used += (size_t)n;
     }
     if (used > (size_t)max_bytes) {
-        free(buf);
+        sl__free(buf);
         return failed(SL_FSIO_TOO_BIG, EFBIG);
     }
+    buf[used] = '\0';
     *data = buf;
     *len = used;
     return failed(SL_FSIO_OK, 0);
@@ -167,7 +172,7 @@ static int open_temp(const char *dir, const char *base, char **out_name)
 {
     static atomic_uint counter;
     size_t size = strlen(dir) + TEMP_BASE_MAX + 32;
-    char *name = malloc(size);
+    char *name = sl__malloc(size);
     if (name == NULL)
         return -ENOMEM;
     for (int attempt = 0; attempt < TEMP_NAME_ATTEMPTS; attempt++) {
@@ -184,11 +189,11 @@ static int open_temp(const char *dir, const char *base, char **out_name)
         }
         if (errno != EEXIST) {
             int error = errno;
-            free(name);
+            sl__free(name);
             return -error;
         }
     }
-    free(name);
+    sl__free(name);
     return -EEXIST;
 }
 
@@ -222,7 +227,7 @@ static int write_replace(const char *path, const char *dir, const char *base, co
             close(dir_fd);
         }
     }
-    free(temp);
+    sl__free(temp);
     return error;
 }
 
@@ -250,7 +255,7 @@ sl_fsio_result_t sl__fsio_write(const char *path, const char *data, size_t len, 
     if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
         return failed(SL_FSIO_NO_NAME, EISDIR);
     size_t dir_len = slash == NULL || slash == path ? 1 : (size_t)(slash - path);
-    char *dir = malloc(dir_len + 1);
+    char *dir = sl__malloc(dir_len + 1);
     if (dir == NULL)
         return failed(SL_FSIO_IO, ENOMEM);
     memcpy(dir, slash == NULL ? "." : path, dir_len);
@@ -265,6 +270,6 @@ sl_fsio_result_t sl__fsio_write(const char *path, const char *data, size_t len, 
     }
     if (r.stage != SL_FSIO_OK)
         remove_created(dir, created_from);
-    free(dir);
+    sl__free(dir);
     return r;
 }

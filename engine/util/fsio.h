@@ -1,7 +1,8 @@
 /*
- * fsio: the blocking file work behind file.read/file.write and sluice.fs.read/write, for
- * a threadpool thread. Plain libc and no engine state, so the file plugin compiles this
- * same code in (plugins/file/CMakeLists.txt): one implementation of the atomic write.
+ * fsio: the blocking file work behind file.read/file.write (through the host table's
+ * file_read and file_write, plugin/abi.c) and sluice.fs.read/write, for a threadpool
+ * thread: one implementation of the atomic write. No engine state; memory comes from
+ * sl__malloc, and data handed out is freed with sl__free (host->free for a plugin).
  *
  * A write is atomic unless it appends: the bytes go to a temporary file beside the
  * target ("DIR/.NAME.XXXXXXXX.tmp"), which is fsync'd and renamed over it (keeping the
@@ -35,8 +36,9 @@ typedef struct sl_fsio_result {
 } sl_fsio_result_t;
 
 /**
- * Reads the regular file `path` (never blocking on a FIFO), at most `max_bytes`: on
- * success *data (malloc'd, the caller frees it) and *len.
+ * Reads the regular file `path` (never blocking on a FIFO), at most `max_bytes` (>= 0): on
+ * success *data (its bytes and a NUL after them; the caller frees it with sl__free) and
+ * *len. ENOMEM comes back as SL_FSIO_IO.
  */
 sl_fsio_result_t sl__fsio_read(const char *path, int64_t max_bytes, char **data, size_t *len);
 

@@ -23,7 +23,6 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,38 +47,12 @@
 
 static const sl_host_t *host;
 
-/* Reads a parameter into `out`: an integer >= 0, a whole number, or decimal digits. */
-static int read_natural(sl_task_t *task, const sl_value_t *args, const char *name, mpz_t out)
+/* What the standard message says for a number that is not an integer of int64 range. */
+#define BIGINT_HINT "use a string of digits for big values"
+
+/* Reads a string of decimal digits into `out`. */
+static int read_digits(sl_task_t *task, const char *name, const char *s, size_t len, mpz_t out)
 {
-    const sl_value_t *v = host->value_get(args, name);
-    sl_type_t type = v != NULL ? host->value_type(v) : SL_TYPE_NIL;
-    if (type == SL_TYPE_INT || type == SL_TYPE_NUMBER) {
-        double number = type == SL_TYPE_NUMBER ? host->value_number_of(v) : 0;
-        if (type == SL_TYPE_NUMBER &&
-            (number != floor(number) || fabs(number) > 9007199254740992.0)) {
-            host->task_failf(task, SL_EINVAL,
-                             "bigint.pow: '%s' must be a whole number (use a string of digits "
-                             "for big values), got %g",
-                             name, number);
-            return SL_EINVAL;
-        }
-        int64_t n = type == SL_TYPE_INT ? host->value_int_of(v) : (int64_t)number;
-        if (n < 0) {
-            host->task_failf(task, SL_EINVAL, "bigint.pow: '%s' must be >= 0, got %" PRId64, name,
-                             n);
-            return SL_EINVAL;
-        }
-        mpz_set_ui(out, 0);
-        mpz_import(out, 1, 1, sizeof(uint64_t), 0, 0, &(uint64_t){(uint64_t)n});
-        return 0;
-    }
-    size_t len = 0;
-    const char *s = type == SL_TYPE_STRING ? host->value_str(v, &len) : NULL;
-    if (s == NULL) {
-        host->task_failf(task, SL_EINVAL,
-                         "bigint.pow: '%s' must be an integer or a string of decimal digits", name);
-        return SL_EINVAL;
-    }
     for (size_t i = 0; i < len; i++) {
         if (!isdigit((unsigned char)s[i])) {
             host->task_failf(task, SL_EINVAL,
@@ -98,6 +71,33 @@ static int read_natural(sl_task_t *task, const sl_value_t *args, const char *nam
         host->task_failf(task, SL_EINVAL, "bigint.pow: '%s' is not a decimal number", name);
         return SL_EINVAL;
     }
+    return 0;
+}
+
+/*
+ * Reads a parameter into `out`: a string of decimal digits (any size), or else an integer
+ * from 0 to `max` through the host's arg_int, whose standard messages name the string form
+ * for a number without an integer value ("'exponent' must be a whole number (use a string
+ * of digits for big values), got 1.5"). Fails the task when not.
+ */
+static int read_natural(sl_task_t *task, const sl_value_t *args, const char *name, int64_t max,
+                        mpz_t out)
+{
+    const sl_value_t *v = host->value_get(args, name);
+    size_t len = 0;
+    const char *s = v != NULL ? host->value_str(v, &len) : NULL;
+    if (s != NULL)
+        return read_digits(task, name, s, len, out);
+    char err[SL_ERR_SIZE];
+    int64_t n = 0;
+    int rc = host->arg_int(args, name, SL_ARG_REQUIRED, 0, max, BIGINT_HINT, &n, err,
+                           sizeof(err));
+    if (rc != 0) {
+        host->task_failf(task, rc, "bigint.pow: %s", err);
+        return rc;
+    }
+    mpz_set_ui(out, 0);
+    mpz_import(out, 1, 1, sizeof(uint64_t), 0, 0, &(uint64_t){(uint64_t)n});
     return 0;
 }
 
@@ -190,8 +190,8 @@ static int pow_start(sl_task_t *task, const sl_value_t *args)
     mpz_init(base);
     mpz_init(exponent);
     mpz_init(result);
-    if (read_natural(task, args, "base", base) != 0 ||
-        read_natural(task, args, "exponent", exponent) != 0 ||
+    if (read_natural(task, args, "base", INT64_MAX, base) != 0 ||
+        read_natural(task, args, "exponent", (int64_t)BIGINT_EXPONENT_MAX, exponent) != 0 ||
         check_size(task, base, exponent) != 0)
         goto out;
     mpz_pow_ui(result, base, mpz_get_ui(exponent));
@@ -233,8 +233,14 @@ static const sl_plugin_t bigint_plugin = SL_PLUGIN_INIT("bigint", "1.0.0", bigin
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h);
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h)
 {
-    if (h == NULL || h->abi_major != SL_ABI_MAJOR || !SL_HOST_HAS(h, task_failf))
+    if (h == NULL || h->abi_major != SL_ABI_MAJOR)
         return NULL;
+    if (!SL_HOST_HAS(h, arg_int)) { /* the only function newer than ABI 1.0 it calls */
+        h->log(NULL, SL_LOG_ERROR,
+               "bigint.so needs sluice's plugin ABI 1.2 (host function 'arg_int'); this sluice "
+               "has ABI %u.%u: not loaded", (unsigned)h->abi_major, (unsigned)h->abi_minor);
+        return NULL;
+    }
     host = h;
     return &bigint_plugin;
 }

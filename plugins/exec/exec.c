@@ -23,7 +23,7 @@
 #include "sluice/plugin.h"
 
 #define EXEC_MAX_BYTES_DEFAULT ((int64_t)64 * 1024 * 1024)
-/* Grace between SIGTERM and SIGKILL when a task is canceled. */
+/* Grace between SIGTERM and SIGKILL when a task is canceled, unless `kill_grace` says. */
 #define EXEC_KILL_GRACE_MS 2000
 /* Longest stderr line quoted in a failure message. */
 #define EXEC_QUOTE_MAX 300
@@ -63,11 +63,12 @@ struct exec_run {
     uv_timer_t kill_timer;
     exec_stream_t out;
     exec_stream_t err;
-    char *program;    /* argv[0], for messages */
-    char *cwd;        /* for messages; NULL when not given */
-    char *stdin_data; /* malloc'd copy of `stdin`; NULL when not given */
+    char *program;    /* argv[0], for messages (malloc) */
+    char *cwd;        /* for messages; NULL when not given (host->arg_string: host->free) */
+    char *stdin_data; /* copy of `stdin`; NULL when not given (host->arg_string: host->free) */
     size_t stdin_len;
     size_t max_bytes;
+    int64_t kill_grace_ms; /* between SIGTERM and SIGKILL on cancel */
     int check;
     int handles; /* handles initialised whose close callback has not run */
     int process_open, stdin_open, timer_open;
@@ -208,8 +209,8 @@ static void run_free(exec_run_t *run)
     free(run->out.data);
     free(run->err.data);
     free(run->program);
-    free(run->cwd);
-    free(run->stdin_data);
+    host->free(run->cwd);
+    host->free(run->stdin_data);
     free(run);
 }
 
@@ -330,80 +331,31 @@ static void on_kill_timer(uv_timer_t *timer)
 /* What uv_spawn needs; freed right after it (uv_spawn copies nothing it
  * needs later: the child has exec'd or failed when it returns). */
 typedef struct spawn_args {
-    char **argv; /* NULL-terminated; every string owned */
-    char **env;  /* NULL-terminated; the first env_owned strings owned */
+    char **argv; /* NULL-terminated, one block from host->arg_strings: host->free */
+    char **env;  /* NULL-terminated; the first env_owned strings owned (malloc) */
     size_t env_owned;
 } spawn_args_t;
 
 static void spawn_args_free(spawn_args_t *sa)
 {
-    for (size_t i = 0; sa->argv != NULL && sa->argv[i] != NULL; i++)
-        free(sa->argv[i]);
     for (size_t i = 0; i < sa->env_owned; i++)
         free(sa->env[i]);
-    free(sa->argv);
+    host->free(sa->argv);
     free(sa->env);
 }
 
-/* A scalar as text: strings as they are, numbers and booleans printed.
- * 0, SL_ETYPE (a list, map or nil, or a string holding NUL) or SL_ENOMEM. */
-static int scalar_text(const sl_value_t *v, char **out)
+/* The program and its arguments: strings, numbers and booleans as text (a YAML `30` is
+ * an integer, and means "30" here). 0, or a code with the message in err. */
+static int parse_argv(const sl_value_t *args, spawn_args_t *sa, char *err, size_t err_size)
 {
-    char num[64];
-    size_t len = 0;
-    const char *s = NULL;
-    switch (host->value_type(v)) {
-    case SL_TYPE_STRING:
-        s = host->value_str(v, &len);
-        if (strlen(s) != len)
-            return SL_ETYPE;
-        break;
-    case SL_TYPE_INT:
-        len = (size_t)snprintf(num, sizeof(num), "%lld", (long long)host->value_int_of(v));
-        s = num;
-        break;
-    case SL_TYPE_NUMBER:
-        len = (size_t)snprintf(num, sizeof(num), "%.17g", host->value_number_of(v));
-        s = num;
-        break;
-    case SL_TYPE_BOOL:
-        s = host->value_truthy(v) ? "true" : "false";
-        len = strlen(s);
-        break;
-    default:
-        return SL_ETYPE;
+    size_t argc;
+    int rc = host->arg_strings(args, "argv", SL_ARG_REQUIRED | SL_ARG_NOT_EMPTY | SL_ARG_SCALARS,
+                               &sa->argv, &argc, err, err_size);
+    if (rc == 0 && sa->argv[0][0] == '\0') {
+        snprintf(err, err_size, "argv[1], the program, must not be empty");
+        rc = SL_EINVAL;
     }
-    *out = malloc(len + 1);
-    if (*out == NULL)
-        return SL_ENOMEM;
-    memcpy(*out, s, len + 1);
-    return 0;
-}
-
-static int parse_argv(sl_task_t *task, const sl_value_t *list, spawn_args_t *sa)
-{
-    size_t n = list != NULL && host->value_type(list) == SL_TYPE_LIST ? host->value_len(list) : 0;
-    if (n == 0) {
-        host->task_fail(task, SL_EINVAL, "exec: 'argv' must be a non-empty list of strings");
-        return SL_EINVAL;
-    }
-    sa->argv = calloc(n + 1, sizeof(char *));
-    if (sa->argv == NULL)
-        return SL_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        int rc = scalar_text(host->value_at(list, i), &sa->argv[i]);
-        if (rc == SL_ETYPE) {
-            host->task_failf(task, SL_EINVAL, "exec: argv[%zu] must be a string", i + 1);
-            return SL_EINVAL;
-        }
-        if (rc != 0)
-            return rc;
-    }
-    if (sa->argv[0][0] == '\0') {
-        host->task_fail(task, SL_EINVAL, "exec: argv[1], the program, must not be empty");
-        return SL_EINVAL;
-    }
-    return 0;
+    return rc;
 }
 
 /* Is environment entry `entry` ("NAME=value") overridden by map `env`? */
@@ -420,8 +372,30 @@ static int env_overridden(const sl_value_t *env, const char *entry)
     return 0;
 }
 
+/* "KEY=VALUE" for entry `key` of map `env` into *out (malloc). 0, SL_EINVAL (a bad name
+ * or value, message in err) or SL_ENOMEM. */
+static int env_entry(const sl_value_t *env, const char *key, char **out, char *err,
+                     size_t err_size)
+{
+    char *text = NULL;
+    int rc = host->arg_string(env, key, SL_ARG_REQUIRED | SL_ARG_SCALARS, &text, NULL, NULL, 0);
+    if (rc == SL_ENOMEM)
+        return rc;
+    if (rc != 0 || key[0] == '\0' || strchr(key, '=') != NULL) {
+        host->free(text);
+        snprintf(err, err_size, "env '%s' must be a name with a string value", key);
+        return SL_EINVAL;
+    }
+    size_t size = strlen(key) + strlen(text) + 2;
+    *out = malloc(size);
+    if (*out != NULL)
+        snprintf(*out, size, "%s=%s", key, text);
+    host->free(text);
+    return *out != NULL ? 0 : SL_ENOMEM;
+}
+
 /* The engine's environment with the entries of map `env` set over it. */
-static int parse_env(sl_task_t *task, const sl_value_t *env, spawn_args_t *sa)
+static int parse_env(const sl_value_t *env, spawn_args_t *sa, char *err, size_t err_size)
 {
     size_t inherited = 0;
     while (environ[inherited] != NULL)
@@ -432,23 +406,10 @@ static int parse_env(sl_task_t *task, const sl_value_t *env, spawn_args_t *sa)
         return SL_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const char *key;
-        char *text = NULL;
-        int rc = scalar_text(host->value_entry(env, i, &key), &text);
-        if (rc == SL_ETYPE || key[0] == '\0' || strchr(key, '=') != NULL) {
-            free(text);
-            host->task_failf(task, SL_EINVAL, "exec: env '%s' must be a name with a string value",
-                             key);
-            return SL_EINVAL;
-        }
+        host->value_entry(env, i, &key);
+        int rc = env_entry(env, key, &sa->env[sa->env_owned], err, err_size);
         if (rc != 0)
             return rc;
-        size_t size = strlen(key) + strlen(text) + 2;
-        sa->env[sa->env_owned] = malloc(size);
-        if (sa->env[sa->env_owned] != NULL)
-            snprintf(sa->env[sa->env_owned], size, "%s=%s", key, text);
-        free(text);
-        if (sa->env[sa->env_owned] == NULL)
-            return SL_ENOMEM;
         sa->env_owned++;
     }
     size_t count = sa->env_owned;
@@ -459,83 +420,46 @@ static int parse_env(sl_task_t *task, const sl_value_t *env, spawn_args_t *sa)
     return 0;
 }
 
-/* An optional text parameter copied into *out (NULL when absent or nil): a
- * string's bytes as they are (stdin may hold NUL bytes), a number or a
- * boolean printed. */
-static int parse_text(sl_task_t *task, const sl_value_t *args, const char *name, char **out,
-                      size_t *out_len)
+/* `stdin` (its bytes as they are: it may hold NUL bytes), `cwd`, `max_bytes`, `kill_grace`
+ * and `check`. 0, or a code with the message in err. */
+static int parse_options(const sl_value_t *args, exec_run_t *run, char *err, size_t err_size)
 {
-    const sl_value_t *v = host->value_get(args, name);
-    if (v == NULL || host->value_type(v) == SL_TYPE_NIL)
-        return 0;
-    size_t len;
-    const char *s = host->value_str(v, &len);
-    if (s == NULL) {
-        int rc = scalar_text(v, out);
-        if (rc == SL_ETYPE) {
-            host->task_failf(task, SL_EINVAL, "exec: '%s' must be a string", name);
-            return SL_EINVAL;
-        }
-        if (rc == 0 && out_len != NULL)
-            *out_len = strlen(*out);
-        return rc;
-    }
-    if (out_len == NULL && strlen(s) != len) {
-        host->task_failf(task, SL_EINVAL, "exec: '%s' must not hold NUL bytes", name);
-        return SL_EINVAL;
-    }
-    *out = malloc(len + 1);
-    if (*out == NULL)
-        return SL_ENOMEM;
-    memcpy(*out, s, len + 1);
-    if (out_len != NULL)
-        *out_len = len;
-    return 0;
+    int64_t max_bytes = EXEC_MAX_BYTES_DEFAULT;
+    run->kill_grace_ms = EXEC_KILL_GRACE_MS;
+    int rc = host->arg_string(args, "stdin", SL_ARG_SCALARS | SL_ARG_BYTES, &run->stdin_data,
+                              &run->stdin_len, err, err_size);
+    if (rc == 0)
+        rc = host->arg_string(args, "cwd", SL_ARG_SCALARS, &run->cwd, NULL, err, err_size);
+    if (rc == 0)
+        rc = host->arg_int(args, "max_bytes", 0, 0, (int64_t)(SIZE_MAX / 2), NULL, &max_bytes,
+                           err, err_size);
+    if (rc == 0)
+        rc = host->arg_duration(args, "kill_grace", 0, &run->kill_grace_ms, err, err_size);
+    run->max_bytes = (size_t)max_bytes;
+    const sl_value_t *check = host->value_get(args, "check");
+    run->check =
+        check == NULL || host->value_type(check) == SL_TYPE_NIL || host->value_truthy(check);
+    return rc;
 }
 
-static int parse_max_bytes(sl_task_t *task, const sl_value_t *args, size_t *out)
+/* Fills `run` and `sa` from the step's arguments. 0; SL_EINVAL (or another code of a
+ * bad argument) with the message in err; SL_ENOMEM. */
+static int parse_args(const sl_value_t *args, exec_run_t *run, spawn_args_t *sa, char *err,
+                      size_t err_size)
 {
-    const sl_value_t *v = host->value_get(args, "max_bytes");
-    *out = (size_t)EXEC_MAX_BYTES_DEFAULT;
-    if (v == NULL || host->value_type(v) == SL_TYPE_NIL)
-        return 0;
-    sl_type_t t = host->value_type(v);
-    double n = t == SL_TYPE_NUMBER ? host->value_number_of(v) : 0;
-    if ((t != SL_TYPE_INT && !(t == SL_TYPE_NUMBER && n == (double)(int64_t)n)) ||
-        host->value_int_of(v) < 0) {
-        host->task_fail(task, SL_EINVAL, "exec: 'max_bytes' must be a non-negative integer");
-        return SL_EINVAL;
-    }
-    *out = (size_t)host->value_int_of(v);
-    return 0;
-}
-
-/* Fills `run` and `sa` from the step's arguments. 0; SL_EINVAL after failing
- * the task with a message; SL_ENOMEM. */
-static int parse_args(sl_task_t *task, const sl_value_t *args, exec_run_t *run, spawn_args_t *sa)
-{
-    int rc = parse_argv(task, host->value_get(args, "argv"), sa);
+    int rc = parse_argv(args, sa, err, err_size);
     if (rc == 0 && (run->program = strdup(sa->argv[0])) == NULL)
         rc = SL_ENOMEM;
     const sl_value_t *env = host->value_get(args, "env");
     if (rc == 0 && env != NULL && host->value_type(env) != SL_TYPE_NIL) {
         if (host->value_type(env) != SL_TYPE_MAP) {
-            host->task_fail(task, SL_EINVAL, "exec: 'env' must be a map of strings");
+            snprintf(err, err_size, "'env' must be a map of strings");
             rc = SL_EINVAL;
         } else {
-            rc = parse_env(task, env, sa);
+            rc = parse_env(env, sa, err, err_size);
         }
     }
-    if (rc == 0)
-        rc = parse_text(task, args, "stdin", &run->stdin_data, &run->stdin_len);
-    if (rc == 0)
-        rc = parse_text(task, args, "cwd", &run->cwd, NULL);
-    if (rc == 0)
-        rc = parse_max_bytes(task, args, &run->max_bytes);
-    const sl_value_t *check = host->value_get(args, "check");
-    run->check =
-        check == NULL || host->value_type(check) == SL_TYPE_NIL || host->value_truthy(check);
-    return rc;
+    return rc == 0 ? parse_options(args, run, err, err_size) : rc;
 }
 
 /* ---- start and cancel ------------------------------------------------------------ */
@@ -620,18 +544,18 @@ static void spawn_run(uv_loop_t *loop, exec_run_t *run, spawn_args_t *sa)
 
 static int exec_start(sl_task_t *task, const sl_value_t *args)
 {
-    if (args == NULL || host->value_type(args) != SL_TYPE_MAP) {
-        host->task_fail(task, SL_EINVAL, "exec: 'argv' is required");
-        return 0;
-    }
     spawn_args_t sa = {0};
+    char err[SL_ERR_SIZE];
     exec_run_t *run = calloc(1, sizeof(*run));
-    int rc = run != NULL ? parse_args(task, args, run, &sa) : SL_ENOMEM;
+    int rc = run != NULL ? parse_args(args, run, &sa, err, sizeof(err)) : SL_ENOMEM;
     if (rc != 0) {
         spawn_args_free(&sa);
         if (run != NULL)
             run_free(run);
-        return rc == SL_EINVAL ? 0 : rc; /* EINVAL: the task was failed with a message */
+        if (rc == SL_ENOMEM)
+            return rc; /* not started: the engine reports it */
+        host->task_failf(task, rc, "exec: %s", err);
+        return 0;
     }
     run->task = task;
     host->task_set_data(task, run);
@@ -642,7 +566,7 @@ static int exec_start(sl_task_t *task, const sl_value_t *args)
     return 0;
 }
 
-/* SIGTERM to the child's group now, SIGKILL after EXEC_KILL_GRACE_MS. */
+/* SIGTERM to the child's group now, SIGKILL after `kill_grace`. */
 static void exec_cancel(sl_task_t *task)
 {
     exec_run_t *run = host->task_data(task);
@@ -653,7 +577,7 @@ static void exec_cancel(sl_task_t *task)
         run->end = END_CANCELED;
     kill_group(run, SIGTERM);
     if (run->timer_open)
-        uv_timer_start(&run->kill_timer, on_kill_timer, EXEC_KILL_GRACE_MS, 0);
+        uv_timer_start(&run->kill_timer, on_kill_timer, (uint64_t)run->kill_grace_ms, 0);
 }
 
 /* ---- descriptor ------------------------------------------------------------------ */
@@ -667,6 +591,8 @@ static const sl_param_t exec_params[] = {
     {"cwd", SL_PT_STRING | SL_PT_NIL, 0, "working directory of the program"},
     {"check", SL_PT_BOOL, 0, "fail on a non-zero status (default true)"},
     {"max_bytes", SL_PT_INT, 0, "most bytes kept per stream (default 64 MiB)"},
+    {"kill_grace", SL_PT_STRING | SL_PT_INT | SL_PT_NUMBER, 0,
+     "on cancel, time between SIGTERM and SIGKILL (a duration; default 2s)"},
     {NULL, 0, 0, NULL},
 };
 
@@ -678,10 +604,31 @@ static const sl_kind_t exec_kinds[] = {
 static const sl_plugin_t exec_plugin = SL_PLUGIN_INIT("exec", "1.0.0", exec_kinds);
 
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h);
+/* The first ABI 1.2 function this plugin calls that `h` lacks; NULL when it has them all. */
+static const char *missing_function(const sl_host_t *h)
+{
+    if (!SL_HOST_HAS(h, arg_int))
+        return "arg_int";
+    if (!SL_HOST_HAS(h, arg_duration))
+        return "arg_duration";
+    if (!SL_HOST_HAS(h, arg_string))
+        return "arg_string";
+    if (!SL_HOST_HAS(h, arg_strings))
+        return "arg_strings";
+    return NULL;
+}
+
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h)
 {
-    if (h == NULL || h->abi_major != SL_ABI_MAJOR || !SL_HOST_HAS(h, strerror))
+    if (h == NULL || h->abi_major != SL_ABI_MAJOR)
         return NULL;
+    const char *missing = missing_function(h);
+    if (missing != NULL) {
+        h->log(NULL, SL_LOG_ERROR,
+               "exec.so needs sluice's plugin ABI 1.2 (host function '%s'); this sluice has "
+               "ABI %u.%u: not loaded", missing, (unsigned)h->abi_major, (unsigned)h->abi_minor);
+        return NULL;
+    }
     host = h;
     /* Writing a child's stdin after it exited must give EPIPE, not kill the
      * engine. Only a default disposition is changed; libuv resets every

@@ -1,29 +1,26 @@
 /*
  * file.so: the `file.read` and `file.write` step kinds (SPEC §3).
  *
- * Both are IO kinds: start() checks the arguments on the loop thread, hands
- * the blocking file work to libuv's threadpool (uv_queue_work) and completes
- * the task in the after-work callback, back on the loop thread. The work
- * function touches no host function and no value: it sees only the plain
- * bytes and paths copied into its job.
+ * Both are IO kinds: start() checks the arguments on the loop thread (with the
+ * host's argument helpers), hands the blocking file work to libuv's threadpool
+ * (uv_queue_work) and completes the task in the after-work callback, back on
+ * the loop thread. The work function calls only the host's file_read and
+ * file_write, which are made for that thread, and touches no value: it sees
+ * only the plain bytes and paths copied into its job.
  *
- * file.write is atomic unless `append` is set: the bytes go to a temporary
- * file beside the target, which is fsync'd and renamed over it. On failure
- * the temporary file and any folder this write created are removed, and the
- * target is untouched. The threadpool side is engine/util/fsio.c, compiled
- * in here too, so sluice.fs.write writes files the same way.
+ * file.write is atomic unless `append` is set: the host writes a temporary file
+ * beside the target, fsyncs it and renames it over it; on failure the temporary
+ * file and any folder this write created are removed, and the target is
+ * untouched. sluice.fs.write writes files the same way (the same engine code).
+ * Every data path goes through the host's file functions, which is where the
+ * engine keeps paths beneath the run's allowed folders.
  */
-#include <errno.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
 
-#include "fsio.h"
 #include "sluice/plugin.h"
 
 #define FILE_MAX_BYTES_DEFAULT ((int64_t)64 * 1024 * 1024)
@@ -37,125 +34,55 @@ typedef struct file_job {
     uv_work_t work;
     sl_task_t *task;
     job_kind_t kind;
-    char *path; /* owned copy of `path` */
-    /* file.write: the bytes to write (content == owned_content, malloc'd) */
-    const char *content;
+    char *path; /* the host's copy of `path` (host->arg_string): host->free */
+    /* file.write: the bytes to write, this plugin's own copy (malloc) */
+    char *content;
     size_t content_len;
-    char *owned_content;
-    int append;
+    bool append;
     /* file.read */
     int64_t max_bytes;
-    char *data; /* malloc'd, data_len bytes */
+    char *data; /* from host->file_read, data_len bytes: host->free */
     size_t data_len;
-    /* set by cancel (loop thread), read by the work (threadpool) */
-    atomic_bool canceled;
-    sl_fsio_result_t result; /* of the work */
+    /* set by cancel (loop thread), read by the write (threadpool) */
+    sl_cancel_flag_t canceled;
+    int rc;                /* of the work: 0 or a negative SL_E*, with the message in err */
+    char err[SL_ERR_SIZE]; /* "cannot read 'PATH': ...", written by the host */
 } file_job_t;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int code_of_errno(int error)
+/* Fails the task with a helper's standard message, prefixed by the kind. Returns 0, what
+ * start() returns for a task it completed. */
+static int fail_arg(sl_task_t *task, const char *kind, int rc, const char *err)
 {
-    switch (error) {
-    case ENOENT:
-        return SL_ENOENT;
-    case ENOMEM:
-        return SL_ENOMEM;
-    case EEXIST:
-        return SL_EEXIST;
-    default:
-        return SL_EIO;
-    }
-}
-
-/* The non-empty string parameter `name`, or NULL after failing the task. */
-static const char *arg_string(sl_task_t *task, const sl_value_t *args, const char *kind,
-                              const char *name, size_t *len)
-{
-    const sl_value_t *v = args != NULL ? host->value_get(args, name) : NULL;
-    const char *s = v != NULL ? host->value_str(v, len) : NULL;
-    if (s == NULL || *len == 0 || strlen(s) != *len) {
-        host->task_failf(task, SL_EINVAL, "%s: '%s' must be a non-empty string without NUL bytes",
-                         kind, name);
-        return NULL;
-    }
-    return s;
-}
-
-/* An optional non-negative integer parameter; -1 after failing the task. */
-static int64_t arg_size(sl_task_t *task, const sl_value_t *args, const char *kind, const char *name,
-                        int64_t fallback)
-{
-    const sl_value_t *v = args != NULL ? host->value_get(args, name) : NULL;
-    if (v == NULL || host->value_type(v) == SL_TYPE_NIL)
-        return fallback;
-    sl_type_t t = host->value_type(v);
-    double n = t == SL_TYPE_NUMBER ? host->value_number_of(v) : 0;
-    if ((t != SL_TYPE_INT && !(t == SL_TYPE_NUMBER && n == (double)(int64_t)n)) ||
-        host->value_int_of(v) < 0) {
-        host->task_failf(task, SL_EINVAL, "%s: '%s' must be a non-negative integer", kind, name);
-        return -1;
-    }
-    return host->value_int_of(v);
+    host->task_failf(task, rc, "%s: %s", kind, err);
+    return 0;
 }
 
 static void job_free(file_job_t *job)
 {
     if (job == NULL)
         return;
-    free(job->path);
-    free(job->owned_content);
-    free(job->data);
+    host->free(job->path);
+    free(job->content);
+    host->free(job->data);
     free(job);
 }
 
-
-/* The threadpool side: util/fsio.c, which sluice.fs.read/write share. */
+/* The threadpool side: the host's file functions, the engine's atomic write and bounded
+ * read (the same code as sluice.fs.read/write). */
 static void work_cb(uv_work_t *req)
 {
     file_job_t *job = req->data;
-    job->result = job->kind == JOB_READ
-                      ? sl__fsio_read(job->path, job->max_bytes, &job->data, &job->data_len)
-                      : sl__fsio_write(job->path, job->content, job->content_len,
-                                       job->append != 0, &job->canceled);
+    job->rc = job->kind == JOB_READ
+                  ? host->file_read(job->task, job->path, job->max_bytes, &job->data,
+                                    &job->data_len, job->err, sizeof(job->err))
+                  : host->file_write(job->task, job->path, job->content, job->content_len,
+                                     job->append ? SL_FILE_APPEND : 0, &job->canceled, job->err,
+                                     sizeof(job->err));
 }
 
 /* ---- loop side ------------------------------------------------------------ */
-
-static void fail_job(file_job_t *job)
-{
-    const char *verb = job->kind == JOB_READ ? "read" : "write";
-    int folder_len = (int)job->result.folder_len, error = job->result.error;
-    switch (job->result.stage) {
-    case SL_FSIO_TOO_BIG:
-        host->task_failf(job->task, SL_ELIMIT,
-                         "cannot read '%s': file is larger than max_bytes (%lld bytes)", job->path,
-                         (long long)job->max_bytes);
-        break;
-    case SL_FSIO_MKDIR:
-        host->task_failf(job->task, code_of_errno(error),
-                         "cannot write '%s': cannot create folder '%.*s': %s", job->path,
-                         folder_len, job->path, strerror(error));
-        break;
-    case SL_FSIO_NOT_DIR:
-        host->task_failf(job->task, SL_EIO, "cannot write '%s': '%.*s' is not a folder", job->path,
-                         folder_len, job->path);
-        break;
-    case SL_FSIO_NO_NAME:
-        host->task_failf(job->task, SL_EINVAL, "cannot write '%s': the path names a folder",
-                         job->path);
-        break;
-    case SL_FSIO_SPECIAL:
-        host->task_failf(job->task, SL_EINVAL,
-                         "cannot read '%s': not a regular file (a FIFO, device or socket)",
-                         job->path);
-        break;
-    default:
-        host->task_failf(job->task, code_of_errno(error), "cannot %s '%s': %s", verb,
-                         job->path, strerror(error));
-        break;
-    }
-}
 
 static sl_value_t *write_output(file_job_t *job)
 {
@@ -183,8 +110,8 @@ static void after_work_cb(uv_work_t *req, int status)
     if (status == UV_ECANCELED || atomic_load(&job->canceled)) {
         host->task_failf(task, SL_ECANCELED, "%s of '%s' canceled",
                          job->kind == JOB_READ ? "file.read" : "file.write", job->path);
-    } else if (job->result.stage != SL_FSIO_OK) {
-        fail_job(job);
+    } else if (job->rc != 0) {
+        host->task_fail(task, job->rc, job->err);
     } else {
         sl_value_t *out =
             job->kind == JOB_READ
@@ -212,33 +139,44 @@ static int queue_job(file_job_t *job)
     return 0;
 }
 
-static file_job_t *job_new(sl_task_t *task, job_kind_t kind, const char *path, size_t len)
+/* A job for `path` (the host's copy, taken even on failure); NULL when out of memory. */
+static file_job_t *job_new(sl_task_t *task, job_kind_t kind, char *path)
 {
     file_job_t *job = calloc(1, sizeof(*job));
-    if (job == NULL)
-        return NULL;
-    atomic_init(&job->canceled, false);
-    job->path = malloc(len + 1);
-    if (job->path == NULL) {
-        free(job);
+    if (job == NULL) {
+        host->free(path);
         return NULL;
     }
-    memcpy(job->path, path, len + 1);
+    atomic_init(&job->canceled, false);
+    job->path = path;
     job->task = task;
     job->kind = kind;
     return job;
 }
 
+/* The `path` parameter: a non-empty string without NUL bytes, copied. 0, or the helper's
+ * code after its message (SL_ENOMEM included) went into err. */
+static int path_arg(const sl_value_t *args, char **path, char *err, size_t err_size)
+{
+    return host->arg_string(args, "path", SL_ARG_REQUIRED | SL_ARG_NOT_EMPTY, path, NULL, err,
+                            err_size);
+}
+
 static int read_start(sl_task_t *task, const sl_value_t *args)
 {
-    size_t len;
-    const char *path = arg_string(task, args, "file.read", "path", &len);
-    if (path == NULL)
-        return 0;
-    int64_t max_bytes = arg_size(task, args, "file.read", "max_bytes", FILE_MAX_BYTES_DEFAULT);
-    if (max_bytes < 0)
-        return 0;
-    file_job_t *job = job_new(task, JOB_READ, path, len);
+    char err[SL_ERR_SIZE], *path;
+    int64_t max_bytes = FILE_MAX_BYTES_DEFAULT;
+    int rc = path_arg(args, &path, err, sizeof(err));
+    if (rc == SL_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return fail_arg(task, "file.read", rc, err);
+    rc = host->arg_int(args, "max_bytes", 0, 0, INT64_MAX, NULL, &max_bytes, err, sizeof(err));
+    if (rc != 0) {
+        host->free(path);
+        return fail_arg(task, "file.read", rc, err);
+    }
+    file_job_t *job = job_new(task, JOB_READ, path);
     if (job == NULL)
         return SL_ENOMEM;
     job->max_bytes = max_bytes;
@@ -260,32 +198,34 @@ static int set_content(file_job_t *job, const sl_value_t *content)
         s = json;
     }
     size_t size = len + (json != NULL ? 1 : 0);
-    job->owned_content = malloc(size > 0 ? size : 1);
-    if (job->owned_content != NULL) {
-        memcpy(job->owned_content, s, len);
+    job->content = malloc(size > 0 ? size : 1);
+    if (job->content != NULL) {
+        memcpy(job->content, s, len);
         if (json != NULL)
-            job->owned_content[len] = '\n';
-        job->content = job->owned_content;
+            job->content[len] = '\n';
         job->content_len = size;
     }
     if (json != NULL)
         host->free(json);
-    return job->owned_content != NULL ? 0 : SL_ENOMEM;
+    return job->content != NULL ? 0 : SL_ENOMEM;
 }
 
 static int write_start(sl_task_t *task, const sl_value_t *args)
 {
-    size_t len;
-    const char *path = arg_string(task, args, "file.write", "path", &len);
-    if (path == NULL)
-        return 0;
+    char err[SL_ERR_SIZE], *path;
+    int rc = path_arg(args, &path, err, sizeof(err));
+    if (rc == SL_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return fail_arg(task, "file.write", rc, err);
     const sl_value_t *content = host->value_get(args, "content");
     if (content == NULL) {
+        host->free(path);
         host->task_fail(task, SL_EINVAL, "file.write: 'content' is required");
         return 0;
     }
     const sl_value_t *append = host->value_get(args, "append");
-    file_job_t *job = job_new(task, JOB_WRITE, path, len);
+    file_job_t *job = job_new(task, JOB_WRITE, path);
     if (job == NULL)
         return SL_ENOMEM;
     job->append = append != NULL && host->value_truthy(append);
@@ -332,10 +272,31 @@ static const sl_kind_t file_kinds[] = {
 static const sl_plugin_t file_plugin = SL_PLUGIN_INIT("file", "1.0.0", file_kinds);
 
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h);
+/* The first ABI 1.2 function this plugin calls that `h` lacks; NULL when it has them all. */
+static const char *missing_function(const sl_host_t *h)
+{
+    if (!SL_HOST_HAS(h, file_read))
+        return "file_read";
+    if (!SL_HOST_HAS(h, file_write))
+        return "file_write";
+    if (!SL_HOST_HAS(h, arg_int))
+        return "arg_int";
+    if (!SL_HOST_HAS(h, arg_string))
+        return "arg_string";
+    return NULL;
+}
+
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h)
 {
-    if (h == NULL || h->abi_major != SL_ABI_MAJOR || !SL_HOST_HAS(h, strerror))
+    if (h == NULL || h->abi_major != SL_ABI_MAJOR)
         return NULL;
+    const char *missing = missing_function(h);
+    if (missing != NULL) {
+        h->log(NULL, SL_LOG_ERROR,
+               "file.so needs sluice's plugin ABI 1.2 (host function '%s'); this sluice has "
+               "ABI %u.%u: not loaded", missing, (unsigned)h->abi_major, (unsigned)h->abi_minor);
+        return NULL;
+    }
     host = h;
     return &file_plugin;
 }

@@ -13,7 +13,6 @@
  * task completes; nothing survives between tasks.
  */
 #include <inttypes.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -25,38 +24,17 @@
 
 static const sl_host_t *host;
 
-/* Reads `limit`: an integer, or a number with an integral value, 0 <= limit <= 2^32. */
-static int read_limit(sl_task_t *task, const sl_value_t *v, uint64_t *out)
+/* Reads `limit`: an integer, or a number with an integral value, 0 <= limit <= 2^32, with
+ * the host's standard messages ("'limit' must be >= 0, got -5"). Fails the task when not. */
+static int read_limit(sl_task_t *task, const sl_value_t *args, uint64_t *out)
 {
-    sl_type_t type = v != NULL ? host->value_type(v) : SL_TYPE_NIL;
-    double number = 0;
-    if (type == SL_TYPE_NUMBER) {
-        number = host->value_number_of(v);
-        if (!(number == floor(number)) || number < 0 || number > (double)SIEVE_LIMIT_MAX) {
-            host->task_failf(task, SL_EINVAL,
-                             "primes.sieve: 'limit' must be a whole number from 0 to %" PRIu64
-                             ", got %g",
-                             SIEVE_LIMIT_MAX, number);
-            return SL_EINVAL;
-        }
-        *out = (uint64_t)number;
-        return 0;
-    }
-    if (type != SL_TYPE_INT) {
-        host->task_fail(task, SL_EINVAL, "primes.sieve: 'limit' must be an integer");
-        return SL_EINVAL;
-    }
-    int64_t limit = host->value_int_of(v);
-    if (limit < 0) {
-        host->task_failf(task, SL_EINVAL, "primes.sieve: 'limit' must be >= 0, got %" PRId64,
-                         limit);
-        return SL_EINVAL;
-    }
-    if ((uint64_t)limit > SIEVE_LIMIT_MAX) {
-        host->task_failf(task, SL_ELIMIT,
-                         "primes.sieve: 'limit' %" PRId64 " is above the maximum, 2^32 = %" PRIu64,
-                         limit, SIEVE_LIMIT_MAX);
-        return SL_ELIMIT;
+    char err[SL_ERR_SIZE];
+    int64_t limit = 0;
+    int rc = host->arg_int(args, "limit", SL_ARG_REQUIRED, 0, (int64_t)SIEVE_LIMIT_MAX, NULL,
+                           &limit, err, sizeof(err));
+    if (rc != 0) {
+        host->task_failf(task, rc, "primes.sieve: %s", err);
+        return rc;
     }
     *out = (uint64_t)limit;
     return 0;
@@ -79,7 +57,7 @@ static int set_int(sl_value_t *map, const char *key, uint64_t n)
 static int sieve_start(sl_task_t *task, const sl_value_t *args)
 {
     uint64_t limit = 0, count = 0;
-    if (read_limit(task, args != NULL ? host->value_get(args, "limit") : NULL, &limit) != 0)
+    if (read_limit(task, args, &limit) != 0)
         return 0;
     const sl_value_t *list_arg = host->value_get(args, "list");
     bool want_list = list_arg != NULL && host->value_truthy(list_arg);
@@ -131,8 +109,14 @@ static const sl_plugin_t primes_plugin = SL_PLUGIN_INIT("primes", "1.0.0", prime
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h);
 SL_API const sl_plugin_t *sl_plugin_entry_v1(const sl_host_t *h)
 {
-    if (h == NULL || h->abi_major != SL_ABI_MAJOR || !SL_HOST_HAS(h, task_failf))
+    if (h == NULL || h->abi_major != SL_ABI_MAJOR)
         return NULL;
+    if (!SL_HOST_HAS(h, arg_int)) { /* the only function newer than ABI 1.0 it calls */
+        h->log(NULL, SL_LOG_ERROR,
+               "primes.so needs sluice's plugin ABI 1.2 (host function 'arg_int'); this sluice "
+               "has ABI %u.%u: not loaded", (unsigned)h->abi_major, (unsigned)h->abi_minor);
+        return NULL;
+    }
     host = h;
     return &primes_plugin;
 }

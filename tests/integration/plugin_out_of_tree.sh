@@ -36,6 +36,36 @@ cc -std=c11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
 exported=$(nm -D --defined-only "$tmp/plugins/hello.so" | awk '{print $3}')
 [[ $exported == sl_plugin_entry_v1 ]] || fail "hello.so exports '$exported', not only sl_plugin_entry_v1"
 
+# 2b. Every ```c compile block of docs/plugins.md compiles against the installed header, as
+# its own file after the system headers, the header and `static const sl_host_t *host;`.
+/usr/bin/python3 - "$src/docs/plugins.md" "$tmp/blocks" <<'PY'
+import os, re, sys
+text, out = open(sys.argv[1]).read(), sys.argv[2]
+os.makedirs(out)
+blocks = re.findall(r"^```c compile\n(.*?)^```", text, re.S | re.M)
+for i, body in enumerate(blocks):
+    with open(os.path.join(out, f"block{i}.c"), "w") as f:
+        f.write("#include <stdint.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+                "#include <uv.h>\n#include <sluice/plugin.h>\n"
+                "static const sl_host_t *host;\n" + body)
+print(len(blocks), "C blocks")
+PY
+blocks=("$tmp"/blocks/block*.c)
+(( ${#blocks[@]} >= 5 )) || fail "docs/plugins.md has ${#blocks[@]} compiled C blocks, expected at least 5"
+for block in "${blocks[@]}"; do
+  cc -std=gnu11 -Wall -Wextra -Werror -Wno-unused-function -fPIC -fvisibility=hidden \
+    -I "$tmp/prefix/include" $(pkg-config --cflags libuv) -c -o "${block%.c}.o" "$block" ||
+    { cat -n "$block"; fail "a C block of docs/plugins.md does not compile"; }
+done
+
+# 2c. The header is usable from C++ too (extern "C", the cancel flag's type).
+if command -v c++ > /dev/null; then
+  printf '#include <sluice/plugin.h>\nint main() { sl_cancel_flag_t f(false); f.store(true);\n'\
+'  return sizeof(sl_host_t) > 0 && f.load() ? 0 : 1; }\n' > "$tmp/cxx.cc"
+  c++ -std=c++11 -Wall -Wextra -Werror -I "$tmp/prefix/include" -o "$tmp/cxx" "$tmp/cxx.cc" ||
+    fail "sluice/plugin.h does not compile as C++"
+fi
+
 # 3. sluice finds it on SLUICE_PLUGIN_PATH.
 export SLUICE_PLUGIN_PATH=$tmp/plugins SLUICE_STATE=$tmp/state
 "$sluice" plugins > "$tmp/plugins.out" 2> "$tmp/plugins.err" || fail "sluice plugins failed"

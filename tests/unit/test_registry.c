@@ -1,4 +1,6 @@
 /* plugin/: discovery, ABI refusal, lookup, suggestions, the host table. */
+#include <stdarg.h>
+
 #include "plugin/registry.h"
 #include "engine.h"
 #include "test.h"
@@ -76,7 +78,9 @@ static void test_host_table(void)
     CHECK_INT(host->abi_major, SL_ABI_MAJOR);
     CHECK_INT(host->struct_size, sizeof(sl_host_t));
     CHECK(SL_HOST_HAS(host, strerror));
-    CHECK(SL_HOST_HAS(host, task_retry_after)); /* the newest member */
+    CHECK(SL_HOST_HAS(host, task_retry_after));
+    CHECK(SL_HOST_HAS(host, arg_strings)); /* the newest member (ABI 1.2) */
+    CHECK_INT(host->abi_minor, 2);
     CHECK_STR(host->strerror(SL_ETIMEDOUT), "timed out");
     sl_value_t *map = host->value_map();
     CHECK_INT(host->value_set(map, "k", host->value_string("v", 1)), 0);
@@ -91,6 +95,58 @@ static void test_host_table(void)
     old.struct_size = offsetof(sl_host_t, value_from_json);
     CHECK(!SL_HOST_HAS(&old, value_from_json));
     CHECK(SL_HOST_HAS(&old, value_set));
+    /* The engine-independent half is the same in a worker's table. */
+    sl_host_t worker;
+    sl__plugin_host_init(&worker);
+    CHECK(worker.file_read == host->file_read && worker.arg_int == host->arg_int);
+    CHECK(worker.arg_strings == host->arg_strings && worker.task_done == NULL);
 }
 
-TEST_MAIN(30, T(test_builtin_lua), T(test_load_dir_sorted), T(test_refused), T(test_host_table))
+static char logged[1024];
+
+static void capture_log(sl_task_t *task, int level, const char *fmt, ...)
+{
+    CHECK(task == NULL);
+    CHECK_INT(level, SL_LOG_ERROR);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(logged, sizeof(logged), fmt, ap);
+    va_end(ap);
+}
+
+/* A built-in plugin handed a host from before ABI 1.2 refuses to load and says why. */
+static void test_refuses_old_host(void)
+{
+    const struct {
+        const char *file, *needs;
+    } plugins[] = {{"file.so", "'file_read'"},
+                   {"exec.so", "'arg_int'"},
+                   {"primes.so", "'arg_int'"},
+                   {"bigint.so", "'arg_int'"}};
+    sl_host_t old = *sl__host_table();
+    old.abi_minor = 1;
+    old.struct_size = offsetof(sl_host_t, file_read); /* a 1.1 table ends here */
+    old.log = capture_log;
+    for (size_t i = 0; i < SL_COUNTOF(plugins); i++) {
+        sl_registry_t *reg = NULL;
+        sl_diag_t diag;
+        sl__diag_init(&diag);
+        CHECK_INT(sl__registry_new(&old, &reg), 0);
+        char path[512];
+        snprintf(path, sizeof(path), "%s/plugins/%s", SLUICE_BINARY_DIR, plugins[i].file);
+        logged[0] = '\0';
+        CHECK_INT(sl__registry_load_file(reg, path, &diag), SL_EINVAL);
+        CHECK_INT(diag.count, 1);
+        CHECK_CONTAINS(diag.items[0].message, "no descriptor");
+        CHECK_CONTAINS(logged, plugins[i].file);
+        CHECK_CONTAINS(logged, "needs sluice's plugin ABI 1.2");
+        CHECK_CONTAINS(logged, plugins[i].needs);
+        CHECK_CONTAINS(logged, "this sluice has ABI 1.1");
+        CHECK_INT(sl__registry_count(reg), 0);
+        sl__diag_close(&diag);
+        sl__registry_free(reg);
+    }
+}
+
+TEST_MAIN(30, T(test_builtin_lua), T(test_load_dir_sorted), T(test_refused), T(test_host_table),
+          T(test_refuses_old_host))
