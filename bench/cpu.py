@@ -200,7 +200,7 @@ def main():
     env = dict(os.environ)
     env.pop("SLUICE_PLUGIN_PATH", None)
     with tempfile.TemporaryDirectory() as tmp:
-        env["SLUICE_STATE"] = os.path.join(tmp, ".sluice")
+        env.setdefault("SLUICE_STATE", os.path.join(tmp, ".sluice"))  # SLUICE_STATE=none: store off
         primes_rows, primes_note = bench_primes(args, sluice, env, tmp)
         pow_rows, pow_note = bench_pow(args, sluice, env, tmp)
     argv = " ".join(sys.argv[1:])

@@ -52,7 +52,7 @@ def main():
     env = dict(os.environ, SLUICE_PLUGIN_PATH=os.path.abspath(
         os.path.join(args.build, "tests", "plugins")))
     with tempfile.TemporaryDirectory() as tmp:
-        env["SLUICE_STATE"] = os.path.join(tmp, ".sluice")
+        env.setdefault("SLUICE_STATE", os.path.join(tmp, ".sluice"))  # SLUICE_STATE=none: store off
         write(f"{tmp}/pool.yaml", workflow("test.noop_cpu", n, workers))
         write(f"{tmp}/loop.yaml", workflow("test.noop", n, workers))
         write(f"{tmp}/pool.py", PY_POOL)

@@ -65,7 +65,7 @@ def main():
         os.path.join(args.build, "tests", "plugins")))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        env["SLUICE_STATE"] = os.path.join(tmp, ".sluice")
+        env.setdefault("SLUICE_STATE", os.path.join(tmp, ".sluice"))  # SLUICE_STATE=none: store off
         write(f"{tmp}/one.yaml", foreach_workflow(1))
         write(f"{tmp}/foreach.yaml", foreach_workflow(args.items))
         write(f"{tmp}/chain.yaml", chain_workflow(args.chain))

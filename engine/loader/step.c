@@ -569,23 +569,34 @@ void sl__loader_streams(sl_loader_t *ld)
     }
 }
 
-/* A fingerprint of the step's definition (its YAML as a value, so formatting and comments
- * do not count): what tells a resumed run which steps changed. */
-static void step_hash(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
+/* Feeds one node to the fingerprint: its kind, then a scalar's text and whether it was
+ * plain (a plain `1` may be a number, a quoted one never is), or a collection's children in
+ * order. The YAML parser bounds the depth. */
+static void hash_node(sl_sha256_t *h, const sl_node_t *node)
 {
-    sl_value_t *def = NULL;
-    size_t size;
-    uint8_t *wire = NULL;
-    if (sl__yaml_to_value(node, &def) < 0 || sl__value_wire_size(def, &size) < 0 ||
-        (wire = sl__malloc(size ? size : 1)) == NULL) {
-        sl_value_free(def);
-        sl__loader_fail(ld, SL_ENOMEM);
+    uint8_t head[2] = {(uint8_t)node->kind, node->kind == SL_NODE_SCALAR && node->plain};
+    uint64_t n = node->kind == SL_NODE_SCALAR ? node->len : node->count;
+    sl__sha256_add(h, head, sizeof(head));
+    sl__sha256_add(h, &n, sizeof(n));
+    if (node->kind == SL_NODE_SCALAR) {
+        sl__sha256_add(h, node->str, node->len);
         return;
     }
-    sl__value_wire_encode(def, wire);
-    sl__sha256_hex_of(wire, size, step->def_hash);
-    sl__free(wire);
-    sl_value_free(def);
+    size_t items = node->kind == SL_NODE_MAP ? 2 * node->count : node->count;
+    for (size_t i = 0; i < items; i++)
+        hash_node(h, node->items[i]);
+}
+
+/* A fingerprint of the step's definition (its YAML tree, so formatting and comments do not
+ * count): what tells a resumed run which steps changed. */
+static void step_hash(sl_step_t *step, const sl_node_t *node)
+{
+    sl_sha256_t h;
+    uint8_t digest[SL_SHA256_BYTES];
+    sl__sha256_init(&h);
+    hash_node(&h, node);
+    sl__sha256_end(&h, digest);
+    sl__sha256_hex(digest, step->def_hash);
 }
 
 void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
@@ -606,5 +617,5 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
     step_foreach_if(ld, step, node);
     check_script(ld, step, node);
     step_deps(ld, index, node);
-    step_hash(ld, step, node);
+    step_hash(step, node);
 }
