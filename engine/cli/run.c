@@ -325,7 +325,7 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     make_run_id(run_id, sizeof(run_id), now);
     if (uv_loop_init(&ctx->loop) < 0)
         return SL_EXIT_INTERNAL;
-    sl_services_opts_t services = {.registry = ctx->registry};
+    sl_services_opts_t services = {.registry = ctx->registry, .prestart = ctx->resume == NULL};
     int rc = sl__host_services_new(&ctx->loop, ctx->wf, &services, &ctx->services);
     sl_run_opts_t opts = {.run_id = run_id, .started_unix = (int64_t)now,
                           .cpu = sl__host_executor(ctx->services), .services = ctx->services};

@@ -35,12 +35,17 @@ typedef struct sl_services_opts {
     /* The registry the workflow's kinds came from (borrowed, outlives the services):
      * where engine code finds a kind it runs on a task's behalf (Lua's html.select). */
     const sl_registry_t *registry;
+    /* Start the pool now when the workflow has CPU steps without `cache:`, so workers are
+     * up by the time the first CPU task comes (a process start overlaps the run's first
+     * steps). Otherwise, and for a resumed run, the pool starts with the first CPU task:
+     * a run whose CPU tasks are all reused starts no process. */
+    bool prestart;
 } sl_services_opts_t;
 
 /**
  * Services for one run of `wf` (borrowed, outlives them) on `loop`: limits are read from
- * the workflow; the pool starts now when the workflow has CPU steps (a worker that cannot
- * start fails its tasks with the reason). Returns 0 and *out, or SL_ENOMEM.
+ * the workflow; the pool starts as `opts->prestart` says (a worker that cannot start fails
+ * its tasks with the reason). Returns 0 and *out, or SL_ENOMEM.
  */
 int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
                           const sl_services_opts_t *opts, sl_services_t **out);

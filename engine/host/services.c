@@ -85,8 +85,7 @@ static void on_job_log(sl_pool_job_t *job, int level, const char *message)
     sl__host_table()->log(job_of(job)->task, level, "%s", message);
 }
 
-/* Workers start with the first CPU task (a run that needs none, or whose CPU tasks are all
- * cached or recalled, starts none: they cost a process each). */
+/* Workers cost a process each: they start with the first CPU task unless prestarted. */
 static sl_pool_t *pool_get(sl_services_t *svc)
 {
     if (svc->pool == NULL && svc->worker_exe != NULL) {
@@ -151,6 +150,16 @@ static size_t executor_window(const sl_executor_t *ex)
 
 /* ---- the services ----------------------------------------------------------------- */
 
+static bool has_uncached_cpu_steps(const sl_workflow_t *wf)
+{
+    for (size_t i = 0; i < wf->step_count; i++) {
+        const sl_step_t *step = &wf->steps[i];
+        if (step->kind && step->kind->exec == SL_EXEC_CPU && !step->cache.on)
+            return true;
+    }
+    return false;
+}
+
 int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
                           const sl_services_opts_t *opts, sl_services_t **out)
 {
@@ -165,6 +174,11 @@ int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
     const char *exe = opts && opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
     if (exe && (svc->worker_exe = sl__strdup(exe)) == NULL) {
         sl__free(svc);
+        return SL_ENOMEM;
+    }
+    if (opts && opts->prestart && svc->worker_exe && has_uncached_cpu_steps(wf) &&
+        pool_get(svc) == NULL) {
+        sl__host_services_free(svc);
         return SL_ENOMEM;
     }
     *out = svc;
