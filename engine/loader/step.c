@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "loader/internal.h"
-#include "util/sha256.h"
+#include "util/fingerprint.h"
 
 static const char *const step_fields[] = {
     "uses", "with", "needs", "foreach", "if", "timeout", "retry", "on_error",
@@ -572,14 +572,14 @@ void sl__loader_streams(sl_loader_t *ld)
 /* Feeds one node to the fingerprint: its kind, then a scalar's text and whether it was
  * plain (a plain `1` may be a number, a quoted one never is), or a collection's children in
  * order. The YAML parser bounds the depth. */
-static void hash_node(sl_sha256_t *h, const sl_node_t *node)
+static void hash_node(sl_fingerprint_t *h, const sl_node_t *node)
 {
     uint8_t head[2] = {(uint8_t)node->kind, node->kind == SL_NODE_SCALAR && node->plain};
     uint64_t n = node->kind == SL_NODE_SCALAR ? node->len : node->count;
-    sl__sha256_add(h, head, sizeof(head));
-    sl__sha256_add(h, &n, sizeof(n));
+    sl__fingerprint_add(h, head, sizeof(head));
+    sl__fingerprint_add(h, &n, sizeof(n));
     if (node->kind == SL_NODE_SCALAR) {
-        sl__sha256_add(h, node->str, node->len);
+        sl__fingerprint_add(h, node->str, node->len);
         return;
     }
     size_t items = node->kind == SL_NODE_MAP ? 2 * node->count : node->count;
@@ -591,12 +591,10 @@ static void hash_node(sl_sha256_t *h, const sl_node_t *node)
  * count): what tells a resumed run which steps changed. */
 static void step_hash(sl_step_t *step, const sl_node_t *node)
 {
-    sl_sha256_t h;
-    uint8_t digest[SL_SHA256_BYTES];
-    sl__sha256_init(&h);
+    sl_fingerprint_t h;
+    sl__fingerprint_init(&h);
     hash_node(&h, node);
-    sl__sha256_end(&h, digest);
-    sl__sha256_hex(digest, step->def_hash);
+    sl__fingerprint_hex(&h, step->def_hash);
 }
 
 void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)

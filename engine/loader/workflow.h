@@ -18,6 +18,7 @@
 #include "graph/graph.h"
 #include "plugin/registry.h"
 #include "yaml/yaml.h"
+#include "util/fingerprint.h"
 #include "util/util.h"
 #include "value/value.h"
 
@@ -65,7 +66,7 @@ typedef struct sl_step {
     uint32_t concurrency;      /* tasks in flight at once; 0 = no step limit */
     sl_executor_kind_t executor;
     sl_cache_opts_t cache;
-    char def_hash[65];         /* SHA-256 of the step's definition (hex) */
+    char def_hash[SL_FINGERPRINT_HEX_SIZE]; /* fingerprint of the step's definition (hex) */
     sl_value_t *slurm;         /* `slurm:` map or NULL */
 } sl_step_t;
 

@@ -85,7 +85,7 @@ int sl__store_sync(sl_store_t *store, char *err, size_t err_size);
 typedef struct sl_store_step_info {
     const char *id;
     const char *kind;
-    const char *def_hash; /* SHA-256 of the step's definition, for what changed on resume */
+    const char *def_hash; /* fingerprint of the step's definition: what changed on resume */
 } sl_store_step_info_t;
 
 typedef struct sl_store_run_info {

@@ -1,5 +1,6 @@
 /* util/: durations, bounded buffers, diagnostics, edit distance, UTF-8, error strings. */
 #include "test.h"
+#include "util/fingerprint.h"
 #include "util/sha256.h"
 #include "util/util.h"
 
@@ -142,5 +143,42 @@ static void test_sha256(void)
     }
 }
 
-TEST_MAIN(30, T(test_sha256), T(test_durations), T(test_buffer_bound), T(test_diag_sorted),
+static void fingerprint_of(const char *text, size_t len, char hex[SL_FINGERPRINT_HEX_SIZE])
+{
+    sl_fingerprint_t fp;
+    sl__fingerprint_init(&fp);
+    sl__fingerprint_add(&fp, text, len);
+    sl__fingerprint_hex(&fp, hex);
+}
+
+/* Pieces agree with the whole; every single-bit change of a short text, and the empty
+ * text, give distinct fingerprints whose halves each differ (both lanes see every byte). */
+static void test_fingerprint(void)
+{
+    char whole[SL_FINGERPRINT_HEX_SIZE], parts[SL_FINGERPRINT_HEX_SIZE];
+    const char *text = "steps: { a: { uses: lua, with: { code: 'return 1' } } }";
+    fingerprint_of(text, strlen(text), whole);
+    CHECK(strlen(whole) == 32);
+    sl_fingerprint_t fp;
+    sl__fingerprint_init(&fp);
+    sl__fingerprint_add(&fp, text, 7);
+    sl__fingerprint_add(&fp, text + 7, strlen(text) - 7);
+    sl__fingerprint_hex(&fp, parts);
+    CHECK_STR(parts, whole);
+    char empty[SL_FINGERPRINT_HEX_SIZE];
+    fingerprint_of("", 0, empty);
+    CHECK(strcmp(empty, whole) != 0);
+    char flipped[64], other[SL_FINGERPRINT_HEX_SIZE];
+    size_t len = strlen(text) < sizeof(flipped) ? strlen(text) : sizeof(flipped);
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            memcpy(flipped, text, len);
+            flipped[i] ^= (char)(1 << bit);
+            fingerprint_of(flipped, len, other);
+            CHECK(strncmp(other, whole, 16) != 0 && strncmp(other + 16, whole + 16, 16) != 0);
+        }
+    }
+}
+
+TEST_MAIN(30, T(test_sha256), T(test_fingerprint), T(test_durations), T(test_buffer_bound), T(test_diag_sorted),
           T(test_edit_distance), T(test_utf8), T(test_array_grow), T(test_strerror))
