@@ -94,8 +94,8 @@ struct sl_run {
     sl_services_t *services;
     const sl_run_observer_t *observer;
     const sl_run_memo_t *memo;
-    uint64_t origin_ns;  /* the monotonic clock at the run's start, */
-    int64_t origin_ms;   /* and the Unix time then: wall times of items without a syscall */
+    uint64_t origin_loop_ms; /* the loop's clock at the run's start, and the Unix time */
+    int64_t origin_ms;       /* then: wall times of items from the loop's cached clock */
     sl_run_done_cb done_cb;
     void *done_ud;
 };
@@ -116,7 +116,7 @@ void sl__sched_item_ok(step_rt_t *step, size_t item, sl_value_t *output, const i
 void sl__sched_item_failed(step_rt_t *step, size_t item, int code, const char *message,
                            const item_end_t *end);
 void sl__sched_item_skipped(step_rt_t *step, size_t item, const item_end_t *end);
-/** Unix milliseconds now, from the monotonic clock. */
+/** Unix milliseconds now, from the loop's clock (updated once per loop turn: no syscall). */
 int64_t sl__sched_now_ms(const sl_run_t *run);
 const sl_value_t *sl__sched_item_value(const sl_run_t *run, const step_rt_t *step, size_t item);
 

@@ -191,7 +191,7 @@ static int set_output(step_rt_t *step, size_t item, sl_value_t *output)
 
 int64_t sl__sched_now_ms(const sl_run_t *run)
 {
-    return run->origin_ms + (int64_t)((sl__clock_now_ns() - run->origin_ns) / 1000000u);
+    return run->origin_ms + (int64_t)(uv_now(run->loop) - run->origin_loop_ms);
 }
 
 /* Tells the observer how an item ended, then lets the memo forget what it kept for it. */
@@ -626,7 +626,8 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
     run->services = opts->services;
     run->observer = opts->observer;
     run->memo = opts->memo;
-    run->origin_ns = sl__clock_now_ns();
+    uv_update_time(run->loop);
+    run->origin_loop_ms = uv_now(run->loop);
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     run->origin_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
