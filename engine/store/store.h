@@ -29,7 +29,7 @@
 #include "util/util.h"
 #include "value/value.h"
 
-#define SL_STORE_SCHEMA_VERSION 2
+#define SL_STORE_SCHEMA_VERSION 3
 #define SL_STORE_INLINE_MAX 4096 /* larger outputs live in objects/ */
 
 typedef struct sl_store sl_store_t;
