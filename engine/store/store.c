@@ -338,6 +338,7 @@ void sl__store_close(sl_store_t *store)
     if (store->mode == SL_STORE_WRITE)
         sl__tmplog_close();
     sqlite3_close(store->write_db);
+    sqlite3_finalize(store->cache_output_st);
     sqlite3_close(store->read_db);
     pthread_mutex_destroy(&store->read_lock);
     pthread_mutex_destroy(&store->lock);
