@@ -135,8 +135,7 @@ static void load_version(sl_loader_t *ld, const sl_node_t *node)
     sl_value_free(v);
 }
 
-static void load_text_field(sl_loader_t *ld, const sl_node_t *node, const char *field,
-                            char **out)
+static void load_text_field(sl_loader_t *ld, const sl_node_t *node, const char *field, char **out)
 {
     const char *text;
     if (!sl__loader_text(ld, node, field, &text))
@@ -179,8 +178,8 @@ static void load_vars(sl_loader_t *ld, const sl_node_t *node)
 
 static bool valid_id(const char *id)
 {
-    bool first_ok = (id[0] >= 'A' && id[0] <= 'Z') || (id[0] >= 'a' && id[0] <= 'z') ||
-                    id[0] == '_';
+    bool first_ok =
+        (id[0] >= 'A' && id[0] <= 'Z') || (id[0] >= 'a' && id[0] <= 'z') || id[0] == '_';
     if (!first_ok)
         return false;
     for (const char *p = id + 1; *p; p++) {
@@ -213,8 +212,9 @@ static void index_steps(sl_loader_t *ld, const sl_node_t *steps)
         step->mark = key->mark;
         wf->step_count++;
         if (!valid_id(key->str))
-            sl__loader_problem(ld, key->mark, "invalid step id '%s' (use letters, digits, '_' "
-                                              "and '-', starting with a letter or '_')",
+            sl__loader_problem(ld, key->mark,
+                               "invalid step id '%s' (use letters, digits, '_' "
+                               "and '-', starting with a letter or '_')",
                                key->str);
         if (sl__index_put(&ld->ids, step->id, i, 0, NULL) < 0) {
             sl__loader_fail(ld, SL_ENOMEM);
@@ -244,8 +244,10 @@ static void load_steps(sl_loader_t *ld, const sl_node_t *root)
         return;
     }
     if (steps->kind != SL_NODE_MAP) {
-        sl__loader_problem(ld, steps->mark, "'steps' expects a map of step ids to steps, "
-                                            "found %s", sl__loader_found(steps));
+        sl__loader_problem(ld, steps->mark,
+                           "'steps' expects a map of step ids to steps, "
+                           "found %s",
+                           sl__loader_found(steps));
         return;
     }
     index_steps(ld, steps);
@@ -338,17 +340,24 @@ static int load_tree(const char *path, const sl_node_t *root, const sl_registry_
     return ld.rc ? ld.rc : SL_EINVAL;
 }
 
-int sl__workflow_load_text(const char *path, const char *text, size_t len,
-                           const sl_registry_t *reg, sl_workflow_t **out, sl_diag_t *diag)
+int sl__workflow_load_text(const char *path, const char *text, size_t len, const sl_registry_t *reg,
+                           sl_workflow_t **out, sl_diag_t *diag)
 {
     *out = NULL;
     sl_node_t *root = NULL;
-    int rc = sl__yaml_parse(path, text, len, &root, diag);
+    size_t duplicates = 0;
+    int rc = sl__yaml_parse_lenient(path, text, len, &root, diag, &duplicates);
     if (rc == 0)
         rc = load_tree(path, root, reg, out, diag);
     else if (rc != SL_ENOMEM)
         rc = SL_EINVAL;
     sl__yaml_free(root);
+    if (rc == 0 && duplicates > 0) {
+        /* Reported by the parser; the rest of the file was checked all the same. */
+        sl__workflow_free(*out);
+        *out = NULL;
+        rc = SL_EINVAL;
+    }
     if (rc == 0)
         sl__sha256_hex_of(text, len, (*out)->file_hash);
     return rc;

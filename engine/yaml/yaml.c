@@ -48,8 +48,9 @@ typedef struct builder {
     sl_node_t **graveyard; /* detached nodes, freed at the end (anchors may point in) */
     size_t grave_count, grave_cap;
     int errors;
-    int rc;        /* first hard failure: SL_ENOMEM, SL_ELIMIT */
-    bool stop;     /* stop reading events */
+    size_t *duplicates; /* lenient: duplicate keys counted here, not in errors */
+    int rc;             /* first hard failure: SL_ENOMEM, SL_ELIMIT */
+    bool stop;          /* stop reading events */
     int documents;
 } builder_t;
 
@@ -104,8 +105,10 @@ void sl__yaml_free(sl_node_t *node)
 static sl_node_t *new_node(builder_t *b, sl_node_kind_t kind, yaml_mark_t start)
 {
     if (b->nodes >= SL_YAML_NODES_MAX) {
-        problem(b, mark_of(start), "the document has too many nodes (more than %zu after "
-                                   "expanding aliases)", SL_YAML_NODES_MAX);
+        problem(b, mark_of(start),
+                "the document has too many nodes (more than %zu after "
+                "expanding aliases)",
+                SL_YAML_NODES_MAX);
         b->rc = SL_ELIMIT;
         b->stop = true;
         return NULL;
@@ -158,8 +161,8 @@ fail:
 
 static int bury(builder_t *b, sl_node_t *node)
 {
-    if (sl__array_grow(&b->graveyard, &b->grave_cap, b->grave_count, sizeof(*b->graveyard),
-                       8) < 0) {
+    if (sl__array_grow(&b->graveyard, &b->grave_cap, b->grave_count, sizeof(*b->graveyard), 8) <
+        0) {
         sl__yaml_free(node);
         b->rc = SL_ENOMEM;
         return SL_ENOMEM;
@@ -168,11 +171,9 @@ static int bury(builder_t *b, sl_node_t *node)
     return 0;
 }
 
-static void register_anchor(builder_t *b, char *name, sl_node_t *node, size_t size,
-                            size_t height)
+static void register_anchor(builder_t *b, char *name, sl_node_t *node, size_t size, size_t height)
 {
-    if (sl__array_grow(&b->anchors, &b->anchor_cap, b->anchor_count, sizeof(*b->anchors),
-                       8) < 0)
+    if (sl__array_grow(&b->anchors, &b->anchor_cap, b->anchor_count, sizeof(*b->anchors), 8) < 0)
         goto oom;
     anchor_t *a = &b->anchors[b->anchor_count];
     a->name = name;
@@ -205,12 +206,10 @@ static void attach(builder_t *b, sl_node_t *node, size_t height)
         return;
     }
     frame_t *f = &b->stack[b->depth - 1];
-    if (f->node->kind == SL_NODE_MAP && f->item_count % 2 == 0 &&
-        node->kind != SL_NODE_SCALAR) {
+    if (f->node->kind == SL_NODE_MAP && f->item_count % 2 == 0 && node->kind != SL_NODE_SCALAR) {
         problem(b, node->mark, "a map key must be a scalar, found %s", kind_name(node));
     }
-    if (sl__array_grow(&f->node->items, &f->item_cap, f->item_count, sizeof(sl_node_t *),
-                       4) < 0) {
+    if (sl__array_grow(&f->node->items, &f->item_cap, f->item_count, sizeof(sl_node_t *), 4) < 0) {
         sl__yaml_free(node);
         b->rc = SL_ENOMEM;
         b->stop = true;
@@ -281,8 +280,7 @@ static void on_alias(builder_t *b, const yaml_event_t *ev)
     const anchor_t *a = &b->anchors[at];
     if (b->alias_nodes + a->size > SL_YAML_ALIAS_NODES_MAX) {
         problem(b, mark_of(ev->start_mark),
-                "aliases expand to too many nodes (more than %zu copied)",
-                SL_YAML_ALIAS_NODES_MAX);
+                "aliases expand to too many nodes (more than %zu copied)", SL_YAML_ALIAS_NODES_MAX);
         b->rc = SL_ELIMIT;
         b->stop = true;
         return;
@@ -326,8 +324,8 @@ static void on_start(builder_t *b, const yaml_event_t *ev, sl_node_kind_t kind)
     sl_node_t *node = new_node(b, kind, ev->start_mark);
     if (node == NULL)
         return;
-    const yaml_char_t *anchor = kind == SL_NODE_MAP ? ev->data.mapping_start.anchor
-                                                    : ev->data.sequence_start.anchor;
+    const yaml_char_t *anchor =
+        kind == SL_NODE_MAP ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
     frame_t *f = &b->stack[b->depth++];
     memset(f, 0, sizeof(*f));
     f->node = node;
@@ -335,28 +333,43 @@ static void on_start(builder_t *b, const yaml_event_t *ev, sl_node_kind_t kind)
     f->anchor = take_anchor(b, anchor);
 }
 
-/* Reports later keys equal to an earlier key of the same map. */
-static void check_duplicates(builder_t *b, const sl_node_t *map)
+/*
+ * Reports later keys equal to an earlier key of the same map. When parsing leniently the
+ * later entries are dropped (buried: an anchor may point into them) and counted apart, so
+ * the caller can go on checking the rest of the file with the first definitions.
+ */
+static void check_duplicates(builder_t *b, sl_node_t *map)
 {
     sl_index_t seen;
     sl__index_init(&seen);
+    size_t kept = 0;
     for (size_t i = 0; i < map->count; i++) {
-        const sl_node_t *key = map->items[2 * i];
-        if (key->kind != SL_NODE_SCALAR || (key->plain && strcmp(key->str, "<<") == 0))
-            continue;
+        sl_node_t *key = map->items[2 * i], *value = map->items[2 * i + 1];
         size_t first = 0;
-        int rc = sl__index_put(&seen, key->str, i, 0, &first);
-        if (rc < 0) {
+        int rc = 0;
+        if (key->kind == SL_NODE_SCALAR && !(key->plain && strcmp(key->str, "<<") == 0))
+            rc = sl__index_put(&seen, key->str, kept, 0, &first);
+        if (rc < 0)
             b->rc = SL_ENOMEM;
-            break;
-        }
-        if (rc == 1)
+        if (rc == 1) {
+            int errors = b->errors;
             problem(b, key->mark, "duplicate key '%s' (first defined at line %u)", key->str,
                     map->items[2 * first]->mark.line);
+            if (b->duplicates) {
+                b->errors = errors;
+                (*b->duplicates)++;
+                bury(b, key);
+                bury(b, value);
+                continue;
+            }
+        }
+        map->items[2 * kept] = key;
+        map->items[2 * kept + 1] = value;
+        kept++;
     }
+    map->count = kept;
     sl__index_close(&seen);
 }
-
 
 static bool is_merge_key(const sl_node_t *key)
 {
@@ -381,8 +394,8 @@ static int push_item(sl_node_t ***items, size_t *count, size_t *cap, sl_node_t *
 }
 
 /* Copies the entries of `src` whose keys `present` lacks onto `items`. */
-static void merge_one(builder_t *b, const sl_node_t *src, sl_index_t *present,
-                      sl_node_t ***items, size_t *count, size_t *cap)
+static void merge_one(builder_t *b, const sl_node_t *src, sl_index_t *present, sl_node_t ***items,
+                      size_t *count, size_t *cap)
 {
     for (size_t j = 0; j < src->count && !b->stop; j++) {
         const sl_node_t *key = src->items[2 * j], *value = src->items[2 * j + 1];
@@ -436,8 +449,7 @@ static void merge_sources(builder_t *b, const sl_node_t *value, sl_index_t *pres
 }
 
 /* Builds the map's new item array: its own entries, merged ones in place of `<<`. */
-static sl_node_t **merged_items(sl_node_t *map, sl_node_t **extra, const size_t *ends,
-                                size_t total)
+static sl_node_t **merged_items(sl_node_t *map, sl_node_t **extra, const size_t *ends, size_t total)
 {
     sl_node_t **items = sl__malloc((total ? total : 1) * sizeof(*items));
     if (items == NULL)
@@ -552,8 +564,8 @@ static void syntax_problem(builder_t *b, const yaml_parser_t *p)
         return;
     }
     if (p->context)
-        problem(b, mark_of(p->problem_mark), "%s (%s at line %zu, column %zu)", what,
-                p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+        problem(b, mark_of(p->problem_mark), "%s (%s at line %zu, column %zu)", what, p->context,
+                p->context_mark.line + 1, p->context_mark.column + 1);
     else
         problem(b, mark_of(p->problem_mark), "%s", what);
 }
@@ -568,14 +580,27 @@ static void run_events(builder_t *b, yaml_parser_t *parser)
         }
         yaml_event_type_t type = ev.type;
         switch (type) {
-        case YAML_DOCUMENT_START_EVENT: on_document_start(b, &ev); break;
-        case YAML_SCALAR_EVENT: on_scalar(b, &ev); break;
-        case YAML_ALIAS_EVENT: on_alias(b, &ev); break;
-        case YAML_SEQUENCE_START_EVENT: on_start(b, &ev, SL_NODE_SEQ); break;
-        case YAML_MAPPING_START_EVENT: on_start(b, &ev, SL_NODE_MAP); break;
+        case YAML_DOCUMENT_START_EVENT:
+            on_document_start(b, &ev);
+            break;
+        case YAML_SCALAR_EVENT:
+            on_scalar(b, &ev);
+            break;
+        case YAML_ALIAS_EVENT:
+            on_alias(b, &ev);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            on_start(b, &ev, SL_NODE_SEQ);
+            break;
+        case YAML_MAPPING_START_EVENT:
+            on_start(b, &ev, SL_NODE_MAP);
+            break;
         case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT: on_end(b, &ev); break;
-        default: break;
+        case YAML_MAPPING_END_EVENT:
+            on_end(b, &ev);
+            break;
+        default:
+            break;
         }
         yaml_event_delete(&ev);
         if (type == YAML_STREAM_END_EVENT)
@@ -619,11 +644,17 @@ static bool check_input(builder_t *b)
     return true;
 }
 
-int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **out,
-                   sl_diag_t *diag)
+int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **out, sl_diag_t *diag)
+{
+    return sl__yaml_parse_lenient(file, text, len, out, diag, NULL);
+}
+
+int sl__yaml_parse_lenient(const char *file, const char *text, size_t len, sl_node_t **out,
+                           sl_diag_t *diag, size_t *duplicates)
 {
     builder_t b;
     memset(&b, 0, sizeof(b));
+    b.duplicates = duplicates;
     b.file = file;
     b.text = text;
     b.len = len;
