@@ -56,6 +56,12 @@ static const char *const migrations[SL_STORE_SCHEMA_VERSION] = {
     /* 2 -> 3: the end of a run's latest recorded task, kept per batch, so that marking a
      * dead run interrupted does not scan its tasks */
     "ALTER TABLE runs ADD COLUMN active INTEGER;",
+    /* 3 -> 4: schedule ticks, keyed by (workflow, nominal time), and leases */
+    "CREATE TABLE ticks(workflow TEXT NOT NULL, tick INTEGER NOT NULL, trigger TEXT NOT NULL,"
+    " status TEXT NOT NULL, reason TEXT, run TEXT, time INTEGER,"
+    " PRIMARY KEY(workflow, tick)) WITHOUT ROWID;"
+    "CREATE TABLE leases(workflow TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+    " expires INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 int sl__store_fail(sqlite3 *db, const char *what, char *err, size_t err_size)
