@@ -16,9 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "yaml/yaml.h"
 #include "util/util.h"
 #include "value/value.h"
+#include "yaml/yaml.h"
 
 typedef struct sl_tmpl sl_tmpl_t;
 typedef struct sl_vm sl_vm_t;
@@ -43,8 +43,10 @@ sl_mark_t sl__tmpl_mark(const sl_tmpl_t *t);
 const sl_value_t *sl__tmpl_literal(const sl_tmpl_t *t);
 
 /** Calls `fn` once per step reference, with the expression's position. */
-void sl__tmpl_each_ref(const sl_tmpl_t *t,
-                       void (*fn)(void *ud, const char *step, sl_mark_t mark), void *ud);
+void sl__tmpl_each_ref(const sl_tmpl_t *t, void (*fn)(void *ud, const char *step, sl_mark_t mark),
+                       void *ud);
+/** True when the template is a scalar that is exactly one expression (keeping its type). */
+bool sl__tmpl_single_expr(const sl_tmpl_t *t);
 /** If the template is exactly `${{ steps.ID }}` (any spelling), ID; else NULL. */
 const char *sl__tmpl_stream_ref(const sl_tmpl_t *t);
 

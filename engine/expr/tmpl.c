@@ -385,8 +385,8 @@ const sl_value_t *sl__tmpl_literal(const sl_tmpl_t *t)
     return t && t->kind == TMPL_VALUE ? t->literal : NULL;
 }
 
-void sl__tmpl_each_ref(const sl_tmpl_t *t,
-                       void (*fn)(void *ud, const char *step, sl_mark_t mark), void *ud)
+void sl__tmpl_each_ref(const sl_tmpl_t *t, void (*fn)(void *ud, const char *step, sl_mark_t mark),
+                       void *ud)
 {
     if (t == NULL)
         return;
@@ -424,6 +424,11 @@ int sl__tmpl_each_var_ref(const sl_tmpl_t *t,
     for (size_t i = 0; i < t->child_count && rc == 0; i++)
         rc = sl__tmpl_each_var_ref(t->children[i], fn, ud);
     return rc;
+}
+
+bool sl__tmpl_single_expr(const sl_tmpl_t *t)
+{
+    return t && t->kind == TMPL_TEXT && t->part_count == 1 && t->parts[0].expr;
 }
 
 const char *sl__tmpl_stream_ref(const sl_tmpl_t *t)

@@ -7,11 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine.h"
 #include "graph/graph.h"
 #include "loader/workflow.h"
-#include "engine.h"
 #include "test.h"
-
 
 static sl_registry_t *registry(void)
 {
@@ -73,8 +72,7 @@ static const char valid_text[] =
     "    with: { path: out.txt, content: \"${{ steps.a }}\" }\n"
     "  d:\n"
     "    uses: test.noop_cpu\n"
-    "    executor: slurm\n"
-    "    slurm: { partition: short, cpus: 4 }\n"
+    "    executor: local\n"
     "    foreach: ${{ steps.b }}\n"
     "    with: { value: '${{ steps.b[index] }}' }\n";
 
@@ -108,8 +106,7 @@ static void test_valid(void)
     CHECK_INT(c->retry.max_backoff_ms, 2000);
     CHECK(c->if_cond != NULL);
     CHECK_INT(c->stream_from, SL_NO_STEP);
-    CHECK_INT(d->executor, SL_EXECUTOR_SLURM);
-    CHECK_STR(sl_value_str(sl_value_get(d->slurm, "partition"), NULL), "short");
+    CHECK_INT(d->executor, SL_EXECUTOR_LOCAL);
     CHECK_INT(d->stream_from, SL_NO_STEP); /* `with` names b too */
     CHECK_INT(sl__workflow_find(wf, "c"), 2);
     CHECK_INT(sl__workflow_find(wf, "zz"), SL_NO_STEP);
@@ -318,16 +315,17 @@ static void test_lua_script(void)
 static void test_stream_rules(void)
 {
     sl_registry_t *reg = registry();
-    sl_workflow_t *wf = load(reg,
-                             "steps:\n"
-                             "  list: { uses: test.noop }\n"
-                             "  each: { uses: test.noop, foreach: [1, 2] }\n"
-                             "  s1: { uses: test.noop, foreach: '${{ steps.list }}' }\n"
-                             "  s2: { uses: test.noop, foreach: '${{ steps.each }}' }\n"
-                             "  s3: { uses: test.noop, foreach: '${{ steps.each }}', needs: each }\n"
-                             "  s4: { uses: test.noop, foreach: '${{ steps.each }}',\n"
-                             "        if: '${{ #steps.each > 0 }}' }\n",
-                             NULL);
+    sl_workflow_t *wf =
+        load(reg,
+             "steps:\n"
+             "  list: { uses: test.noop }\n"
+             "  each: { uses: test.noop, foreach: [1, 2] }\n"
+             "  s1: { uses: test.noop, foreach: '${{ steps.list }}' }\n"
+             "  s2: { uses: test.noop, foreach: '${{ steps.each }}' }\n"
+             "  s3: { uses: test.noop, foreach: '${{ steps.each }}', needs: each }\n"
+             "  s4: { uses: test.noop, foreach: '${{ steps.each }}',\n"
+             "        if: '${{ #steps.each > 0 }}' }\n",
+             NULL);
     CHECK(wf != NULL);
     if (wf) {
         CHECK_INT(wf->steps[2].stream_from, SL_NO_STEP); /* list has no foreach */
@@ -379,8 +377,8 @@ static void load_chain(bool expressions)
     sl_workflow_t *wf = load(reg, text, NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    fprintf(stderr, "  %zu steps (%s) loaded in %.2fs\n", n,
-            expressions ? "expressions" : "needs", seconds);
+    fprintf(stderr, "  %zu steps (%s) loaded in %.2fs\n", n, expressions ? "expressions" : "needs",
+            seconds);
     CHECK(wf != NULL); /* no time bound here: speed is bench/'s; a quadratic load of
                           100,000 steps would still trip the test's timeout */
     if (wf) {
@@ -410,8 +408,7 @@ static void test_alloc_failures(void)
         sl__diag_init(&diag);
         sl_workflow_t *wf = NULL;
         sl__alloc_fail_at(n);
-        int rc = sl__workflow_load_text("wf.yaml", valid_text, strlen(valid_text), reg, &wf,
-                                        &diag);
+        int rc = sl__workflow_load_text("wf.yaml", valid_text, strlen(valid_text), reg, &wf, &diag);
         sl__alloc_fail_at(0);
         CHECK(rc == 0 || rc == SL_ENOMEM || rc == SL_EINVAL);
         CHECK((rc == 0) == (wf != NULL));
