@@ -82,5 +82,7 @@ int sl__tmpl_each_var_ref(const sl_tmpl_t *t,
                           void *ud);
 /** Syntax-checks one expression (the text between `${{` and `}}`). */
 int sl__expr_check(const char *src, size_t len, char *err, size_t err_size);
+/** Compiles (never runs) a lua step's inline code; *line: the error's line in it (or 0). */
+int sl__expr_check_chunk(const char *src, size_t len, int *line, char *err, size_t err_size);
 
 #endif

@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "expr/tmpl.h"
@@ -73,6 +74,39 @@ int sl__expr_check(const char *src, size_t len, char *err, size_t err_size)
     if (L == NULL)
         return SL_ENOMEM;
     int rc = check_in(L, src, len, err, err_size);
+    lua_close(L);
+    return rc;
+}
+
+/*
+ * Compiles (never runs) a Lua chunk as a lua step's inline code is compiled, with its
+ * `local _ENV = ...; ` prefix on line 1, so line numbers stay the code's own. On a syntax
+ * error, *line is the line inside the code (0 when Lua names none).
+ */
+int sl__expr_check_chunk(const char *src, size_t len, int *line, char *err, size_t err_size)
+{
+    static const char head[] = "local _ENV = ...; ";
+    *line = 0;
+    lua_State *L = luaL_newstate();
+    char *chunk = L ? sl__malloc(sizeof(head) - 1 + len + 1) : NULL;
+    if (chunk == NULL) {
+        if (L)
+            lua_close(L);
+        return SL_ENOMEM;
+    }
+    memcpy(chunk, head, sizeof(head) - 1);
+    memcpy(chunk + sizeof(head) - 1, src, len);
+    int status = luaL_loadbufferx(L, chunk, sizeof(head) - 1 + len, "=code", "t");
+    sl__free(chunk);
+    int rc = status == LUA_OK ? 0 : status == LUA_ERRMEM ? SL_ENOMEM : SL_EPARSE;
+    if (rc == SL_EPARSE) {
+        const char *msg = lua_tostring(L, -1);
+        msg = msg ? msg : "?";
+        if (strncmp(msg, "code:", 5) == 0)
+            *line = atoi(msg + 5);
+        if (err && err_size)
+            snprintf(err, err_size, "%s", strip_position(msg, "code"));
+    }
     lua_close(L);
     return rc;
 }

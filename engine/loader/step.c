@@ -401,6 +401,34 @@ static void check_script(sl_loader_t *ld, const sl_step_t *step, const sl_node_t
     sl__free(path);
 }
 
+/* Literal inline `code` is compiled at load (not run): a syntax error fails `validate`, at
+ * the YAML line of the code's own line (block scalars start on the line after `|`). */
+static void check_code(sl_loader_t *ld, const sl_step_t *step, const sl_node_t *node)
+{
+    const sl_node_t *code = lua_param(step, node, "code");
+    if (code == NULL || strstr(code->str, "${{") != NULL ||
+        strcmp(sl__loader_found(code), "a string") != 0)
+        return;
+    char err[512];
+    int line;
+    int rc = sl__expr_check_chunk(code->str, code->len, &line, err, sizeof(err));
+    if (rc == SL_ENOMEM) {
+        sl__loader_fail(ld, SL_ENOMEM);
+        return;
+    }
+    if (rc == 0)
+        return;
+    int lines = 1; /* a syntax error at the end is on the code's last line */
+    for (size_t i = 0; i + 1 < code->len; i++)
+        lines += code->str[i] == '\n';
+    line = line > lines ? lines : line;
+    sl_mark_t mark = code->mark;
+    if (code->style == '|' && line > 0)
+        mark = (sl_mark_t){.line = code->mark.line + (uint32_t)line, .col = 1};
+    sl__loader_problem(ld, mark, "Lua syntax error in code (line %d of it): %s",
+                       line > 0 ? line : 1, err);
+}
+
 /* ---- dependencies -------------------------------------------------------------- */
 
 typedef struct dep_ctx {
@@ -666,6 +694,7 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
     step_foreach_if(ld, step, node);
     check_var_refs(ld, step);
     check_script(ld, step, node);
+    check_code(ld, step, node);
     step_deps(ld, index, node);
     step_hash(step, node);
 }

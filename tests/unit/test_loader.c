@@ -238,15 +238,15 @@ static void test_one_pass(void)
                              "    retry: { attempts: 0, backoff: 2s, max_backoff: 1s }\n"
                              "  c:\n"
                              "    uses: lua\n"
-                             "    with: { code: '1', x: '${{ 1 + }}', y: '${{ steps.zz }}' }\n",
+                             "    with: { code: 'return 1', x: '${{ 1 + }}', y: '${{ steps.zz }}' }\n",
                              &errors);
     CHECK(wf == NULL);
     CHECK_STR(errors, "2:3: dependency cycle: d -> e -> d\n"
                       "6:13: unknown step 'nope' in needs\n"
                       "7:24: 'attempts' expects an integer from 1 to 100, got '0'\n"
                       "7:53: 'max_backoff' must not be less than 'backoff'\n"
-                      "10:28: expression syntax error: unexpected symbol near ')'\n"
-                      "10:45: unknown step 'zz' in expression\n");
+                      "10:35: expression syntax error: unexpected symbol near ')'\n"
+                      "10:52: unknown step 'zz' in expression\n");
     sl__free(errors);
     sl__registry_free(reg);
 }
