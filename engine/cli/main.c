@@ -17,15 +17,15 @@ static void usage(FILE *out)
         if (sl__cli_commands[i]->run)
             fprintf(out, "  %-10s %s\n", sl__cli_commands[i]->name, sl__cli_commands[i]->summary);
     fputs("\nRun 'sluice COMMAND --help' for a command's options.\n"
-          "Exit codes: 0 success, 1 the run failed, 2 bad input, 3 internal error.\n", out);
+          "Exit codes: 0 success, 1 the run failed, 2 bad input, 3 internal error.\n",
+          out);
 }
 
 /* Runs the command of the table named `name`, answering its --help from the table. */
 static int run_command(const sl_cli_command_t *cmd, int argc, char **argv)
 {
     if (cmd->run == NULL) {
-        fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n",
-                cmd->name);
+        fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n", cmd->name);
         return SL_EXIT_USAGE;
     }
     if (sl__cli_wants_help(argc, argv)) {
@@ -62,6 +62,16 @@ int main(int argc, char **argv)
                                     SL_COUNTOF(sl__cli_builtins));
     /* Workers run this very binary, whatever happens to the file meanwhile. */
     sl__pool_set_default_exe("/proc/self/exe");
+    if (strcmp(name, "help") == 0 && argc > 2) {
+        /* `sluice help run` is `sluice run --help` */
+        const sl_cli_command_t *topic = sl__cli_command_find(argv[2]);
+        if (topic == NULL) {
+            fprintf(stderr, "sluice: error: unknown command '%s' (see 'sluice --help')\n", argv[2]);
+            return SL_EXIT_USAGE;
+        }
+        sl__cli_help_print(topic, stdout);
+        return finish_output(SL_EXIT_OK);
+    }
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
         usage(stdout);
         return finish_output(SL_EXIT_OK);
