@@ -27,7 +27,8 @@ static const sl_cli_option_t next_options[] = {
     [NEXT_FROM] = {"from", 0, "TIME",
                    "start strictly after TIME, e.g. 2026-03-29T00:00:00+01:00 or\n"
                    "2026-03-29 (without an offset: in the schedule's timezone;\n"
-                   "default: now)", 0},
+                   "default: now)",
+                   0},
 };
 
 const sl_cli_command_t sl__cli_next_command = {
@@ -67,7 +68,8 @@ static int parse_args(int argc, char **argv, next_args_t *args)
         if (index == NEXT_COUNT && parse_count(parser.value, &args->count) != 0)
             return SL_EXIT_USAGE;
         if (index == NEXT_FROM && sl__time_parse(parser.value, "UTC", &t) < 0)
-            return sl__cli_usage_error(next_cmd, "invalid --from '%s' (expected an "
+            return sl__cli_usage_error(next_cmd,
+                                       "invalid --from '%s' (expected an "
                                        "ISO-8601 time like 2026-03-29T00:00:00+01:00)",
                                        parser.value);
         if (index == NEXT_FROM)
@@ -83,7 +85,7 @@ static void print_problem(const char *path, sl_mark_t mark, const char *message)
     if (mark.line)
         fprintf(stderr, "%s:%u:%u: error: %s\n", path, mark.line, mark.col, message);
     else
-        fprintf(stderr, "%s: error: %s\n", path, message);
+        fprintf(stderr, "%s:1:1: error: %s\n", path, message); /* the document's first line */
 }
 
 /* Parses every expression of the schedule; NULL entries never happen on success. */
@@ -152,14 +154,14 @@ static int run_next(const next_args_t *args, const sl_workflow_t *wf)
     sl_tz_t *tz = NULL;
     int status = SL_EXIT_USAGE, rc;
     if (!sched->present || sched->cron_count == 0) {
-        fprintf(stderr, "%s: error: workflow '%s' has no schedule\n", args->path, wf->name);
+        fprintf(stderr, "%s:1:1: error: workflow '%s' has no schedule\n", args->path, wf->name);
         return SL_EXIT_USAGE;
     }
     const char *zone = sched->timezone ? sched->timezone : "UTC";
     if ((rc = sl__tz_load(zone, &tz)) < 0) {
         status = rc == SL_ENOMEM ? SL_EXIT_INTERNAL : SL_EXIT_USAGE;
         if (rc != SL_ENOMEM)
-            fprintf(stderr, "%s: error: unknown timezone '%s'\n", args->path, zone);
+            fprintf(stderr, "%s:1:1: error: unknown timezone '%s'\n", args->path, zone);
         goto out;
     }
     int64_t from = now_seconds();

@@ -230,7 +230,7 @@ static void serve_workflow(serve_ctx_t *ctx, sl_workflow_t *wf)
     sl_serve_schedule_t s;
     char err[512];
     if (sl__serve_schedule_open(&wf->schedule, &s, err, sizeof err) < 0) {
-        fprintf(stderr, "%s: error: %s\n", wf->path, err);
+        fprintf(stderr, "%s:1:1: error: %s\n", wf->path, err);
         ctx->invalid = true;
         return;
     }
@@ -413,11 +413,11 @@ static int backfill(const backfill_args_t *a, sl_workflow_t *wf, serve_ctx_t *ct
     char err[512];
     int64_t from, to;
     if (!wf->schedule.present || wf->schedule.cron_count == 0) {
-        fprintf(stderr, "%s: error: workflow '%s' has no schedule\n", a->path, wf->name);
+        fprintf(stderr, "%s:1:1: error: workflow '%s' has no schedule\n", a->path, wf->name);
         return SL_EXIT_USAGE;
     }
     if (sl__serve_schedule_open(&wf->schedule, &s, err, sizeof err) < 0) {
-        fprintf(stderr, "%s: error: %s\n", a->path, err);
+        fprintf(stderr, "%s:1:1: error: %s\n", a->path, err);
         return SL_EXIT_USAGE;
     }
     int status;
