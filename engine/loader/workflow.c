@@ -223,8 +223,7 @@ static void load_version(sl_loader_t *ld, const sl_node_t *node)
     sl_value_free(v);
 }
 
-static void load_text_field(sl_loader_t *ld, const sl_node_t *node, const char *field,
-                            char **out)
+static void load_text_field(sl_loader_t *ld, const sl_node_t *node, const char *field, char **out)
 {
     const char *text;
     if (!sl__loader_text(ld, node, field, &text))
@@ -267,8 +266,8 @@ static void load_vars(sl_loader_t *ld, const sl_node_t *node)
 
 static bool valid_id(const char *id)
 {
-    bool first_ok = (id[0] >= 'A' && id[0] <= 'Z') || (id[0] >= 'a' && id[0] <= 'z') ||
-                    id[0] == '_';
+    bool first_ok =
+        (id[0] >= 'A' && id[0] <= 'Z') || (id[0] >= 'a' && id[0] <= 'z') || id[0] == '_';
     if (!first_ok)
         return false;
     for (const char *p = id + 1; *p; p++) {
@@ -301,8 +300,9 @@ static void index_steps(sl_loader_t *ld, const sl_node_t *steps)
         step->mark = key->mark;
         wf->step_count++;
         if (!valid_id(key->str))
-            sl__loader_problem(ld, key->mark, "invalid step id '%s' (use letters, digits, '_' "
-                                              "and '-', starting with a letter or '_')",
+            sl__loader_problem(ld, key->mark,
+                               "invalid step id '%s' (use letters, digits, '_' "
+                               "and '-', starting with a letter or '_')",
                                key->str);
         if (sl__index_put(&ld->ids, step->id, i, 0, NULL) < 0) {
             sl__loader_fail(ld, SL_ENOMEM);
@@ -332,8 +332,10 @@ static void load_steps(sl_loader_t *ld, const sl_node_t *root)
         return;
     }
     if (steps->kind != SL_NODE_MAP) {
-        sl__loader_problem(ld, steps->mark, "'steps' expects a map of step ids to steps, "
-                                            "found %s", sl__loader_found(steps));
+        sl__loader_problem(ld, steps->mark,
+                           "'steps' expects a map of step ids to steps, "
+                           "found %s",
+                           sl__loader_found(steps));
         return;
     }
     index_steps(ld, steps);
@@ -426,8 +428,8 @@ static int load_tree(const char *path, const sl_node_t *root, const sl_registry_
     return ld.rc ? ld.rc : SL_EINVAL;
 }
 
-int sl__workflow_load_text(const char *path, const char *text, size_t len,
-                           const sl_registry_t *reg, sl_workflow_t **out, sl_diag_t *diag)
+int sl__workflow_load_text(const char *path, const char *text, size_t len, const sl_registry_t *reg,
+                           sl_workflow_t **out, sl_diag_t *diag)
 {
     *out = NULL;
     sl_node_t *root = NULL;
@@ -455,8 +457,10 @@ int sl__workflow_load(const char *path, const sl_registry_t *reg, sl_workflow_t 
     *out = NULL;
     sl_buf_t text;
     int rc = sl__yaml_read_file(path, &text, diag);
+    /* `sluice run -` reads standard input; its messages name it "<stdin>" */
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
     if (rc == 0)
-        rc = sl__workflow_load_text(path, text.data ? text.data : "", text.len, reg, out, diag);
+        rc = sl__workflow_load_text(name, text.data ? text.data : "", text.len, reg, out, diag);
     else if (rc != SL_ENOMEM)
         rc = SL_EINVAL;
     sl__buf_close(&text);

@@ -49,8 +49,8 @@ typedef struct builder {
     size_t grave_count, grave_cap;
     int errors;
     size_t *duplicates; /* lenient: duplicate keys counted here, not in errors */
-    int rc;        /* first hard failure: SL_ENOMEM, SL_ELIMIT */
-    bool stop;     /* stop reading events */
+    int rc;             /* first hard failure: SL_ENOMEM, SL_ELIMIT */
+    bool stop;          /* stop reading events */
     int documents;
 } builder_t;
 
@@ -105,8 +105,10 @@ void sl__yaml_free(sl_node_t *node)
 static sl_node_t *new_node(builder_t *b, sl_node_kind_t kind, yaml_mark_t start)
 {
     if (b->nodes >= SL_YAML_NODES_MAX) {
-        problem(b, mark_of(start), "the document has too many nodes (more than %zu after "
-                                   "expanding aliases)", SL_YAML_NODES_MAX);
+        problem(b, mark_of(start),
+                "the document has too many nodes (more than %zu after "
+                "expanding aliases)",
+                SL_YAML_NODES_MAX);
         b->rc = SL_ELIMIT;
         b->stop = true;
         return NULL;
@@ -159,8 +161,8 @@ fail:
 
 static int bury(builder_t *b, sl_node_t *node)
 {
-    if (sl__array_grow(&b->graveyard, &b->grave_cap, b->grave_count, sizeof(*b->graveyard),
-                       8) < 0) {
+    if (sl__array_grow(&b->graveyard, &b->grave_cap, b->grave_count, sizeof(*b->graveyard), 8) <
+        0) {
         sl__yaml_free(node);
         b->rc = SL_ENOMEM;
         return SL_ENOMEM;
@@ -169,11 +171,9 @@ static int bury(builder_t *b, sl_node_t *node)
     return 0;
 }
 
-static void register_anchor(builder_t *b, char *name, sl_node_t *node, size_t size,
-                            size_t height)
+static void register_anchor(builder_t *b, char *name, sl_node_t *node, size_t size, size_t height)
 {
-    if (sl__array_grow(&b->anchors, &b->anchor_cap, b->anchor_count, sizeof(*b->anchors),
-                       8) < 0)
+    if (sl__array_grow(&b->anchors, &b->anchor_cap, b->anchor_count, sizeof(*b->anchors), 8) < 0)
         goto oom;
     anchor_t *a = &b->anchors[b->anchor_count];
     a->name = name;
@@ -206,12 +206,10 @@ static void attach(builder_t *b, sl_node_t *node, size_t height)
         return;
     }
     frame_t *f = &b->stack[b->depth - 1];
-    if (f->node->kind == SL_NODE_MAP && f->item_count % 2 == 0 &&
-        node->kind != SL_NODE_SCALAR) {
+    if (f->node->kind == SL_NODE_MAP && f->item_count % 2 == 0 && node->kind != SL_NODE_SCALAR) {
         problem(b, node->mark, "a map key must be a scalar, found %s", kind_name(node));
     }
-    if (sl__array_grow(&f->node->items, &f->item_cap, f->item_count, sizeof(sl_node_t *),
-                       4) < 0) {
+    if (sl__array_grow(&f->node->items, &f->item_cap, f->item_count, sizeof(sl_node_t *), 4) < 0) {
         sl__yaml_free(node);
         b->rc = SL_ENOMEM;
         b->stop = true;
@@ -282,8 +280,7 @@ static void on_alias(builder_t *b, const yaml_event_t *ev)
     const anchor_t *a = &b->anchors[at];
     if (b->alias_nodes + a->size > SL_YAML_ALIAS_NODES_MAX) {
         problem(b, mark_of(ev->start_mark),
-                "aliases expand to too many nodes (more than %zu copied)",
-                SL_YAML_ALIAS_NODES_MAX);
+                "aliases expand to too many nodes (more than %zu copied)", SL_YAML_ALIAS_NODES_MAX);
         b->rc = SL_ELIMIT;
         b->stop = true;
         return;
@@ -327,8 +324,8 @@ static void on_start(builder_t *b, const yaml_event_t *ev, sl_node_kind_t kind)
     sl_node_t *node = new_node(b, kind, ev->start_mark);
     if (node == NULL)
         return;
-    const yaml_char_t *anchor = kind == SL_NODE_MAP ? ev->data.mapping_start.anchor
-                                                    : ev->data.sequence_start.anchor;
+    const yaml_char_t *anchor =
+        kind == SL_NODE_MAP ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
     frame_t *f = &b->stack[b->depth++];
     memset(f, 0, sizeof(*f));
     f->node = node;
@@ -374,7 +371,6 @@ static void check_duplicates(builder_t *b, sl_node_t *map)
     sl__index_close(&seen);
 }
 
-
 static bool is_merge_key(const sl_node_t *key)
 {
     return key->kind == SL_NODE_SCALAR && key->plain && strcmp(key->str, "<<") == 0;
@@ -398,8 +394,8 @@ static int push_item(sl_node_t ***items, size_t *count, size_t *cap, sl_node_t *
 }
 
 /* Copies the entries of `src` whose keys `present` lacks onto `items`. */
-static void merge_one(builder_t *b, const sl_node_t *src, sl_index_t *present,
-                      sl_node_t ***items, size_t *count, size_t *cap)
+static void merge_one(builder_t *b, const sl_node_t *src, sl_index_t *present, sl_node_t ***items,
+                      size_t *count, size_t *cap)
 {
     for (size_t j = 0; j < src->count && !b->stop; j++) {
         const sl_node_t *key = src->items[2 * j], *value = src->items[2 * j + 1];
@@ -453,8 +449,7 @@ static void merge_sources(builder_t *b, const sl_node_t *value, sl_index_t *pres
 }
 
 /* Builds the map's new item array: its own entries, merged ones in place of `<<`. */
-static sl_node_t **merged_items(sl_node_t *map, sl_node_t **extra, const size_t *ends,
-                                size_t total)
+static sl_node_t **merged_items(sl_node_t *map, sl_node_t **extra, const size_t *ends, size_t total)
 {
     sl_node_t **items = sl__malloc((total ? total : 1) * sizeof(*items));
     if (items == NULL)
@@ -569,8 +564,8 @@ static void syntax_problem(builder_t *b, const yaml_parser_t *p)
         return;
     }
     if (p->context)
-        problem(b, mark_of(p->problem_mark), "%s (%s at line %zu, column %zu)", what,
-                p->context, p->context_mark.line + 1, p->context_mark.column + 1);
+        problem(b, mark_of(p->problem_mark), "%s (%s at line %zu, column %zu)", what, p->context,
+                p->context_mark.line + 1, p->context_mark.column + 1);
     else
         problem(b, mark_of(p->problem_mark), "%s", what);
 }
@@ -585,14 +580,27 @@ static void run_events(builder_t *b, yaml_parser_t *parser)
         }
         yaml_event_type_t type = ev.type;
         switch (type) {
-        case YAML_DOCUMENT_START_EVENT: on_document_start(b, &ev); break;
-        case YAML_SCALAR_EVENT: on_scalar(b, &ev); break;
-        case YAML_ALIAS_EVENT: on_alias(b, &ev); break;
-        case YAML_SEQUENCE_START_EVENT: on_start(b, &ev, SL_NODE_SEQ); break;
-        case YAML_MAPPING_START_EVENT: on_start(b, &ev, SL_NODE_MAP); break;
+        case YAML_DOCUMENT_START_EVENT:
+            on_document_start(b, &ev);
+            break;
+        case YAML_SCALAR_EVENT:
+            on_scalar(b, &ev);
+            break;
+        case YAML_ALIAS_EVENT:
+            on_alias(b, &ev);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            on_start(b, &ev, SL_NODE_SEQ);
+            break;
+        case YAML_MAPPING_START_EVENT:
+            on_start(b, &ev, SL_NODE_MAP);
+            break;
         case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT: on_end(b, &ev); break;
-        default: break;
+        case YAML_MAPPING_END_EVENT:
+            on_end(b, &ev);
+            break;
+        default:
+            break;
         }
         yaml_event_delete(&ev);
         if (type == YAML_STREAM_END_EVENT)
@@ -636,8 +644,7 @@ static bool check_input(builder_t *b)
     return true;
 }
 
-int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **out,
-                   sl_diag_t *diag)
+int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **out, sl_diag_t *diag)
 {
     return sl__yaml_parse_lenient(file, text, len, out, diag, NULL);
 }
@@ -679,7 +686,9 @@ int sl__yaml_read_file(const char *file, sl_buf_t *buf, sl_diag_t *diag)
 {
     sl__buf_init(buf, SL_YAML_BYTES_MAX);
     int rc = 0;
-    FILE *f = fopen(file, "rb");
+    /* "-" is standard input, bounded as a file is (read before any loop runs). */
+    bool is_stdin = strcmp(file, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(file, "rb");
     if (f == NULL) {
         rc = errno == ENOENT ? SL_ENOENT : SL_EIO;
         if (sl__diag_add(diag, file, (sl_mark_t){0, 0}, "cannot read: %s", strerror(errno)) < 0)
@@ -699,7 +708,8 @@ int sl__yaml_read_file(const char *file, sl_buf_t *buf, sl_diag_t *diag)
         sl__diag_add(diag, file, (sl_mark_t){1, 1}, "the file is too large (at most %zu bytes)",
                      SL_YAML_BYTES_MAX);
     }
-    fclose(f);
+    if (!is_stdin)
+        fclose(f);
 out:
     if (rc < 0)
         sl__buf_close(buf);
