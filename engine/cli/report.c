@@ -70,8 +70,8 @@ void sl__report_progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_wo
         p->rate = p->rate == 0 ? instant : 0.7 * p->rate + 0.3 * instant;
         if (has_http) {
             double requests = (double)(hs.requests - p->last_requests) / dt;
-            p->request_rate = p->request_rate == 0 ? requests
-                                                   : 0.7 * p->request_rate + 0.3 * requests;
+            p->request_rate =
+                p->request_rate == 0 ? requests : 0.7 * p->request_rate + 0.3 * requests;
             p->last_requests = hs.requests;
         }
         p->last_ns = now;
@@ -114,12 +114,19 @@ void sl__report_progress_clear(sl_progress_t *p)
 static const char *status_name(const sl_step_stats_t *s)
 {
     switch (s->status) {
-    case SL_STEP_DONE: return s->failed ? "partial" : "ok";
-    case SL_STEP_SKIPPED: return "skipped";
-    case SL_STEP_FAILED: return "failed";
-    case SL_STEP_CANCELED: return s->started_ns ? "canceled" : "not run";
-    case SL_STEP_RUNNING: return "running";
-    default: return "waiting";
+    /* partial: some tasks ok and some failed; all failed (on_error: continue) is failed */
+    case SL_STEP_DONE:
+        return s->failed == 0 ? "ok" : s->ok ? "partial" : "failed";
+    case SL_STEP_SKIPPED:
+        return "skipped";
+    case SL_STEP_FAILED:
+        return "failed";
+    case SL_STEP_CANCELED:
+        return s->started_ns ? "canceled" : "not run";
+    case SL_STEP_RUNNING:
+        return "running";
+    default:
+        return "waiting";
     }
 }
 
@@ -154,10 +161,13 @@ void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_
     /* A huge workflow shows its unusual steps only: a 100,000-line table helps nobody. */
     bool compact = wf->step_count > SUMMARY_ROWS_MAX;
     size_t tasks = 0, failed = 0, shown = 0, hidden = 0;
+    uint64_t now = sl__clock_now_ns();
     for (size_t i = 0; i < wf->step_count; i++) {
         const sl_step_stats_t *s = sl__run_step_stats(run, i);
-        double secs = s->started_ns && s->ended_ns ? (double)(s->ended_ns - s->started_ns) / 1e9
-                                                   : 0;
+        /* A step the run stopped while it ran (canceled) counts up to now, not 0. */
+        uint64_t end = s->ended_ns ? s->ended_ns : now;
+        double secs =
+            s->started_ns && end > s->started_ns ? (double)(end - s->started_ns) / 1e9 : 0;
         tasks += s->ok + s->failed + s->skipped;
         failed += s->failed;
         bool usual = s->status == SL_STEP_DONE && s->failed == 0;
@@ -167,8 +177,8 @@ void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_
         }
         shown++;
         fprintf(out, "%-*.*s  %-*.*s  %-8s %8zu %8zu %8zu %8zu %8.3fs\n", id_width, id_width,
-                wf->steps[i].id, kind_width, kind_width, wf->steps[i].uses, status_name(s),
-                s->ok, s->failed, s->skipped, s->retries, secs);
+                wf->steps[i].id, kind_width, kind_width, wf->steps[i].uses, status_name(s), s->ok,
+                s->failed, s->skipped, s->retries, secs);
     }
     if (hidden)
         fprintf(out, "(%zu more step%s not listed%s)\n", hidden, hidden == 1 ? "" : "s",
@@ -182,15 +192,16 @@ void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_
     for (size_t i = 0; i < wf->step_count; i++)
         cached += sl__run_step_stats(run, i)->cached;
     if (cached)
-        fprintf(out, "cached: %zu of %zu task%s not run (recorded outputs reused)\n", cached,
-                tasks, tasks == 1 ? "" : "s");
+        fprintf(out, "cached: %zu of %zu task%s not run (recorded outputs reused)\n", cached, tasks,
+                tasks == 1 ? "" : "s");
     sl_http_stats_t hs;
     if (sl__host_http_stats(svc, &hs)) {
         char bytes[16];
         format_bytes(bytes, sizeof(bytes), hs.bytes);
-        fprintf(out, "http: %" PRIu64 " request%s, %" PRIu64 " failed, %s received, at most %" PRIu32
-                " in flight\n", hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes,
-                hs.inflight_max);
+        fprintf(out,
+                "http: %" PRIu64 " request%s, %" PRIu64 " failed, %s received, at most %" PRIu32
+                " in flight\n",
+                hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes, hs.inflight_max);
     }
     print_pool(out, svc);
     if (sl__run_error(run))
