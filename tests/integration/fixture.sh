@@ -180,11 +180,12 @@ for path in /nope /graph/10000 /title/ttabc /wiki/ /redirect/x /flaky/; do
     [[ $code == 404 || ($path == /flaky/ && $code == 400) ]] && ok || bad "$path: $code"
 done
 
-# /stats: 50 parallel delayed requests are 50 in flight at once.
+# /stats: 50 parallel delayed requests are 50 in flight at once (the delay is long enough
+# for 50 curl processes to start on a loaded machine).
 curl -s "$url/stats/reset" > /dev/null
 pids=()
 for _ in $(seq 50); do
-    curl -s -o /dev/null -m 30 "$url/get?delay_ms=1000" &
+    curl -s -o /dev/null -m 30 "$url/get?delay_ms=4000" &
     pids+=($!)
 done
 wait "${pids[@]}" # not a bare wait: the server is a child of this shell too
