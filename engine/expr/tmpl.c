@@ -103,7 +103,7 @@ int sl__expr_check_chunk(const char *src, size_t len, int *line, char *err, size
         const char *msg = lua_tostring(L, -1);
         msg = msg ? msg : "?";
         if (strncmp(msg, "code:", 5) == 0)
-            *line = atoi(msg + 5);
+            *line = (int)strtol(msg + 5, NULL, 10);
         if (err && err_size)
             snprintf(err, err_size, "%s", strip_position(msg, "code"));
     }
