@@ -1,8 +1,10 @@
 /* sluice: the command line entry point. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/command.h"
@@ -17,15 +19,15 @@ static void usage(FILE *out)
         if (sl__cli_commands[i]->run)
             fprintf(out, "  %-10s %s\n", sl__cli_commands[i]->name, sl__cli_commands[i]->summary);
     fputs("\nRun 'sluice COMMAND --help' for a command's options.\n"
-          "Exit codes: 0 success, 1 the run failed, 2 bad input, 3 internal error.\n", out);
+          "Exit codes: 0 success, 1 the run failed, 2 bad input, 3 internal error.\n",
+          out);
 }
 
 /* Runs the command of the table named `name`, answering its --help from the table. */
 static int run_command(const sl_cli_command_t *cmd, int argc, char **argv)
 {
     if (cmd->run == NULL) {
-        fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n",
-                cmd->name);
+        fprintf(stderr, "sluice: error: '%s' is not available in this version yet\n", cmd->name);
         return SL_EXIT_USAGE;
     }
     if (sl__cli_wants_help(argc, argv)) {
@@ -46,8 +48,25 @@ static int finish_output(int status)
     return status;
 }
 
+/* A descriptor 0, 1 or 2 closed by the caller (`<&-`, `>&-`) would be handed out by the
+ * next open() and later closed as if it were a standard stream (libuv asserts on that in
+ * uv_loop_close): fill each closed one with /dev/null before anything else opens a file. */
+static void fill_closed_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (nfd >= 0 && nfd != fd) {
+            dup2(nfd, fd);
+            close(nfd);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    fill_closed_std_fds();
     /* A peer that went away (a subprocess's stdin, later a socket) is an error
      * return from write, not a reason for the engine to die. */
     signal(SIGPIPE, SIG_IGN);
