@@ -9,8 +9,8 @@
 #include "util/fingerprint.h"
 
 static const char *const step_fields[] = {
-    "uses", "with", "needs", "foreach", "if", "timeout", "retry", "on_error",
-    "concurrency", "executor", "slurm", "description", "cache", NULL};
+    "uses",     "with",        "needs",    "foreach", "if",          "timeout", "retry",
+    "on_error", "concurrency", "executor", "slurm",   "description", "cache",   NULL};
 
 /* ---- kind and settings ------------------------------------------------------ */
 
@@ -30,8 +30,10 @@ static void step_kind(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
     }
     const sl_kind_info_t *info = sl__registry_find(ld->reg, name);
     if (info && (info->kind->flags & SL_KIND_INTERNAL)) {
-        sl__loader_problem(ld, uses->mark, "step kind '%s' is internal to sluice and cannot "
-                           "be used in a workflow", name);
+        sl__loader_problem(ld, uses->mark,
+                           "step kind '%s' is internal to sluice and cannot "
+                           "be used in a workflow",
+                           name);
         return;
     }
     if (info) {
@@ -79,8 +81,7 @@ static void step_executor(sl_loader_t *ld, sl_step_t *step, const sl_node_t *nod
     if (sl__loader_entry(node, "executor", &value) &&
         sl__loader_enum(ld, value, "executor", executors, &choice)) {
         step->executor = (sl_executor_kind_t)choice;
-        if (step->executor == SL_EXECUTOR_SLURM && step->kind &&
-            step->kind->exec != SL_EXEC_CPU)
+        if (step->executor == SL_EXECUTOR_SLURM && step->kind && step->kind->exec != SL_EXEC_CPU)
             sl__loader_problem(ld, value->mark,
                                "executor 'slurm' is for CPU step kinds; '%s' runs on the loop",
                                step->kind->name);
@@ -131,8 +132,8 @@ static const sl_param_t *find_param(const sl_kind_t *kind, const char *name)
 /* "a boolean", "a string or a list", ... for a type mask. */
 static void describe_types(uint32_t types, char *buf, size_t size)
 {
-    static const char *const names[] = {"null", "a boolean", "an integer", "a number",
-                                        "a string", "a list", "a map"};
+    static const char *const names[] = {"null",     "a boolean", "an integer", "a number",
+                                        "a string", "a list",    "a map"};
     const char *parts[7];
     size_t n = 0;
     for (int t = SL_TYPE_BOOL; t <= SL_TYPE_MAP; t++) {
@@ -199,8 +200,8 @@ static void check_required(sl_loader_t *ld, const sl_step_t *step, const sl_node
         uint32_t g = SL_PARAM_GROUP(p->flags);
         if (g == 0) {
             if ((p->flags & SL_PARAM_REQUIRED) && !sl__loader_entry(with, p->name, NULL))
-                sl__loader_problem(ld, where, "step '%s' is missing parameter '%s' of %s",
-                                   step->id, p->name, kind->name);
+                sl__loader_problem(ld, where, "step '%s' is missing parameter '%s' of %s", step->id,
+                                   p->name, kind->name);
             continue;
         }
         if (groups_done[g / 32] & (1u << (g % 32)))
@@ -212,8 +213,8 @@ static void check_required(sl_loader_t *ld, const sl_step_t *step, const sl_node
             if (SL_PARAM_GROUP(q->flags) != g)
                 continue;
             present += sl__loader_entry(with, q->name, NULL) != NULL;
-            int w = snprintf(names + used, sizeof(names) - used, "%s'%s'", used ? ", " : "",
-                             q->name);
+            int w =
+                snprintf(names + used, sizeof(names) - used, "%s'%s'", used ? ", " : "", q->name);
             used += w > 0 && (size_t)w < sizeof(names) - used ? (size_t)w : 0;
         }
         if (present != 1)
@@ -293,8 +294,10 @@ static void step_foreach_if(sl_loader_t *ld, sl_step_t *step, const sl_node_t *n
             (value->kind == SL_NODE_SCALAR && whole_expression(value)))
             make_tmpl(ld, value, &step->foreach);
         else
-            sl__loader_problem(ld, value->mark, "foreach expects a list or an expression, "
-                                                "found %s", sl__loader_found(value));
+            sl__loader_problem(ld, value->mark,
+                               "foreach expects a list or an expression, "
+                               "found %s",
+                               sl__loader_found(value));
     }
     if (sl__loader_entry(node, "if", &value)) {
         const char *found = sl__loader_found(value);
@@ -302,8 +305,8 @@ static void step_foreach_if(sl_loader_t *ld, sl_step_t *step, const sl_node_t *n
         if (literal_bool || (value->kind == SL_NODE_SCALAR && strstr(value->str, "${{")))
             make_tmpl(ld, value, &step->if_cond);
         else
-            sl__loader_problem(ld, value->mark,
-                               "'if' expects a boolean or an expression, found %s", found);
+            sl__loader_problem(ld, value->mark, "'if' expects a boolean or an expression, found %s",
+                               found);
     }
 }
 
@@ -358,8 +361,8 @@ static void check_script(sl_loader_t *ld, const sl_step_t *step, const sl_node_t
         strcmp(sl__loader_found(script), "a string") != 0)
         return;
     bool absolute = script->str[0] == '/';
-    char *path = absolute ? sl__strdup(script->str)
-                          : sl__asprintf("%s/%s", ld->wf->dir, script->str);
+    char *path =
+        absolute ? sl__strdup(script->str) : sl__asprintf("%s/%s", ld->wf->dir, script->str);
     if (path == NULL) {
         sl__loader_fail(ld, SL_ENOMEM);
         return;
@@ -367,8 +370,8 @@ static void check_script(sl_loader_t *ld, const sl_step_t *step, const sl_node_t
     struct stat st;
     int err = stat(path, &st) == 0 ? 0 : errno;
     if (err == 0 && !S_ISREG(st.st_mode))
-        sl__loader_problem(ld, script->mark, "script '%s' is not a regular file (%s)",
-                           script->str, path);
+        sl__loader_problem(ld, script->mark, "script '%s' is not a regular file (%s)", script->str,
+                           path);
     else if (err == 0 && access(path, R_OK) != 0)
         err = errno;
     if (err == ENOENT || err == ENOTDIR)
@@ -380,6 +383,22 @@ static void check_script(sl_loader_t *ld, const sl_step_t *step, const sl_node_t
     sl__free(path);
 }
 
+/* A literal `max_instructions` must be a positive integer: 0 or less would not mean "no
+ * limit" but silently fall back to the default budget. */
+static void check_max_instructions(sl_loader_t *ld, const sl_step_t *step, const sl_node_t *node)
+{
+    const sl_node_t *max = lua_param(step, node, "max_instructions");
+    if (max == NULL || strstr(max->str, "${{") != NULL ||
+        strcmp(sl__loader_found(max), "an integer") != 0)
+        return;
+    char *end;
+    errno = 0;
+    long long n = strtoll(max->str, &end, 0);
+    if (errno == 0 && *end == '\0' && n <= 0)
+        sl__loader_problem(ld, max->mark, "'max_instructions' expects a positive integer, got '%s'",
+                           max->str);
+}
+
 /* ---- dependencies -------------------------------------------------------------- */
 
 typedef struct dep_ctx {
@@ -387,7 +406,7 @@ typedef struct dep_ctx {
     size_t self;
     size_t *deps;
     size_t count, cap;
-    size_t watch;   /* a step whose mention `seen` records */
+    size_t watch; /* a step whose mention `seen` records */
     bool seen;
 } dep_ctx_t;
 
@@ -484,8 +503,9 @@ static void step_needs(dep_ctx_t *c, const sl_node_t *node)
     if (!sl__loader_entry(node, "needs", &needs))
         return;
     if (needs->kind == SL_NODE_MAP) {
-        sl__loader_problem(c->ld, needs->mark, "'needs' expects a step id or a list of step "
-                                               "ids, found a map");
+        sl__loader_problem(c->ld, needs->mark,
+                           "'needs' expects a step id or a list of step "
+                           "ids, found a map");
         return;
     }
     size_t n = needs->kind == SL_NODE_SEQ ? needs->count : 1;
@@ -644,6 +664,7 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
     step_foreach_if(ld, step, node);
     check_var_refs(ld, step);
     check_script(ld, step, node);
+    check_max_instructions(ld, step, node);
     step_deps(ld, index, node);
     step_hash(step, node);
 }
