@@ -12,7 +12,8 @@
 #                  holds extra server arguments (may be empty). $FIXTURE_URL is then set for
 #                  args, setup and check (e.g. args: run $WF --var base=$FIXTURE_URL), and
 #                  the URL reads "http://FIXTURE" in the compared stderr/stdout
-#   check          optional: a bash script run afterwards in the work folder
+#   check          optional: a bash script run afterwards in the work folder ($SLUICE_BIN
+#                  is the sluice binary, to run it again under other conditions)
 #                  (stdout/stderr of sluice are in ./.stdout and ./.stderr); must exit 0
 # The case runs in a fresh copy of its folder, so paths in messages read
 # "workflow.yaml:LINE:COL".
@@ -28,7 +29,8 @@ args='validate $WF'
 expected_exit=0
 [[ -f exit ]] && expected_exit=$(tr -d '[:space:]' < exit)
 WF=workflow.yaml
-export SLUICE_STATE="$work/.sluice" WF
+SLUICE_BIN=$sluice
+export SLUICE_STATE="$work/.sluice" WF SLUICE_BIN
 if [[ -f fixture ]]; then
   # shellcheck disable=SC2046
   source "$here/fixture/start.sh" "$(dirname "$sluice")" $(cat fixture) || exit 1

@@ -1,8 +1,10 @@
 /* sluice: the command line entry point. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/command.h"
@@ -46,8 +48,25 @@ static int finish_output(int status)
     return status;
 }
 
+/* A descriptor 0, 1 or 2 closed by the caller (`<&-`, `>&-`) would be handed out by the
+ * next open() and later closed as if it were a standard stream (libuv asserts on that in
+ * uv_loop_close): fill each closed one with /dev/null before anything else opens a file. */
+static void fill_closed_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (nfd >= 0 && nfd != fd) {
+            dup2(nfd, fd);
+            close(nfd);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    fill_closed_std_fds();
     /* A peer that went away (a subprocess's stdin, later a socket) is an error
      * return from write, not a reason for the engine to die. */
     signal(SIGPIPE, SIG_IGN);

@@ -11,9 +11,9 @@
 #include "cli/common.h"
 #include "cli/report.h"
 #include "expr/expr.h"
-#include "vm/vm.h"
 #include "graph/graph.h"
 #include "sched/sched.h"
+#include "vm/vm.h"
 
 /*
  * The process exits right after a run: its values (15,000 outputs take 10 ms to free) are
@@ -47,10 +47,11 @@ typedef struct run_ctx {
     sl_workflow_t *wf;
     const sl_registry_t *registry;
     sl_services_t *services;
-    sl_store_t *store;               /* NULL: SLUICE_STATE=none */
-    sl_store_run_row_t *resume;      /* the run resumed, or NULL */
+    sl_store_t *store;          /* NULL: SLUICE_STATE=none */
+    sl_store_run_row_t *resume; /* the run resumed, or NULL */
     sl_recorder_t *recorder;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint;
+    uv_signal_t sigterm[4]; /* STOP_SIGNALS: each cancels running tasks, as SIGTERM does */
     uv_timer_t progress_timer;
     /* SLUICE_LOOP_STATS: the longest stretch the loop worked without polling, measured
      * from the check after a poll to the prepare before the next (for benchmarks). */
@@ -63,9 +64,7 @@ typedef struct run_ctx {
     int signals_seen;
 } run_ctx_t;
 
-enum {
-    RUN_VAR, RUN_DRY_RUN, RUN_RESUME, RUN_FORCE, RUN_NO_CACHE, RUN_WORKERS, RUN_LOG, RUN_QUIET
-};
+enum { RUN_VAR, RUN_DRY_RUN, RUN_RESUME, RUN_FORCE, RUN_NO_CACHE, RUN_WORKERS, RUN_LOG, RUN_QUIET };
 
 /* The short names are the letters getopt has always accepted for these options. */
 static const sl_cli_option_t run_options[] = {
@@ -78,8 +77,8 @@ static const sl_cli_option_t run_options[] = {
     [RUN_NO_CACHE] = {"no-cache", 'C', NULL, "run every task, even where cache: true", 0},
     [RUN_WORKERS] = {"workers", 'w', "N", "CPU worker processes (default: limits.cpu.workers)", 0},
     [RUN_LOG] = {"log", 'l', "text|json", "log line format on stderr (default text)", 0},
-    [RUN_QUIET] = {"quiet", 'q', NULL,
-                   "no progress line and only warnings and errors in the log", 0},
+    [RUN_QUIET] = {"quiet", 'q', NULL, "no progress line and only warnings and errors in the log",
+                   0},
 };
 
 const sl_cli_command_t sl__cli_run_command = {
@@ -106,11 +105,21 @@ static int take_run_option(int index, const char *value, run_opts_t *o)
             return sl__cli_usage_error(run_cmd, "--var expects K=V, got '%s'", value);
         o->vars[o->var_count++] = value;
         return 0;
-    case RUN_DRY_RUN: o->dry_run = true; return 0;
-    case RUN_QUIET: o->quiet = true; return 0;
-    case RUN_RESUME: o->resume = value; return 0;
-    case RUN_FORCE: o->force = true; return 0;
-    case RUN_NO_CACHE: o->no_cache = true; return 0;
+    case RUN_DRY_RUN:
+        o->dry_run = true;
+        return 0;
+    case RUN_QUIET:
+        o->quiet = true;
+        return 0;
+    case RUN_RESUME:
+        o->resume = value;
+        return 0;
+    case RUN_FORCE:
+        o->force = true;
+        return 0;
+    case RUN_NO_CACHE:
+        o->no_cache = true;
+        return 0;
     case RUN_WORKERS:
         o->workers = strtol(value, &end, 10);
         if (*value == '\0' || *end != '\0' || o->workers < 1 || o->workers > 4096)
@@ -124,7 +133,8 @@ static int take_run_option(int index, const char *value, run_opts_t *o)
         else
             return sl__cli_usage_error(run_cmd, "--log expects text or json, got '%s'", value);
         return 0;
-    default: return SL_EXIT_USAGE;
+    default:
+        return SL_EXIT_USAGE;
     }
 }
 
@@ -134,8 +144,8 @@ static int parse_run_args(int argc, char **argv, run_opts_t *o)
     sl__cli_parser_init(&parser, &sl__cli_run_command, argc, argv);
     int index, status = 0;
     while (status == 0 && (index = sl__cli_parser_next(&parser)) != SL_CLI_PARSE_END)
-        status = index == SL_CLI_PARSE_BAD ? SL_EXIT_USAGE
-                                           : take_run_option(index, parser.value, o);
+        status =
+            index == SL_CLI_PARSE_BAD ? SL_EXIT_USAGE : take_run_option(index, parser.value, o);
     return status ? status : sl__cli_parser_one_file(&parser, &o->file);
 }
 
@@ -197,8 +207,11 @@ static void print_step_plan(sl_vm_t *vm, const sl_workflow_t *wf, const sl_step_
 static int dry_run(const sl_workflow_t *wf)
 {
     size_t *order = sl__malloc((wf->step_count ? wf->step_count : 1) * sizeof(*order));
-    sl_vm_scope_t scope = {.vars = wf->vars, .workflow_name = wf->name, .run_id = "dry-run",
-                           .run_started = (int64_t)time(NULL), .step_output = no_outputs};
+    sl_vm_scope_t scope = {.vars = wf->vars,
+                           .workflow_name = wf->name,
+                           .run_id = "dry-run",
+                           .run_started = (int64_t)time(NULL),
+                           .step_output = no_outputs};
     sl_vm_t *vm = NULL;
     sl_graph_t graph = {0};
     int rc = order ? sl__workflow_graph(wf, &graph) : SL_ENOMEM;
@@ -227,6 +240,10 @@ static void on_progress_tick(uv_timer_t *timer)
     sl__report_progress_draw(&ctx->progress, ctx->run, ctx->wf, ctx->services);
 }
 
+/* Signals whose default action would kill the run and leave `.part` files behind: each is
+ * handled as SIGTERM (a terminal hang-up, Ctrl-backslash, a stray `kill -USR1`). */
+static const int STOP_SIGNALS[] = {SIGTERM, SIGHUP, SIGQUIT, SIGUSR1};
+
 static void on_signal(uv_signal_t *handle, int signum)
 {
     run_ctx_t *ctx = handle->data;
@@ -236,11 +253,16 @@ static void on_signal(uv_signal_t *handle, int signum)
      * cancels them. */
     if (signum == SIGINT && ctx->signals_seen == 1) {
         fputs("sluice: interrupted: no new tasks; running ones may finish "
-              "(Ctrl-C again to cancel them)\n", stderr);
+              "(Ctrl-C again to cancel them)\n",
+              stderr);
         sl__run_stop(ctx->run, false);
     } else {
         fprintf(stderr, "sluice: %s: canceling running tasks\n",
-                signum == SIGINT ? "interrupted again" : "terminated");
+                signum == SIGINT    ? "interrupted again"
+                : signum == SIGHUP  ? "hang-up (SIGHUP)"
+                : signum == SIGQUIT ? "quit (SIGQUIT)"
+                : signum == SIGUSR1 ? "SIGUSR1"
+                                    : "terminated");
         sl__run_stop(ctx->run, true);
     }
 }
@@ -278,7 +300,8 @@ static void on_run_done(sl_run_t *run, void *ud)
     run_ctx_t *ctx = ud;
     uv_timer_stop(&ctx->progress_timer);
     uv_signal_stop(&ctx->sigint);
-    uv_signal_stop(&ctx->sigterm);
+    for (size_t i = 0; i < SL_COUNTOF(STOP_SIGNALS); i++)
+        uv_signal_stop(&ctx->sigterm[i]);
     uv_stop(&ctx->loop);
 }
 
@@ -327,14 +350,21 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
         return SL_EXIT_INTERNAL;
     sl_services_opts_t services = {.registry = ctx->registry, .prestart = ctx->resume == NULL};
     int rc = sl__host_services_new(&ctx->loop, ctx->wf, &services, &ctx->services);
-    sl_run_opts_t opts = {.run_id = run_id, .started_unix = (int64_t)now,
-                          .cpu = sl__host_executor(ctx->services), .services = ctx->services};
+    sl_run_opts_t opts = {.run_id = run_id,
+                          .started_unix = (int64_t)now,
+                          .cpu = sl__host_executor(ctx->services),
+                          .services = ctx->services};
     char err[1024] = "";
     if (rc == 0 && ctx->store) {
         sl_recorder_opts_t ro = {
-            .store = ctx->store, .wf = ctx->wf, .loop = &ctx->loop, .run_id = run_id,
-            .trigger = ctx->resume ? "resume" : "manual", .started_ms = sl__store_now_ms(),
-            .resume = ctx->resume, .no_cache = o->no_cache,
+            .store = ctx->store,
+            .wf = ctx->wf,
+            .loop = &ctx->loop,
+            .run_id = run_id,
+            .trigger = ctx->resume ? "resume" : "manual",
+            .started_ms = sl__store_now_ms(),
+            .resume = ctx->resume,
+            .no_cache = o->no_cache,
         };
         rc = sl__host_recorder_new(&ro, &ctx->recorder, err, sizeof(err));
         opts.observer = ctx->recorder ? sl__host_recorder_observer(ctx->recorder) : NULL;
@@ -343,8 +373,8 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     if (rc == 0)
         rc = sl__run_new(&ctx->loop, ctx->wf, &opts, &ctx->run);
     if (rc < 0) {
-        fprintf(stderr, "sluice: error: cannot start the run: %s\n", err[0] ? err :
-                sl_strerror(rc));
+        fprintf(stderr, "sluice: error: cannot start the run: %s\n",
+                err[0] ? err : sl_strerror(rc));
         sl__host_recorder_free(ctx->recorder);
         sl__host_services_free(ctx->services);
         uv_loop_close(&ctx->loop);
@@ -354,11 +384,14 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
         sl__host_recorder_watch(ctx->recorder, ctx->run);
     start_loop_stats(ctx);
     uv_signal_init(&ctx->loop, &ctx->sigint);
-    uv_signal_init(&ctx->loop, &ctx->sigterm);
     uv_timer_init(&ctx->loop, &ctx->progress_timer);
-    ctx->sigint.data = ctx->sigterm.data = ctx->progress_timer.data = ctx;
+    ctx->sigint.data = ctx->progress_timer.data = ctx;
     uv_signal_start(&ctx->sigint, on_signal, SIGINT);
-    uv_signal_start(&ctx->sigterm, on_signal, SIGTERM);
+    for (size_t i = 0; i < SL_COUNTOF(STOP_SIGNALS); i++) {
+        uv_signal_init(&ctx->loop, &ctx->sigterm[i]);
+        ctx->sigterm[i].data = ctx;
+        uv_signal_start(&ctx->sigterm[i], on_signal, STOP_SIGNALS[i]);
+    }
     sl__report_progress_init(&ctx->progress, stdout);
     if (ctx->show_progress)
         uv_timer_start(&ctx->progress_timer, on_progress_tick, 100, 200);
@@ -385,7 +418,8 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
         _exit(status);
     }
     uv_close((uv_handle_t *)&ctx->sigint, NULL);
-    uv_close((uv_handle_t *)&ctx->sigterm, NULL);
+    for (size_t i = 0; i < SL_COUNTOF(STOP_SIGNALS); i++)
+        uv_close((uv_handle_t *)&ctx->sigterm[i], NULL);
     uv_close((uv_handle_t *)&ctx->progress_timer, NULL);
     uv_close((uv_handle_t *)&ctx->turn_start, NULL);
     uv_close((uv_handle_t *)&ctx->turn_end, NULL);

@@ -429,6 +429,22 @@ static void check_code(sl_loader_t *ld, const sl_step_t *step, const sl_node_t *
                        line > 0 ? line : 1, err);
 }
 
+/* A literal `max_instructions` must be a positive integer: 0 or less would not mean "no
+ * limit" but silently fall back to the default budget. */
+static void check_max_instructions(sl_loader_t *ld, const sl_step_t *step, const sl_node_t *node)
+{
+    const sl_node_t *max = lua_param(step, node, "max_instructions");
+    if (max == NULL || strstr(max->str, "${{") != NULL ||
+        strcmp(sl__loader_found(max), "an integer") != 0)
+        return;
+    char *end;
+    errno = 0;
+    long long n = strtoll(max->str, &end, 0);
+    if (errno == 0 && *end == '\0' && n <= 0)
+        sl__loader_problem(ld, max->mark, "'max_instructions' expects a positive integer, got '%s'",
+                           max->str);
+}
+
 /* ---- dependencies -------------------------------------------------------------- */
 
 typedef struct dep_ctx {
@@ -695,6 +711,7 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
     check_var_refs(ld, step);
     check_script(ld, step, node);
     check_code(ld, step, node);
+    check_max_instructions(ld, step, node);
     step_deps(ld, index, node);
     step_hash(step, node);
 }

@@ -267,8 +267,8 @@ static int l_steps_index(lua_State *L)
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
         return 1;
     const sl_value_t *out = NULL;
-    if (vm->scope.step_output == NULL || !vm->scope.step_output(vm->scope.ud, lua_tostring(L, 2),
-                                                                &out))
+    if (vm->scope.step_output == NULL ||
+        !vm->scope.step_output(vm->scope.ud, lua_tostring(L, 2), &out))
         return 0;
     const char *path = lua_pushfstring(L, "steps.%s", lua_tostring(L, 2));
     sl__vm_ro_push_value(L, out, path);
@@ -346,8 +346,8 @@ static void push_proxy(lua_State *L, lua_CFunction index, const char *name)
 /* ---- building the sandbox ------------------------------------------------ */
 
 static const char *const base_names[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
-    "type", "xpcall", "rawequal", "rawget", "rawlen", "getmetatable", "_VERSION",
+    "assert",   "error", "ipairs", "next",     "pairs",  "pcall",  "select",       "tonumber",
+    "tostring", "type",  "xpcall", "rawequal", "rawget", "rawlen", "getmetatable", "_VERSION",
 };
 static const char *const lib_names[] = {"string", "table", "math", "utf8"};
 
@@ -386,6 +386,7 @@ static void copy_lib(lua_State *L, int env, const char *name)
         lua_setfield(L, -2, "__metatable");
         lua_pop(L, 2);
     }
+    sl__vm_open_costly(L, lua_gettop(L), name);
     sl__vm_ro_lib(L, name);
     lua_setfield(L, env, name);
     lua_pop(L, 1);

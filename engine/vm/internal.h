@@ -27,15 +27,15 @@ struct sl_vm {
     char *run_id;
     size_t mem_used;
     size_t mem_max;
-    bool mem_refused;          /* the allocator refused a request since last cleared */
+    bool mem_refused; /* the allocator refused a request since last cleared */
     uint64_t expr_instructions;
     sl_vm_budget_t expr_budget; /* the main thread's */
-    int env_ref;               /* the sandbox: the expression scope (a read-only proxy) */
-    int env_real_ref;          /* the table behind it */
+    int env_ref;                /* the sandbox: the expression scope (a read-only proxy) */
+    int env_real_ref;           /* the table behind it */
     int ro_proxy_ref, ro_path_ref, ro_mt_ref, ro_next_ref; /* vm/readonly.c's state */
-    int cache_ref;             /* compiled expressions, keyed by light userdata */
-    int list_mt_ref;           /* metatable marking tables that came from lists */
-    const void *list_mt;       /* its identity, for sl__vm_pull */
+    int cache_ref;       /* compiled expressions, keyed by light userdata */
+    int list_mt_ref;     /* metatable marking tables that came from lists */
+    const void *list_mt; /* its identity, for sl__vm_pull */
     sl_vm_attachment_t attached[SL_VM_ATTACHED_MAX]; /* the embedders' state (sl__vm_attach) */
 };
 
@@ -66,6 +66,10 @@ const sl_value_t *sl__vm_ro_value(lua_State *L, int idx);
 
 /** Sets the sandbox's pattern functions (find, match, gmatch, gsub) in a string table. */
 void sl__vm_open_strmatch(lua_State *L, int string_table);
+
+/** Replaces string.rep in a string table, and table.concat/move/insert in a table table,
+ *  by versions that charge their C work first (costly.c). */
+void sl__vm_open_costly(lua_State *L, int lib_table, const char *name);
 
 /** Builds the sandbox (helpers.c); runs protected, pushes nothing, returns 0 or SL_ENOMEM. */
 int sl__vm_open_sandbox(sl_vm_t *vm);

@@ -142,6 +142,27 @@ uint64_t sl__vm_budget_take(lua_State *L, uint64_t want)
     return taken;
 }
 
+bool sl__vm_mem_exceeds(lua_State *L, double bytes)
+{
+    void *ud;
+    if (lua_getallocf(L, &ud) != vm_alloc)
+        return false;
+    const sl_vm_t *vm = ud;
+    return bytes > (double)(vm->mem_max - vm->mem_used);
+}
+
+void sl__vm_charge(lua_State *L, uint64_t units)
+{
+    sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
+    if (budget == NULL || lua_gethook(L) != budget_hook)
+        return; /* no budget running: the engine's own call */
+    if (budget->tripped || budget->remaining < units) {
+        budget_trip(L, budget, BUDGET_MESSAGE);
+        luaL_error(L, BUDGET_MESSAGE);
+    }
+    budget->remaining -= units;
+}
+
 void sl__vm_budget_refund(lua_State *L, uint64_t unused)
 {
     sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
@@ -355,8 +376,7 @@ static int eval_error(sl_vm_t *vm, int status, const char *chunkname, char *err,
 }
 
 int sl__vm_eval(sl_vm_t *vm, const void *key, const char *src, size_t len, const char *chunkname,
-                const sl_value_t *item, int64_t index, sl_value_t **out, char *err,
-                size_t err_size)
+                const sl_value_t *item, int64_t index, sl_value_t **out, char *err, size_t err_size)
 {
     lua_State *L = vm->L;
     int base = lua_gettop(L);

@@ -88,13 +88,13 @@ const sl_value_t *sl__vm_step_output(const sl_vm_t *vm, const char *id);
  * with the main thread's pointer, so the lua kind points each coroutine at its own.
  */
 typedef struct sl_vm_budget {
-    uint64_t remaining;  /* instructions left, the armed chunk included */
-    int armed;           /* instructions the count hook was set to before it next fires */
-    bool tripped;        /* the budget ran out: the error is SL_ELIMIT */
-    const char *message; /* why it tripped (static text) */
-    bool preemptible;    /* a Lua step's coroutine: the hook yields it now and then */
+    uint64_t remaining;   /* instructions left, the armed chunk included */
+    int armed;            /* instructions the count hook was set to before it next fires */
+    bool tripped;         /* the budget ran out: the error is SL_ELIMIT */
+    const char *message;  /* why it tripped (static text) */
+    bool preemptible;     /* a Lua step's coroutine: the hook yields it now and then */
     uint64_t since_yield; /* instructions run since the hook last yielded */
-    bool preempted;      /* the last yield came from the hook, not from a sluice call */
+    bool preempted;       /* the last yield came from the hook, not from a sluice call */
 } sl_vm_budget_t;
 
 /** The VM owning a state or thread (the allocator's user data). */
@@ -140,6 +140,18 @@ void sl__vm_budget_stop(lua_State *L);
  */
 uint64_t sl__vm_budget_take(lua_State *L, uint64_t want);
 void sl__vm_budget_refund(lua_State *L, uint64_t unused);
+
+/**
+ * The C-level work of one library call (string.rep, table.concat/move/insert, a
+ * matcher's scan), charged before it is done: `units` instructions, roughly one per
+ * element or per 64 bytes. Raises "instruction budget exceeded" when the running
+ * thread's budget has fewer left (the budget is then spent, as the count hook leaves
+ * it). No budget running (the engine's own calls): nothing happens.
+ */
+void sl__vm_charge(lua_State *L, uint64_t units);
+/** True when `bytes` more would pass the VM's memory cap: a call about to build a
+ *  result that big fails with "not enough memory" anyway, before any work is done. */
+bool sl__vm_mem_exceeds(lua_State *L, double bytes);
 
 /** Replaces the value on top, if a table, with a read-only view named `path`. Raises. */
 void sl__vm_ro_wrap(lua_State *L, const char *path);

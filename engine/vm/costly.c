@@ -1,0 +1,100 @@
+/*
+ * Library functions whose single C call does work proportional to its arguments
+ * (string.rep, table.concat, table.move, table.insert): the sandbox's copies charge
+ * that work to the instruction budget (sl__vm_charge) before calling the standard
+ * function, so one call such as string.rep('', math.maxinteger) trips the budget
+ * instead of freezing the loop.
+ */
+#include <string.h>
+
+#include "vm/internal.h"
+#include "vm/vm.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+
+/* Bytes of C work worth one instruction. */
+#define COSTLY_BYTES_PER_UNIT 64u
+
+/* `count` elements and `bytes` bytes, saturated. */
+static uint64_t costly_units(uint64_t count, double bytes)
+{
+    double units = (double)count + bytes / COSTLY_BYTES_PER_UNIT;
+    return units >= 1.8e19 ? UINT64_MAX : (uint64_t)units;
+}
+
+/* Calls the standard function (upvalue 1) with this call's arguments. */
+static int costly_call(lua_State *L)
+{
+    int n = lua_gettop(L);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int l_costly_rep(lua_State *L)
+{
+    size_t l, lsep = 0;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    double bytes = (double)n * (double)(l + lsep);
+    /* A result past the memory cap fails in its allocation, before the copying loop. */
+    if (n > 0 && !(bytes > 0 && sl__vm_mem_exceeds(L, bytes)))
+        sl__vm_charge(L, costly_units((uint64_t)n, bytes));
+    return costly_call(L);
+}
+
+/* Elements from i to j inclusive; 0 when empty. */
+static uint64_t costly_span(lua_Integer i, lua_Integer j)
+{
+    if (j < i)
+        return 0;
+    uint64_t span = (uint64_t)j - (uint64_t)i + 1;
+    return span == 0 ? UINT64_MAX : span;
+}
+
+static int l_costly_concat(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer i = luaL_optinteger(L, 3, 1);
+    lua_Integer j = lua_isnoneornil(L, 4) ? luaL_len(L, 1) : luaL_checkinteger(L, 4);
+    sl__vm_charge(L, costly_units(costly_span(i, j), 0));
+    return costly_call(L);
+}
+
+static int l_costly_move(lua_State *L)
+{
+    lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+    sl__vm_charge(L, costly_units(costly_span(f, e), 0));
+    return costly_call(L);
+}
+
+static int l_costly_insert(lua_State *L)
+{
+    if (lua_gettop(L) == 3) {
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_Integer e = luaL_len(L, 1), pos = luaL_checkinteger(L, 2);
+        sl__vm_charge(L, costly_units(costly_span(pos, e), 0));
+    }
+    return costly_call(L);
+}
+
+static void costly_set(lua_State *L, int lib_table, const char *field, lua_CFunction fn)
+{
+    lua_getfield(L, lib_table, field);
+    lua_pushcclosure(L, fn, 1);
+    lua_setfield(L, lib_table, field);
+}
+
+void sl__vm_open_costly(lua_State *L, int lib_table, const char *name)
+{
+    if (strcmp(name, "string") == 0) {
+        costly_set(L, lib_table, "rep", l_costly_rep);
+    } else if (strcmp(name, "table") == 0) {
+        costly_set(L, lib_table, "concat", l_costly_concat);
+        costly_set(L, lib_table, "move", l_costly_move);
+        costly_set(L, lib_table, "insert", l_costly_insert);
+    }
+}
