@@ -214,13 +214,15 @@ static void on_deferred(uv_idle_t *idle)
         sl_http_t *req = list;
         list = req->queue_next;
         req->queue_next = NULL;
-        sl__io_http_report(req, req->fail_code, NULL, req->fail_message, req->fail_retry_after_ms);
+        sl__io_http_report(req, req->fail_code, NULL, req->fail_message,
+                           req->fail_retry_after_ms);
         sl__io_http_release(req);
     }
 }
 
 /* Fails a request outside curl; the report comes from the loop, never from the caller. */
-void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt, ...)
+void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt,
+                            ...)
 {
     sl_http_client_t *client = req->client;
     char message[512];
@@ -296,8 +298,7 @@ void sl__io_http_pump(sl_http_client_t *client)
         sl_http_t *req = host->queue_head;
         sl__io_hosts_unqueue(req);
         const char *rule = NULL;
-        if (!req->internal && host->robots &&
-            !sl__io_robots_allows(host->robots, req->path, &rule)) {
+        if (!req->internal && host->robots && !sl__io_robots_allows(host->robots, req->path, &rule)) {
             sl__io_http_defer_fail(req, SL_EFAILED, -1, "%s %s: blocked by robots.txt (%s)",
                                    req->method, req->url, rule);
             sl__io_hosts_wake(host);
@@ -431,8 +432,8 @@ int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_cli
     return 0;
 }
 
-sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt, sl_http_done_fn done,
-                                   void *ud)
+sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt,
+                                   sl_http_done_fn done, void *ud)
 {
     sl_http_t *req = sl__calloc(1, sizeof(*req));
     if (req == NULL)

@@ -86,10 +86,10 @@ void sl__io_http_cancel(sl_http_t *req);
 
 /** Counters for the run's summary and tests. */
 typedef struct sl_http_stats {
-    uint64_t requests; /* finished, any outcome */
+    uint64_t requests;   /* finished, any outcome */
     uint64_t failed;
-    uint64_t bytes;    /* body bytes received */
-    uint32_t inflight; /* now */
+    uint64_t bytes;      /* body bytes received */
+    uint32_t inflight;   /* now */
     uint32_t inflight_max;
 } sl_http_stats_t;
 

@@ -16,8 +16,8 @@
 #define HTTP_HEADER_BYTES_MAX (256u << 10) /* all response headers of one request */
 #define HTTP_SAVE_BUFFER_MAX (1u << 20)    /* body bytes waiting for the disk, per request */
 #define HTTP_EXPECT_MAX 16
-#define HTTP_BODY_RESERVE_MAX (64u << 10)        /* body bytes reserved before they arrive */
-#define HTTP_TIMEOUT_MS_DEFAULT (5 * 60 * 1000)  /* an attempt with no timeout of its own */
+#define HTTP_BODY_RESERVE_MAX (64u << 10) /* body bytes reserved before they arrive */
+#define HTTP_TIMEOUT_MS_DEFAULT (5 * 60 * 1000) /* an attempt with no timeout of its own */
 #define HTTP_IDLE_TIMEOUT_MS_DEFAULT (60 * 1000) /* ... and no byte received for this long */
 
 typedef struct host host_t;
@@ -36,66 +36,66 @@ typedef enum {
 /* save_to: the body streams to a temporary file beside the target, renamed on success. */
 typedef struct save {
     char *path;
-    char *tmp_path; /* NULL until created */
-    uv_file fd;     /* -1 when closed */
-    char *filling;  /* curl appends here */
+    char *tmp_path;     /* NULL until created */
+    uv_file fd;         /* -1 when closed */
+    char *filling;      /* curl appends here */
     size_t filling_len;
-    char *writing; /* a uv_fs_write is writing this */
+    char *writing;      /* a uv_fs_write is writing this */
     size_t writing_len;
     uv_fs_t fs;
     uv_work_t work;
-    bool busy;            /* fs or work request outstanding */
-    bool paused;          /* curl paused until the disk catches up */
-    bool judged;          /* the finished transfer's outcome is known */
+    bool busy;          /* fs or work request outstanding */
+    bool paused;        /* curl paused until the disk catches up */
+    bool judged;        /* the finished transfer's outcome is known */
     sl_value_t *response; /* built before the rename, reported after it */
-    int error;            /* errno-style, from the disk */
+    int error;          /* errno-style, from the disk */
 } save_t;
 
 struct sl_http {
     sl_http_client_t *client;
-    uint32_t attempt; /* named in messages; 0 = not shown */
+    uint32_t attempt;          /* named in messages; 0 = not shown */
     host_t *host;
-    sl_http_done_fn done; /* NULL once reported */
+    sl_http_done_fn done;      /* NULL once reported */
     void *ud;
     sl_http_started_fn started; /* when it reaches curl (sl_http_call_t); NULL: not told */
     void *started_ud;
-    int64_t step_timeout_ms; /* the caller bounds the attempt itself: no default timeouts */
-    uint8_t state;           /* req_state_t */
-    bool internal;           /* a robots.txt fetch: not subject to robots */
+    int64_t step_timeout_ms;   /* the caller bounds the attempt itself: no default timeouts */
+    uint8_t state;             /* req_state_t */
+    bool internal;             /* a robots.txt fetch: not subject to robots */
     bool too_big;
     bool headers_too_big;
-    bool head_done;           /* the blank line ending a response head was seen */
-    bool out_of_memory;       /* the body could not be stored */
-    bool timeout_default;     /* timeout_ms and idle_ms are the defaults, not the caller's */
-    char length_conflict[64]; /* two Content-Length values that disagree, for the message */
-    bool fresh_connect;       /* no idle connection to reuse: skip curl's search */
-    bool broken;              /* on the client's broken list: curl cannot be watched */
-    sl_http_t *queue_next;    /* host queue, or the deferred or broken list */
-    sl_http_t *queue_prev;    /* host queue only */
+    bool head_done;            /* the blank line ending a response head was seen */
+    bool out_of_memory;        /* the body could not be stored */
+    bool timeout_default;      /* timeout_ms and idle_ms are the defaults, not the caller's */
+    char length_conflict[64];  /* two Content-Length values that disagree, for the message */
+    bool fresh_connect;        /* no idle connection to reuse: skip curl's search */
+    bool broken;               /* on the client's broken list: curl cannot be watched */
+    sl_http_t *queue_next;     /* host queue, or the deferred or broken list */
+    sl_http_t *queue_prev;     /* host queue only */
     sl_http_t *live_prev, *live_next;
     /* what to do */
     char *url;
-    char *path; /* path and query, for robots.txt */
+    char *path;                /* path and query, for robots.txt */
     char *method;
     struct curl_slist *headers;
     char *body;
     size_t body_len;
     int64_t max_bytes;
     int64_t connect_timeout_ms;
-    int64_t timeout_ms; /* total; 0 = none (the step's timeout governs) */
-    int64_t idle_ms;    /* no byte for this long ends it; 0 = no such limit */
+    int64_t timeout_ms;        /* total; 0 = none (the step's timeout governs) */
+    int64_t idle_ms;           /* no byte for this long ends it; 0 = no such limit */
     bool follow_redirects;
     uint16_t expect[HTTP_EXPECT_MAX][2]; /* inclusive status ranges */
     size_t expect_count;
-    save_t *save; /* NULL without save_to */
+    save_t *save;              /* NULL without save_to */
     /* what happened */
     CURL *easy;
     char errbuf[CURL_ERROR_SIZE];
     long status;
     char reason[64];
-    sl_value_t *resp_headers; /* a map, reset at each response of a redirect chain */
+    sl_value_t *resp_headers;  /* a map, reset at each response of a redirect chain */
     size_t header_bytes;
-    sl_vstr_t *resp_body; /* in memory: the body, grown as it comes */
+    sl_vstr_t *resp_body;      /* in memory: the body, grown as it comes */
     size_t resp_body_cap;
     uint64_t bytes;
     uint64_t started_ns;
@@ -107,19 +107,19 @@ struct sl_http {
 };
 
 struct host {
-    char *key; /* scheme://host:port */
+    char *key;                 /* scheme://host:port */
     uint64_t hash;
     host_t *bucket_next;
     sl_http_client_t *client;
     uint32_t inflight;
-    uint32_t idle_conns; /* estimate of curl's idle connections to the host */
+    uint32_t idle_conns;       /* estimate of curl's idle connections to the host */
     sl_http_t *queue_head, *queue_tail;
     bool in_ready;
     host_t *ready_next;
-    double rate; /* starts per second; 0 = unlimited */
+    double rate;               /* starts per second; 0 = unlimited */
     uint64_t next_start_ns;
-    uv_timer_t *rate_timer; /* made when the rate first holds a request back */
-    uint8_t robots_state;   /* robots_state_t */
+    uv_timer_t *rate_timer;    /* made when the rate first holds a request back */
+    uint8_t robots_state;      /* robots_state_t */
     robots_t *robots;
 };
 
@@ -129,8 +129,8 @@ struct sl_http_client {
     uv_loop_t *loop;
     CURLM *multi;
     CURLSH *share;
-    uv_timer_t timer;        /* curl's timeout */
-    uv_idle_t deferred_idle; /* reports failures found outside curl */
+    uv_timer_t timer;          /* curl's timeout */
+    uv_idle_t deferred_idle;   /* reports failures found outside curl */
     sl_http_limits_t limits;
     int64_t default_timeout_ms; /* HTTP_TIMEOUT_MS_DEFAULT or SLUICE_HTTP_TIMEOUT */
     int64_t default_idle_ms;    /* HTTP_IDLE_TIMEOUT_MS_DEFAULT or SLUICE_HTTP_IDLE_TIMEOUT */
@@ -139,9 +139,9 @@ struct sl_http_client {
     size_t bucket_count, host_count;
     host_t *ready_head, *ready_tail;
     sl_http_t *deferred_head, *deferred_tail;
-    sl_http_t *broken; /* transfers whose socket could not be watched */
-    sl_http_t *live;   /* every request not yet freed */
-    sock_ctx_t *socks; /* sockets curl asked us to watch */
+    sl_http_t *broken;         /* transfers whose socket could not be watched */
+    sl_http_t *live;           /* every request not yet freed */
+    sock_ctx_t *socks;         /* sockets curl asked us to watch */
     uint32_t inflight;
     int handles_open;
     bool closing;
@@ -149,10 +149,10 @@ struct sl_http_client {
 };
 
 /* http.c */
-sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt, sl_http_done_fn done,
-                                   void *ud);
-void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt, ...)
-    SL_PRINTF(4, 5);
+sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt,
+                                   sl_http_done_fn done, void *ud);
+void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt,
+                            ...) SL_PRINTF(4, 5);
 void sl__io_http_pump(sl_http_client_t *client);
 int sl__io_http_activate(sl_http_t *req);
 void sl__io_http_report(sl_http_t *req, int code, sl_value_t *response, const char *message,

@@ -11,8 +11,8 @@
 #include "io/internal.h"
 
 static const char *const request_keys[] = {
-    "url",       "method",           "headers",         "body",    "save_to", "expect",
-    "max_bytes", "follow_redirects", "connect_timeout", "timeout", NULL};
+    "url", "method", "headers", "body", "save_to", "expect", "max_bytes", "follow_redirects",
+    "connect_timeout", "timeout", NULL};
 
 /* ---- options ------------------------------------------------------------------ */
 
@@ -45,8 +45,8 @@ static bool status_range(const char *text, uint16_t range[2])
         return true;
     }
     int n = 0;
-    if (sscanf(text, "%3u-%3u%n", &lo, &hi, &n) == 2 && text[n] == '\0' && lo >= 100 && hi <= 599 &&
-        lo <= hi) {
+    if (sscanf(text, "%3u-%3u%n", &lo, &hi, &n) == 2 && text[n] == '\0' && lo >= 100 &&
+        hi <= 599 && lo <= hi) {
         range[0] = (uint16_t)lo;
         range[1] = (uint16_t)hi;
         return true;
@@ -85,8 +85,7 @@ static int opt_expect(sl_http_t *req, const sl_value_t *v, char *err, size_t err
     if (rc < 0 || req->expect_count == 0)
         snprintf(err, err_size,
                  "'expect' must be a status (200), a class (\"2xx\"), a range (\"200-299\") "
-                 "or a list of them, at most %d",
-                 HTTP_EXPECT_MAX);
+                 "or a list of them, at most %d", HTTP_EXPECT_MAX);
     return rc < 0 || req->expect_count == 0 ? SL_EINVAL : 0;
 }
 
@@ -120,11 +119,10 @@ static int opt_headers(sl_http_t *req, const sl_value_t *v, bool *has_user_agent
             len = (size_t)snprintf(number, sizeof(number), "%" PRId64, sl_value_int_of(value));
             text = number;
         }
-        if (!header_name_ok(name) || text == NULL || strlen(text) != len || strpbrk(text, "\r\n")) {
-            snprintf(err, err_size,
-                     "header '%.64s' must have a token name and a one-line "
-                     "string value",
-                     name);
+        if (!header_name_ok(name) || text == NULL || strlen(text) != len ||
+            strpbrk(text, "\r\n")) {
+            snprintf(err, err_size, "header '%.64s' must have a token name and a one-line "
+                     "string value", name);
             rc = SL_EINVAL;
             break;
         }

@@ -3,8 +3,8 @@
 #define SL_SCHED_INTERNAL_H
 
 #include "sched/sched.h"
-#include "sched/task.h"
 #include "vm/vm.h"
+#include "sched/task.h"
 
 typedef struct step_rt step_rt_t;
 
@@ -13,25 +13,25 @@ struct step_rt {
     const sl_step_t *def;
     size_t index;
     sl_step_stats_t stats;
-    uint32_t waiting_deps; /* dependencies (not counting a stream source) not ended */
-    size_t *dependents;    /* steps waiting for this one to end */
+    uint32_t waiting_deps;   /* dependencies (not counting a stream source) not ended */
+    size_t *dependents;      /* steps waiting for this one to end */
     size_t dependent_count;
-    size_t *sinks; /* steps streaming from this one's items */
+    size_t *sinks;           /* steps streaming from this one's items */
     size_t sink_count;
-    bool active; /* activated: items known or streaming */
-    bool queued; /* on the ready queue */
+    bool active;             /* activated: items known or streaming */
+    bool queued;             /* on the ready queue */
     bool is_foreach;
-    bool expanded;        /* foreach items known (0 when skipped) */
-    bool args_constant;   /* `with` does not vary per item: evaluated once */
-    sl_value_t args;      /* the constant args */
-    sl_value_t items;     /* expanded foreach items (a list), or nil */
-    sl_value_t output;    /* a list of item outputs for foreach, else the output */
-    size_t next;          /* next item to dispatch (non-streaming) */
-    size_t ended_items;   /* items finished: ok, failed or skipped */
-    size_t *stream_queue; /* streaming sinks: item indices ready to dispatch */
+    bool expanded;           /* foreach items known (0 when skipped) */
+    bool args_constant;      /* `with` does not vary per item: evaluated once */
+    sl_value_t args;         /* the constant args */
+    sl_value_t items;        /* expanded foreach items (a list), or nil */
+    sl_value_t output;       /* a list of item outputs for foreach, else the output */
+    size_t next;             /* next item to dispatch (non-streaming) */
+    size_t ended_items;      /* items finished: ok, failed or skipped */
+    size_t *stream_queue;    /* streaming sinks: item indices ready to dispatch */
     size_t stream_head, stream_len, stream_cap;
-    uint8_t *item_ended;  /* stream sources: one bit per item */
-    uint64_t cpu_task_ns; /* CPU kinds: the executor's measured time per task */
+    uint8_t *item_ended;     /* stream sources: one bit per item */
+    uint64_t cpu_task_ns;    /* CPU kinds: the executor's measured time per task */
     step_rt_t *queue_next;
 };
 
@@ -47,23 +47,23 @@ typedef enum {
 struct sl_task {
     sl_run_t *run;
     step_rt_t *step;
-    size_t item;      /* 0-based */
-    uint32_t attempt; /* 1-based */
-    uint8_t state;    /* task_state_t */
+    size_t item;         /* 0-based */
+    uint32_t attempt;    /* 1-based */
+    uint8_t state;       /* task_state_t */
     bool timer_inited;
-    bool timeout_held;      /* an IO attempt's timeout waits for its request to reach curl */
-    bool timeout_used;      /* ... which only the attempt's first request does */
-    bool completed;         /* the kind reported (done or fail) */
-    bool in_executor;       /* a CPU task handed to the run's executor (exec_handle) */
-    bool looked_up;         /* the memo's lookup ran for this item: its finish applies */
+    bool timeout_held;   /* an IO attempt's timeout waits for its request to reach curl */
+    bool timeout_used;   /* ... which only the attempt's first request does */
+    bool completed;      /* the kind reported (done or fail) */
+    bool in_executor;    /* a CPU task handed to the run's executor (exec_handle) */
+    bool looked_up;      /* the memo's lookup ran for this item: its finish applies */
     int64_t retry_after_ms; /* the kind's hint for the next attempt (0 = backoff) */
     sl_value_t *owned_args;
     const sl_value_t *args;
-    void *data;              /* the kind's */
-    sl_task_t *prev, *next;  /* run's list of live tasks */
-    uv_timer_t timer;        /* timeout while running, backoff while waiting */
-    void *exec_handle;       /* the executor's, while in_executor */
-    void *memo;              /* the memo's, carried across attempts (sl__sched_task_set_memo) */
+    void *data;          /* the kind's */
+    sl_task_t *prev, *next; /* run's list of live tasks */
+    uv_timer_t timer;    /* timeout while running, backoff while waiting */
+    void *exec_handle;   /* the executor's, while in_executor */
+    void *memo;          /* the memo's, carried across attempts (sl__sched_task_set_memo) */
     int64_t item_started_ms; /* Unix time of the item's first attempt */
     char where[64];
 };
@@ -75,24 +75,24 @@ struct sl_run {
     step_rt_t *steps;
     size_t steps_ended;
     step_rt_t *ready_head, *ready_tail;
-    size_t *activation_queue; /* steps whose dependencies all ended, FIFO; each enters once */
+    size_t *activation_queue;   /* steps whose dependencies all ended, FIFO; each enters once */
     size_t activation_head, activation_tail;
-    bool activating; /* draining the queue: a step that ends at once does not recurse */
+    bool activating;            /* draining the queue: a step that ends at once does not recurse */
     uv_idle_t pump;
-    uv_timer_t grace; /* how long canceled tasks get to stop at the end */
+    uv_timer_t grace;    /* how long canceled tasks get to stop at the end */
     int handles_open;
     bool pump_closed, grace_over;
-    size_t inflight; /* items started and not ended (including retry waits) */
+    size_t inflight;     /* items started and not ended (including retry waits) */
     uint32_t inflight_max;
-    sl_task_t *live;  /* tasks with a kind call outstanding or a timer */
-    sl_task_t *spare; /* freed tasks kept for reuse (no timer) */
+    sl_task_t *live;     /* tasks with a kind call outstanding or a timer */
+    sl_task_t *spare;    /* freed tasks kept for reuse (no timer) */
     size_t spare_count;
     bool started, stopping, canceling, failed, finished;
     char *error;
     char *run_id;
     int64_t started_unix;
     uint64_t rng;
-    sl_executor_t *cpu; /* where CPU tasks go; NULL: they run on the loop */
+    sl_executor_t *cpu;  /* where CPU tasks go; NULL: they run on the loop */
     sl_services_t *services;
     const sl_run_observer_t *observer;
     const sl_run_memo_t *memo;

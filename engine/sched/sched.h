@@ -31,12 +31,12 @@ typedef struct sl_services sl_services_t;
 
 /** A CPU task as an executor sees it: borrowed until the task is reported. */
 typedef struct sl_cpu_task {
-    const char *kind;   /* the kind's name */
-    const char *plugin; /* the shared object providing it; NULL: built in, or search */
+    const char *kind;       /* the kind's name */
+    const char *plugin;     /* the shared object providing it; NULL: built in, or search */
     const sl_value_t *args;
-    uint32_t attempt;   /* 1-based */
-    int64_t timeout_ms; /* per attempt, counted from when the task starts; 0 = none */
-    uint64_t *task_ns;  /* the step's measured time per task, for the executor to keep */
+    uint32_t attempt;       /* 1-based */
+    int64_t timeout_ms;     /* per attempt, counted from when the task starts; 0 = none */
+    uint64_t *task_ns;      /* the step's measured time per task, for the executor to keep */
 } sl_cpu_task_t;
 
 /**
@@ -50,7 +50,8 @@ typedef struct sl_executor sl_executor_t;
 struct sl_executor {
     /** Takes `task`; *handle is the executor's, passed back to unqueue and cancel. Returns
      *  SL_ENOMEM and never reports then. */
-    int (*submit)(sl_executor_t *ex, sl_task_t *task, const sl_cpu_task_t *cpu, void **handle);
+    int (*submit)(sl_executor_t *ex, sl_task_t *task, const sl_cpu_task_t *cpu,
+                  void **handle);
     /** True when the task had not started: it is dropped and will not be reported. */
     bool (*unqueue)(sl_executor_t *ex, void *handle);
     /** Stops a started task; it is reported (failed) later. */
@@ -75,7 +76,7 @@ typedef struct sl_step_stats {
     bool total_known; /* foreach expanded (or not a foreach) */
     size_t total;     /* tasks (items) */
     size_t ok, failed, skipped, retries;
-    size_t cached; /* of `ok`: not run, a recorded output used (cache hit, resumed run) */
+    size_t cached;    /* of `ok`: not run, a recorded output used (cache hit, resumed run) */
     size_t inflight;
     uint64_t started_ns, ended_ns; /* monotonic; 0 = not yet */
 } sl_step_stats_t;
@@ -89,14 +90,14 @@ typedef enum {
 
 /** How an item ended, for a run's observer; everything is borrowed for the call. */
 typedef struct sl_item_report {
-    size_t step, item; /* indices: the workflow's steps, the step's items */
+    size_t step, item;          /* indices: the workflow's steps, the step's items */
     sl_item_status_t status;
-    uint32_t attempts;            /* 0: it never started (skipped, canceled, recalled) */
-    bool cached;                  /* not run: a recorded output was used */
+    uint32_t attempts;          /* 0: it never started (skipped, canceled, recalled) */
+    bool cached;                /* not run: a recorded output was used */
     int64_t started_ms, ended_ms; /* Unix time; started 0 when it never started */
-    const sl_value_t *output;     /* SL_ITEM_OK: its output, never NULL */
-    const char *error;            /* SL_ITEM_FAILED, SL_ITEM_CANCELED: the message */
-    const void *memo;             /* what the memo attached to its task (sl__sched_task_memo) */
+    const sl_value_t *output;   /* SL_ITEM_OK: its output, never NULL */
+    const char *error;          /* SL_ITEM_FAILED, SL_ITEM_CANCELED: the message */
+    const void *memo;           /* what the memo attached to its task (sl__sched_task_memo) */
 } sl_item_report_t;
 
 /**
@@ -149,7 +150,7 @@ typedef struct sl_run_memo {
 } sl_run_memo_t;
 
 typedef struct sl_run_opts {
-    const char *run_id; /* copied */
+    const char *run_id;  /* copied */
     int64_t started_unix;
     uint32_t inflight_max; /* 0 = SL_RUN_INFLIGHT_MAX */
     /* Where CPU tasks run (borrowed, outlives the run); NULL: on the loop, as IO kinds. */

@@ -168,12 +168,13 @@ static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, const it
     uint64_t delay = backoff_ms(run, retry, attempt);
     if (retry_after_ms > 0)
         delay = (uint64_t)(retry_after_ms < retry->max_backoff_ms ? retry_after_ms
-                                                                  : retry->max_backoff_ms);
+                                                                   : retry->max_backoff_ms);
     sl_task_t *wait = new_task(run, step, item, attempt + 1);
     if (wait == NULL || start_timer(wait, delay, on_retry_timer) < 0) {
         if (wait)
             release_task(wait);
-        sl__sched_item_failed(step, item, SL_ENOMEM, "cannot schedule a retry: out of memory", end);
+        sl__sched_item_failed(step, item, SL_ENOMEM, "cannot schedule a retry: out of memory",
+                              end);
         return;
     }
     wait->state = TASK_WAITING;
@@ -187,8 +188,8 @@ static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, const it
     else
         snprintf(wait_text, sizeof(wait_text), "%.1fs", (double)delay / 1000);
     SL_LOG(SL_LOG_WARN, run->run_id, where,
-           "attempt %" PRIu32 "/%" PRIu32 " failed: %s; retrying in %s", attempt, retry->attempts,
-           message, wait_text);
+           "attempt %" PRIu32 "/%" PRIu32 " failed: %s; retrying in %s", attempt,
+           retry->attempts, message, wait_text);
 }
 
 static void on_timeout(uv_timer_t *timer)
@@ -269,10 +270,8 @@ static void submit_cpu(sl_run_t *run, step_rt_t *step, sl_task_t *t)
         item_end_t end = end_of(t);
         size_t item = t->item;
         release_task(t);
-        attempt_failed(run, step, item, &end, rc,
-                       "cannot hand the task to its executor: "
-                       "out of memory",
-                       0);
+        attempt_failed(run, step, item, &end, rc, "cannot hand the task to its executor: "
+                       "out of memory", 0);
         return;
     }
     t->in_executor = true;
@@ -373,7 +372,8 @@ void sl__sched_task_lookup_done(sl_task_t *t, sl_lookup_t answer, sl_value_t *va
             return;
         }
         sl_value_free(value);
-        sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping", &end);
+        sl__sched_item_failed(step, item, SL_ECANCELED, "not started: the run is stopping",
+                              &end);
         return;
     }
     if (answer == SL_LOOKUP_RUN_WITH && value) {
@@ -625,8 +625,8 @@ void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap
 {
     if (level < sl__log_level)
         return;
-    sl__log_vwrite(level, task ? task->run->run_id : NULL, task ? sl__task_where(task) : NULL, fmt,
-                   ap);
+    sl__log_vwrite(level, task ? task->run->run_id : NULL, task ? sl__task_where(task) : NULL,
+                   fmt, ap);
 }
 
 sl_vm_t *sl__task_vm(sl_task_t *task)
@@ -636,7 +636,8 @@ sl_vm_t *sl__task_vm(sl_task_t *task)
 
 const sl_value_t *sl__task_item(sl_task_t *task)
 {
-    return task->step->is_foreach ? sl__sched_item_value(task->run, task->step, task->item) : NULL;
+    return task->step->is_foreach ? sl__sched_item_value(task->run, task->step, task->item)
+                                  : NULL;
 }
 
 int64_t sl__task_index(sl_task_t *task)
