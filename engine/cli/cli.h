@@ -19,6 +19,8 @@ int sl__cli_next(int argc, char **argv);
 int sl__cli_runs(int argc, char **argv);
 int sl__cli_show(int argc, char **argv);
 int sl__cli_cache(int argc, char **argv);
+int sl__cli_serve(int argc, char **argv);
+int sl__cli_backfill(int argc, char **argv);
 
 struct sl_cli_command;
 extern const struct sl_cli_command sl__cli_run_command;
@@ -29,6 +31,8 @@ extern const struct sl_cli_command sl__cli_next_command;
 extern const struct sl_cli_command sl__cli_runs_command;
 extern const struct sl_cli_command sl__cli_show_command;
 extern const struct sl_cli_command sl__cli_cache_command;
+extern const struct sl_cli_command sl__cli_serve_command;
+extern const struct sl_cli_command sl__cli_backfill_command;
 
 /** Hidden: `sluice __man` prints the man page sluice(1) in roff (cli/man.c). */
 int sl__cli_man(int argc, char **argv);

@@ -141,9 +141,7 @@ out:
 
 static int64_t now_seconds(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
+    return sl__clock_wall_ms() / 1000; /* SLUICE_NOW's clock (cron/clock.c) */
 }
 
 /* Prints the times of a loaded workflow's schedule; returns an exit code. */
@@ -197,6 +195,11 @@ int sl__cli_next(int argc, char **argv)
     int status = parse_args(argc, argv, &args);
     if (status != 0)
         return status;
+    char err[256];
+    if (sl__clock_setup_env(err, sizeof err) < 0) {
+        fprintf(stderr, "sluice: error: %s\n", err);
+        return SL_EXIT_USAGE;
+    }
     sl_registry_t *reg = NULL;
     if (sl__cli_registry(&reg) < 0)
         return SL_EXIT_INTERNAL;

@@ -429,9 +429,14 @@ int sl__cli_run(int argc, char **argv)
     }
     ctx.registry = reg;
     status = sl__cli_load(o.file, reg, &ctx.wf);
-    for (size_t i = 0; status == SL_EXIT_OK && i < o.var_count; i++)
-        if (sl__workflow_set_var(ctx.wf, o.vars[i]) < 0)
-            status = sl__cli_usage_error(run_cmd, "--var expects K=V, got '%s'", o.vars[i]);
+    for (size_t i = 0; status == SL_EXIT_OK && i < o.var_count; i++) {
+        char err[1024];
+        int rc = sl__workflow_set_var(ctx.wf, o.vars[i], err, sizeof(err));
+        if (rc == SL_ENOMEM)
+            status = SL_EXIT_INTERNAL;
+        else if (rc < 0)
+            status = sl__cli_usage_error(run_cmd, "%s", err);
+    }
     if (status != SL_EXIT_OK)
         goto out;
     if (o.workers)

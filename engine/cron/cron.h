@@ -16,6 +16,7 @@
 #ifndef SL_CRON_H
 #define SL_CRON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,5 +91,20 @@ int64_t sl__time_days_from_civil(int64_t y, unsigned m, unsigned d);
 void sl__time_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 /** Days in month m (1..12) of year y. */
 unsigned sl__time_days_in_month(int64_t y, unsigned m);
+
+/* ---- the clock of schedules (clock.c) -------------------------------------
+ * serve, next and backfill read the wall clock here. SLUICE_NOW (ISO-8601 with a UTC
+ * offset) starts it at that time, from where it advances in real time (tests). */
+/**
+ * Sets the clock from `value` (SLUICE_NOW's text; NULL or "" = the real clock). Returns
+ * SL_EINVAL with a message in `err` for a value that is not a time with an offset.
+ */
+int sl__clock_setup(const char *value, char *err, size_t err_size);
+/** sl__clock_setup with getenv("SLUICE_NOW"). */
+int sl__clock_setup_env(char *err, size_t err_size);
+/** The clock's time in Unix milliseconds. */
+int64_t sl__clock_wall_ms(void);
+/** True when SLUICE_NOW set the clock. */
+bool sl__clock_simulated(void);
 
 #endif

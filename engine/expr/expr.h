@@ -67,6 +67,17 @@ int sl__expr_eval(sl_vm_t *vm, const sl_tmpl_t *t, const sl_value_t *item, int64
 int sl__expr_scan_refs(const char *src, size_t len,
                        int (*fn)(void *ud, const char *id, size_t id_len), void *ud);
 
+/** The same scan for the fields of another name: `root` "vars" finds `vars.NAME`. */
+int sl__expr_scan_fields(const char *src, size_t len, const char *root,
+                         int (*fn)(void *ud, const char *id, size_t id_len), void *ud);
+/**
+ * Calls `fn` once per `vars.NAME` (or `vars["NAME"]`) in the template's expressions, with
+ * the expression's position; `name` is not NUL-terminated. Stops at fn's first negative
+ * result and returns it; else 0.
+ */
+int sl__tmpl_each_var_ref(const sl_tmpl_t *t,
+                          int (*fn)(void *ud, const char *name, size_t len, sl_mark_t mark),
+                          void *ud);
 /** Syntax-checks one expression (the text between `${{` and `}}`). */
 int sl__expr_check(const char *src, size_t len, char *err, size_t err_size);
 

@@ -228,13 +228,19 @@ static bool read_ref(lex_state_t *lx, const char **id, size_t *id_len)
 int sl__expr_scan_refs(const char *src, size_t len,
                        int (*fn)(void *ud, const char *id, size_t id_len), void *ud)
 {
+    return sl__expr_scan_fields(src, len, "steps", fn, ud);
+}
+
+int sl__expr_scan_fields(const char *src, size_t len, const char *root,
+                         int (*fn)(void *ud, const char *id, size_t id_len), void *ud)
+{
     lex_state_t lx = {src, len, 0, true};
     lex_token_t tok, prev = {.type = LEX_EOF};
     for (;;) {
         sl__expr_lex(&lx, &tok);
         if (tok.type == LEX_EOF || tok.type == LEX_ERROR)
             return 0;
-        if (is_variable(&tok, &prev, "steps")) {
+        if (is_variable(&tok, &prev, root)) {
             size_t save = lx.pos;
             const char *id;
             size_t id_len;

@@ -396,6 +396,36 @@ void sl__tmpl_each_ref(const sl_tmpl_t *t,
         sl__tmpl_each_ref(t->children[i], fn, ud);
 }
 
+typedef struct var_ref_ctx {
+    int (*fn)(void *ud, const char *name, size_t len, sl_mark_t mark);
+    void *ud;
+    sl_mark_t mark;
+} var_ref_ctx_t;
+
+static int on_var_ref(void *ud, const char *name, size_t len)
+{
+    var_ref_ctx_t *c = ud;
+    return c->fn(c->ud, name, len, c->mark);
+}
+
+int sl__tmpl_each_var_ref(const sl_tmpl_t *t,
+                          int (*fn)(void *ud, const char *name, size_t len, sl_mark_t mark),
+                          void *ud)
+{
+    if (t == NULL)
+        return 0;
+    int rc = 0;
+    for (size_t i = 0; i < t->part_count && rc == 0; i++) {
+        const tmpl_part_t *p = &t->parts[i];
+        var_ref_ctx_t c = {fn, ud, p->mark};
+        if (p->expr)
+            rc = sl__expr_scan_fields(p->text, p->len, "vars", on_var_ref, &c);
+    }
+    for (size_t i = 0; i < t->child_count && rc == 0; i++)
+        rc = sl__tmpl_each_var_ref(t->children[i], fn, ud);
+    return rc;
+}
+
 const char *sl__tmpl_stream_ref(const sl_tmpl_t *t)
 {
     return t ? t->stream_ref : NULL;

@@ -307,6 +307,35 @@ static void step_foreach_if(sl_loader_t *ld, sl_step_t *step, const sl_node_t *n
     }
 }
 
+/* ---- vars: every `vars.NAME` names a declared var ---------------------------------- */
+
+static int on_var_ref(void *ud, const char *name, size_t len, sl_mark_t mark)
+{
+    sl_loader_t *ld = ud;
+    char var[128];
+    if (len >= sizeof(var))
+        len = sizeof(var) - 1;
+    memcpy(var, name, len);
+    var[len] = '\0';
+    if (sl_value_get(ld->wf->vars, var) != NULL)
+        return 0;
+    const char *guess = sl__workflow_suggest_var(ld->wf, var);
+    char names[512];
+    sl__workflow_var_names(ld->wf, names, sizeof(names));
+    if (guess)
+        sl__loader_problem(ld, mark, "unknown var '%s' (did you mean '%s'?)", var, guess);
+    else
+        sl__loader_problem(ld, mark, "unknown var '%s' (declared: %s)", var, names);
+    return 0;
+}
+
+static void check_var_refs(sl_loader_t *ld, const sl_step_t *step)
+{
+    const sl_tmpl_t *tmpls[] = {step->with, step->foreach, step->if_cond};
+    for (size_t i = 0; i < SL_COUNTOF(tmpls); i++)
+        sl__tmpl_each_var_ref(tmpls[i], on_var_ref, ld);
+}
+
 /* ---- lua: literal script paths ---------------------------------------------------- */
 
 /* The `with` entry `name` of a `lua` step, when it is a scalar. */
@@ -613,6 +642,7 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node)
     step_settings(ld, step, node);
     step_with(ld, step, node);
     step_foreach_if(ld, step, node);
+    check_var_refs(ld, step);
     check_script(ld, step, node);
     step_deps(ld, index, node);
     step_hash(step, node);

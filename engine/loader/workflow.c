@@ -3,6 +3,7 @@
  * SPEC §2 and reporting all problems in one pass. Step ids are indexed in a
  * hash first, so steps may refer to later steps and lookups stay O(1).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "graph/graph.h"
@@ -77,18 +78,105 @@ size_t sl__workflow_find(const sl_workflow_t *wf, const char *id)
     return SL_NO_STEP;
 }
 
-int sl__workflow_set_var(sl_workflow_t *wf, const char *assignment)
+const char *sl__workflow_suggest_var(const sl_workflow_t *wf, const char *name)
+{
+    const char *best = NULL;
+    size_t best_distance = 3, n = sl_value_len(wf->vars);
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        sl_value_entry(wf->vars, i, &key);
+        size_t d = sl__edit_distance(name, key, 2);
+        if (d < best_distance && d < strlen(name)) {
+            best_distance = d;
+            best = key;
+        }
+    }
+    return best;
+}
+
+void sl__workflow_var_names(const sl_workflow_t *wf, char *out, size_t size)
+{
+    const sl_value_t *vars = wf->vars;
+    size_t n = sl_value_len(vars), used = 0;
+    snprintf(out, size, "%s", n ? "" : "none");
+    for (size_t i = 0; i < n && used < size; i++) {
+        const char *key;
+        sl_value_entry(vars, i, &key);
+        const char *sep = i == 0 ? "" : i + 1 == n ? " and " : ", ";
+        int w = snprintf(out + used, size - used, "%s'%s'", sep, key);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
+/* The map that holds the last part of the dotted name `key` (in *map, its last part in
+ * *leaf), which must lead through declared maps: SL_EINVAL with `err` set otherwise. */
+static int var_parent(sl_workflow_t *wf, char *key, sl_value_t **out, char **leaf, char *err,
+                      size_t err_size)
+{
+    sl_value_t *map = wf->vars;
+    char *part = key;
+    for (char *dot; (dot = strchr(part, '.')) != NULL; part = dot + 1) {
+        *dot = '\0';
+        sl_value_t *next = (sl_value_t *)sl_value_get(map, part);
+        if (next == NULL && map == wf->vars) {
+            *dot = '.';
+            break; /* undeclared: reported below */
+        }
+        if (sl_value_type(next) != SL_TYPE_MAP) {
+            snprintf(err, err_size, "--var %s.%s: '%s' is not a map, so it has no field '%s'", key,
+                     dot + 1, key, dot + 1);
+            return SL_EINVAL;
+        }
+        if (sl__value_unshare(next) < 0)
+            return SL_ENOMEM;
+        map = next;
+        *dot = '.';
+    }
+    char top[256];
+    size_t top_len = strcspn(key, ".");
+    snprintf(top, sizeof(top), "%.*s", (int)top_len, key);
+    if (sl_value_get(wf->vars, top) == NULL) {
+        char names[512];
+        sl__workflow_var_names(wf, names, sizeof(names));
+        const char *guess = sl__workflow_suggest_var(wf, top);
+        if (guess)
+            snprintf(err, err_size,
+                     "--var %s: the workflow declares no var '%s' (did you "
+                     "mean '%s'? declared: %s)",
+                     key, top, guess, names);
+        else
+            snprintf(err, err_size,
+                     "--var %s: the workflow declares no var '%s' (declared: "
+                     "%s)",
+                     key, top, names);
+        return SL_EINVAL;
+    }
+    *leaf = part;
+    *out = map;
+    return 0;
+}
+
+int sl__workflow_set_var(sl_workflow_t *wf, const char *assignment, char *err, size_t err_size)
 {
     const char *eq = strchr(assignment, '=');
+    snprintf(err, err_size, "--var expects K=V, got '%s'", assignment);
     if (eq == NULL || eq == assignment)
         return SL_EINVAL;
     char *key = sl__strndup(assignment, (size_t)(eq - assignment));
     if (key == NULL)
         return SL_ENOMEM;
-    sl_value_t *value = NULL;
-    int rc = sl__yaml_scalar_value(eq + 1, strlen(eq + 1), true, &value);
+    char *leaf = NULL;
+    sl_value_t *map = NULL;
+    int rc = sl__value_unshare(wf->vars);
     if (rc == 0)
-        rc = sl_value_set(wf->vars, key, value);
+        rc = var_parent(wf, key, &map, &leaf, err, err_size);
+    if (rc == 0 && *leaf == '\0')
+        rc = SL_EINVAL; /* `a.=1`: the message above still fits */
+    sl_value_t *value = NULL;
+    if (rc == 0)
+        rc = sl__yaml_scalar_value(eq + 1, strlen(eq + 1), true, &value);
+    if (rc == 0)
+        rc = sl_value_set(map, leaf, value);
     sl__free(key);
     return rc;
 }
@@ -343,12 +431,19 @@ int sl__workflow_load_text(const char *path, const char *text, size_t len,
 {
     *out = NULL;
     sl_node_t *root = NULL;
-    int rc = sl__yaml_parse(path, text, len, &root, diag);
+    size_t duplicates = 0;
+    int rc = sl__yaml_parse_lenient(path, text, len, &root, diag, &duplicates);
     if (rc == 0)
         rc = load_tree(path, root, reg, out, diag);
     else if (rc != SL_ENOMEM)
         rc = SL_EINVAL;
     sl__yaml_free(root);
+    if (rc == 0 && duplicates > 0) {
+        /* Reported by the parser; the rest of the file was checked all the same. */
+        sl__workflow_free(*out);
+        *out = NULL;
+        rc = SL_EINVAL;
+    }
     if (rc == 0)
         sl__sha256_hex_of(text, len, (*out)->file_hash);
     return rc;

@@ -125,10 +125,20 @@ int sl__workflow_graph(const sl_workflow_t *wf, sl_graph_t *out);
 /** Index of step `id`, or SL_NO_STEP. */
 size_t sl__workflow_find(const sl_workflow_t *wf, const char *id);
 
+/** The declared var closest to `name` (edit distance at most 2), or NULL. */
+const char *sl__workflow_suggest_var(const sl_workflow_t *wf, const char *name);
+
+/** "'a', 'b' and 'c'" (or "none"): the declared vars, for messages, into `out`. */
+void sl__workflow_var_names(const sl_workflow_t *wf, char *out, size_t size);
+
 /**
  * Applies `--var K=V`: V is typed like a plain YAML scalar (5 → integer,
- * true → boolean, else string). Returns SL_EINVAL for text without '='.
+ * true → boolean, else string). K names a var the workflow declares; `a.b` sets
+ * field b of the map var a (a missing field is added; a var that is no map is
+ * refused). Returns SL_EINVAL with the reason in `err` for text without '=', an
+ * undeclared var (the message lists the declared ones) or a path through a non-map.
  */
-int sl__workflow_set_var(sl_workflow_t *wf, const char *assignment);
+int sl__workflow_set_var(sl_workflow_t *wf, const char *assignment, char *err,
+                         size_t err_size);
 
 #endif

@@ -56,6 +56,7 @@ struct sl_store {
     sl_store_mode_t mode;
     sqlite3 *read_db;        /* reads, serialized by read_lock */
     pthread_mutex_t read_lock;
+    sqlite3_stmt *cache_output_st; /* on read_db, kept: a cached rerun reads one per task */
 
     /* The writer thread and its queue. */
     sqlite3 *write_db;       /* the writer thread's own */

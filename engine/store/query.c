@@ -42,8 +42,8 @@ static int each_row(sl_store_t *store, sqlite3_stmt *st, row_fn row, void *ctx, 
 
 /* ---- runs ----------------------------------------------------------------------------- */
 
-#define RUN_COLUMNS                                                                       \
-    "seq, id, workflow, path, hash, trigger, status, resumed_from, tick, started, finished," \
+#define RUN_COLUMNS                                                                                \
+    "seq, id, workflow, path, hash, trigger, status, resumed_from, tick, started, finished,"       \
     " tasks_ok, tasks_failed, tasks_cached, error"
 
 static void read_run(sqlite3_stmt *st, sl_store_run_row_t *r)
@@ -79,7 +79,7 @@ int sl__store_find_run(sl_store_t *store, const char *ref, const char *workflow,
     int rc = sl__store_reap(store, err, err_size);
     sqlite3_stmt *st = NULL;
     bool last = strcmp(ref, "last") == 0;
-    const char *sql = !last ? "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1"
+    const char *sql = !last      ? "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1"
                       : workflow ? "SELECT " RUN_COLUMNS " FROM runs WHERE workflow = ?1"
                                    " ORDER BY seq DESC LIMIT 1"
                                  : "SELECT " RUN_COLUMNS " FROM runs ORDER BY seq DESC LIMIT 1";
@@ -117,8 +117,8 @@ static int each_run(sqlite3_stmt *st, void *ctx)
 }
 
 int sl__store_list_runs(sl_store_t *store, const sl_store_filter_t *filter,
-                        int (*fn)(void *ud, const sl_store_run_row_t *row), void *ud,
-                        char *err, size_t err_size)
+                        int (*fn)(void *ud, const sl_store_run_row_t *row), void *ud, char *err,
+                        size_t err_size)
 {
     pthread_mutex_lock(&store->read_lock);
     int rc = sl__store_reap(store, err, err_size);
@@ -127,7 +127,8 @@ int sl__store_list_runs(sl_store_t *store, const sl_store_filter_t *filter,
         rc = sl__store_prepare(store->read_db,
                                "SELECT " RUN_COLUMNS " FROM runs WHERE (?1 IS NULL OR workflow"
                                " = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR seq <"
-                               " ?3) ORDER BY seq DESC LIMIT ?4", &st, err, err_size);
+                               " ?3) ORDER BY seq DESC LIMIT ?4",
+                               &st, err, err_size);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, filter->workflow, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, filter->status, -1, SQLITE_STATIC);
@@ -151,9 +152,13 @@ static int each_step(sqlite3_stmt *st, void *ctx)
 {
     cb_ctx_t *c = ctx;
     sl_store_step_row_t r = {
-        .index = sqlite3_column_int64(st, 0), .id = text(st, 1), .kind = text(st, 2),
-        .def_hash = text(st, 3), .status = text(st, 4),
-        .started_ms = sqlite3_column_int64(st, 5), .ended_ms = sqlite3_column_int64(st, 6),
+        .index = sqlite3_column_int64(st, 0),
+        .id = text(st, 1),
+        .kind = text(st, 2),
+        .def_hash = text(st, 3),
+        .status = text(st, 4),
+        .started_ms = sqlite3_column_int64(st, 5),
+        .ended_ms = sqlite3_column_int64(st, 6),
     };
     uint64_t *counts[] = {&r.total, &r.ok, &r.failed, &r.skipped, &r.cached, &r.retries};
     for (int i = 0; i < 6; i++)
@@ -161,8 +166,8 @@ static int each_step(sqlite3_stmt *st, void *ctx)
     return ((int (*)(void *, const sl_store_step_row_t *))c->fn)(c->ud, &r);
 }
 
-static int query_run(sl_store_t *store, const char *sql, int64_t run_seq, int64_t extra,
-                     row_fn row, cb_ctx_t *ctx, char *err, size_t err_size)
+static int query_run(sl_store_t *store, const char *sql, int64_t run_seq, int64_t extra, row_fn row,
+                     cb_ctx_t *ctx, char *err, size_t err_size)
 {
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *st;
@@ -177,34 +182,42 @@ static int query_run(sl_store_t *store, const char *sql, int64_t run_seq, int64_
 }
 
 int sl__store_list_steps(sl_store_t *store, int64_t run_seq,
-                         int (*fn)(void *ud, const sl_store_step_row_t *row), void *ud,
-                         char *err, size_t err_size)
+                         int (*fn)(void *ud, const sl_store_step_row_t *row), void *ud, char *err,
+                         size_t err_size)
 {
     cb_ctx_t ctx = {(void *)fn, ud};
-    return query_run(store, "SELECT idx, id, kind, def_hash, status, started, finished, total,"
+    return query_run(store,
+                     "SELECT idx, id, kind, def_hash, status, started, finished, total,"
                      " ok, failed, skipped, cached, retries FROM steps WHERE run = ?1 AND"
-                     " ?2 = ?2 ORDER BY idx", run_seq, 0, each_step, &ctx, err, err_size);
+                     " ?2 = ?2 ORDER BY idx",
+                     run_seq, 0, each_step, &ctx, err, err_size);
 }
 
 static int each_task(sqlite3_stmt *st, void *ctx)
 {
     cb_ctx_t *c = ctx;
     sl_store_task_row_t r = {
-        .step = sqlite3_column_int64(st, 0), .item = sqlite3_column_int64(st, 1),
-        .step_id = text(st, 2), .status = text(st, 3), .error = text_or_null(st, 4),
-        .cache_note = text_or_null(st, 5), .attempts = (uint32_t)sqlite3_column_int(st, 6),
-        .cached = sqlite3_column_int(st, 7) != 0, .started_ms = sqlite3_column_int64(st, 8),
+        .step = sqlite3_column_int64(st, 0),
+        .item = sqlite3_column_int64(st, 1),
+        .step_id = text(st, 2),
+        .status = text(st, 3),
+        .error = text_or_null(st, 4),
+        .cache_note = text_or_null(st, 5),
+        .attempts = (uint32_t)sqlite3_column_int(st, 6),
+        .cached = sqlite3_column_int(st, 7) != 0,
+        .started_ms = sqlite3_column_int64(st, 8),
         .ended_ms = sqlite3_column_int64(st, 9),
     };
     return ((int (*)(void *, const sl_store_task_row_t *))c->fn)(c->ud, &r);
 }
 
 int sl__store_list_tasks(sl_store_t *store, int64_t run_seq, bool notes,
-                         int (*fn)(void *ud, const sl_store_task_row_t *row), void *ud,
-                         char *err, size_t err_size)
+                         int (*fn)(void *ud, const sl_store_task_row_t *row), void *ud, char *err,
+                         size_t err_size)
 {
     cb_ctx_t ctx = {(void *)fn, ud};
-    return query_run(store, "SELECT t.step, t.item, s.id, t.status, t.error, t.cache_note,"
+    return query_run(store,
+                     "SELECT t.step, t.item, s.id, t.status, t.error, t.cache_note,"
                      " t.attempts, t.cached, t.started, t.finished FROM tasks t JOIN steps s"
                      " ON s.run = t.run AND s.idx = t.step WHERE t.run = ?1 AND (t.status ="
                      " 'failed' OR (?2 AND t.cache_note IS NOT NULL)) ORDER BY t.step, t.item",
@@ -220,13 +233,14 @@ static int each_log(sqlite3_stmt *st, void *ctx)
 }
 
 int sl__store_list_logs(sl_store_t *store, int64_t run_seq, uint32_t count,
-                        int (*fn)(void *ud, const sl_store_log_row_t *row), void *ud,
-                        char *err, size_t err_size)
+                        int (*fn)(void *ud, const sl_store_log_row_t *row), void *ud, char *err,
+                        size_t err_size)
 {
     cb_ctx_t ctx = {(void *)fn, ud};
-    return query_run(store, "SELECT time, level, task, message FROM (SELECT * FROM logs"
-                     " WHERE run = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq", run_seq,
-                     count, each_log, &ctx, err, err_size);
+    return query_run(store,
+                     "SELECT time, level, task, message FROM (SELECT * FROM logs"
+                     " WHERE run = ?1 ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
+                     run_seq, count, each_log, &ctx, err, err_size);
 }
 
 typedef struct vars_ctx {
@@ -266,8 +280,7 @@ int sl__store_run_vars(sl_store_t *store, int64_t run_seq, sl_value_t **out, cha
 /* ---- outputs -------------------------------------------------------------------------- */
 
 /* A stored output's bytes: the inline blob at `col`, or the object named at `col + 1`. */
-static int read_bytes(sl_store_t *store, sqlite3_stmt *st, int col, uint8_t **out,
-                      size_t *out_len)
+static int read_bytes(sl_store_t *store, sqlite3_stmt *st, int col, uint8_t **out, size_t *out_len)
 {
     const uint8_t *blob = sqlite3_column_blob(st, col);
     size_t len = (size_t)sqlite3_column_bytes(st, col);
@@ -324,9 +337,11 @@ int sl__store_load_outputs(sl_store_t *store, int64_t run_seq,
 {
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *st;
-    int rc = sl__store_prepare(store->read_db, "SELECT s.id, t.item, t.output, t.object FROM"
+    int rc = sl__store_prepare(store->read_db,
+                               "SELECT s.id, t.item, t.output, t.object FROM"
                                " tasks t JOIN steps s ON s.run = t.run AND s.idx = t.step"
-                               " WHERE t.run = ? AND t.status = 'ok'", &st, err, err_size);
+                               " WHERE t.run = ? AND t.status = 'ok'",
+                               &st, err, err_size);
     outputs_ctx_t ctx = {store, fn, ud, 0};
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, run_seq);
@@ -346,24 +361,33 @@ static int each_cache(sqlite3_stmt *st, void *ctx)
 {
     cb_ctx_t *c = ctx;
     sl_store_cache_row_t r = {
-        .key = text(st, 0), .step = text(st, 1), .kind = text(st, 2), .version = text(st, 3),
-        .file = text_or_null(st, 4), .file_hash = text_or_null(st, 5),
-        .etag = text_or_null(st, 6), .last_modified = text_or_null(st, 7),
-        .item = sqlite3_column_int64(st, 8), .created_ms = sqlite3_column_int64(st, 9),
-        .parts = sqlite3_column_blob(st, 10), .parts_len = (size_t)sqlite3_column_bytes(st, 10),
+        .key = text(st, 0),
+        .step = text(st, 1),
+        .kind = text(st, 2),
+        .version = text(st, 3),
+        .file = text_or_null(st, 4),
+        .file_hash = text_or_null(st, 5),
+        .etag = text_or_null(st, 6),
+        .last_modified = text_or_null(st, 7),
+        .item = sqlite3_column_int64(st, 8),
+        .created_ms = sqlite3_column_int64(st, 9),
+        .parts = sqlite3_column_blob(st, 10),
+        .parts_len = (size_t)sqlite3_column_bytes(st, 10),
     };
     return ((int (*)(void *, const sl_store_cache_row_t *))c->fn)(c->ud, &r);
 }
 
 int sl__store_cache_list(sl_store_t *store, const char *workflow,
-                         int (*fn)(void *ud, const sl_store_cache_row_t *row), void *ud,
-                         char *err, size_t err_size)
+                         int (*fn)(void *ud, const sl_store_cache_row_t *row), void *ud, char *err,
+                         size_t err_size)
 {
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *st;
-    int rc = sl__store_prepare(store->read_db, "SELECT key, step, kind, version, file,"
+    int rc = sl__store_prepare(store->read_db,
+                               "SELECT key, step, kind, version, file,"
                                " file_hash, etag, last_modified, item, created, parts FROM"
-                               " cache WHERE workflow = ?", &st, err, err_size);
+                               " cache WHERE workflow = ?",
+                               &st, err, err_size);
     cb_ctx_t ctx = {(void *)fn, ud};
     if (rc == 0) {
         sqlite3_bind_text(st, 1, workflow, -1, SQLITE_STATIC);
@@ -373,51 +397,43 @@ int sl__store_cache_list(sl_store_t *store, const char *workflow,
     return rc;
 }
 
-typedef struct one_output {
-    sl_store_t *store;
-    uint8_t *data;
-    size_t len;
-    int rc;
-} one_output_t;
-
-static int cache_output_row(sqlite3_stmt *st, void *ctx)
-{
-    one_output_t *o = ctx;
-    o->rc = read_bytes(o->store, st, 0, &o->data, &o->len);
-    return 1;
-}
-
+/* The statement is prepared once and kept: a cached rerun asks once per task. */
 int sl__store_cache_output(sl_store_t *store, const char *key, uint8_t **data, size_t *len,
                            char *err, size_t err_size)
 {
     pthread_mutex_lock(&store->read_lock);
-    sqlite3_stmt *st;
-    one_output_t o = {store, NULL, 0, SL_ENOTFOUND};
-    int rc = sl__store_prepare(store->read_db, "SELECT output, object FROM cache WHERE key = ?",
-                               &st, err, err_size);
+    int rc = 0, found = SL_ENOTFOUND;
+    if (store->cache_output_st == NULL)
+        rc = sl__store_prepare(store->read_db, "SELECT output, object FROM cache WHERE key = ?",
+                               &store->cache_output_st, err, err_size);
+    sqlite3_stmt *st = store->cache_output_st;
     if (rc == 0) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        rc = each_row(store, st, cache_output_row, &o, err, err_size);
+        int step = sqlite3_step(st);
+        if (step == SQLITE_ROW)
+            found = read_bytes(store, st, 0, data, len);
+        else if (step != SQLITE_DONE)
+            rc = sl__store_fail(store->read_db, "reading the state database", err, err_size);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
     }
     pthread_mutex_unlock(&store->read_lock);
-    if (rc == 0 && o.rc < 0) {
-        snprintf(err, err_size, "cache entry %.12s: %s", key, sl_strerror(o.rc));
-        return o.rc;
-    }
-    if (rc == 0) {
-        *data = o.data;
-        *len = o.len;
+    if (rc == 0 && found < 0) {
+        snprintf(err, err_size, "cache entry %.12s: %s", key, sl_strerror(found));
+        return found;
     }
     return rc;
 }
 
-int sl__store_cache_clear(sl_store_t *store, const char *workflow, uint64_t *removed,
-                          char *err, size_t err_size)
+int sl__store_cache_clear(sl_store_t *store, const char *workflow, uint64_t *removed, char *err,
+                          size_t err_size)
 {
     pthread_mutex_lock(&store->read_lock);
     sqlite3_stmt *st;
-    int rc = sl__store_prepare(store->read_db, "DELETE FROM cache WHERE ?1 IS NULL OR"
-                               " workflow = ?1", &st, err, err_size);
+    int rc = sl__store_prepare(store->read_db,
+                               "DELETE FROM cache WHERE ?1 IS NULL OR"
+                               " workflow = ?1",
+                               &st, err, err_size);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, workflow, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)

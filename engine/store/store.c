@@ -53,6 +53,15 @@ static const char *const migrations[SL_STORE_SCHEMA_VERSION] = {
     " file TEXT, file_hash TEXT, etag TEXT, last_modified TEXT, created INTEGER,"
     " run INTEGER);"
     "CREATE INDEX cache_workflow ON cache(workflow, step, item);",
+    /* 2 -> 3: the end of a run's latest recorded task, kept per batch, so that marking a
+     * dead run interrupted does not scan its tasks */
+    "ALTER TABLE runs ADD COLUMN active INTEGER;",
+    /* 3 -> 4: schedule ticks, keyed by (workflow, nominal time), and leases */
+    "CREATE TABLE ticks(workflow TEXT NOT NULL, tick INTEGER NOT NULL, trigger TEXT NOT NULL,"
+    " status TEXT NOT NULL, reason TEXT, run TEXT, time INTEGER,"
+    " PRIMARY KEY(workflow, tick)) WITHOUT ROWID;"
+    "CREATE TABLE leases(workflow TEXT PRIMARY KEY, owner TEXT NOT NULL,"
+    " expires INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 int sl__store_fail(sqlite3 *db, const char *what, char *err, size_t err_size)
@@ -61,8 +70,7 @@ int sl__store_fail(sqlite3 *db, const char *what, char *err, size_t err_size)
     return SL_EIO;
 }
 
-int sl__store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *err,
-                      size_t err_size)
+int sl__store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *err, size_t err_size)
 {
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL) != SQLITE_OK)
         return sl__store_fail(db, "state database", err, err_size);
@@ -81,8 +89,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 }
 
 /* Ours: a meta table naming sluice. An empty database is new, anything else foreign. */
-static int check_ours(sl_store_t *store, sqlite3 *db, int64_t version, char *err,
-                      size_t err_size)
+static int check_ours(sl_store_t *store, sqlite3 *db, int64_t version, char *err, size_t err_size)
 {
     int64_t tables = 0;
     if (query_int(db, "SELECT count(*) FROM sqlite_master", &tables) < 0)
@@ -91,19 +98,22 @@ static int check_ours(sl_store_t *store, sqlite3 *db, int64_t version, char *err
         return 0;
     sqlite3_stmt *st;
     bool ours = false;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'application'", -1, &st,
-                           NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'application'", -1, &st, NULL) ==
+        SQLITE_OK) {
         ours = sqlite3_step(st) == SQLITE_ROW &&
                strcmp((const char *)sqlite3_column_text(st, 0), "sluice") == 0;
         sqlite3_finalize(st);
     }
     if (!ours) {
-        snprintf(err, err_size, "%s is not a sluice state database (move it away, or set "
-                 "SLUICE_STATE to another folder)", store->db_path);
+        snprintf(err, err_size,
+                 "%s is not a sluice state database (move it away, or set "
+                 "SLUICE_STATE to another folder)",
+                 store->db_path);
         return SL_EINVAL;
     }
     if (version > SL_STORE_SCHEMA_VERSION) {
-        snprintf(err, err_size, "%s has schema version %" PRId64 ", newer than this sluice "
+        snprintf(err, err_size,
+                 "%s has schema version %" PRId64 ", newer than this sluice "
                  "knows (%d): use a newer sluice, or set SLUICE_STATE to another folder",
                  store->db_path, version, SL_STORE_SCHEMA_VERSION);
         return SL_EINVAL;
@@ -157,14 +167,18 @@ static int setup_db(sl_store_t *store, sqlite3 *db, char *err, size_t err_size)
     int rc = check_ours(store, db, version, err, err_size);
     if (rc < 0)
         return rc;
-    if (sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                         "PRAGMA foreign_keys = OFF", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db,
+                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                     "PRAGMA foreign_keys = OFF",
+                     NULL, NULL, NULL) != SQLITE_OK)
         return sl__store_fail(db, store->db_path, err, err_size);
     if (store->mode == SL_STORE_WRITE && version < SL_STORE_SCHEMA_VERSION)
         return migrate(store, db, version, err, err_size);
     if (version < SL_STORE_SCHEMA_VERSION) {
-        snprintf(err, err_size, "%s has schema version %" PRId64 "; a `sluice run` updates "
-                 "it to %d", store->db_path, version, SL_STORE_SCHEMA_VERSION);
+        snprintf(err, err_size,
+                 "%s has schema version %" PRId64 "; a `sluice run` updates "
+                 "it to %d",
+                 store->db_path, version, SL_STORE_SCHEMA_VERSION);
         return SL_EINVAL;
     }
     return 0;
@@ -242,9 +256,9 @@ static void sqlite_shutdown(void *unused)
 
 static void configure_sqlite(void)
 {
-    static const sqlite3_mem_methods methods = {sqlite_malloc, sqlite_free, sqlite_realloc,
-                                                sqlite_size, sqlite_roundup, sqlite_init,
-                                                sqlite_shutdown, NULL};
+    static const sqlite3_mem_methods methods = {
+        sqlite_malloc,  sqlite_free, sqlite_realloc,  sqlite_size,
+        sqlite_roundup, sqlite_init, sqlite_shutdown, NULL};
     sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3_initialize();
@@ -275,8 +289,7 @@ static int store_init(sl_store_t *store, char *err, size_t err_size)
     pthread_once(&once, configure_sqlite);
     struct stat st;
     if (store->mode == SL_STORE_READ && stat(store->db_path, &st) < 0) {
-        snprintf(err, err_size, "no state in %s yet (no run has been recorded here)",
-                 store->dir);
+        snprintf(err, err_size, "no state in %s yet (no run has been recorded here)", store->dir);
         return SL_ENOENT;
     }
     int rc = store->mode == SL_STORE_WRITE ? make_dirs(store, err, err_size) : 0;
@@ -331,6 +344,7 @@ void sl__store_close(sl_store_t *store)
     if (store->mode == SL_STORE_WRITE)
         sl__tmplog_close();
     sqlite3_close(store->write_db);
+    sqlite3_finalize(store->cache_output_st);
     sqlite3_close(store->read_db);
     pthread_mutex_destroy(&store->read_lock);
     pthread_mutex_destroy(&store->lock);
@@ -378,10 +392,13 @@ int sl__store_reap(sl_store_t *store, char *err, size_t err_size)
     int rc = sl__store_prepare(db, "SELECT seq FROM runs WHERE status = 'running'", &list, err,
                                err_size);
     if (rc == 0)
-        rc = sl__store_prepare(db, "UPDATE runs SET status = 'interrupted', finished = "
-                               "(SELECT max(finished) FROM tasks WHERE run = ?1), error = "
-                               "coalesce(error, 'the process recording it ended') WHERE "
-                               "seq = ?1 AND status = 'running'", &mark, err, err_size);
+        rc =
+            sl__store_prepare(db,
+                              "UPDATE runs SET status = 'interrupted', finished = coalesce(active, "
+                              "(SELECT max(finished) FROM tasks WHERE run = ?1)), error = "
+                              "coalesce(error, 'the process recording it ended') WHERE "
+                              "seq = ?1 AND status = 'running'",
+                              &mark, err, err_size);
     while (rc == 0 && sqlite3_step(list) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(list, 0);
         if (!run_is_dead(store, seq))
@@ -398,14 +415,16 @@ int sl__store_reap(sl_store_t *store, char *err, size_t err_size)
 
 /* ---- a run's start ------------------------------------------------------------------- */
 
-static int insert_run(sl_store_t *store, const sl_store_run_info_t *info, char *vars,
-                      int64_t *seq, char *err, size_t err_size)
+static int insert_run(sl_store_t *store, const sl_store_run_info_t *info, char *vars, int64_t *seq,
+                      char *err, size_t err_size)
 {
     sqlite3 *db = store->read_db;
     sqlite3_stmt *st;
-    int rc = sl__store_prepare(db, "INSERT INTO runs(id, workflow, path, hash, trigger, tick,"
+    int rc = sl__store_prepare(db,
+                               "INSERT INTO runs(id, workflow, path, hash, trigger, tick,"
                                " started, status, vars, pid, resumed_from) VALUES(?, ?, ?, ?,"
-                               " ?, ?, ?, 'running', ?, ?, ?)", &st, err, err_size);
+                               " ?, ?, ?, 'running', ?, ?, ?)",
+                               &st, err, err_size);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, info->id, -1, SQLITE_STATIC);
@@ -419,8 +438,8 @@ static int insert_run(sl_store_t *store, const sl_store_run_info_t *info, char *
     sqlite3_bind_text(st, 8, vars, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 9, (int64_t)getpid());
     sqlite3_bind_text(st, 10, info->resumed_from, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sl__store_fail(db, "recording the run", err,
-                                                                  err_size);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0
+                                         : sl__store_fail(db, "recording the run", err, err_size);
     sqlite3_finalize(st);
     *seq = sqlite3_last_insert_rowid(db);
     return rc;
@@ -428,8 +447,8 @@ static int insert_run(sl_store_t *store, const sl_store_run_info_t *info, char *
 
 /* The run's steps go to the writer (their rows come with its first batch, off the loop);
  * the workflow's row is written now. */
-static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int64_t seq,
-                        char *err, size_t err_size)
+static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int64_t seq, char *err,
+                        size_t err_size)
 {
     for (size_t i = 0; i < info->step_count; i++) {
         const sl_store_step_info_t *s = &info->steps[i];
@@ -447,8 +466,10 @@ static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int6
     }
     sqlite3 *db = store->read_db;
     sqlite3_stmt *st;
-    int rc = sl__store_prepare(db, "INSERT OR REPLACE INTO workflows(name, path, hash, updated)"
-                               " VALUES(?, ?, ?, ?)", &st, err, err_size);
+    int rc = sl__store_prepare(db,
+                               "INSERT OR REPLACE INTO workflows(name, path, hash, updated)"
+                               " VALUES(?, ?, ?, ?)",
+                               &st, err, err_size);
     if (rc < 0)
         return rc;
     sqlite3_bind_text(st, 1, info->workflow, -1, SQLITE_STATIC);
@@ -475,8 +496,8 @@ static int take_lock(sl_store_run_t *run, char *err, size_t err_size)
     return 0;
 }
 
-int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info,
-                        sl_store_run_t **out, char *err, size_t err_size)
+int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info, sl_store_run_t **out,
+                        char *err, size_t err_size)
 {
     sl_store_run_t *run = sl__calloc(1, sizeof(*run));
     char *vars = NULL;

@@ -29,7 +29,7 @@
 #include "util/util.h"
 #include "value/value.h"
 
-#define SL_STORE_SCHEMA_VERSION 2
+#define SL_STORE_SCHEMA_VERSION 4
 #define SL_STORE_INLINE_MAX 4096 /* larger outputs live in objects/ */
 
 typedef struct sl_store sl_store_t;
@@ -268,5 +268,46 @@ int sl__store_cache_output(sl_store_t *store, const char *key, uint8_t **data, s
 /** Drops the cache entries (of `workflow`, or all); *removed counts them. */
 int sl__store_cache_clear(sl_store_t *store, const char *workflow, uint64_t *removed,
                           char *err, size_t err_size);
+
+/* ---- schedule ticks and leases (ticks.c) ------------------------------------------- */
+
+typedef struct sl_store_tick {
+    const char *workflow;
+    int64_t tick_ms;     /* the nominal time */
+    const char *trigger; /* "cron", "backfill" */
+    const char *status;  /* "run" (then run_id), "skipped" (then reason) */
+    const char *reason;  /* why it was skipped, or NULL */
+    const char *run_id;  /* the run started for it, or NULL */
+} sl_store_tick_t;
+
+/**
+ * Records tick (workflow, tick_ms) unless it is recorded: *won tells whether this call
+ * recorded it (then the caller, alone, runs or skips it). Returns SL_EIO.
+ */
+int sl__store_tick_claim(sl_store_t *store, const sl_store_tick_t *tick, bool *won, char *err,
+                         size_t err_size);
+/** Sets the run a claimed tick was run by (a resume replaces it). */
+int sl__store_tick_set_run(sl_store_t *store, const char *workflow, int64_t tick_ms,
+                           const char *run_id, char *err, size_t err_size);
+/** The newest recorded tick of `workflow` with `trigger` in *tick_ms; 0 when none. */
+int sl__store_tick_last(sl_store_t *store, const char *workflow, const char *trigger,
+                        int64_t *tick_ms, char *err, size_t err_size);
+
+typedef struct sl_store_tick_row {
+    char trigger[16], status[16], reason[256], run_id[64];
+} sl_store_tick_row_t;
+
+/** The record of tick (workflow, tick_ms): 0, SL_ENOTFOUND or SL_EIO. */
+int sl__store_tick_find(sl_store_t *store, const char *workflow, int64_t tick_ms,
+                        sl_store_tick_row_t *out, char *err, size_t err_size);
+/**
+ * Takes or renews the lease on scheduling `workflow` for `ttl_ms` as `owner`: *held is
+ * false while another owner's lease has not expired. Returns SL_EIO.
+ */
+int sl__store_lease(sl_store_t *store, const char *workflow, const char *owner,
+                    int64_t ttl_ms, bool *held, char *err, size_t err_size);
+/** Gives the lease up (when `owner` holds it). */
+int sl__store_lease_release(sl_store_t *store, const char *workflow, const char *owner,
+                            char *err, size_t err_size);
 
 #endif

@@ -135,10 +135,19 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 typedef struct batch_kind batch_kind_t;
 
+/* The runs of one batch whose latest task end is kept (a daemon writes several runs at
+ * once); a batch with more writes the oldest kept one early. */
+#define ACTIVE_RUNS 8
+
 typedef struct writer {
     sl_store_t *store;
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *batch_st[3]; /* batch_kinds' statements */
+    sqlite3_stmt *active_st;   /* a batch's latest task ends onto their runs' rows */
+    struct {
+        int64_t run, ms;
+    } active[ACTIVE_RUNS]; /* the batch's runs and their latest task ends */
+    int actives;
     bool wrote_objects;
     char err[512];
 } writer_t;
@@ -177,9 +186,51 @@ static int bind_output(writer_t *w, sqlite3_stmt *st, int col, const rec_t *r, s
     return 0;
 }
 
+static int step_statement(writer_t *w, sqlite3_stmt *st, int rc)
+{
+    if (rc == 0 && sqlite3_step(st) != SQLITE_DONE)
+        rc = sl__store_fail(w->store->write_db, "writing the state database", w->err,
+                            sizeof(w->err));
+    sqlite3_reset(st); /* every statement binds each of its columns: no clearing */
+    return rc;
+}
+
+static int write_active(writer_t *w, int i)
+{
+    sqlite3_bind_int64(w->active_st, 1, w->active[i].run);
+    sqlite3_bind_int64(w->active_st, 2, w->active[i].ms);
+    return step_statement(w, w->active_st, 0);
+}
+
+/* A task record's end time for its run's `active` column, written with the batch. */
+static int note_active(writer_t *w, int64_t run, int64_t ms)
+{
+    int i = 0;
+    while (i < w->actives && w->active[i].run != run)
+        i++;
+    if (i == w->actives) {
+        if (i == ACTIVE_RUNS) {
+            int rc = write_active(w, 0);
+            memmove(&w->active[0], &w->active[1], sizeof(w->active[0]) * (ACTIVE_RUNS - 1));
+            i--;
+            if (rc < 0)
+                return rc;
+        } else {
+            w->actives++;
+        }
+        w->active[i].run = run, w->active[i].ms = ms;
+    } else if (ms > w->active[i].ms) {
+        w->active[i].ms = ms;
+    }
+    return 0;
+}
+
 /* A task's columns, from column `at` + 1 on (one row of a multi-row statement). */
 static int bind_task(writer_t *w, sqlite3_stmt *st, const rec_t *r, int at)
 {
+    int rc = note_active(w, r->run, r->num[4]);
+    if (rc < 0)
+        return rc;
     sqlite3_bind_int64(st, at + 1, r->run);
     sqlite3_bind_int64(st, at + 2, r->num[0]);
     sqlite3_bind_int64(st, at + 3, r->num[1]);
@@ -250,15 +301,6 @@ static int bind_run_end(sqlite3_stmt *st, const rec_t *r)
     for (int i = 0; i < 3; i++)
         sqlite3_bind_int64(st, 5 + i, r->num[1 + i]);
     return 0;
-}
-
-static int step_statement(writer_t *w, sqlite3_stmt *st, int rc)
-{
-    if (rc == 0 && sqlite3_step(st) != SQLITE_DONE)
-        rc = sl__store_fail(w->store->write_db, "writing the state database", w->err,
-                            sizeof(w->err));
-    sqlite3_reset(st); /* every statement binds each of its columns: no clearing */
-    return rc;
 }
 
 static int bind_step_info(writer_t *w, sqlite3_stmt *st, const rec_t *r, int at)
@@ -362,6 +404,7 @@ static int write_blocks(writer_t *w, const rec_block_t *blocks)
 {
     sqlite3 *db = w->store->write_db;
     w->wrote_objects = false;
+    w->actives = 0;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return sl__store_fail(db, "writing the state database", w->err, sizeof(w->err));
     int rc = 0;
@@ -376,10 +419,12 @@ static int write_blocks(writer_t *w, const rec_block_t *blocks)
             rc = taken < 0 ? (int)taken : write_record(w, r);
             at += r->size;
         }
+    for (int i = 0; i < w->actives && rc == 0; i++)
+        rc = write_active(w, i);
     /* Objects are durable before the rows that name them. */
     if (rc == 0 && w->wrote_objects && sl__store_objects_sync(w->store) < 0)
-        rc = SL_EIO, snprintf(w->err, sizeof(w->err), "syncing %s: %s",
-                              w->store->objects_dir, strerror(errno));
+        rc = SL_EIO,
+        snprintf(w->err, sizeof(w->err), "syncing %s: %s", w->store->objects_dir, strerror(errno));
     if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = sl__store_fail(db, "committing to the state database", w->err, sizeof(w->err));
     if (rc < 0)
@@ -410,6 +455,7 @@ static void finalize_all(writer_t *w)
         sqlite3_finalize(w->st[i]);
     for (size_t i = 0; i < SL_COUNTOF(w->batch_st); i++)
         sqlite3_finalize(w->batch_st[i]);
+    sqlite3_finalize(w->active_st);
 }
 
 static void *writer_main(void *arg)
@@ -460,7 +506,6 @@ static char *batch_sql(const batch_kind_t *bk)
     return sql;
 }
 
-
 int sl__store_writer_start(sl_store_t *store, char *err, size_t err_size)
 {
     writer_t *w = sl__calloc(1, sizeof(*w));
@@ -471,6 +516,11 @@ int sl__store_writer_start(sl_store_t *store, char *err, size_t err_size)
     for (int i = 0; i < ST_COUNT && rc == 0; i++)
         if (statements[i])
             rc = sl__store_prepare(store->write_db, statements[i], &w->st[i], err, err_size);
+    if (rc == 0)
+        rc = sl__store_prepare(store->write_db,
+                               "UPDATE runs SET active = max(coalesce(active,"
+                               " 0), ?2) WHERE seq = ?1",
+                               &w->active_st, err, err_size);
     for (size_t i = 0; i < SL_COUNTOF(batch_kinds) && rc == 0; i++) {
         char *sql = batch_sql(&batch_kinds[i]);
         rc = sql ? sl__store_prepare(store->write_db, sql, &w->batch_st[i], err, err_size)

@@ -11,17 +11,20 @@
 #include "util/sha256.h"
 #include "util/util.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SL_SHA256_HARDWARE 1
+#endif
+
 static const uint32_t round_constants[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2,
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
 static uint32_t rotr(uint32_t x, unsigned n)
@@ -72,6 +75,69 @@ static void compress(uint32_t state[8], const uint8_t block[64])
     state[7] += h;
 }
 
+#ifdef SL_SHA256_HARDWARE
+/* The same rounds on the x86 SHA extensions (Intel's SHA-NI, AMD since Zen), which keep the
+ * state as two registers, ABEF and CDGH, and do two rounds (sha256rnds2) and the message
+ * schedule (sha256msg1/msg2) per instruction: about eight times fewer instructions. */
+__attribute__((target("sha,sse4.1"))) static void compress_hw(uint32_t state[8], const uint8_t *p,
+                                                              size_t blocks)
+{
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i dcba = _mm_loadu_si128((const __m128i *)(const void *)&state[0]);
+    __m128i hgfe = _mm_loadu_si128((const __m128i *)(const void *)&state[4]);
+    __m128i badc = _mm_shuffle_epi32(dcba, 0xb1);
+    __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1b);
+    __m128i abef = _mm_alignr_epi8(badc, efgh, 8);
+    __m128i cdgh = _mm_blend_epi16(efgh, badc, 0xf0);
+    for (; blocks; blocks--, p += 64) {
+        __m128i saved_abef = abef, saved_cdgh = cdgh, w[4];
+        for (int i = 0; i < 4; i++)
+            w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i)),
+                                    swap);
+        for (int t = 0; t < 16; t++) { /* four rounds each */
+            __m128i *wt = &w[t & 3];
+            if (t >= 4) { /* w[t] from w[t-4] (in place), w[t-3], w[t-2] and w[t-1] */
+                __m128i m = _mm_sha256msg1_epu32(*wt, w[(t + 1) & 3]);
+                m = _mm_add_epi32(m, _mm_alignr_epi8(w[(t + 3) & 3], w[(t + 2) & 3], 4));
+                *wt = _mm_sha256msg2_epu32(m, w[(t + 3) & 3]);
+            }
+            __m128i k = _mm_loadu_si128((const __m128i *)(const void *)&round_constants[4 * t]);
+            __m128i m = _mm_add_epi32(*wt, k);
+            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, m);
+            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(m, 0x0e));
+        }
+        abef = _mm_add_epi32(abef, saved_abef);
+        cdgh = _mm_add_epi32(cdgh, saved_cdgh);
+    }
+    __m128i feba = _mm_shuffle_epi32(abef, 0x1b);
+    __m128i dchg = _mm_shuffle_epi32(cdgh, 0xb1);
+    _mm_storeu_si128((__m128i *)(void *)&state[0], _mm_blend_epi16(feba, dchg, 0xf0));
+    _mm_storeu_si128((__m128i *)(void *)&state[4], _mm_alignr_epi8(dchg, feba, 8));
+}
+#endif
+
+static bool portable_only; /* set by tests, before threads start, to check both paths */
+
+bool sl__sha256_portable(bool on)
+{
+    bool was = portable_only;
+    portable_only = on;
+    return was;
+}
+
+/* `blocks` 64-byte blocks into the state, on the SHA extensions where the CPU has them. */
+static void compress_blocks(uint32_t state[8], const uint8_t *p, size_t blocks)
+{
+#ifdef SL_SHA256_HARDWARE
+    if (!portable_only && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) {
+        compress_hw(state, p, blocks);
+        return;
+    }
+#endif
+    for (; blocks; blocks--, p += 64)
+        compress(state, p);
+}
+
 void sl__sha256_init(sl_sha256_t *ctx)
 {
     static const uint32_t initial[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -93,11 +159,12 @@ void sl__sha256_add(sl_sha256_t *ctx, const void *data, size_t len)
         len -= take;
         if (ctx->fill < 64)
             return;
-        compress(ctx->state, ctx->block);
+        compress_blocks(ctx->state, ctx->block, 1);
         ctx->fill = 0;
     }
-    for (; len >= 64; p += 64, len -= 64)
-        compress(ctx->state, p);
+    compress_blocks(ctx->state, p, len / 64);
+    p += len / 64 * 64;
+    len %= 64;
     memcpy(ctx->block, p, len);
     ctx->fill = len;
 }

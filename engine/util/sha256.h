@@ -6,6 +6,7 @@
 #ifndef SL_UTIL_SHA256_H
 #define SL_UTIL_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,10 @@ void sl__sha256_end(sl_sha256_t *ctx, uint8_t digest[SL_SHA256_BYTES]);
 void sl__sha256_hex(const uint8_t digest[SL_SHA256_BYTES], char hex[SL_SHA256_HEX_SIZE]);
 /** The hex digest of `data` in one call. */
 void sl__sha256_hex_of(const void *data, size_t len, char hex[SL_SHA256_HEX_SIZE]);
+
+/** Tests only (before any thread hashes): `true` makes every digest use the portable
+ *  rounds even where the CPU has SHA instructions. Returns the previous setting. */
+bool sl__sha256_portable(bool on);
 
 /** The hex digest of the regular file `path`, read whole (blocking: not on the loop).
  *  Returns SL_ENOENT, or SL_EIO (unreadable, or not a regular file). */

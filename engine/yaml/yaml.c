@@ -48,6 +48,7 @@ typedef struct builder {
     sl_node_t **graveyard; /* detached nodes, freed at the end (anchors may point in) */
     size_t grave_count, grave_cap;
     int errors;
+    size_t *duplicates; /* lenient: duplicate keys counted here, not in errors */
     int rc;        /* first hard failure: SL_ENOMEM, SL_ELIMIT */
     bool stop;     /* stop reading events */
     int documents;
@@ -335,25 +336,41 @@ static void on_start(builder_t *b, const yaml_event_t *ev, sl_node_kind_t kind)
     f->anchor = take_anchor(b, anchor);
 }
 
-/* Reports later keys equal to an earlier key of the same map. */
-static void check_duplicates(builder_t *b, const sl_node_t *map)
+/*
+ * Reports later keys equal to an earlier key of the same map. When parsing leniently the
+ * later entries are dropped (buried: an anchor may point into them) and counted apart, so
+ * the caller can go on checking the rest of the file with the first definitions.
+ */
+static void check_duplicates(builder_t *b, sl_node_t *map)
 {
     sl_index_t seen;
     sl__index_init(&seen);
+    size_t kept = 0;
     for (size_t i = 0; i < map->count; i++) {
-        const sl_node_t *key = map->items[2 * i];
-        if (key->kind != SL_NODE_SCALAR || (key->plain && strcmp(key->str, "<<") == 0))
-            continue;
+        sl_node_t *key = map->items[2 * i], *value = map->items[2 * i + 1];
         size_t first = 0;
-        int rc = sl__index_put(&seen, key->str, i, 0, &first);
-        if (rc < 0) {
+        int rc = 0;
+        if (key->kind == SL_NODE_SCALAR && !(key->plain && strcmp(key->str, "<<") == 0))
+            rc = sl__index_put(&seen, key->str, kept, 0, &first);
+        if (rc < 0)
             b->rc = SL_ENOMEM;
-            break;
-        }
-        if (rc == 1)
+        if (rc == 1) {
+            int errors = b->errors;
             problem(b, key->mark, "duplicate key '%s' (first defined at line %u)", key->str,
                     map->items[2 * first]->mark.line);
+            if (b->duplicates) {
+                b->errors = errors;
+                (*b->duplicates)++;
+                bury(b, key);
+                bury(b, value);
+                continue;
+            }
+        }
+        map->items[2 * kept] = key;
+        map->items[2 * kept + 1] = value;
+        kept++;
     }
+    map->count = kept;
     sl__index_close(&seen);
 }
 
@@ -622,8 +639,15 @@ static bool check_input(builder_t *b)
 int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **out,
                    sl_diag_t *diag)
 {
+    return sl__yaml_parse_lenient(file, text, len, out, diag, NULL);
+}
+
+int sl__yaml_parse_lenient(const char *file, const char *text, size_t len, sl_node_t **out,
+                           sl_diag_t *diag, size_t *duplicates)
+{
     builder_t b;
     memset(&b, 0, sizeof(b));
+    b.duplicates = duplicates;
     b.file = file;
     b.text = text;
     b.len = len;

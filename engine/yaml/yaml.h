@@ -43,6 +43,13 @@ typedef struct sl_node {
  */
 int sl__yaml_parse(const char *file, const char *text, size_t len, sl_node_t **out,
                    sl_diag_t *diag);
+/**
+ * As sl__yaml_parse, but a duplicate key is reported (in `diag`), counted in *duplicates
+ * and dropped (the first definition stays) instead of failing the parse, so the caller can
+ * check the rest of the file and report every problem in one pass.
+ */
+int sl__yaml_parse_lenient(const char *file, const char *text, size_t len, sl_node_t **out,
+                           sl_diag_t *diag, size_t *duplicates);
 /** Reads a file whole into `buf` (initialised here; the caller closes it on success),
  *  bounded by SL_YAML_BYTES_MAX; problems go to `diag`. */
 int sl__yaml_read_file(const char *file, sl_buf_t *buf, sl_diag_t *diag);

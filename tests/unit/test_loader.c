@@ -166,17 +166,33 @@ static void test_sections(void)
 static void test_set_var(void)
 {
     sl_registry_t *reg = registry();
-    sl_workflow_t *wf = load(reg, "steps: { a: { uses: test.noop } }\n", NULL);
+    sl_workflow_t *wf = load(reg,
+                             "vars: { n: 1, flag: false, base: x, opts: { depth: 1 } }\n"
+                             "steps: { a: { uses: test.noop } }\n",
+                             NULL);
     CHECK(wf != NULL);
+    char err[512];
     if (wf) {
-        CHECK_INT(sl__workflow_set_var(wf, "n=5"), 0);
-        CHECK_INT(sl__workflow_set_var(wf, "flag=true"), 0);
-        CHECK_INT(sl__workflow_set_var(wf, "base=http://127.0.0.1:8080/a=b"), 0);
-        CHECK_INT(sl__workflow_set_var(wf, "novalue"), SL_EINVAL);
+        CHECK_INT(sl__workflow_set_var(wf, "n=5", err, sizeof(err)), 0);
+        CHECK_INT(sl__workflow_set_var(wf, "flag=true", err, sizeof(err)), 0);
+        CHECK_INT(sl__workflow_set_var(wf, "base=http://127.0.0.1:8080/a=b", err, sizeof(err)), 0);
+        CHECK_INT(sl__workflow_set_var(wf, "novalue", err, sizeof(err)), SL_EINVAL);
+        CHECK_STR(err, "--var expects K=V, got 'novalue'");
         CHECK_INT(sl_value_type(sl_value_get(wf->vars, "n")), SL_TYPE_INT);
         CHECK_INT(sl_value_type(sl_value_get(wf->vars, "flag")), SL_TYPE_BOOL);
-        CHECK_STR(sl_value_str(sl_value_get(wf->vars, "base"), NULL),
-                  "http://127.0.0.1:8080/a=b");
+        CHECK_STR(sl_value_str(sl_value_get(wf->vars, "base"), NULL), "http://127.0.0.1:8080/a=b");
+        /* A nested field is set in place; no var named 'opts.depth' appears. */
+        CHECK_INT(sl__workflow_set_var(wf, "opts.depth=3", err, sizeof(err)), 0);
+        CHECK_INT(sl_value_int_of(sl_value_get(sl_value_get(wf->vars, "opts"), "depth")), 3);
+        CHECK(sl_value_get(wf->vars, "opts.depth") == NULL);
+        CHECK_INT(sl_value_len(wf->vars), 4);
+        CHECK_INT(sl__workflow_set_var(wf, "n.x=3", err, sizeof(err)), SL_EINVAL);
+        CHECK_STR(err, "--var n.x: 'n' is not a map, so it has no field 'x'");
+        CHECK_INT(sl__workflow_set_var(wf, "nmae=3", err, sizeof(err)), SL_EINVAL);
+        CHECK_STR(err, "--var nmae: the workflow declares no var 'nmae' (declared: 'n', "
+                       "'flag', 'base' and 'opts')");
+        CHECK_INT(sl__workflow_set_var(wf, "a.b=3", err, sizeof(err)), SL_EINVAL);
+        CHECK(sl_value_get(wf->vars, "a.b") == NULL && sl_value_get(wf->vars, "a") == NULL);
     }
     sl__workflow_free(wf);
     sl__registry_free(reg);

@@ -75,9 +75,9 @@ static void test_utf8(void)
     const char good[] = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80";
     CHECK_INT(sl__utf8_check(good, strlen(good)), strlen(good));
     CHECK_INT(sl__utf8_check("ab\xff", 3), 2);
-    CHECK_INT(sl__utf8_check("a\xc3", 2), 1);             /* truncated */
-    CHECK_INT(sl__utf8_check("\xc0\xaf", 2), 0);          /* overlong */
-    CHECK_INT(sl__utf8_check("\xed\xa0\x80", 3), 0);      /* surrogate */
+    CHECK_INT(sl__utf8_check("a\xc3", 2), 1);        /* truncated */
+    CHECK_INT(sl__utf8_check("\xc0\xaf", 2), 0);     /* overlong */
+    CHECK_INT(sl__utf8_check("\xed\xa0\x80", 3), 0); /* surrogate */
 }
 
 static void test_array_grow(void)
@@ -126,8 +126,8 @@ static void test_sha256(void)
     uint8_t digest[SL_SHA256_BYTES];
     sl__sha256_init(&ctx);
     for (size_t at = 0, step = 1; at < sizeof(million); at += step, step = step % 97 + 13)
-        sl__sha256_add(&ctx, million + at, at + step > sizeof(million) ? sizeof(million) - at
-                                                                        : step);
+        sl__sha256_add(&ctx, million + at,
+                       at + step > sizeof(million) ? sizeof(million) - at : step);
     sl__sha256_end(&ctx, digest);
     sl__sha256_hex(digest, hex);
     CHECK_STR(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
@@ -140,6 +140,28 @@ static void test_sha256(void)
         sl__sha256_end(&ctx, digest);
         sl__sha256_hex(digest, hex);
         CHECK_STR(hex, a);
+    }
+}
+
+/* Where the CPU has SHA instructions, both paths run: the vectors on each, then random
+ * lengths and bytes hashed by both must agree. */
+static void test_sha256_paths(void)
+{
+    sl__sha256_portable(true);
+    test_sha256();
+    sl__sha256_portable(false);
+    test_sha256();
+    static uint8_t bytes[4096];
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (size_t i = 0; i < sizeof(bytes); i++, x = x * 6364136223846793005u + 1)
+        bytes[i] = (uint8_t)(x >> 56);
+    for (size_t n = 0; n < sizeof(bytes); n += 1 + n / 3) {
+        char hw[SL_SHA256_HEX_SIZE], sw[SL_SHA256_HEX_SIZE];
+        sl__sha256_hex_of(bytes + n % 7, n - n % 7, hw);
+        sl__sha256_portable(true);
+        sl__sha256_hex_of(bytes + n % 7, n - n % 7, sw);
+        sl__sha256_portable(false);
+        CHECK_STR(hw, sw);
     }
 }
 
@@ -180,5 +202,6 @@ static void test_fingerprint(void)
     }
 }
 
-TEST_MAIN(30, T(test_sha256), T(test_fingerprint), T(test_durations), T(test_buffer_bound), T(test_diag_sorted),
-          T(test_edit_distance), T(test_utf8), T(test_array_grow), T(test_strerror))
+TEST_MAIN(30, T(test_sha256_paths), T(test_fingerprint), T(test_durations), T(test_buffer_bound),
+          T(test_diag_sorted), T(test_edit_distance), T(test_utf8), T(test_array_grow),
+          T(test_strerror))

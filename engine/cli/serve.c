@@ -1,0 +1,460 @@
+/*
+ * `sluice serve` and `sluice backfill` (SPEC §5, docs/scheduling.md): the command lines;
+ * what is due and how a tick runs are serve/'s.
+ *
+ * serve --once: for each scheduled workflow of the files and folders given, takes the
+ * workflow's lease, works out the ticks due now from its newest recorded tick, claims each
+ * (a tick claimed elsewhere is not run) and runs them oldest first; exits 0, or 1 when a
+ * run failed. backfill: one run per tick in [--from, --to], oldest first, trigger
+ * backfill; a tick already run is kept, an interrupted one is resumed.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/command.h"
+#include "cli/common.h"
+#include "serve/serve.h"
+
+#define SERVE_FILES_MAX 10000
+#define BACKFILL_TICKS_MAX 100000
+#define LEASE_TTL_MS (10 * 60 * 1000)
+
+enum { SERVE_ONCE, SERVE_HTTP, SERVE_LOG };
+
+static const sl_cli_option_t serve_options[] = {
+    [SERVE_ONCE] = {"once", 0, NULL, "run every tick that is due now and exit when those runs end",
+                    0},
+    [SERVE_HTTP] = {"http", 0, "ADDR",
+                    "also serve the dashboard and /metrics at ADDR (e.g.\n"
+                    "127.0.0.1:7070); an address off loopback must be explicit",
+                    0},
+    [SERVE_LOG] = {"log", 0, "text|json", "log line format on stderr (default text)", 0},
+};
+
+const sl_cli_command_t sl__cli_serve_command = {
+    .name = "serve",
+    .operands = "[PATH...]",
+    .operand_kind = SL_CLI_OPERANDS_WORKFLOWS,
+    .summary = "run workflows at the ticks of their schedules, with a dashboard",
+    .description = "Runs each workflow of the files or folders given that has a schedule at "
+                   "its ticks,\nall on one loop, recording each run with trigger cron.",
+    .epilogue = "Exit codes (--once): 0 every run succeeded, 1 a run failed, 2 bad input.",
+    .options = serve_options,
+    .option_count = SL_COUNTOF(serve_options),
+    .run = sl__cli_serve,
+};
+
+enum { BACKFILL_FROM, BACKFILL_TO, BACKFILL_LOG };
+
+static const sl_cli_option_t backfill_options[] = {
+    [BACKFILL_FROM] = {"from", 0, "TIME", "the first tick's earliest time (ISO-8601)",
+                       SL_CLI_REQUIRED},
+    [BACKFILL_TO] = {"to", 0, "TIME", "the last tick's latest time (ISO-8601)", SL_CLI_REQUIRED},
+    [BACKFILL_LOG] = {"log", 0, "text|json", "log line format on stderr (default text)", 0},
+};
+
+const sl_cli_command_t sl__cli_backfill_command = {
+    .name = "backfill",
+    .operands = "FILE",
+    .operand_kind = SL_CLI_OPERANDS_WORKFLOWS,
+    .summary = "run one run per tick of a schedule in a range, oldest first",
+    .description = "Runs the workflow once for each tick of its schedule in the range, oldest "
+                   "first.\nA tick already run is not run again; an interrupted one is resumed.",
+    .epilogue = "Exit codes: 0 every run succeeded, 1 a run failed, 2 bad input.",
+    .options = backfill_options,
+    .option_count = SL_COUNTOF(backfill_options),
+    .run = sl__cli_backfill,
+};
+
+static int parse_log(const sl_cli_command_t *cmd, const char *value, sl_logfmt_t *out)
+{
+    if (strcmp(value, "text") == 0 || strcmp(value, "json") == 0) {
+        *out = value[0] == 'j' ? SL_LOGFMT_JSON : SL_LOGFMT_TEXT;
+        return 0;
+    }
+    return sl__cli_usage_error(cmd, "--log expects text or json, got '%s'", value);
+}
+
+static int setup_clock(void)
+{
+    char err[256];
+    if (sl__clock_setup_env(err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "sluice: error: %s\n", err);
+    return SL_EXIT_USAGE;
+}
+
+static int open_state(const sl_cli_command_t *cmd, sl_store_t **store)
+{
+    int status = sl__cli_state_open(SL_STORE_WRITE, store);
+    if (status == SL_EXIT_OK && *store == NULL)
+        return sl__cli_usage_error(cmd, "%s needs the state store (SLUICE_STATE is 'none')",
+                                   cmd->name);
+    return status;
+}
+
+/* ---- the files served ------------------------------------------------------------- */
+
+typedef struct file_list {
+    char **items;
+    size_t count, cap;
+} file_list_t;
+
+static int add_file(file_list_t *l, char *path)
+{
+    if (path == NULL || l->count >= SERVE_FILES_MAX ||
+        sl__array_grow(&l->items, &l->cap, l->count, sizeof(char *), 16) < 0) {
+        sl__free(path);
+        fprintf(stderr, "sluice: error: too many workflow files (at most %d)\n", SERVE_FILES_MAX);
+        return SL_EXIT_USAGE;
+    }
+    l->items[l->count++] = path;
+    return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool is_workflow_name(const char *name)
+{
+    size_t n = strlen(name);
+    return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+                              (n > 4 && strcmp(name + n - 4, ".yml") == 0));
+}
+
+/* A file as itself; a folder as its *.yaml and *.yml files, by name. */
+static int collect(const char *path, file_list_t *l)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "%s: error: no such file or folder\n", path);
+        return SL_EXIT_USAGE;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return add_file(l, sl__strdup(path));
+    DIR *dir = opendir(path);
+    if (dir == NULL) {
+        fprintf(stderr, "%s: error: cannot read the folder\n", path);
+        return SL_EXIT_USAGE;
+    }
+    size_t first = l->count;
+    int status = 0;
+    struct dirent *e;
+    while (status == 0 && (e = readdir(dir)) != NULL)
+        if (is_workflow_name(e->d_name))
+            status = add_file(l, sl__asprintf("%s/%s", path, e->d_name));
+    closedir(dir);
+    qsort(l->items + first, l->count - first, sizeof(char *), by_name);
+    return status;
+}
+
+static void free_files(file_list_t *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        sl__free(l->items[i]);
+    sl__free(l->items);
+}
+
+/* ---- serve --once ----------------------------------------------------------------- */
+
+typedef struct serve_ctx {
+    sl_store_t *store;
+    const sl_registry_t *reg;
+    char owner[128];
+    bool failed, signaled, invalid;
+} serve_ctx_t;
+
+static void log_time(const sl_serve_schedule_t *s, int64_t t, char *buf, size_t size)
+{
+    if (sl__time_format_tz(t, s->tz, buf, size) < 0)
+        snprintf(buf, size, "%" PRId64, t);
+}
+
+/* Claims and runs one due tick of `wf`. */
+static void run_tick(serve_ctx_t *ctx, sl_workflow_t *wf, const sl_serve_schedule_t *s,
+                     int64_t tick, const char *trigger, const sl_store_run_row_t *resume,
+                     bool claimed)
+{
+    sl_serve_run_opts_t o = {.wf = wf,
+                             .registry = ctx->reg,
+                             .store = ctx->store,
+                             .trigger = trigger,
+                             .tick = tick,
+                             .resume = resume};
+    sl__serve_run_id(&o);
+    char when[64], err[512];
+    log_time(s, tick, when, sizeof when);
+    if (!claimed) {
+        bool won = false;
+        sl_store_tick_t rec = {wf->name, tick * 1000, trigger, "run", NULL, o.run_id};
+        if (sl__store_tick_claim(ctx->store, &rec, &won, err, sizeof err) < 0) {
+            SL_LOG(SL_LOG_ERROR, NULL, NULL, "%s: tick %s: %s", wf->name, when, err);
+            ctx->failed = true;
+            return;
+        }
+        if (!won) {
+            SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s already taken, not run again", wf->name,
+                   when);
+            return;
+        }
+    } else if (sl__store_tick_set_run(ctx->store, wf->name, tick * 1000, o.run_id, err,
+                                      sizeof err) < 0) {
+        SL_LOG(SL_LOG_ERROR, NULL, NULL, "%s: tick %s: %s", wf->name, when, err);
+        ctx->failed = true;
+        return;
+    }
+    int64_t jitter = sl__serve_jitter_ms(wf->name, tick, wf->schedule.jitter_ms);
+    o.delay_ms = tick * 1000 + jitter - sl__clock_wall_ms();
+    SL_LOG(SL_LOG_INFO, o.run_id, NULL, "%s: tick %s due (%s), run %s %s", wf->name, when, trigger,
+           o.run_id, resume ? "resumes" : "starts");
+    uint64_t started = sl__clock_now_ns();
+    const char *status = sl__serve_run(&o, &ctx->signaled);
+    double secs = (double)(sl__clock_now_ns() - started) / 1e9;
+    SL_LOG(status && strcmp(status, "succeeded") == 0 ? SL_LOG_INFO : SL_LOG_WARN, o.run_id, NULL,
+           "%s: run %s for tick %s %s in %.3f s", wf->name, o.run_id, when,
+           status ? status : "could not start", secs);
+    if (status == NULL || strcmp(status, "succeeded") != 0)
+        ctx->failed = true;
+}
+
+static void serve_workflow(serve_ctx_t *ctx, sl_workflow_t *wf)
+{
+    sl_serve_schedule_t s;
+    char err[512];
+    if (sl__serve_schedule_open(&wf->schedule, &s, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: error: %s\n", wf->path, err);
+        ctx->invalid = true;
+        return;
+    }
+    bool held = false;
+    int64_t last_ms = 0;
+    if (sl__store_lease(ctx->store, wf->name, ctx->owner, LEASE_TTL_MS, &held, err, sizeof err) <
+            0 ||
+        (held &&
+         sl__store_tick_last(ctx->store, wf->name, "cron", &last_ms, err, sizeof err) < 0)) {
+        SL_LOG(SL_LOG_ERROR, NULL, NULL, "%s: %s", wf->name, err);
+        ctx->failed = true;
+    } else if (!held) {
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: scheduled by another sluice serve (its lease)",
+               wf->name);
+    } else {
+        int64_t due[SL_SERVE_MISSED_MAX];
+        size_t n = sl__serve_due(&s, last_ms / 1000, sl__clock_wall_ms() / 1000, due);
+        if (n == 0)
+            SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: no tick due", wf->name);
+        for (size_t i = 0; i < n && !ctx->signaled; i++)
+            run_tick(ctx, wf, &s, due[i], "cron", NULL, false);
+        sl__store_lease_release(ctx->store, wf->name, ctx->owner, err, sizeof err);
+    }
+    sl__serve_schedule_close(&s);
+}
+
+static void serve_file(serve_ctx_t *ctx, const char *path)
+{
+    sl_workflow_t *wf = NULL;
+    if (sl__cli_load(path, ctx->reg, &wf) != SL_EXIT_OK) {
+        SL_LOG(SL_LOG_ERROR, NULL, NULL, "%s: does not validate: skipped", path);
+        ctx->invalid = true;
+        return;
+    }
+    if (!wf->schedule.present || wf->schedule.cron_count == 0) {
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: workflow %s has no schedule: skipped", path, wf->name);
+    } else {
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: loaded workflow %s", path, wf->name);
+        serve_workflow(ctx, wf);
+    }
+    sl__workflow_free(wf);
+}
+
+static int serve_once(file_list_t *files, sl_store_t *store, const sl_registry_t *reg)
+{
+    serve_ctx_t ctx = {.store = store, .reg = reg};
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(ctx.owner, sizeof ctx.owner, "%s:%d", host, (int)getpid());
+    for (size_t i = 0; i < files->count && !ctx.signaled; i++)
+        serve_file(&ctx, files->items[i]);
+    return ctx.failed ? SL_EXIT_FAILED : ctx.invalid ? SL_EXIT_USAGE : SL_EXIT_OK;
+}
+
+int sl__cli_serve(int argc, char **argv)
+{
+    sl_cli_parser_t parser;
+    sl__cli_parser_init(&parser, &sl__cli_serve_command, argc, argv);
+    bool once = false;
+    sl_logfmt_t log = SL_LOGFMT_TEXT;
+    int index, status = 0;
+    while (status == 0 && (index = sl__cli_parser_next(&parser)) != SL_CLI_PARSE_END) {
+        if (index == SL_CLI_PARSE_BAD)
+            status = SL_EXIT_USAGE;
+        else if (index == SERVE_ONCE)
+            once = true;
+        else if (index == SERVE_LOG)
+            status = parse_log(&sl__cli_serve_command, parser.value, &log);
+        else if (index == SERVE_HTTP)
+            status = sl__cli_usage_error(&sl__cli_serve_command,
+                                         "--http (the dashboard) is not available yet");
+    }
+    if (status != 0)
+        return status;
+    if (!once)
+        return sl__cli_usage_error(&sl__cli_serve_command,
+                                   "only serve --once is available in this version");
+    if (parser.operand_index >= argc)
+        return sl__cli_usage_error(&sl__cli_serve_command, "no workflow file or folder given");
+    if ((status = setup_clock()) != 0)
+        return status;
+    sl__log_setup(SL_LOG_INFO, log);
+    file_list_t files = {0};
+    for (int i = parser.operand_index; status == 0 && i < argc; i++)
+        status = collect(argv[i], &files);
+    sl_registry_t *reg = NULL;
+    sl_store_t *store = NULL;
+    if (status == 0 && sl__cli_registry(&reg) < 0)
+        status = SL_EXIT_INTERNAL;
+    if (status == 0)
+        status = open_state(&sl__cli_serve_command, &store);
+    if (status == 0)
+        status = serve_once(&files, store, reg);
+    sl__store_close(store);
+    sl__registry_free(reg);
+    free_files(&files);
+    return status;
+}
+
+/* ---- backfill --------------------------------------------------------------------- */
+
+typedef struct backfill_args {
+    const char *path, *from, *to;
+    sl_logfmt_t log;
+} backfill_args_t;
+
+static int parse_backfill(int argc, char **argv, backfill_args_t *a)
+{
+    sl_cli_parser_t parser;
+    sl__cli_parser_init(&parser, &sl__cli_backfill_command, argc, argv);
+    int index, status = 0;
+    while (status == 0 && (index = sl__cli_parser_next(&parser)) != SL_CLI_PARSE_END) {
+        if (index == SL_CLI_PARSE_BAD)
+            status = SL_EXIT_USAGE;
+        else if (index == BACKFILL_FROM)
+            a->from = parser.value;
+        else if (index == BACKFILL_TO)
+            a->to = parser.value;
+        else if (index == BACKFILL_LOG)
+            status = parse_log(&sl__cli_backfill_command, parser.value, &a->log);
+    }
+    if (status == 0 && (a->from == NULL || a->to == NULL))
+        status = sl__cli_usage_error(&sl__cli_backfill_command, "--from and --to are required");
+    return status ? status : sl__cli_parser_one_file(&parser, &a->path);
+}
+
+/* One tick of the range: run it, resume its interrupted run, or keep what ran. */
+static void backfill_tick(serve_ctx_t *ctx, sl_workflow_t *wf, const sl_serve_schedule_t *s,
+                          int64_t tick)
+{
+    sl_store_tick_row_t row;
+    sl_store_run_row_t run;
+    char err[1024], when[64];
+    log_time(s, tick, when, sizeof when);
+    int rc = sl__store_tick_find(ctx->store, wf->name, tick * 1000, &row, err, sizeof err);
+    if (rc == SL_ENOTFOUND) {
+        run_tick(ctx, wf, s, tick, "backfill", NULL, false);
+        return;
+    }
+    if (rc == 0 && row.run_id[0])
+        rc = sl__store_find_run(ctx->store, row.run_id, NULL, &run, err, sizeof err);
+    if (rc == SL_ENOTFOUND ||
+        (rc == 0 && row.run_id[0] == '\0' && strcmp(row.status, "run") == 0)) {
+        run_tick(ctx, wf, s, tick, "backfill", NULL, true); /* claimed, never begun */
+    } else if (rc < 0) {
+        SL_LOG(SL_LOG_ERROR, NULL, NULL, "%s: tick %s: %s", wf->name, when, err);
+        ctx->failed = true;
+    } else if (row.run_id[0] == '\0') {
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s was %s (%s): kept", wf->name, when, row.status,
+               row.reason);
+    } else if (strcmp(run.status, "interrupted") == 0) {
+        run_tick(ctx, wf, s, tick, "backfill", &run, true);
+    } else {
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s already run (%s, run %s): kept", wf->name,
+               when, run.status, run.id);
+        if (strcmp(run.status, "failed") == 0)
+            ctx->failed = true;
+    }
+}
+
+/* The ticks in [from, to]; a usage error past BACKFILL_TICKS_MAX. */
+static int backfill_range(serve_ctx_t *ctx, sl_workflow_t *wf, const sl_serve_schedule_t *s,
+                          int64_t from, int64_t to)
+{
+    size_t count = 0;
+    for (int64_t t = from - 1; sl__serve_next(s, t, &t) == 0 && t <= to;)
+        if (++count > BACKFILL_TICKS_MAX)
+            return sl__cli_usage_error(&sl__cli_backfill_command,
+                                       "the range holds more than %d ticks", BACKFILL_TICKS_MAX);
+    SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: backfill of %zu tick%s", wf->name, count,
+           count == 1 ? "" : "s");
+    for (int64_t t = from - 1; !ctx->signaled && sl__serve_next(s, t, &t) == 0 && t <= to;)
+        backfill_tick(ctx, wf, s, t);
+    return ctx->failed ? SL_EXIT_FAILED : SL_EXIT_OK;
+}
+
+static int backfill(const backfill_args_t *a, sl_workflow_t *wf, serve_ctx_t *ctx)
+{
+    sl_serve_schedule_t s;
+    char err[512];
+    int64_t from, to;
+    if (!wf->schedule.present || wf->schedule.cron_count == 0) {
+        fprintf(stderr, "%s: error: workflow '%s' has no schedule\n", a->path, wf->name);
+        return SL_EXIT_USAGE;
+    }
+    if (sl__serve_schedule_open(&wf->schedule, &s, err, sizeof err) < 0) {
+        fprintf(stderr, "%s: error: %s\n", a->path, err);
+        return SL_EXIT_USAGE;
+    }
+    int status;
+    if (sl__time_parse_tz(a->from, s.tz, &from) < 0)
+        status = sl__cli_usage_error(&sl__cli_backfill_command, "invalid --from '%s'", a->from);
+    else if (sl__time_parse_tz(a->to, s.tz, &to) < 0)
+        status = sl__cli_usage_error(&sl__cli_backfill_command, "invalid --to '%s'", a->to);
+    else if (from > to)
+        status = sl__cli_usage_error(&sl__cli_backfill_command, "--from is after --to");
+    else
+        status = backfill_range(ctx, wf, &s, from, to);
+    sl__serve_schedule_close(&s);
+    return status;
+}
+
+int sl__cli_backfill(int argc, char **argv)
+{
+    backfill_args_t a = {.log = SL_LOGFMT_TEXT};
+    int status = parse_backfill(argc, argv, &a);
+    if (status == 0)
+        status = setup_clock();
+    if (status != 0)
+        return status;
+    sl__log_setup(SL_LOG_INFO, a.log);
+    sl_registry_t *reg = NULL;
+    sl_workflow_t *wf = NULL;
+    serve_ctx_t ctx = {0};
+    if (sl__cli_registry(&reg) < 0)
+        return SL_EXIT_INTERNAL;
+    ctx.reg = reg;
+    status = sl__cli_load(a.path, reg, &wf);
+    if (status == 0)
+        status = open_state(&sl__cli_backfill_command, &ctx.store);
+    if (status == 0)
+        status = backfill(&a, wf, &ctx);
+    sl__store_close(ctx.store);
+    sl__workflow_free(wf);
+    sl__registry_free(reg);
+    return status;
+}

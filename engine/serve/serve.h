@@ -1,0 +1,78 @@
+/*
+ * serve: running workflows at the ticks of their schedules (docs/scheduling.md).
+ *
+ * - ticks.c: which ticks are due (SPEC §5: on-time ticks, `missed`, `catchup`), the
+ *   schedule's expressions merged, and the deterministic jitter of a tick.
+ * - run.c: one run of a workflow for a tick, recorded with its trigger and tick.
+ *
+ * Times are Unix seconds unless named _ms. Loop thread (run.c) or any (ticks.c).
+ */
+#ifndef SL_SERVE_H
+#define SL_SERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cron/cron.h"
+#include "loader/workflow.h"
+#include "plugin/registry.h"
+#include "store/store.h"
+
+#define SL_SERVE_MISSED_MAX 100 /* `missed: all` runs at most this many */
+#define SL_SERVE_ON_TIME 60     /* a tick younger than this (s) is on time */
+
+/** A workflow's schedule made ready: its expressions parsed and its zone loaded. */
+typedef struct sl_serve_schedule {
+    const sl_schedule_t *def; /* borrowed */
+    sl_cron_t **crons;
+    size_t count;
+    sl_tz_t *tz;
+} sl_serve_schedule_t;
+
+/**
+ * Parses `def`'s expressions and loads its zone. Returns 0; SL_EINVAL with the message
+ * in `err` (a bad expression, an unknown zone); SL_ENOMEM.
+ */
+int sl__serve_schedule_open(const sl_schedule_t *def, sl_serve_schedule_t *out, char *err,
+                            size_t err_size);
+void sl__serve_schedule_close(sl_serve_schedule_t *s);
+
+/** The first tick of any expression strictly after `after`; SL_ENOTFOUND when none. */
+int sl__serve_next(const sl_serve_schedule_t *s, int64_t after, int64_t *out);
+
+/**
+ * The ticks due at `now` for a workflow whose newest recorded tick is `last` (0: none),
+ * oldest first, into out[SL_SERVE_MISSED_MAX]: the ticks after `last` up to `now`
+ * (with no `last`, only an on-time one), those older than `catchup` dropped, then all of
+ * them (the newest 100), the newest, or only an on-time one as `missed` says.
+ */
+size_t sl__serve_due(const sl_serve_schedule_t *s, int64_t last, int64_t now, int64_t *out);
+
+/** The jitter of `tick` of `workflow` in ms: the same on every call, below `jitter_ms`. */
+int64_t sl__serve_jitter_ms(const char *workflow, int64_t tick, int64_t jitter_ms);
+
+/* ---- one run (run.c) -------------------------------------------------------------- */
+
+typedef struct sl_serve_run_opts {
+    sl_workflow_t *wf;                /* borrowed */
+    const sl_registry_t *registry;    /* borrowed */
+    sl_store_t *store;                /* borrowed */
+    const char *trigger;              /* "cron", "backfill" */
+    int64_t tick;                     /* its nominal time */
+    int64_t delay_ms;                 /* wait this long first (jitter) */
+    const sl_store_run_row_t *resume; /* the run this one resumes, or NULL */
+    char run_id[40];                  /* set by sl__serve_run_id */
+} sl_serve_run_opts_t;
+
+/** A new run id into opts->run_id. */
+void sl__serve_run_id(sl_serve_run_opts_t *opts);
+
+/**
+ * Runs the workflow once on a loop of its own, recorded with the trigger and tick, and
+ * waits for its record to be committed. SIGINT/SIGTERM stop it (recorded interrupted,
+ * resumable); *signaled tells that one came. Returns "succeeded", "failed",
+ * "interrupted", or NULL when it could not start (the reason logged).
+ */
+const char *sl__serve_run(sl_serve_run_opts_t *opts, bool *signaled);
+
+#endif
