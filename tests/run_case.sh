@@ -12,6 +12,9 @@
 #                  holds extra server arguments (may be empty). $FIXTURE_URL is then set for
 #                  args, setup and check (e.g. args: run $WF --var base=$FIXTURE_URL), and
 #                  the URL reads "http://FIXTURE" in the compared stderr/stdout
+#   env            optional: NAME=VALUE lines exported for sluice (after $FIXTURE_URL is
+#                  known, so a value may use it)
+#   ulimit         optional, one line: `ulimit` arguments for sluice's process (-n 128)
 #   check          optional: a bash script run afterwards in the work folder ($SLUICE_BIN
 #                  is the sluice binary, to run it again under other conditions)
 #                  (stdout/stderr of sluice are in ./.stdout and ./.stderr); must exit 0
@@ -39,8 +42,17 @@ fi
 if [[ -f setup ]] && ! bash ./setup; then
   echo "setup failed"; exit 1
 fi
+if [[ -f env ]]; then
+  while IFS= read -r line; do
+    [[ -n $line ]] && eval "export $line"
+  done < env
+fi
+limits=
+[[ -f ulimit ]] && limits=$(head -n 1 ulimit)
 eval "set -- $args"
-timeout 60 "$sluice" "$@" > .stdout 2> .stderr < /dev/null
+# shellcheck disable=SC2086
+( [[ -z $limits ]] || ulimit $limits || exit 125
+  exec timeout 60 "$sluice" "$@" ) > .stdout 2> .stderr < /dev/null
 status=$?
 if [[ -n ${FIXTURE_URL:-} ]]; then
   sed -i "s#$FIXTURE_URL#http://FIXTURE#g" .stdout .stderr

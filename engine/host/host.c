@@ -31,6 +31,11 @@ static void host_task_failf(sl_task_t *task, int code, const char *fmt, ...)
     sl__free(message);
 }
 
+static void host_http_started(void *ud)
+{
+    sl__sched_task_timeout_resume(ud);
+}
+
 static int host_http_request(sl_task_t *task, const sl_value_t *request, sl_http_done_fn done,
                              void *ud, sl_http_t **out)
 {
@@ -41,8 +46,19 @@ static int host_http_request(sl_task_t *task, const sl_value_t *request, sl_http
         host_log(task, SL_LOG_ERROR, "%s", err);
         return rc;
     }
-    return sl__io_http_start(client, (uint32_t)sl__sched_task_attempt(task), request, done, ud,
-                             out);
+    /* The step's timeout bounds the attempt from when the request reaches curl: time spent
+     * waiting for the host's turn (per_host, rate, robots) is not the attempt's. */
+    sl_http_call_t call = {
+        .attempt = (uint32_t)sl__sched_task_attempt(task),
+        .step_timeout_ms = sl__sched_task_timeout_hold(task),
+        .started = host_http_started,
+        .started_ud = task,
+    };
+    if (call.step_timeout_ms <= 0)
+        call.started = NULL;
+    if (call.step_timeout_ms == 0)
+        call.step_timeout_ms = sl__sched_task_timeout_ms(task);
+    return sl__io_http_start_call(client, &call, request, done, ud, out);
 }
 
 static sl_host_t table;

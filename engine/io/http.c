@@ -12,6 +12,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/internal.h"
@@ -273,6 +274,10 @@ int sl__io_http_activate(sl_http_t *req)
     req->started_ns = sl__clock_now_ns();
     if (curl_multi_add_handle(req->client->multi, req->easy) != CURLM_OK)
         return SL_EINTERNAL;
+    sl_http_started_fn started = req->started;
+    req->started = NULL;
+    if (started && req->done) /* curl only acts from the loop: this cannot re-enter it */
+        started(req->started_ud);
     return 0;
 }
 
@@ -368,6 +373,22 @@ int sl__io_http_load(char *err, size_t err_size)
     return sl__curl_open(err, err_size);
 }
 
+/* A default timeout from the environment (docs/http.md); a bad value is named and ignored. */
+static int64_t env_duration(const char *name, int64_t fallback)
+{
+    const char *text = getenv(name);
+    int64_t ms = 0;
+    if (text == NULL || *text == '\0')
+        return fallback;
+    if (sl__duration_parse(text, &ms) == 0 && ms > 0)
+        return ms;
+    SL_LOG(SL_LOG_WARN, NULL, NULL,
+           "%s='%.64s' is not a positive duration such as 5m or 30s: "
+           "ignored",
+           name, text);
+    return fallback;
+}
+
 int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out)
 {
     char err[256];
@@ -383,6 +404,9 @@ int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_cli
     if (client->limits.per_host == 0)
         client->limits.per_host = 32;
     snprintf(client->user_agent, sizeof(client->user_agent), "sluice/%s", SLUICE_VERSION);
+    client->default_timeout_ms = env_duration("SLUICE_HTTP_TIMEOUT", HTTP_TIMEOUT_MS_DEFAULT);
+    client->default_idle_ms =
+        env_duration("SLUICE_HTTP_IDLE_TIMEOUT", HTTP_IDLE_TIMEOUT_MS_DEFAULT);
     client->multi = curl_multi_init();
     client->share = curl_share_init();
     if (client->multi == NULL || client->share == NULL) {
@@ -428,11 +452,22 @@ sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt,
 int sl__io_http_start(sl_http_client_t *client, uint32_t attempt, const sl_value_t *request,
                       sl_http_done_fn done, void *ud, sl_http_t **out)
 {
+    sl_http_call_t call = {.attempt = attempt};
+    return sl__io_http_start_call(client, &call, request, done, ud, out);
+}
+
+int sl__io_http_start_call(sl_http_client_t *client, const sl_http_call_t *call,
+                           const sl_value_t *request, sl_http_done_fn done, void *ud,
+                           sl_http_t **out)
+{
     if (client->closing)
         return SL_ECANCELED;
-    sl_http_t *req = sl__io_http_new_request(client, attempt, done, ud);
+    sl_http_t *req = sl__io_http_new_request(client, call->attempt, done, ud);
     if (req == NULL)
         return SL_ENOMEM;
+    req->started = call->started;
+    req->started_ud = call->started_ud;
+    req->step_timeout_ms = call->step_timeout_ms;
     *out = req;
     char err[256];
     int rc = sl__io_request_parse(req, request, err, sizeof(err));

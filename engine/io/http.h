@@ -64,6 +64,23 @@ void sl__io_http_free(sl_http_client_t *client);
 int sl__io_http_start(sl_http_client_t *client, uint32_t attempt, const sl_value_t *request,
                       sl_http_done_fn done, void *ud, sl_http_t **out);
 
+/** Told once when a request reaches curl (after any wait in sluice's own queues). */
+typedef void (*sl_http_started_fn)(void *ud);
+
+/** What a caller running a task's attempt tells the client beyond the request map. */
+typedef struct sl_http_call {
+    uint32_t attempt;           /* as for sl__io_http_start */
+    int64_t step_timeout_ms;    /* > 0: the caller bounds the attempt with its own timeout,
+                                 * so the default timeouts (docs/http.md) do not apply */
+    sl_http_started_fn started; /* may be NULL; never called after `done` */
+    void *started_ud;
+} sl_http_call_t;
+
+/** sl__io_http_start with the caller's attempt, timeout and start notification. */
+int sl__io_http_start_call(sl_http_client_t *client, const sl_http_call_t *call,
+                           const sl_value_t *request, sl_http_done_fn done, void *ud,
+                           sl_http_t **out);
+
 /** Cancels a request; its `done` runs with SL_ECANCELED before this returns. */
 void sl__io_http_cancel(sl_http_t *req);
 

@@ -16,6 +16,9 @@
 #define HTTP_HEADER_BYTES_MAX (256u << 10) /* all response headers of one request */
 #define HTTP_SAVE_BUFFER_MAX (1u << 20)    /* body bytes waiting for the disk, per request */
 #define HTTP_EXPECT_MAX 16
+#define HTTP_BODY_RESERVE_MAX (64u << 10) /* body bytes reserved before they arrive */
+#define HTTP_TIMEOUT_MS_DEFAULT (5 * 60 * 1000) /* an attempt with no timeout of its own */
+#define HTTP_IDLE_TIMEOUT_MS_DEFAULT (60 * 1000) /* ... and no byte received for this long */
 
 typedef struct host host_t;
 typedef struct sock_ctx sock_ctx_t;
@@ -54,10 +57,17 @@ struct sl_http {
     host_t *host;
     sl_http_done_fn done;      /* NULL once reported */
     void *ud;
+    sl_http_started_fn started; /* when it reaches curl (sl_http_call_t); NULL: not told */
+    void *started_ud;
+    int64_t step_timeout_ms;   /* the caller bounds the attempt itself: no default timeouts */
     uint8_t state;             /* req_state_t */
     bool internal;             /* a robots.txt fetch: not subject to robots */
     bool too_big;
     bool headers_too_big;
+    bool head_done;            /* the blank line ending a response head was seen */
+    bool out_of_memory;        /* the body could not be stored */
+    bool timeout_default;      /* timeout_ms and idle_ms are the defaults, not the caller's */
+    char length_conflict[64];  /* two Content-Length values that disagree, for the message */
     bool fresh_connect;        /* no idle connection to reuse: skip curl's search */
     bool broken;               /* on the client's broken list: curl cannot be watched */
     sl_http_t *queue_next;     /* host queue, or the deferred or broken list */
@@ -73,6 +83,7 @@ struct sl_http {
     int64_t max_bytes;
     int64_t connect_timeout_ms;
     int64_t timeout_ms;        /* total; 0 = none (the step's timeout governs) */
+    int64_t idle_ms;           /* no byte for this long ends it; 0 = no such limit */
     bool follow_redirects;
     uint16_t expect[HTTP_EXPECT_MAX][2]; /* inclusive status ranges */
     size_t expect_count;
@@ -121,6 +132,8 @@ struct sl_http_client {
     uv_timer_t timer;          /* curl's timeout */
     uv_idle_t deferred_idle;   /* reports failures found outside curl */
     sl_http_limits_t limits;
+    int64_t default_timeout_ms; /* HTTP_TIMEOUT_MS_DEFAULT or SLUICE_HTTP_TIMEOUT */
+    int64_t default_idle_ms;    /* HTTP_IDLE_TIMEOUT_MS_DEFAULT or SLUICE_HTTP_IDLE_TIMEOUT */
     char user_agent[64];
     host_t **buckets;
     size_t bucket_count, host_count;

@@ -3,6 +3,7 @@
  * its response collected (bounded) and judged, and the result built.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -294,6 +295,12 @@ int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, s
         rc = opt_duration(v, "connect_timeout", &req->connect_timeout_ms, why, sizeof(why));
     if (rc == 0 && (v = sl_value_get(request, "timeout")) && sl_value_type(v) != SL_TYPE_NIL)
         rc = opt_duration(v, "timeout", &req->timeout_ms, why, sizeof(why));
+    if (rc == 0 && req->timeout_ms == 0 && req->step_timeout_ms <= 0) {
+        /* Nothing bounds this attempt: a server that never answers must not hold the run. */
+        req->timeout_ms = req->client->default_timeout_ms;
+        req->idle_ms = req->client->default_idle_ms;
+        req->timeout_default = true;
+    }
     if (rc == 0 && (v = sl_value_get(request, "save_to")) && sl_value_type(v) != SL_TYPE_NIL) {
         const char *path = sl_value_str(v, NULL);
         if (path == NULL || *path == '\0') {
@@ -322,6 +329,21 @@ int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, s
 
 /* ---- transfer callbacks ------------------------------------------------------ */
 
+/*
+ * A repeated Content-Length must repeat the same value (RFC 9112 §6.3): two that disagree
+ * make the body's length unknowable, and a response that reads as either is a smuggling
+ * vector. Records the two values in req->length_conflict when they disagree.
+ */
+static bool same_length_values(sl_http_t *req, const char *a, size_t a_len, const char *b,
+                               size_t b_len)
+{
+    if (a_len == b_len && memcmp(a, b, a_len) == 0)
+        return true;
+    snprintf(req->length_conflict, sizeof(req->length_conflict), "%.*s and %.*s",
+             (int)(a_len < 24 ? a_len : 24), a, (int)(b_len < 24 ? b_len : 24), b);
+    return false;
+}
+
 size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud)
 {
     sl_http_t *req = ud;
@@ -331,6 +353,8 @@ size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud)
         sl_value_free(req->resp_headers);
         req->resp_headers = sl_value_map();
         req->header_bytes = 0;
+        req->head_done = false;
+        req->length_conflict[0] = '\0';
         req->reason[0] = '\0';
         const char *sp = memchr(data, ' ', len);
         const char *reason = sp ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - data)) : NULL;
@@ -351,8 +375,11 @@ size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud)
         return 0;
     }
     const char *colon = memchr(data, ':', len);
-    if (colon == NULL || req->resp_headers == NULL)
-        return len; /* the blank line that ends the head */
+    if (colon == NULL || req->resp_headers == NULL) {
+        if (len <= 2 && (data[0] == '\r' || data[0] == '\n'))
+            req->head_done = true; /* the blank line that ends the head */
+        return len;
+    }
     char name[128];
     size_t name_len = (size_t)(colon - data);
     if (name_len == 0 || name_len >= sizeof(name))
@@ -366,6 +393,10 @@ size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud)
     while (end > value && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
         end--;
     const sl_value_t *old = sl_value_get(req->resp_headers, name);
+    if (old && strcmp(name, "content-length") == 0 &&
+        !same_length_values(req, sl_value_str(old, NULL), strlen(sl_value_str(old, NULL)), value,
+                            (size_t)(end - value)))
+        return 0; /* the transfer ends here; the outcome names the two values */
     sl_value_t *joined;
     if (old) { /* a repeated header: joined with ", " as RFC 9110 allows */
         size_t old_len = 0;
@@ -383,14 +414,31 @@ size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud)
     return len;
 }
 
-/* Room for `need` body bytes: exactly that much when the server said so, else doubling. */
-static int grow_body(sl_http_t *req, size_t need)
+/*
+ * Room for `need` body bytes. Capacity doubles as bytes arrive, never past the announced
+ * length (`expected`, -1 when unknown) once the bytes reach it; an announced length alone
+ * reserves at most HTTP_BODY_RESERVE_MAX, so a server that announces 64 MiB and stalls
+ * costs 64 KiB, not 64 MiB.
+ */
+static int grow_body(sl_http_t *req, size_t need, int64_t expected)
 {
-    size_t cap = req->resp_body_cap ? req->resp_body_cap : need;
-    while (cap < need)
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    if ((int64_t)cap > req->max_bytes && (int64_t)need <= req->max_bytes)
-        cap = (size_t)req->max_bytes;
+    size_t cap = req->resp_body_cap;
+    if (cap < need) {
+        cap = cap ? cap : 4096;
+        while (cap < need)
+            cap = cap > SIZE_MAX / 4 ? need : cap * 2;
+        if (expected > 0 && (uint64_t)expected >= need && (uint64_t)expected < cap)
+            cap = (size_t)expected;
+        if (req->resp_body == NULL && expected > 0 && (uint64_t)expected > need)
+            cap = (uint64_t)expected < HTTP_BODY_RESERVE_MAX ? (size_t)expected
+                                                             : HTTP_BODY_RESERVE_MAX;
+        if (cap < need)
+            cap = need;
+        if ((int64_t)cap > req->max_bytes && (int64_t)need <= req->max_bytes)
+            cap = (size_t)req->max_bytes;
+    }
+    if (req->resp_body && cap == req->resp_body_cap)
+        return 0;
     sl_vstr_t *s = sl__realloc(req->resp_body, sizeof(sl_vstr_t) + cap + 1);
     if (s == NULL)
         return SL_ENOMEM;
@@ -421,15 +469,10 @@ static size_t on_body(char *data, size_t size, size_t count, void *ud)
     if (req->resp_body == NULL || have + len > req->resp_body_cap) {
         curl_off_t expected = -1;
         curl_easy_getinfo(req->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
-        size_t need = have + len;
-        if (expected > 0 && (int64_t)expected <= req->max_bytes) {
-            if ((size_t)expected > need)
-                need = (size_t)expected; /* one allocation when the server says how much */
-        } else if (req->resp_body == NULL && need < 4096) {
-            need = 4096;
-        }
-        if (grow_body(req, need) < 0)
+        if (grow_body(req, have + len, (int64_t)expected) < 0) {
+            req->out_of_memory = true;
             return 0;
+        }
     }
     memcpy(req->resp_body->data + have, data, len);
     req->resp_body->len = have + len;
@@ -457,6 +500,10 @@ int sl__io_request_setup(sl_http_t *req)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
     if (req->timeout_ms > 0)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
+    if (req->idle_ms > 0) { /* fewer than 1 byte a second for idle_ms: no data is coming */
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((req->idle_ms + 999) / 1000));
+    }
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes);
     /* Over TLS the server may offer HTTP/2: prefer waiting for a stream on a connection
      * being set up to opening another. (Over cleartext this only delays: no h2c.) */
@@ -528,6 +575,26 @@ static bool result_retryable(CURLcode result)
     }
 }
 
+/* "timed out after 2s", or what the default timeouts (io/internal.h) ended. */
+static void timeout_cause(const sl_http_t *req, const char *detail, char *cause, size_t size)
+{
+    bool idle = req->idle_ms > 0 && strncmp(detail, "Operation too slow", 18) == 0;
+    int64_t ms = idle ? req->idle_ms : req->timeout_ms;
+    if (ms <= 0) {
+        snprintf(cause, size, "%s", detail);
+        return;
+    }
+    snprintf(cause, size, "%s %.3gs", idle ? "no data received for" : "timed out after",
+             (double)ms / 1000);
+    if (req->timeout_default) {
+        size_t n = strlen(cause);
+        snprintf(cause + n, size - n,
+                 " (the default HTTP %stimeout: set the step's timeout to "
+                 "change it)",
+                 idle ? "idle " : "");
+    }
+}
+
 /*
  * Judges a finished transfer: 0, or a negative SL_E* with a message naming the
  * method, URL, cause and attempt, and the retry hint (sl_http_done_fn).
@@ -538,7 +605,20 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
     int code = 0;
     *retry_after_ms = -1;
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
-    if (req->too_big || req->result == CURLE_FILESIZE_EXCEEDED) {
+    if (req->length_conflict[0]) {
+        code = SL_EFAILED;
+        snprintf(cause, sizeof(cause), "conflicting Content-Length headers (%s)",
+                 req->length_conflict);
+    } else if (req->out_of_memory) {
+        code = SL_ENOMEM;
+        snprintf(cause, sizeof(cause),
+                 "out of memory storing the body (%" PRIu64 " bytes received)", req->bytes);
+    } else if (req->result == CURLE_OUT_OF_MEMORY && !req->head_done) {
+        /* curl refuses a header line over CURL_MAX_HTTP_HEADER with its out-of-memory code */
+        code = SL_ELIMIT;
+        snprintf(cause, sizeof(cause), "response header too large (a header line over %d KiB)",
+                 CURL_MAX_HTTP_HEADER >> 10);
+    } else if (req->too_big || req->result == CURLE_FILESIZE_EXCEEDED) {
         code = SL_ELIMIT;
         snprintf(cause, sizeof(cause), "body exceeds max_bytes (%" PRId64 " bytes)",
                  req->max_bytes);
@@ -552,7 +632,16 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
     } else if (req->result != CURLE_OK) {
         const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->result);
         code = req->result == CURLE_OPERATION_TIMEDOUT ? SL_ETIMEDOUT : SL_EIO;
-        if (req->result == CURLE_PARTIAL_FILE)
+        long os_errno = 0;
+        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno);
+        if (req->result == CURLE_OPERATION_TIMEDOUT)
+            timeout_cause(req, detail, cause, sizeof(cause));
+        else if (os_errno == EMFILE || os_errno == ENFILE)
+            snprintf(cause, sizeof(cause),
+                     "out of file descriptors (%s): raise `ulimit -n` or "
+                     "lower limits.http.concurrency",
+                     os_errno == EMFILE ? "EMFILE" : "ENFILE");
+        else if (req->result == CURLE_PARTIAL_FILE)
             snprintf(cause, sizeof(cause), "truncated body (%s)", detail);
         else if (req->result == CURLE_TOO_MANY_REDIRECTS)
             snprintf(cause, sizeof(cause), "too many redirects (more than %d)", HTTP_MAX_REDIRECTS);
@@ -608,7 +697,7 @@ sl_value_t *sl__io_request_response(sl_http_t *req)
 {
     char *final_url = NULL;
     curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &final_url);
-    if (!req->save && req->resp_body == NULL && grow_body(req, 0) < 0)
+    if (!req->save && req->resp_body == NULL && grow_body(req, 0, -1) < 0)
         return NULL;
     sl_value_t *map = sl_value_map();
     if (map == NULL)

@@ -51,6 +51,8 @@ struct sl_task {
     uint32_t attempt;    /* 1-based */
     uint8_t state;       /* task_state_t */
     bool timer_inited;
+    bool timeout_held;   /* an IO attempt's timeout waits for its request to reach curl */
+    bool timeout_used;   /* ... which only the attempt's first request does */
     bool completed;      /* the kind reported (done or fail) */
     bool in_executor;    /* a CPU task handed to the run's executor (exec_handle) */
     bool looked_up;      /* the memo's lookup ran for this item: its finish applies */

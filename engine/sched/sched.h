@@ -208,6 +208,17 @@ void sl__sched_task_set_data(sl_task_t *task, void *data);
 void *sl__sched_task_data(sl_task_t *task);
 int sl__sched_task_attempt(sl_task_t *task);
 void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms);
+/**
+ * The attempt's timeout waits for the work to really start. Called from inside kind->start
+ * by the first HTTP request of an IO attempt: stops the step's timeout timer and returns
+ * its length, to be restarted in full by sl__sched_task_timeout_resume when the request
+ * reaches curl. Returns 0 (and holds nothing) when there is no such timer, or it already
+ * was held or resumed in this attempt.
+ */
+int64_t sl__sched_task_timeout_hold(sl_task_t *task);
+void sl__sched_task_timeout_resume(sl_task_t *task);
+/** The step's timeout per attempt in ms, 0 when it has none. */
+int64_t sl__sched_task_timeout_ms(const sl_task_t *task);
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap);
 
 /**

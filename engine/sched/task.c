@@ -49,6 +49,8 @@ static sl_task_t *new_task(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     t->attempt = attempt;
     t->state = TASK_STARTING;
     t->timer_inited = false;
+    t->timeout_held = false;
+    t->timeout_used = false;
     t->completed = false;
     t->in_executor = false;
     t->looked_up = false;
@@ -536,6 +538,34 @@ size_t sl__sched_task_step(const sl_task_t *task)
 size_t sl__sched_task_item(const sl_task_t *task)
 {
     return task->item;
+}
+
+int64_t sl__sched_task_timeout_hold(sl_task_t *task)
+{
+    const sl_step_t *def = task->step->def;
+    if (task->state != TASK_STARTING || task->timeout_used || def->timeout_ms <= 0 ||
+        def->kind->exec != SL_EXEC_IO || !task->timer_inited)
+        return 0;
+    task->timeout_used = true;
+    task->timeout_held = true;
+    uv_timer_stop(&task->timer);
+    return def->timeout_ms;
+}
+
+void sl__sched_task_timeout_resume(sl_task_t *task)
+{
+    if (!task->timeout_held || task->completed ||
+        (task->state != TASK_STARTING && task->state != TASK_RUNNING))
+        return;
+    task->timeout_held = false;
+    if (start_timer(task, (uint64_t)task->step->def->timeout_ms, on_timeout) < 0)
+        SL_LOG(SL_LOG_WARN, task->run->run_id, sl__task_where(task),
+               "cannot start the timeout timer: the attempt has no timeout");
+}
+
+int64_t sl__sched_task_timeout_ms(const sl_task_t *task)
+{
+    return task->step->def->timeout_ms > 0 ? task->step->def->timeout_ms : 0;
 }
 
 void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms)
