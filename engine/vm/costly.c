@@ -13,13 +13,17 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-/* Bytes of C work worth one instruction. */
+/* C work worth one instruction: elements visited by a tight C loop (a string.rep round,
+ * one slot moved), and bytes copied. A VM instruction costs a few of either, so a 10 MiB
+ * string.rep('x', n) stays well inside an expression's budget while rep('', maxinteger)
+ * is charged 10^18. */
+#define COSTLY_ELEMENTS_PER_UNIT 8u
 #define COSTLY_BYTES_PER_UNIT 64u
 
 /* `count` elements and `bytes` bytes, saturated. */
 static uint64_t costly_units(uint64_t count, double bytes)
 {
-    double units = (double)count + bytes / COSTLY_BYTES_PER_UNIT;
+    double units = (double)count / COSTLY_ELEMENTS_PER_UNIT + bytes / COSTLY_BYTES_PER_UNIT;
     return units >= 1.8e19 ? UINT64_MAX : (uint64_t)units;
 }
 
