@@ -12,7 +12,9 @@
 #include "util/util.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
+#include <stdatomic.h>
 #define SL_SHA256_HARDWARE 1
 #endif
 
@@ -125,11 +127,30 @@ bool sl__sha256_portable(bool on)
     return was;
 }
 
+#ifdef SL_SHA256_HARDWARE
+/* Whether the CPU has the SHA extensions and SSE4.1 (CPUID leaf 7 EBX bit 29, leaf 1 ECX
+ * bits 19 and 9), asked once; read from cpuid because not every compiler knows "sha" in
+ * __builtin_cpu_supports. */
+static bool cpu_has_sha(void)
+{
+    static atomic_int known; /* 0 not asked yet, 1 no, 2 yes */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        unsigned a, b, c, d;
+        bool sse = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) && (c & (1u << 9));
+        bool sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+        k = sse && sha ? 2 : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+}
+#endif
+
 /* `blocks` 64-byte blocks into the state, on the SHA extensions where the CPU has them. */
 static void compress_blocks(uint32_t state[8], const uint8_t *p, size_t blocks)
 {
 #ifdef SL_SHA256_HARDWARE
-    if (!portable_only && __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1")) {
+    if (!portable_only && cpu_has_sha()) {
         compress_hw(state, p, blocks);
         return;
     }
