@@ -12,6 +12,7 @@
 #include "cli/report.h"
 #include "expr/expr.h"
 #include "graph/graph.h"
+#include "host/slurm.h"
 #include "sched/sched.h"
 #include "vm/vm.h"
 
@@ -477,6 +478,12 @@ int sl__cli_run(int argc, char **argv)
         ctx.wf->limits.cpu_workers = (uint32_t)o.workers;
     if (o.dry_run) {
         status = dry_run(ctx.wf);
+        goto out;
+    }
+    char slurm_err[512];
+    if (sl__host_slurm_check(ctx.wf, slurm_err, sizeof(slurm_err)) < 0) {
+        fprintf(stderr, "sluice: error: %s\n", slurm_err);
+        status = SL_EXIT_USAGE;
         goto out;
     }
     status = sl__cli_state_open(SL_STORE_WRITE, &ctx.store);

@@ -2,16 +2,19 @@
  * A run's services: its HTTP client, its worker pool, and the pool as the run's CPU
  * executor. The scheduler sees the executor through sl_executor_t only; each CPU task it
  * submits becomes a pool job kept in a record of ours (reused, so a step of 15,000 tasks
- * makes a window's worth of them, not 15,000).
+ * makes a window's worth of them, not 15,000). Tasks of `executor: slurm` steps go to the
+ * Slurm executor instead (host/slurm.c).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "host/host.h"
+#include "host/slurm.h"
 
 #define SPARE_JOBS_MAX 1024
 
 typedef struct cpu_job {
+    uint8_t tag; /* SL_HOST_REC_POOL */
     sl_pool_job_t job;
     sl_task_t *task;
     struct cpu_job *next_spare;
@@ -25,6 +28,7 @@ struct sl_services {
     char *worker_exe;        /* NULL: no workers, CPU kinds run on the loop */
     sl_http_client_t *http;  /* made on the first request */
     sl_pool_t *pool;         /* started with a run that has CPU steps, or on first use */
+    sl_host_slurm_t *slurm;  /* made with the first task of an `executor: slurm` step */
     cpu_job_t *spare_jobs;
     size_t spare_count;
 };
@@ -103,6 +107,9 @@ static int executor_submit(sl_executor_t *ex, sl_task_t *task, const sl_cpu_task
                            void **handle)
 {
     sl_services_t *svc = services_of(ex);
+    if (sl__host_slurm_step(svc->wf, task))
+        return sl__host_slurm_submit(&svc->slurm, svc->loop, svc->wf, svc->worker_exe, task,
+                                     cpu, handle);
     sl_pool_t *pool = pool_get(svc);
     cpu_job_t *cj = svc->spare_jobs;
     if (pool == NULL)
@@ -114,6 +121,7 @@ static int executor_submit(sl_executor_t *ex, sl_task_t *task, const sl_cpu_task
         return SL_ENOMEM;
     }
     memset(&cj->job, 0, sizeof(cj->job));
+    cj->tag = SL_HOST_REC_POOL;
     cj->task = task;
     cj->job.kind = cpu->kind;
     cj->job.plugin = cpu->plugin;
@@ -130,6 +138,8 @@ static bool executor_unqueue(sl_executor_t *ex, void *handle)
 {
     sl_services_t *svc = services_of(ex);
     cpu_job_t *cj = handle;
+    if (cj->tag == SL_HOST_REC_SLURM)
+        return sl__host_slurm_unqueue(svc->slurm, handle);
     if (!sl__pool_unqueue(svc->pool, &cj->job))
         return false;
     release_job(svc, cj);
@@ -139,6 +149,10 @@ static bool executor_unqueue(sl_executor_t *ex, void *handle)
 static void executor_cancel(sl_executor_t *ex, void *handle)
 {
     cpu_job_t *cj = handle;
+    if (cj->tag == SL_HOST_REC_SLURM) {
+        sl__host_slurm_cancel(services_of(ex)->slurm, handle);
+        return;
+    }
     sl__pool_cancel(services_of(ex)->pool, &cj->job); /* kills its worker; fails it later */
 }
 
@@ -154,7 +168,8 @@ static bool has_uncached_cpu_steps(const sl_workflow_t *wf)
 {
     for (size_t i = 0; i < wf->step_count; i++) {
         const sl_step_t *step = &wf->steps[i];
-        if (step->kind && step->kind->exec == SL_EXEC_CPU && !step->cache.on)
+        if (step->kind && step->kind->exec == SL_EXEC_CPU && !step->cache.on &&
+            step->executor == SL_EXECUTOR_LOCAL)
             return true;
     }
     return false;
@@ -203,6 +218,7 @@ void sl__host_services_close(sl_services_t *svc)
         sl__io_http_free(svc->http);
         svc->http = NULL;
     }
+    sl__host_slurm_close(&svc->slurm);
     if (svc->pool) {
         /* Idle workers exit when their socket closes, busy ones are killed: the wait for
          * their exits is short and bounded. */

@@ -79,4 +79,9 @@ void sl__loader_step(sl_loader_t *ld, size_t index, const sl_node_t *node);
 /** Keeps stream_from only where the source step has a foreach. */
 void sl__loader_streams(sl_loader_t *ld);
 
+/* slurm.c: `slurm:` of a step, into step->slurm as sbatch options (a list of strings). */
+void sl__loader_slurm(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node);
+bool sl__loader_slurm_time_ok(const char *s);
+bool sl__loader_slurm_mem_ok(const char *s);
+
 #endif

@@ -173,9 +173,32 @@ static void limits_cpu(sl_loader_t *ld, const sl_node_t *node)
         sl__loader_size(ld, value, "memory", &l->cpu_memory_bytes);
 }
 
+static void limits_slurm(sl_loader_t *ld, const sl_node_t *node)
+{
+    static const char *const fields[] = {"workdir", "poll", NULL};
+    sl_limits_t *l = &ld->wf->limits;
+    if (!expect_map(ld, node, "slurm"))
+        return;
+    sl__loader_check_fields(ld, node, fields);
+    const sl_node_t *value;
+    const char *text;
+    if (sl__loader_entry(node, "workdir", &value) &&
+        sl__loader_text(ld, value, "workdir", &text)) {
+        if (text[0] == '\0')
+            sl__loader_problem(ld, value->mark, "'workdir' expects a folder, got ''");
+        else if ((l->slurm_workdir = sl__strdup(text)) == NULL)
+            sl__loader_fail(ld, SL_ENOMEM);
+    }
+    if (sl__loader_entry(node, "poll", &value) &&
+        sl__loader_duration(ld, value, "poll", &l->slurm_poll_ms) &&
+        (l->slurm_poll_ms < 100 || l->slurm_poll_ms > 600000))
+        sl__loader_problem(ld, value->mark, "'poll' expects a duration from 100ms to 10m, "
+                                            "got '%s'", value->str);
+}
+
 void sl__loader_limits(sl_loader_t *ld, const sl_node_t *node)
 {
-    static const char *const fields[] = {"http", "cpu", NULL};
+    static const char *const fields[] = {"http", "cpu", "slurm", NULL};
     if (!expect_map(ld, node, "limits"))
         return;
     sl__loader_check_fields(ld, node, fields);
@@ -184,6 +207,8 @@ void sl__loader_limits(sl_loader_t *ld, const sl_node_t *node)
         limits_http(ld, value);
     if (sl__loader_entry(node, "cpu", &value))
         limits_cpu(ld, value);
+    if (sl__loader_entry(node, "slurm", &value))
+        limits_slurm(ld, value);
 }
 
 /* ---- retry and defaults ------------------------------------------------------ */

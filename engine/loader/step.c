@@ -49,30 +49,6 @@ static void step_kind(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
         sl__loader_problem(ld, uses->mark, "unknown step kind '%s'", name);
 }
 
-static void step_slurm(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
-{
-    static const char *const fields[] = {"partition", "time", "mem", "cpus", NULL};
-    if (node->kind != SL_NODE_MAP) {
-        sl__loader_problem(ld, node->mark, "'slurm' expects a map, found %s",
-                           sl__loader_found(node));
-        return;
-    }
-    sl__loader_check_fields(ld, node, fields);
-    const sl_node_t *value;
-    const char *text;
-    uint32_t cpus;
-    if (sl__loader_entry(node, "partition", &value))
-        sl__loader_string(ld, value, "partition", &text);
-    if (sl__loader_entry(node, "time", &value))
-        sl__loader_string(ld, value, "time", &text);
-    if (sl__loader_entry(node, "mem", &value))
-        sl__loader_string(ld, value, "mem", &text);
-    if (sl__loader_entry(node, "cpus", &value))
-        sl__loader_uint(ld, value, "cpus", 1, 4096, &cpus);
-    if (sl__yaml_to_value(node, &step->slurm) < 0)
-        sl__loader_fail(ld, SL_ENOMEM);
-}
-
 static void step_executor(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
 {
     static const char *const executors[] = {"local", "slurm", NULL};
@@ -85,19 +61,17 @@ static void step_executor(sl_loader_t *ld, sl_step_t *step, const sl_node_t *nod
             sl__loader_problem(ld, value->mark,
                                "executor 'slurm' is for CPU step kinds; '%s' runs on the loop",
                                step->kind->name);
-        else if (step->executor == SL_EXECUTOR_SLURM)
-            /* Never a silent fallback to the local pool. */
-            sl__loader_problem(ld, value->mark,
-                               "executor 'slurm' is not available in this "
-                               "version (use 'local', the process pool)");
     }
     if (sl__loader_entry(node, "slurm", &value)) {
-        step_slurm(ld, step, value);
+        sl__loader_slurm(ld, step, value);
         if (step->executor != SL_EXECUTOR_SLURM)
             sl__loader_problem(ld, value->mark,
-                               "'slurm' settings need 'executor: slurm', "
-                               "which is not available in this version");
+                               "'slurm' settings need 'executor: slurm' (this step runs in "
+                               "the local pool)");
     }
+    if (step->executor == SL_EXECUTOR_SLURM && step->slurm == NULL &&
+        (step->slurm = sl_value_list()) == NULL)
+        sl__loader_fail(ld, SL_ENOMEM);
 }
 
 static void step_settings(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)

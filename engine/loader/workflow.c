@@ -38,6 +38,7 @@ void sl__workflow_free(sl_workflow_t *wf)
     sl__free(wf->schedule.cron);
     sl__free(wf->schedule.cron_marks);
     sl__free(wf->schedule.timezone);
+    sl__free(wf->limits.slurm_workdir);
     sl_value_free(wf->vars);
     sl__free(wf->path);
     sl__free(wf->dir);

@@ -67,7 +67,9 @@ typedef struct sl_step {
     sl_executor_kind_t executor;
     sl_cache_opts_t cache;
     char def_hash[SL_FINGERPRINT_HEX_SIZE]; /* fingerprint of the step's definition (hex) */
-    sl_value_t *slurm;         /* `slurm:` map or NULL */
+    /* executor: slurm: the sbatch options `slurm:` gives ("--partition=short", ...; a list of
+     * strings, maybe empty); NULL for other executors. */
+    sl_value_t *slurm;
 } sl_step_t;
 
 typedef struct sl_schedule {
@@ -89,6 +91,8 @@ typedef struct sl_limits {
     bool http_robots;
     uint32_t cpu_workers;      /* 0 = auto */
     uint64_t cpu_memory_bytes; /* 0 = unlimited */
+    char *slurm_workdir;       /* limits.slurm.workdir as written; NULL = .sluice/slurm */
+    int64_t slurm_poll_ms;     /* limits.slurm.poll; 0 = 1 s */
 } sl_limits_t;
 
 typedef struct sl_workflow {

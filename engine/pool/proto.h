@@ -34,7 +34,8 @@
 #define SL_POOL_SOCKET_FD 3 /* the worker's end of its socket */
 #define SL_POOL_SHARED_FD 4 /* the worker's shared page */
 
-enum { SL_POOL_MSG_BATCH = 1, SL_POOL_MSG_RESULTS = 2 };
+/* END: the last frame of a file-mode worker's output file (empty payload). */
+enum { SL_POOL_MSG_BATCH = 1, SL_POOL_MSG_RESULTS = 2, SL_POOL_MSG_END = 3 };
 enum { SL_POOL_REC_DONE = 1, SL_POOL_REC_FAIL = 2, SL_POOL_REC_LOG = 3 };
 
 /** The shared page. The worker writes, the engine reads (it may read a stale pair). */

@@ -5,6 +5,10 @@
  * engine names with the task (a job that names none makes the worker load every plugin,
  * from the same places as the engine: SLUICE_PLUGIN_PATH is inherited). Plugins see a host
  * table whose task functions record results instead of reaching a scheduler.
+ *
+ * File mode (`__worker --batch-in IN --batch-out OUT`, the Slurm executor's array
+ * elements, engine/slurm/): IN holds one BATCH frame; the RESULTS frames and an END frame
+ * go to OUT.tmp, which is renamed to OUT once whole, so OUT is complete or absent.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,7 +48,7 @@ typedef struct bytes {
 } bytes_t;
 
 static struct {
-    int fd;
+    int fd, in_fd; /* results go to fd, batches come from in_fd (the socket, or IN) */
     uint32_t id;
     uint64_t memory_bytes;
     sl_pool_shared_t *shared;
@@ -401,7 +405,7 @@ static bool read_all(uint8_t *data, size_t len)
 {
     size_t got = 0;
     while (got < len) {
-        ssize_t n = read(W.fd, data + got, len - got);
+        ssize_t n = read(W.in_fd, data + got, len - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -414,14 +418,19 @@ static bool read_all(uint8_t *data, size_t len)
     return true;
 }
 
-static void serve(void)
+static void out_init(void)
 {
-    bytes_t in = {0};
-    uint8_t header[SL_POOL_HEADER_SIZE];
     W.out.len = 0;
     if (reserve(&W.out, 64 * 1024) < 0)
         exit(EXIT_PROTOCOL);
     W.out.len = SL_POOL_HEADER_SIZE;
+}
+
+static void serve(void)
+{
+    bytes_t in = {0};
+    uint8_t header[SL_POOL_HEADER_SIZE];
+    out_init();
     while (read_all(header, sizeof(header))) {
         uint32_t len = sl__pool_get_u32(header);
         if (header[4] != SL_POOL_MSG_BATCH || len > SL_POOL_FRAME_MAX)
@@ -437,6 +446,31 @@ static void serve(void)
         }
     }
     sl__free(in.data);
+}
+
+/* File mode: one batch from `in_path`, results to `out_path` (written whole, then renamed). */
+static int serve_files(const char *in_path, const char *out_path)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", out_path) >= (int)sizeof(tmp))
+        return EXIT_PROTOCOL;
+    W.in_fd = open(in_path, O_RDONLY | O_CLOEXEC);
+    W.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    W.shared = mmap(NULL, SL_POOL_SHARED_SIZE, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (W.in_fd < 0 || W.fd < 0 || W.shared == MAP_FAILED) {
+        fprintf(stderr, "sluice worker: cannot open %s or %s: %s\n", in_path, tmp,
+                strerror(errno));
+        return EXIT_PROTOCOL;
+    }
+    serve(); /* the one batch, then the end of IN */
+    uint8_t end[SL_POOL_HEADER_SIZE] = {0, 0, 0, 0, SL_POOL_MSG_END};
+    write_all(end, sizeof(end));
+    if (fsync(W.fd) < 0 || close(W.fd) < 0 || rename(tmp, out_path) < 0) {
+        fprintf(stderr, "sluice worker: cannot write %s: %s\n", out_path, strerror(errno));
+        return EXIT_PROTOCOL;
+    }
+    return 0;
 }
 
 /* ---- setup ---------------------------------------------------------------------------- */
@@ -498,6 +532,7 @@ int sl__pool_worker_main(int argc, char **argv, const sl_plugin_entry_fn *builti
     W.builtin_count = builtin_count;
     long parent = 0;
     int log_level = SL_LOG_INFO;
+    const char *batch_in = NULL, *batch_out = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--id") == 0)
             W.id = (uint32_t)strtoul(argv[i + 1], NULL, 10);
@@ -507,13 +542,24 @@ int sl__pool_worker_main(int argc, char **argv, const sl_plugin_entry_fn *builti
             W.memory_bytes = strtoull(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--log-level") == 0)
             log_level = (int)strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--batch-in") == 0)
+            batch_in = argv[i + 1];
+        else if (strcmp(argv[i], "--batch-out") == 0)
+            batch_out = argv[i + 1];
+    }
+    if (batch_in && batch_out) {
+        sl__log_setup(log_level, SL_LOGFMT_TEXT);
+        setup_signals();
+        apply_memory_limit();
+        setup_host();
+        return serve_files(batch_in, batch_out);
     }
     /* Never outlive the engine: killed when it dies, and gone already if it has. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (parent <= 0 || getppid() != (pid_t)parent)
         return 0;
     sl__log_setup(log_level, SL_LOGFMT_TEXT);
-    W.fd = SL_POOL_SOCKET_FD;
+    W.fd = W.in_fd = SL_POOL_SOCKET_FD;
     W.shared = mmap(NULL, SL_POOL_SHARED_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
                     SL_POOL_SHARED_FD, 0);
     if (W.shared == MAP_FAILED) {

@@ -27,7 +27,8 @@ static void check_finished(sl_run_t *run);
 static bool cpu_window_full(const step_rt_t *step)
 {
     const sl_executor_t *cpu = step->run->cpu;
-    if (cpu == NULL || step->def->kind == NULL || step->def->kind->exec != SL_EXEC_CPU)
+    if (cpu == NULL || step->def->kind == NULL || step->def->kind->exec != SL_EXEC_CPU ||
+        step->def->executor == SL_EXECUTOR_SLURM) /* tasks wait on the cluster, in files */
         return false;
     size_t window = cpu->window(cpu);
     return window && step->stats.inflight >= window;
@@ -37,7 +38,8 @@ static bool step_has_work(const step_rt_t *step)
 {
     if (!step->active || step->stats.status != SL_STEP_RUNNING)
         return false;
-    uint32_t limit = step->def->concurrency;
+    /* A Slurm step's concurrency throttles its array elements (%K), not its tasks. */
+    uint32_t limit = step->def->executor == SL_EXECUTOR_SLURM ? 0 : step->def->concurrency;
     if ((limit && step->stats.inflight >= limit) || cpu_window_full(step))
         return false;
     if (step->def->stream_from != SL_NO_STEP)
