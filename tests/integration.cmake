@@ -17,6 +17,8 @@ foreach(script ${SLUICE_SCRIPT_TESTS})
            COMMAND bash ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
   set_tests_properties(integration/${name} PROPERTIES TIMEOUT 180)
 endforeach()
+# The Slurm tests start a local cluster (root only): exit 77 is a visible SKIP.
+set_tests_properties(integration/slurm PROPERTIES TIMEOUT 400 SKIP_RETURN_CODE 77)
 
 # The layer table of engine/ (tests/layers/layers.txt) and a test that the check catches
 # what it must.
