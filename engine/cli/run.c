@@ -368,6 +368,8 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
             .no_cache = o->no_cache,
         };
         rc = sl__host_recorder_new(&ro, &ctx->recorder, err, sizeof(err));
+        if (rc == 0)
+            rc = sl__host_services_record(ctx->services, ctx->recorder, err, sizeof(err));
         opts.observer = ctx->recorder ? sl__host_recorder_observer(ctx->recorder) : NULL;
         opts.memo = ctx->recorder ? sl__host_recorder_memo(ctx->recorder) : NULL;
     }

@@ -78,6 +78,14 @@ const sl_registry_t *sl__host_registry(sl_task_t *task);
 
 typedef struct sl_recorder sl_recorder_t;
 
+/**
+ * The run's Slurm array jobs are recorded through `rec`, and those of the run it resumes
+ * taken over (host/slurm.h); a no-op without `executor: slurm` steps. Before the run
+ * starts. 0, or SL_EIO, SL_ENOMEM with the message in `err`.
+ */
+int sl__host_services_record(sl_services_t *svc, sl_recorder_t *rec, char *err,
+                             size_t err_size);
+
 typedef struct sl_recorder_opts {
     sl_store_t *store;             /* borrowed; outlives the recorder */
     const sl_workflow_t *wf;       /* borrowed */

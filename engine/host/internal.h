@@ -44,6 +44,7 @@ struct sl_recorder {
     char *error;         /* the store's failure */
     recall_step_t *recall; /* per step, or NULL without a resume */
     bool *rerun;         /* per step: changed since the resumed run (or after one that did) */
+    int64_t resume_seq;  /* the resumed run's runs.seq, or 0 */
     uint64_t reused;
     bool no_cache;
     cache_index_t cache;

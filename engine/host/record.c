@@ -281,6 +281,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
     rec->wf = o->wf;
     rec->loop = o->loop;
     rec->no_cache = o->no_cache;
+    rec->resume_seq = o->resume ? o->resume->seq : 0;
     rec->origin_ns = sl__clock_now_ns();
     rec->step_recorded = sl__calloc(o->wf->step_count + 1, sizeof(bool)); /* NULL: all again */
     rec->origin_ms = sl__store_now_ms();

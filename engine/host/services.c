@@ -200,6 +200,13 @@ int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
     return 0;
 }
 
+int sl__host_services_record(sl_services_t *svc, sl_recorder_t *rec, char *err,
+                             size_t err_size)
+{
+    return sl__host_slurm_record(&svc->slurm, svc->loop, svc->wf, svc->worker_exe, rec, err,
+                                 err_size);
+}
+
 sl_executor_t *sl__host_executor(sl_services_t *svc)
 {
     return svc && svc->worker_exe ? &svc->executor : NULL;

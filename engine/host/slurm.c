@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/internal.h"
 #include "host/slurm.h"
 #include "slurm/slurm.h"
 
@@ -23,6 +24,8 @@ typedef struct slurm_rec {
 struct sl_host_slurm {
     sl_slurm_t *slurm;
     uv_loop_t *loop;
+    const sl_workflow_t *wf;
+    sl_recorder_t *rec; /* where submissions are recorded; NULL: not recorded */
 };
 
 static slurm_rec_t *rec_of(sl_slurm_job_t *job)
@@ -87,6 +90,7 @@ static sl_host_slurm_t *slurm_get(sl_host_slurm_t **slot, uv_loop_t *loop,
     }
     sl__free(workdir);
     h->loop = loop;
+    h->wf = wf;
     *slot = h;
     return h;
 }
@@ -109,6 +113,7 @@ int sl__host_slurm_submit(sl_host_slurm_t **slot, uv_loop_t *loop, const sl_work
     r->job.attempt = cpu->attempt;
     r->job.task_ns = cpu->task_ns;
     r->job.group = (uint32_t)index;
+    r->job.item = sl__sched_task_item(task);
     r->job.group_name = step->id;
     r->job.sbatch = step->slurm;
     r->job.throttle = step->concurrency;
@@ -165,4 +170,56 @@ int sl__host_slurm_check(const sl_workflow_t *wf, char *err, size_t err_size)
         return 0;
     }
     return 0;
+}
+
+/* ---- recording and resuming ---------------------------------------------------------- */
+
+static void record_submission(void *ud, const sl_slurm_submission_t *sub)
+{
+    sl_host_slurm_t *h = ud;
+    if (h->rec == NULL || h->rec->srun == NULL || sub->group >= h->wf->step_count)
+        return;
+    sl_store_slurm_job_t row = {(int64_t)sub->job_id, h->wf->steps[sub->group].id, sub->name,
+                                sub->dir, sub->first, sub->count, sub->tasks};
+    sl__store_slurm_job(h->rec->srun, &row);
+}
+
+/* One array job of the resumed run: taken over when its step is unchanged, and recorded
+ * for this run too (a resume of this run finds it). */
+static int adopt_row(void *ud, const sl_store_slurm_job_t *row)
+{
+    sl_host_slurm_t *h = ud;
+    size_t step = sl__workflow_find(h->wf, row->step);
+    if (step == SL_NO_STEP || h->wf->steps[step].executor != SL_EXECUTOR_SLURM ||
+        (h->rec->rerun && h->rec->rerun[step]) || row->job_id <= 0 || row->first < 0 ||
+        row->elements <= 0 || row->elements > UINT32_MAX || row->first > UINT32_MAX)
+        return 0;
+    sl_slurm_submission_t sub = {(uint64_t)row->job_id, row->name, row->dir, (uint32_t)step,
+                                 (uint32_t)row->first, (uint32_t)row->elements, row->tasks};
+    int rc = sl__slurm_adopt(h->slurm, &sub);
+    if (rc == SL_EINVAL)
+        return 0; /* a row that does not describe an array: its tasks go out again */
+    if (rc == 0)
+        sl__store_slurm_job(h->rec->srun, row);
+    return rc;
+}
+
+int sl__host_slurm_record(sl_host_slurm_t **slot, uv_loop_t *loop, const sl_workflow_t *wf,
+                          const char *exe, sl_recorder_t *rec, char *err, size_t err_size)
+{
+    bool has_slurm = false;
+    for (size_t i = 0; i < wf->step_count; i++)
+        has_slurm |= wf->steps[i].executor == SL_EXECUTOR_SLURM;
+    if (!has_slurm || rec == NULL)
+        return 0;
+    sl_host_slurm_t *h = slurm_get(slot, loop, wf, exe);
+    if (h == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return SL_ENOMEM;
+    }
+    h->rec = rec;
+    sl__slurm_on_submitted(h->slurm, record_submission, h);
+    if (rec->resume_seq <= 0)
+        return 0;
+    return sl__store_slurm_jobs(rec->store, rec->resume_seq, adopt_row, h, err, err_size);
 }

@@ -24,6 +24,15 @@ int sl__host_slurm_submit(sl_host_slurm_t **slot, uv_loop_t *loop, const sl_work
                           void **handle);
 bool sl__host_slurm_unqueue(sl_host_slurm_t *h, void *handle);
 void sl__host_slurm_cancel(sl_host_slurm_t *h, void *handle);
+typedef struct sl_recorder sl_recorder_t;
+/**
+ * Records the run's Slurm submissions through `rec` (borrowed, outlives the executor);
+ * when `rec` resumes a run, takes over that run's recorded array jobs of unchanged steps
+ * (slurm.h's sl__slurm_adopt). Before the run starts. 0, or SL_EIO, SL_ENOMEM with the
+ * message in `err`.
+ */
+int sl__host_slurm_record(sl_host_slurm_t **slot, uv_loop_t *loop, const sl_workflow_t *wf,
+                          const char *exe, sl_recorder_t *rec, char *err, size_t err_size);
 /** Cancels what is out (scancel), runs the loop until closed, frees; *slot = NULL. */
 void sl__host_slurm_close(sl_host_slurm_t **slot);
 /**

@@ -95,8 +95,10 @@ int sl__slurm_cmd(sl_slurm_t *s, char *const *argv, sl_slurm_cmd_fn done, void *
         {.flags = UV_IGNORE},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->err}};
+    /* Its own session: a terminal's Ctrl-C (sent to the whole foreground group) must not
+     * kill the scancel that a canceled run makes. */
     uv_process_options_t po = {.exit_cb = cmd_exit, .file = argv[0], .args = (char **)argv,
-                               .stdio_count = 3, .stdio = stdio};
+                               .stdio_count = 3, .stdio = stdio, .flags = UV_PROCESS_DETACHED};
     s->children++;
     int rc = uv_spawn(s->loop, &c->proc, &po);
     if (rc < 0) {

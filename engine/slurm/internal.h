@@ -5,6 +5,7 @@
 
 #include "pool/proto.h"
 #include "slurm/slurm.h"
+#include "util/index.h"
 
 #define SLURM_FLUSH_MS 50             /* jobs queued within this batch together, */
 #define SLURM_FLUSH_MAX_MS 500        /* while they keep coming, at most this long */
@@ -24,7 +25,8 @@ typedef enum {
     ELEM_SUBMITTING,  /* in an sbatch call */
     ELEM_QUEUED,      /* on the cluster (pending or running) */
     ELEM_COLLECTING,  /* its output file is being read */
-    ELEM_ENDED        /* its jobs are reported */
+    ELEM_ENDED,       /* its jobs are reported */
+    ELEM_ADOPTED      /* a resumed run's, none of its tasks asked for yet: not followed */
 } elem_state_t;
 
 typedef struct sl_slurm_sub sl_slurm_sub_t;
@@ -33,7 +35,8 @@ struct sl_slurm_elem {
     sl_slurm_sub_t *sub;
     uint32_t index;       /* in the run's folder: e<index>.in, .out */
     uint32_t array_index; /* SLURM_ARRAY_TASK_ID */
-    sl_slurm_job_t *head; /* its jobs in batch order */
+    sl_slurm_job_t **slots; /* its tasks in batch order; NULL: not wanted (reported, or
+                             * an adopted element's task this run has not asked for) */
     uint32_t count, wanted;
     elem_state_t state;
     uint32_t seen_gen;    /* the last poll that listed it */
@@ -50,11 +53,13 @@ struct sl_slurm_sub {
     uint32_t base;        /* element index of array index 0 */
     uint32_t count, live; /* elements; those not ended */
     sl_slurm_elem_t *elems;
-    uint32_t throttle;
+    uint32_t throttle, group;
     const char *group_name; /* the step's id (borrowed from the workflow) */
     uint32_t poll_after;  /* polls started before sbatch answered: they cannot list it */
     char **argv;          /* the sbatch command */
     char *script;
+    char *dir;            /* an adopted array's folder (a resumed run's); NULL: s->dir */
+    bool adopted;         /* submitted by the run being resumed */
     sl_slurm_sub_t *next;
 };
 
@@ -84,6 +89,14 @@ struct sl_slurm {
     char **cancel_ids;    /* "JOB_IDX" elements to scancel with the next call */
     size_t cancel_count, cancel_cap;
     sl_slurm_stats_t stats;
+    /* Resume: the tasks of adopted arrays, "GROUP:ITEM" -> adopt[i], and the job names
+     * squeue is asked about besides ours ("a,b,c"). */
+    sl_index_t adopt_index;
+    struct sl_slurm_adopt { sl_slurm_elem_t *elem; uint32_t slot; char *key; } *adopt;
+    size_t adopt_count, adopt_cap;
+    char *names;
+    sl_submitted_fn submitted;
+    void *submitted_ud;
 };
 
 /* cmd.c */
@@ -91,6 +104,10 @@ int sl__slurm_cmd(sl_slurm_t *s, char *const *argv, sl_slurm_cmd_fn done, void *
 void sl__slurm_argv_free(char **argv);
 
 /* slurm.c */
+const char *sl__slurm_sub_dir(const sl_slurm_sub_t *sub);
+void sl__slurm_report_submitted(sl_slurm_t *s, const sl_slurm_sub_t *sub);
+/* Puts the element's wanted jobs back on the queue (to be submitted anew) and ends it. */
+void sl__slurm_elem_requeue(sl_slurm_elem_t *e);
 void sl__slurm_report_fail(sl_slurm_t *s, sl_slurm_job_t *job, int code, const char *message);
 void sl__slurm_elem_fail(sl_slurm_elem_t *e, int code, const char *message);
 void sl__slurm_elem_end(sl_slurm_elem_t *e);

@@ -28,24 +28,30 @@ void sl__slurm_report_fail(sl_slurm_t *s, sl_slurm_job_t *job, int code, const c
 void sl__slurm_elem_fail(sl_slurm_elem_t *e, int code, const char *message)
 {
     sl_slurm_t *s = e->sub->s;
-    sl_slurm_job_t *job = e->head;
-    e->head = NULL;
-    while (job) {
-        sl_slurm_job_t *next = job->next;
-        if (job->canceled)
+    for (uint32_t i = 0; i < e->count; i++) {
+        sl_slurm_job_t *job = e->slots[i];
+        e->slots[i] = NULL;
+        if (job && job->canceled)
             sl__slurm_report_fail(s, job, SL_ECANCELED, "canceled");
-        else
+        else if (job)
             sl__slurm_report_fail(s, job, code, message);
-        job = next;
     }
     sl__slurm_elem_end(e);
 }
 
+const char *sl__slurm_sub_dir(const sl_slurm_sub_t *sub)
+{
+    return sub->dir ? sub->dir : sub->s->dir;
+}
+
 static void sub_free(sl_slurm_sub_t *sub)
 {
-    for (uint32_t i = 0; i < sub->count; i++)
+    for (uint32_t i = 0; i < sub->count; i++) {
         sl__free(sub->elems[i].input);
+        sl__free(sub->elems[i].slots);
+    }
     sl__free(sub->elems);
+    sl__free(sub->dir);
     sl__slurm_argv_free(sub->argv);
     sl__free(sub->script);
     sl__free(sub);
@@ -99,7 +105,9 @@ static void on_flush_timer(uv_timer_t *t)
     sl__slurm_flush(s);
 }
 
-void sl__slurm_submit(sl_slurm_t *s, sl_slurm_job_t *job)
+static bool adopt_claim(sl_slurm_t *s, sl_slurm_job_t *job);
+
+static void queue_job(sl_slurm_t *s, sl_slurm_job_t *job)
 {
     job->elem = NULL;
     job->canceled = false;
@@ -115,6 +123,26 @@ void sl__slurm_submit(sl_slurm_t *s, sl_slurm_job_t *job)
         s->queued_at_arm = 1;
         uv_timer_start(&s->flush_timer, on_flush_timer, SLURM_FLUSH_MS, 0);
     }
+}
+
+void sl__slurm_submit(sl_slurm_t *s, sl_slurm_job_t *job)
+{
+    if (!adopt_claim(s, job))
+        queue_job(s, job);
+}
+
+void sl__slurm_elem_requeue(sl_slurm_elem_t *e)
+{
+    sl_slurm_t *s = e->sub->s;
+    for (uint32_t i = 0; i < e->count; i++) {
+        sl_slurm_job_t *job = e->slots[i];
+        e->slots[i] = NULL;
+        if (job && job->canceled)
+            sl__slurm_report_fail(s, job, SL_ECANCELED, "canceled");
+        else if (job)
+            queue_job(s, job);
+    }
+    sl__slurm_elem_end(e);
 }
 
 bool sl__slurm_unqueue(sl_slurm_t *s, sl_slurm_job_t *job)
@@ -175,7 +203,8 @@ static size_t job_head_size(const sl_slurm_job_t *job)
 static int elem_encode(sl_slurm_elem_t *e)
 {
     size_t len = SL_POOL_HEADER_SIZE + 4;
-    for (sl_slurm_job_t *j = e->head; j; j = j->next) {
+    for (uint32_t k = 0; k < e->count; k++) {
+        const sl_slurm_job_t *j = e->slots[k];
         size_t wire = 0;
         int rc = sl__value_wire_size(j->args, &wire);
         if (rc < 0)
@@ -190,7 +219,8 @@ static int elem_encode(sl_slurm_elem_t *e)
     sl__pool_put_u32(p + SL_POOL_HEADER_SIZE, e->count);
     size_t pos = SL_POOL_HEADER_SIZE + 4;
     uint64_t seq = 1;
-    for (sl_slurm_job_t *j = e->head; j; j = j->next) {
+    for (uint32_t k = 0; k < e->count; k++) {
+        const sl_slurm_job_t *j = e->slots[k];
         size_t kind_len = strlen(j->kind), plugin = j->plugin ? strlen(j->plugin) : 0;
         sl__pool_put_u64(p + pos, seq++);
         pos += 8;
@@ -357,6 +387,7 @@ static void on_sbatch(sl_slurm_t *s, void *ud, int64_t status, char *out, size_t
         }
     SL_LOG(SL_LOG_DEBUG, NULL, NULL, "slurm: job %llu: elements %u..%u",
            (unsigned long long)id, sub->base, sub->base + sub->count - 1);
+    sl__slurm_report_submitted(s, sub);
     sl__slurm_poll_arm(s);
 }
 
@@ -432,27 +463,33 @@ static int sub_make(sl_slurm_t *s, sl_slurm_job_t **jobs, size_t n, size_t per)
     sub->base = s->next_elem;
     sub->throttle = jobs[0]->throttle;
     sub->group_name = jobs[0]->group_name;
+    sub->group = jobs[0]->group;
     s->next_elem += count;
     for (uint32_t i = 0; i < count; i++) {
         sl_slurm_elem_t *e = &sub->elems[i];
         e->sub = sub;
         e->index = sub->base + i;
         e->array_index = i;
-        sl_slurm_job_t *tail = NULL;
-        for (size_t k = i * per; k < n && k < (i + 1) * per; k++) {
-            sl_slurm_job_t *job = jobs[k];
-            job->elem = e;
-            job->prev = tail;
-            job->next = NULL;
-            if (tail)
-                tail->next = job;
-            else
-                e->head = job;
-            tail = job;
-            e->count++;
+        size_t from = i * per, to = (i + 1) * per < n ? (i + 1) * per : n;
+        if ((e->slots = sl__calloc(to - from, sizeof(*e->slots))) == NULL) {
+            sub->count = i; /* the rest fail below, unlinked */
+            for (size_t k = from; k < n; k++)
+                sl__slurm_report_fail(s, jobs[k], SL_ENOMEM, sl_strerror(SL_ENOMEM));
+            break;
+        }
+        for (size_t k = from; k < to; k++) {
+            jobs[k]->elem = e;
+            jobs[k]->next = jobs[k]->prev = NULL;
+            e->slots[e->count++] = jobs[k];
         }
         e->wanted = e->count;
     }
+    count = sub->count;
+    if (count == 0) {
+        sub_free(sub);
+        return 0;
+    }
+    sub->live = count;
     sub->next = s->subs;
     s->subs = sub;
     s->stats.elements += count;
@@ -546,6 +583,7 @@ int sl__slurm_new(uv_loop_t *loop, const sl_slurm_opts_t *opts, const sl_slurm_c
         sl__free(s);
         return SL_ENOMEM;
     }
+    sl__index_init(&s->adopt_index);
     uv_timer_t *timers[] = {&s->flush_timer, &s->poll_timer, &s->cancel_timer, &s->close_timer};
     for (size_t i = 0; i < SL_COUNTOF(timers); i++) {
         uv_timer_init(loop, timers[i]);
@@ -577,8 +615,8 @@ void sl__slurm_close(sl_slurm_t *s)
             sl_slurm_elem_t *e = &sub->elems[i];
             if (e->state == ELEM_ENDED)
                 continue;
-            bool last = sub->live == 1 && e->state == ELEM_QUEUED;
-            if (e->state == ELEM_QUEUED) {
+            bool last = sub->live == 1 && (e->state == ELEM_QUEUED || e->state == ELEM_ADOPTED);
+            if (e->state == ELEM_QUEUED || e->state == ELEM_ADOPTED) {
                 sl__slurm_cancel_add(s, sub->job_id, e->array_index);
                 sl__slurm_elem_fail(e, SL_ECANCELED, "canceled");
                 if (last)
@@ -586,11 +624,12 @@ void sl__slurm_close(sl_slurm_t *s)
                 continue;
             }
             /* Written, in sbatch or being read: its callback ends it; its jobs end now. */
-            for (sl_slurm_job_t *j = e->head, *jn; j; j = jn) {
-                jn = j->next;
-                sl__slurm_report_fail(s, j, SL_ECANCELED, "canceled");
-            }
-            e->head = NULL;
+            for (uint32_t k = 0; k < e->count; k++)
+                if (e->slots[k]) {
+                    sl_slurm_job_t *j = e->slots[k];
+                    e->slots[k] = NULL;
+                    sl__slurm_report_fail(s, j, SL_ECANCELED, "canceled");
+                }
         }
     }
     sl__slurm_scancel_flush(s);
@@ -616,6 +655,11 @@ void sl__slurm_free(sl_slurm_t *s)
     for (size_t i = 0; i < s->cancel_count; i++)
         sl__free(s->cancel_ids[i]);
     sl__free(s->cancel_ids);
+    for (size_t i = 0; i < s->adopt_count; i++)
+        sl__free(s->adopt[i].key);
+    sl__free(s->adopt);
+    sl__index_close(&s->adopt_index);
+    sl__free(s->names);
     sl__free(s->exe);
     sl__free(s->workdir);
     sl__free(s->dir);
@@ -646,4 +690,151 @@ bool sl__slurm_on_path(const char *name)
             path++;
     }
     return false;
+}
+
+/* ---- the state store and resume ----------------------------------------------------- */
+
+void sl__slurm_on_submitted(sl_slurm_t *s, sl_submitted_fn fn, void *ud)
+{
+    s->submitted = fn;
+    s->submitted_ud = ud;
+}
+
+/* [[item, item, ...], ...]: the tasks of each element of `sub`, for the store. */
+static sl_value_t *sub_tasks(const sl_slurm_sub_t *sub)
+{
+    sl_value_t *all = sl__value_new_list(sub->count);
+    for (uint32_t i = 0; all && i < sub->count; i++) {
+        const sl_slurm_elem_t *e = &sub->elems[i];
+        sl_value_t *pairs = sl__value_new_list(e->count);
+        for (uint32_t k = 0; pairs && k < e->count; k++) {
+            const sl_slurm_job_t *j = e->slots[k];
+            if (sl_value_push(pairs, sl_value_int(j ? (int64_t)j->item : -1)) < 0) {
+                sl_value_free(pairs);
+                pairs = NULL;
+            }
+        }
+        if (pairs == NULL || sl_value_push(all, pairs) < 0) {
+            sl_value_free(all);
+            return NULL;
+        }
+    }
+    return all;
+}
+
+void sl__slurm_report_submitted(sl_slurm_t *s, const sl_slurm_sub_t *sub)
+{
+    if (s->submitted == NULL)
+        return;
+    sl_value_t *tasks = sub_tasks(sub);
+    if (tasks == NULL)
+        return; /* not recorded: a resume submits these again */
+    sl_slurm_submission_t info = {sub->job_id, s->name,     sl__slurm_sub_dir(sub),
+                                  sub->group,  sub->base,   sub->count, tasks};
+    s->submitted(s->submitted_ud, &info);
+    sl_value_free(tasks);
+}
+
+static int adopt_slot(sl_slurm_t *s, sl_slurm_elem_t *e, uint32_t slot, int64_t group,
+                      int64_t item)
+{
+    if (group < 0 || item < 0)
+        return 0;
+    char *key = sl__asprintf("%lld:%lld", (long long)group, (long long)item);
+    if (key == NULL || sl__array_grow(&s->adopt, &s->adopt_cap, s->adopt_count,
+                                      sizeof(*s->adopt), 64) < 0) {
+        sl__free(key);
+        return SL_ENOMEM;
+    }
+    int rc = sl__index_put(&s->adopt_index, key, s->adopt_count, 1, NULL);
+    if (rc < 0) {
+        sl__free(key);
+        return rc;
+    }
+    s->adopt[s->adopt_count++] = (struct sl_slurm_adopt){e, slot, key};
+    return 0;
+}
+
+/* Adds `name` to the job names squeue is asked about. */
+static int adopt_name(sl_slurm_t *s, const char *name)
+{
+    if (strcmp(name, s->name) == 0)
+        return 0;
+    if (s->names) {
+        size_t len = strlen(name);
+        for (const char *p = strstr(s->names, name); p; p = strstr(p + 1, name))
+            if ((p == s->names || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
+                return 0;
+    }
+    char *names = s->names ? sl__asprintf("%s,%s", s->names, name) : sl__strdup(name);
+    if (names == NULL)
+        return SL_ENOMEM;
+    sl__free(s->names);
+    s->names = names;
+    return 0;
+}
+
+int sl__slurm_adopt(sl_slurm_t *s, const sl_slurm_submission_t *info)
+{
+    if (info->count == 0 || info->job_id == 0 || sl_value_len(info->tasks) != info->count)
+        return SL_EINVAL;
+    sl_slurm_sub_t *sub = sl__calloc(1, sizeof(*sub));
+    if (sub == NULL || (sub->elems = sl__calloc(info->count, sizeof(*sub->elems))) == NULL ||
+        (sub->dir = sl__strdup(info->dir)) == NULL || adopt_name(s, info->name) < 0) {
+        if (sub)
+            sl__free(sub->elems);
+        sl__free(sub);
+        return SL_ENOMEM;
+    }
+    sub->s = s;
+    sub->job_id = info->job_id;
+    sub->base = info->first;
+    sub->count = sub->live = info->count;
+    sub->adopted = true;
+    sub->group = info->group;
+    sub->next = s->subs;
+    s->subs = sub;
+    int rc = 0;
+    for (uint32_t i = 0; i < info->count && rc == 0; i++) {
+        sl_slurm_elem_t *e = &sub->elems[i];
+        const sl_value_t *pairs = sl_value_at(info->tasks, i);
+        e->sub = sub;
+        e->index = info->first + i;
+        e->array_index = i;
+        e->state = ELEM_ADOPTED;
+        e->count = (uint32_t)sl_value_len(pairs);
+        if ((e->slots = sl__calloc(e->count ? e->count : 1, sizeof(*e->slots))) == NULL)
+            rc = SL_ENOMEM;
+        for (uint32_t k = 0; rc == 0 && k < e->count; k++)
+            rc = adopt_slot(s, e, k, info->group, sl_value_int_of(sl_value_at(pairs, k)));
+    }
+    return rc;
+}
+
+/* A job an adopted element has a slot for takes it: true when claimed. */
+static bool adopt_claim(sl_slurm_t *s, sl_slurm_job_t *job)
+{
+    if (s->adopt_count == 0)
+        return false;
+    char key[48];
+    snprintf(key, sizeof(key), "%lld:%lld", (long long)job->group, (long long)job->item);
+    size_t at = sl__index_get(&s->adopt_index, key);
+    if (at == SL_INDEX_NONE || s->adopt[at].elem == NULL)
+        return false;
+    sl_slurm_elem_t *e = s->adopt[at].elem;
+    uint32_t slot = s->adopt[at].slot;
+    s->adopt[at].elem = NULL; /* once: a retry goes out as a new job */
+    if (e->state != ELEM_ADOPTED && e->state != ELEM_QUEUED)
+        return false;
+    e->slots[slot] = job;
+    job->elem = e;
+    job->canceled = false;
+    job->next = job->prev = NULL;
+    e->wanted++;
+    if (e->state == ELEM_ADOPTED) {
+        e->state = ELEM_QUEUED; /* followed from now on: collected once it left the queue */
+        s->outstanding++;
+        sl__slurm_poll_arm(s);
+    }
+    return true;
 }

@@ -33,6 +33,7 @@ typedef struct sl_slurm_job {
     uint32_t attempt;
     uint64_t *task_ns;          /* the step's measured time per task (kept here); may be NULL */
     uint32_t group;             /* jobs batch with their own group only (the step) */
+    uint64_t item;              /* the task's item in its group (resume finds it by both) */
     const char *group_name;     /* the step id, for messages */
     const sl_value_t *sbatch;   /* a list of sbatch options (strings); may be NULL */
     uint32_t throttle;          /* elements of one array running at once (%K); 0 = any */
@@ -54,6 +55,30 @@ typedef struct sl_slurm_opts {
     const char *workdir; /* the shared work directory (absolute); copied */
     int64_t poll_ms;     /* the first poll interval; 0 = 1 s (backs off to 16 times it) */
 } sl_slurm_opts_t;
+
+/**
+ * What one sbatch call submitted, for the state store: its job id and name, the folder of
+ * its files, the group (step) of its tasks, its first element's number and its element
+ * count, and per element the items of its tasks as a list of lists of integers (-1: a
+ * slot no task of this run wanted). Borrowed.
+ */
+typedef struct sl_slurm_submission {
+    uint64_t job_id;
+    const char *name, *dir;
+    uint32_t group, first, count;
+    const sl_value_t *tasks;
+} sl_slurm_submission_t;
+typedef void (*sl_submitted_fn)(void *ud, const sl_slurm_submission_t *sub);
+
+/** Calls `fn` after each accepted sbatch (the state store records job ids). */
+void sl__slurm_on_submitted(sl_slurm_t *s, sl_submitted_fn fn, void *ud);
+/**
+ * Resume: takes over an array a previous run submitted (as recorded): its elements'
+ * tasks are claimed by the jobs submitted later with the same (group, item) and attempt
+ * 1, which then wait for that element (queued or running) or take its finished output,
+ * instead of going out again. Before the first submit. Returns SL_ENOMEM, SL_EINVAL.
+ */
+int sl__slurm_adopt(sl_slurm_t *s, const sl_slurm_submission_t *sub);
 
 typedef struct sl_slurm_stats {
     uint64_t sbatch, squeue, scancel; /* cluster calls made */

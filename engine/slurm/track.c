@@ -139,14 +139,14 @@ static void collect_read(uv_work_t *req)
 {
     collect_work_t *w = req->data;
     const sl_slurm_elem_t *e = w->elem;
-    const sl_slurm_t *s = e->sub->s;
+    const char *dir = sl__slurm_sub_dir(e->sub);
     char path[4096];
-    snprintf(path, sizeof(path), "%s/e%u.out", s->dir, e->index);
+    snprintf(path, sizeof(path), "%s/e%u.out", dir, e->index);
     sl_fsio_result_t r = sl__fsio_read(path, SLURM_OUTPUT_MAX, &w->output, &w->output_len);
     w->present = r.stage == SL_FSIO_OK;
     if (w->present)
         return;
-    snprintf(path, sizeof(path), "%s/s%u_%u.log", s->dir, e->sub->base, e->array_index);
+    snprintf(path, sizeof(path), "%s/s%u_%u.log", dir, e->sub->base, e->array_index);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return;
@@ -169,10 +169,12 @@ static void note_time(sl_slurm_job_t *job, uint64_t elapsed_ns)
     *job->task_ns = avg ? avg : 1;
 }
 
-/* One DONE or FAIL record for `job`; false when it is malformed. */
-static bool take_record(sl_slurm_t *s, sl_pool_cursor_t *c, uint8_t type, sl_slurm_job_t *job,
+/* One DONE or FAIL record for the job in *slot (reported, and *slot emptied; an empty slot's
+ * record is skipped); false when it is malformed. */
+static bool take_record(sl_slurm_t *s, sl_pool_cursor_t *c, uint8_t type, sl_slurm_job_t **slot,
                         sl_wire_keys_t *keys)
 {
+    sl_slurm_job_t *job = *slot;
     uint64_t elapsed = sl__pool_take_u64(c);
     if (type == SL_POOL_REC_DONE) {
         uint64_t len = sl__pool_take_u64(c);
@@ -184,6 +186,11 @@ static bool take_record(sl_slurm_t *s, sl_pool_cursor_t *c, uint8_t type, sl_slu
             sl__free(v);
             return false;
         }
+        if (job == NULL) {
+            sl_value_free(v);
+            return true;
+        }
+        *slot = NULL;
         note_time(job, elapsed);
         job->elem = NULL;
         if (job->canceled) {
@@ -201,6 +208,11 @@ static bool take_record(sl_slurm_t *s, sl_pool_cursor_t *c, uint8_t type, sl_slu
     char *message = text ? sl__strndup((const char *)text, len > 65536 ? 65536 : len) : NULL;
     if (message == NULL)
         return false;
+    if (job == NULL) {
+        sl__free(message);
+        return true;
+    }
+    *slot = NULL;
     note_time(job, elapsed);
     job->elem = NULL;
     s->cbs.fail(job, job->canceled ? SL_ECANCELED : code, job->canceled ? "canceled" : message,
@@ -237,21 +249,19 @@ static bool elem_results(sl_slurm_elem_t *e, const uint8_t *data, size_t len)
                 sl__pool_take(&r, sl__pool_take_u32(&r));
                 continue;
             }
-            sl_slurm_job_t *job = e->head;
-            if (job == NULL || got != seq || (rec != SL_POOL_REC_DONE && rec != SL_POOL_REC_FAIL))
+            if (got != seq || seq > e->count || (rec != SL_POOL_REC_DONE && rec != SL_POOL_REC_FAIL)) {
                 r.error = 1;
-            else {
-                e->head = job->next;
-                if (!take_record(s, &r, rec, job, &keys))
-                    r.error = 1; /* the job is lost: fail it below with the rest */
-                seq++;
+                break;
             }
+            if (!take_record(s, &r, rec, &e->slots[seq - 1], &keys))
+                r.error = 1; /* a job whose record is bad fails below with the rest */
+            seq++;
         }
         if (r.error)
             break;
     }
     sl__wire_keys_clear(&keys);
-    return ended && e->head == NULL && c.pos == c.len;
+    return ended && seq == (uint64_t)e->count + 1 && c.pos == c.len;
 }
 
 static void elem_failed(sl_slurm_elem_t *e, const char *what, const char *log)
@@ -261,7 +271,8 @@ static void elem_failed(sl_slurm_elem_t *e, const char *what, const char *log)
     snprintf(message, sizeof(message),
              "step '%s': slurm job %llu_%u (element %u, state %s) %s; its log (%s/s%u_%u.log) "
              "ends with:\n%s", step, (unsigned long long)e->sub->job_id, e->array_index,
-             e->index, e->slurm_state[0] ? e->slurm_state : "unknown", what, e->sub->s->dir,
+             e->index, e->slurm_state[0] ? e->slurm_state : "unknown", what,
+             sl__slurm_sub_dir(e->sub),
              e->sub->base, e->array_index, log && log[0] ? log : "(no log)");
     sl__slurm_elem_fail(e, SL_EFAILED, message);
 }
@@ -281,6 +292,8 @@ static void after_collect(uv_work_t *req, int status)
             sl__slurm_elem_end(e);
     } else if (!in_list(failed_states, e->slurm_state) && ++e->missing < SLURM_MISSING_POLLS) {
         e->state = ELEM_QUEUED; /* its output may still be on its way (a shared filesystem) */
+    } else if (e->sub->adopted) {
+        sl__slurm_elem_requeue(e); /* a resumed run's element that died: its tasks go again */
     } else {
         elem_failed(e, "ended without its results", w->log);
     }
@@ -426,8 +439,9 @@ static void on_poll_timer(uv_timer_t *t)
     s->poll_armed = false;
     if (s->outstanding == 0 || s->closing)
         return;
-    char name[300];
-    snprintf(name, sizeof(name), "--name=%s", s->name);
+    char name[4096];
+    snprintf(name, sizeof(name), "--name=%s%s%s", s->name, s->names ? "," : "",
+             s->names ? s->names : "");
     char *argv[] = {"squeue", "-h", "-r", "-t", "all", name, "-o", "%i|%T|%r", NULL};
     uint32_t poll = ++s->polls_started;
     s->polling = true;

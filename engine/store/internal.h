@@ -20,6 +20,7 @@ typedef enum rec_type {
     REC_CACHE,
     REC_RUN_END,
     REC_STEP_INFO,
+    REC_SLURM_JOB,
 } rec_type_t;
 
 /*

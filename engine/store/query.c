@@ -444,3 +444,57 @@ int sl__store_cache_clear(sl_store_t *store, const char *workflow, uint64_t *rem
     pthread_mutex_unlock(&store->read_lock);
     return rc;
 }
+
+/* ---- Slurm array jobs --------------------------------------------------------------- */
+
+typedef struct slurm_ctx {
+    int (*fn)(void *ud, const sl_store_slurm_job_t *job);
+    void *ud;
+    int rc;
+} slurm_ctx_t;
+
+static int each_slurm_job(sqlite3_stmt *st, void *ctx)
+{
+    slurm_ctx_t *c = ctx;
+    sl_value_t *tasks = NULL;
+    const void *blob = sqlite3_column_blob(st, 6);
+    size_t used = 0;
+    if (blob && sl__value_wire_decode(blob, (size_t)sqlite3_column_bytes(st, 6), &used,
+                                      &tasks) < 0)
+        return 0; /* unreadable: that array is submitted again */
+    sl_store_slurm_job_t job = {
+        .job_id = sqlite3_column_int64(st, 0),
+        .step = text(st, 1),
+        .name = text(st, 2),
+        .dir = text(st, 3),
+        .first = sqlite3_column_int64(st, 4),
+        .elements = sqlite3_column_int64(st, 5),
+        .tasks = tasks,
+    };
+    c->rc = tasks ? c->fn(c->ud, &job) : 0;
+    sl_value_free(tasks);
+    return c->rc;
+}
+
+int sl__store_slurm_jobs(sl_store_t *store, int64_t run_seq,
+                         int (*fn)(void *ud, const sl_store_slurm_job_t *job), void *ud,
+                         char *err, size_t err_size)
+{
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *st;
+    int rc = sl__store_prepare(store->read_db,
+                               "SELECT job, step, name, dir, first, elements, tasks FROM"
+                               " slurm_jobs WHERE run = ? ORDER BY job",
+                               &st, err, err_size);
+    slurm_ctx_t ctx = {fn, ud, 0};
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, run_seq);
+        rc = each_row(store, st, each_slurm_job, &ctx, err, err_size);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    if (rc == 0 && ctx.rc < 0) {
+        snprintf(err, err_size, "reading the run's Slurm jobs: %s", sl_strerror(ctx.rc));
+        rc = ctx.rc;
+    }
+    return rc;
+}

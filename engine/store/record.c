@@ -145,3 +145,20 @@ void sl__store_run_end(sl_store_run_t *run, const char *status, int64_t finished
     sl__free(run->lock_path);
     sl__free(run);
 }
+
+void sl__store_slurm_job(sl_store_run_t *run, const sl_store_slurm_job_t *job)
+{
+    const char *texts[3] = {job->step, job->name, job->dir};
+    uint32_t len[4] = {text_len(texts[0]), text_len(texts[1]), text_len(texts[2]),
+                       value_len(job->tasks)};
+    rec_t *r = sl__store_record(run->store, REC_SLURM_JOB, run->seq, 4, len);
+    if (r == NULL)
+        return;
+    r->num[0] = job->job_id;
+    r->num[1] = job->first;
+    r->num[2] = job->elements;
+    for (size_t i = 0; i < 3; i++)
+        put_text(r, i, texts[i]);
+    if (len[3] != REC_NULL)
+        put_value(r, 3, job->tasks);
+}

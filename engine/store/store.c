@@ -62,6 +62,11 @@ static const char *const migrations[SL_STORE_SCHEMA_VERSION] = {
     " PRIMARY KEY(workflow, tick)) WITHOUT ROWID;"
     "CREATE TABLE leases(workflow TEXT PRIMARY KEY, owner TEXT NOT NULL,"
     " expires INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 4 -> 5: the Slurm array jobs a run submitted (or took over), so that --resume
+     * re-attaches to them (docs/slurm.md) */
+    "CREATE TABLE slurm_jobs(run INTEGER NOT NULL, job INTEGER NOT NULL, step TEXT NOT NULL,"
+    " name TEXT NOT NULL, dir TEXT NOT NULL, first INTEGER NOT NULL,"
+    " elements INTEGER NOT NULL, tasks BLOB, PRIMARY KEY(run, job)) WITHOUT ROWID;",
 };
 
 int sl__store_fail(sqlite3 *db, const char *what, char *err, size_t err_size)

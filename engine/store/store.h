@@ -29,7 +29,7 @@
 #include "util/util.h"
 #include "value/value.h"
 
-#define SL_STORE_SCHEMA_VERSION 4
+#define SL_STORE_SCHEMA_VERSION 5
 #define SL_STORE_INLINE_MAX 4096 /* larger outputs live in objects/ */
 
 typedef struct sl_store sl_store_t;
@@ -165,6 +165,18 @@ void sl__store_run_end(sl_store_run_t *run, const char *status, int64_t finished
                        const char *error, uint64_t tasks_ok, uint64_t tasks_failed,
                        uint64_t tasks_cached);
 
+/** A Slurm array job the run submitted or took over (slurm_jobs). `tasks`: per element
+ *  the (step index, item) pairs of its tasks (slurm/slurm.h). */
+typedef struct sl_store_slurm_job {
+    int64_t job_id;
+    const char *step, *name, *dir;
+    int64_t first, elements;
+    const sl_value_t *tasks;
+} sl_store_slurm_job_t;
+
+/** Queues a Slurm array job of the run. Loop thread; copies what it needs. */
+void sl__store_slurm_job(sl_store_run_t *run, const sl_store_slurm_job_t *job);
+
 /* ---- reading ------------------------------------------------------------------------ */
 
 typedef struct sl_store_run_row {
@@ -245,6 +257,13 @@ int sl__store_run_vars(sl_store_t *store, int64_t run_seq, sl_value_t **out, cha
  * The outputs of the run's completed tasks, for resume: `fn` gets the step's id, the item
  * and the output (a new value, the callee's). Returns SL_EIO, SL_ENOMEM.
  */
+/**
+ * Calls `fn` with each Slurm array job recorded for run `run_seq` (the row and its tasks
+ * are borrowed for the call; a nonzero return stops). Returns SL_EIO (message in `err`).
+ */
+int sl__store_slurm_jobs(sl_store_t *store, int64_t run_seq,
+                         int (*fn)(void *ud, const sl_store_slurm_job_t *job), void *ud,
+                         char *err, size_t err_size);
 int sl__store_load_outputs(sl_store_t *store, int64_t run_seq,
                            int (*fn)(void *ud, const char *step, size_t item, sl_value_t *output),
                            void *ud, char *err, size_t err_size);

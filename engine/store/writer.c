@@ -107,7 +107,10 @@ uint8_t *sl__store_part(const rec_t *r, size_t i, uint32_t *len)
 
 /* ---- the writer thread: records into SQL --------------------------------------------- */
 
-enum { ST_TASK, ST_STEP, ST_LOG, ST_CACHE, ST_RUN_END, ST_STEP_INFO, ST_ONE, ST_COUNT = ST_ONE };
+enum {
+    ST_TASK, ST_STEP, ST_LOG, ST_CACHE, ST_RUN_END, ST_STEP_INFO, ST_SLURM_JOB, ST_ONE,
+    ST_COUNT = ST_ONE
+};
 
 /* Runs of the same record go BATCH_ROWS to a statement: one statement per row is most of
  * a busy run's write time (1.1 µs a task row against 0.6). */
@@ -128,6 +131,8 @@ static const char *const statements[ST_COUNT] = {
     " tasks_failed = ?6, tasks_cached = ?7 WHERE seq = ?1",
     "INSERT INTO steps(run, idx, id, kind, def_hash, status, total, ok, failed, skipped,"
     " cached, retries) VALUES(?, ?, ?, ?, ?, 'waiting', 0, 0, 0, 0, 0, 0)",
+    "INSERT OR REPLACE INTO slurm_jobs(run, job, step, name, dir, first, elements, tasks)"
+    " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 };
 
 static const char *const task_status_names[] = {"ok", "failed", "skipped", "canceled"};
@@ -312,6 +317,22 @@ static int bind_step_info(writer_t *w, sqlite3_stmt *st, const rec_t *r, int at)
     return 0;
 }
 
+static int bind_slurm_job(sqlite3_stmt *st, const rec_t *r)
+{
+    sqlite3_bind_int64(st, 2, r->num[0]);
+    for (int i = 0; i < 3; i++)
+        bind_part(st, 3 + i, r, (size_t)i);
+    sqlite3_bind_int64(st, 6, r->num[1]);
+    sqlite3_bind_int64(st, 7, r->num[2]);
+    uint32_t len;
+    const uint8_t *tasks = sl__store_part(r, 3, &len);
+    if (tasks)
+        sqlite3_bind_blob(st, 8, tasks, (int)len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
+    return 0;
+}
+
 static int write_record(writer_t *w, const rec_t *r)
 {
     int which = r->type - REC_TASK;
@@ -324,6 +345,7 @@ static int write_record(writer_t *w, const rec_t *r)
              : which == ST_LOG       ? bind_log(st, r)
              : which == ST_CACHE     ? bind_cache(w, st, r)
              : which == ST_STEP_INFO ? bind_step_info(w, st, r, 0)
+             : which == ST_SLURM_JOB ? bind_slurm_job(st, r)
                                      : bind_run_end(st, r);
     return step_statement(w, st, rc);
 }

@@ -119,7 +119,8 @@ steps:
     with: { ms: 30000 }
 YAML
 reset_calls
-timeout 60 "$sluice" run slow.yaml > out 2> err &
+# (not under timeout: it signals its whole process group; cleanup kills a hung engine)
+"$sluice" run slow.yaml > out 2> err &
 engine=$!
 for _ in $(seq 100); do [[ -n $(squeue -h -t R -o %i) ]] && break; sleep 0.1; done
 [[ -n $(squeue -h -t R -o %i) ]] || fail "no element started running"
@@ -146,4 +147,29 @@ run split.yaml || fail "25 elements"
 if grep -o -- "--array=0-[0-9]*" calls/sbatch | grep -qv -- "--array=0-[0-9]$"; then
   fail "an array above MaxArraySize: $(cat calls/sbatch)"
 fi
+# 7. The engine killed mid-job, then --resume: finished elements are collected and running
+# ones re-attached to, with no new submission; the killed run's finished tasks are reused.
+cat > resume.yaml <<'YAML'
+limits: { slurm: { poll: 200ms } }
+steps:
+  burn:
+    uses: test.spin
+    executor: slurm
+    concurrency: 6
+    foreach: "${{ range(1, 6) }}"
+    with: { ms: 3000, value: "${{ item }}" }
+YAML
+reset_calls
+"$sluice" run resume.yaml > out 2> err &
+engine=$!
+for _ in $(seq 150); do [[ -n $(squeue -h -t R -o %i) ]] && break; sleep 0.1; done
+sleep 4 # the first two elements finish, the next two are running
+kill -9 $engine; wait $engine 2>/dev/null; engine=
+[[ -n $(squeue -h -o %i) ]] || fail "no element left on the cluster after the kill"
+(( $(calls sbatch) == 1 )) || fail "$(calls sbatch) submissions before the kill, expected 1"
+run resume.yaml --resume last || fail "the resumed run"
+grep -q "burn .* ok  *6 " out || fail "not 6 ok tasks after the resume"
+(( $(calls sbatch) == 1 )) || fail "the resume submitted again ($(calls sbatch) sbatch calls)"
+grep -q "resumed run .*: [1-9] tasks\? reused" out || fail "no task reused"
+queue_empty || fail "jobs left after the resumed run"
 echo "ok"
