@@ -6,8 +6,8 @@
  * commands before anything starts.
  */
 #include <limits.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,8 +70,8 @@ static char *workdir_of(const sl_workflow_t *wf)
     return sl__asprintf("%s/%s", cwd, dir);
 }
 
-static sl_host_slurm_t *slurm_get(sl_host_slurm_t **slot, uv_loop_t *loop,
-                                  const sl_workflow_t *wf, const char *exe)
+static sl_host_slurm_t *slurm_get(sl_host_slurm_t **slot, uv_loop_t *loop, const sl_workflow_t *wf,
+                                  const char *exe)
 {
     if (*slot)
         return *slot;
@@ -96,8 +96,7 @@ static sl_host_slurm_t *slurm_get(sl_host_slurm_t **slot, uv_loop_t *loop,
 }
 
 int sl__host_slurm_submit(sl_host_slurm_t **slot, uv_loop_t *loop, const sl_workflow_t *wf,
-                          const char *exe, sl_task_t *task, const sl_cpu_task_t *cpu,
-                          void **handle)
+                          const char *exe, sl_task_t *task, const sl_cpu_task_t *cpu, void **handle)
 {
     sl_host_slurm_t *h = slurm_get(slot, loop, wf, exe);
     slurm_rec_t *r = h ? sl__calloc(1, sizeof(*r)) : NULL;
@@ -162,9 +161,11 @@ int sl__host_slurm_check(const sl_workflow_t *wf, char *err, size_t err_size)
         static const char *const commands[] = {"sbatch", "squeue", "scancel", "scontrol", NULL};
         for (size_t c = 0; commands[c]; c++)
             if (!sl__slurm_on_path(commands[c])) {
-                snprintf(err, err_size, "step '%s' has 'executor: slurm', but '%s' is not on "
+                snprintf(err, err_size,
+                         "step '%s' has 'executor: slurm', but '%s' is not on "
                          "PATH: run where Slurm's commands are installed, or use 'executor: "
-                         "local'", step->id, commands[c]);
+                         "local'",
+                         step->id, commands[c]);
                 return SL_ENOTFOUND;
             }
         return 0;
@@ -179,8 +180,13 @@ static void record_submission(void *ud, const sl_slurm_submission_t *sub)
     sl_host_slurm_t *h = ud;
     if (h->rec == NULL || h->rec->srun == NULL || sub->group >= h->wf->step_count)
         return;
-    sl_store_slurm_job_t row = {(int64_t)sub->job_id, h->wf->steps[sub->group].id, sub->name,
-                                sub->dir, sub->first, sub->count, sub->tasks};
+    sl_store_slurm_job_t row = {(int64_t)sub->job_id,
+                                h->wf->steps[sub->group].id,
+                                sub->name,
+                                sub->dir,
+                                sub->first,
+                                sub->count,
+                                sub->tasks};
     sl__store_slurm_job(h->rec->srun, &row);
 }
 
@@ -194,8 +200,9 @@ static int adopt_row(void *ud, const sl_store_slurm_job_t *row)
         (h->rec->rerun && h->rec->rerun[step]) || row->job_id <= 0 || row->first < 0 ||
         row->elements <= 0 || row->elements > UINT32_MAX || row->first > UINT32_MAX)
         return 0;
-    sl_slurm_submission_t sub = {(uint64_t)row->job_id, row->name, row->dir, (uint32_t)step,
-                                 (uint32_t)row->first, (uint32_t)row->elements, row->tasks};
+    sl_slurm_submission_t sub = {
+        (uint64_t)row->job_id,   row->name, row->dir, (uint32_t)step, (uint32_t)row->first,
+        (uint32_t)row->elements, row->tasks};
     int rc = sl__slurm_adopt(h->slurm, &sub);
     if (rc == SL_EINVAL)
         return 0; /* a row that does not describe an array: its tasks go out again */

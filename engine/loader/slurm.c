@@ -48,8 +48,8 @@ static int slurm_clock(const char *s, unsigned long *f)
 /* Slurm's --time: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S, or INFINITE/UNLIMITED. */
 bool sl__loader_slurm_time_ok(const char *s)
 {
-    if (strcmp(s, "INFINITE") == 0 || strcmp(s, "UNLIMITED") == 0 ||
-        strcmp(s, "infinite") == 0 || strcmp(s, "unlimited") == 0)
+    if (strcmp(s, "INFINITE") == 0 || strcmp(s, "UNLIMITED") == 0 || strcmp(s, "infinite") == 0 ||
+        strcmp(s, "unlimited") == 0)
         return true;
     unsigned long f[3], days;
     const char *dash = strchr(s, '-');
@@ -90,8 +90,8 @@ static bool slurm_name_ok(const char *s)
 
 /* sbatch options sluice sets itself: `extra` may not change them. */
 static const char *const slurm_reserved[] = {
-    "--array", "--output", "--error", "--parsable", "--job-name", "--wrap", "--chdir",
-    "--wait", "--test-only", "--export", "--open-mode", "--hold", NULL};
+    "--array", "--output",    "--error",  "--parsable",  "--job-name", "--wrap", "--chdir",
+    "--wait",  "--test-only", "--export", "--open-mode", "--hold",     NULL};
 
 static void slurm_extra_one(sl_loader_t *ld, const sl_node_t *item, sl_value_t *args)
 {
@@ -100,15 +100,20 @@ static void slurm_extra_one(sl_loader_t *ld, const sl_node_t *item, sl_value_t *
         return;
     if (strncmp(text, "--", 2) != 0 || !isalpha((unsigned char)text[2]) ||
         strlen(text) > SLURM_TEXT_MAX || strpbrk(text, "\n\r")) {
-        sl__loader_problem(ld, item->mark, "'extra' items are long sbatch options such as "
-                                           "'--constraint=avx2', got '%s'", text);
+        sl__loader_problem(ld, item->mark,
+                           "'extra' items are long sbatch options such as "
+                           "'--constraint=avx2', got '%s'",
+                           text);
         return;
     }
     size_t name_len = strcspn(text, "=");
     for (size_t i = 0; slurm_reserved[i]; i++)
-        if (strlen(slurm_reserved[i]) == name_len && strncmp(text, slurm_reserved[i], name_len) == 0) {
-            sl__loader_problem(ld, item->mark, "'extra' may not set '%s': sluice sets it for "
-                                               "its array jobs", slurm_reserved[i]);
+        if (strlen(slurm_reserved[i]) == name_len &&
+            strncmp(text, slurm_reserved[i], name_len) == 0) {
+            sl__loader_problem(ld, item->mark,
+                               "'extra' may not set '%s': sluice sets it for "
+                               "its array jobs",
+                               slurm_reserved[i]);
             return;
         }
     if (sl_value_push(args, sl_value_cstring(text)) < 0)
@@ -152,7 +157,7 @@ static void slurm_text_field(sl_loader_t *ld, const sl_node_t *map, const char *
 
 void sl__loader_slurm(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
 {
-    static const char *const fields[] = {"partition", "time", "mem",  "cpus",
+    static const char *const fields[] = {"partition", "time", "mem",   "cpus",
                                          "account",   "qos",  "extra", NULL};
     if (node->kind != SL_NODE_MAP) {
         sl__loader_problem(ld, node->mark, "'slurm' expects a map, found %s",
@@ -165,13 +170,12 @@ void sl__loader_slurm(sl_loader_t *ld, sl_step_t *step, const sl_node_t *node)
         sl__loader_fail(ld, SL_ENOMEM);
         return;
     }
-    slurm_text_field(ld, node, "partition", "partition", slurm_name_ok,
-                     "a Slurm partition name", args);
+    slurm_text_field(ld, node, "partition", "partition", slurm_name_ok, "a Slurm partition name",
+                     args);
     slurm_text_field(ld, node, "time", "time", sl__loader_slurm_time_ok,
                      "a Slurm time limit (MINUTES, H:M:S, D-H:M:S or INFINITE)", args);
     slurm_text_field(ld, node, "mem", "mem", sl__loader_slurm_mem_ok,
-                     "a Slurm memory size (an integer with an optional K, M, G or T suffix)",
-                     args);
+                     "a Slurm memory size (an integer with an optional K, M, G or T suffix)", args);
     slurm_text_field(ld, node, "account", "account", slurm_name_ok, "a Slurm account name", args);
     slurm_text_field(ld, node, "qos", "qos", slurm_name_ok, "a Slurm QOS name", args);
     const sl_node_t *value;

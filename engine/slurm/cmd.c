@@ -30,8 +30,7 @@ static void cmd_closed(uv_handle_t *h)
     sl_slurm_t *s = c->s;
     size_t out_len = c->out_buf.len;
     char *out = sl__buf_take(&c->out_buf, &out_len);
-    c->done(s, c->ud, c->status, out, out ? out_len : 0,
-            c->err_buf.data ? c->err_buf.data : "");
+    c->done(s, c->ud, c->status, out, out ? out_len : 0, c->err_buf.data ? c->err_buf.data : "");
     sl__free(out);
     sl__buf_close(&c->err_buf);
     sl__free(c);
@@ -97,8 +96,12 @@ int sl__slurm_cmd(sl_slurm_t *s, char *const *argv, sl_slurm_cmd_fn done, void *
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&c->err}};
     /* Its own session: a terminal's Ctrl-C (sent to the whole foreground group) must not
      * kill the scancel that a canceled run makes. */
-    uv_process_options_t po = {.exit_cb = cmd_exit, .file = argv[0], .args = (char **)argv,
-                               .stdio_count = 3, .stdio = stdio, .flags = UV_PROCESS_DETACHED};
+    uv_process_options_t po = {.exit_cb = cmd_exit,
+                               .file = argv[0],
+                               .args = (char **)argv,
+                               .stdio_count = 3,
+                               .stdio = stdio,
+                               .flags = UV_PROCESS_DETACHED};
     s->children++;
     int rc = uv_spawn(s->loop, &c->proc, &po);
     if (rc < 0) {

@@ -7,18 +7,18 @@
 #include "slurm/slurm.h"
 #include "util/index.h"
 
-#define SLURM_FLUSH_MS 50             /* jobs queued within this batch together, */
-#define SLURM_FLUSH_MAX_MS 500        /* while they keep coming, at most this long */
+#define SLURM_FLUSH_MS 50                      /* jobs queued within this batch together, */
+#define SLURM_FLUSH_MAX_MS 500                 /* while they keep coming, at most this long */
 #define SLURM_ELEMENT_TARGET_NS 20000000000ull /* aim for 20 s of work per element */
-#define SLURM_CMD_OUT_MAX (64u << 20) /* bytes of a command's stdout kept */
-#define SLURM_CMD_ERR_MAX (16u << 10) /* of its stderr */
-#define SLURM_CMD_TIMEOUT_MS 120000   /* a cluster command that takes longer is killed */
-#define SLURM_POLL_BACKOFF 16         /* the poll interval grows to this many times the first */
-#define SLURM_SQUEUE_FAILS_MAX 10     /* squeue failing this many times in a row fails the jobs */
-#define SLURM_MISSING_POLLS 3         /* polls a finished element's output may lag (NFS) */
-#define SLURM_LOG_TAIL 2048           /* bytes of an element's log quoted in its error */
+#define SLURM_CMD_OUT_MAX (64u << 20)          /* bytes of a command's stdout kept */
+#define SLURM_CMD_ERR_MAX (16u << 10)          /* of its stderr */
+#define SLURM_CMD_TIMEOUT_MS 120000            /* a cluster command that takes longer is killed */
+#define SLURM_POLL_BACKOFF 16     /* the poll interval grows to this many times the first */
+#define SLURM_SQUEUE_FAILS_MAX 10 /* squeue failing this many times in a row fails the jobs */
+#define SLURM_MISSING_POLLS 3     /* polls a finished element's output may lag (NFS) */
+#define SLURM_LOG_TAIL 2048       /* bytes of an element's log quoted in its error */
 #define SLURM_OUTPUT_MAX ((int64_t)SL_POOL_FRAME_MAX) /* an element's output file */
-#define SLURM_CLOSE_WAIT_MS 15000     /* at close, how long scancel gets */
+#define SLURM_CLOSE_WAIT_MS 15000                     /* at close, how long scancel gets */
 
 typedef enum {
     ELEM_WRITING = 0, /* its input file is being written */
@@ -33,8 +33,8 @@ typedef struct sl_slurm_sub sl_slurm_sub_t;
 
 struct sl_slurm_elem {
     sl_slurm_sub_t *sub;
-    uint32_t index;       /* in the run's folder: e<index>.in, .out */
-    uint32_t array_index; /* SLURM_ARRAY_TASK_ID */
+    uint32_t index;         /* in the run's folder: e<index>.in, .out */
+    uint32_t array_index;   /* SLURM_ARRAY_TASK_ID */
     sl_slurm_job_t **slots; /* its tasks in batch order; NULL: not wanted (reported, or
                              * an adopted element's task this run has not asked for) */
     uint32_t count, wanted;
@@ -43,7 +43,7 @@ struct sl_slurm_elem {
     uint32_t missing;     /* polls since it left the queue without its output */
     char slurm_state[24]; /* last state squeue gave */
     char reason[64];
-    uint8_t *input;       /* its BATCH frame while it is written */
+    uint8_t *input; /* its BATCH frame while it is written */
     size_t input_len;
 };
 
@@ -55,17 +55,17 @@ struct sl_slurm_sub {
     sl_slurm_elem_t *elems;
     uint32_t throttle, group;
     const char *group_name; /* the step's id (borrowed from the workflow) */
-    uint32_t poll_after;  /* polls started before sbatch answered: they cannot list it */
-    char **argv;          /* the sbatch command */
+    uint32_t poll_after;    /* polls started before sbatch answered: they cannot list it */
+    char **argv;            /* the sbatch command */
     char *script;
-    char *dir;            /* an adopted array's folder (a resumed run's); NULL: s->dir */
-    bool adopted;         /* submitted by the run being resumed */
+    char *dir;    /* an adopted array's folder (a resumed run's); NULL: s->dir */
+    bool adopted; /* submitted by the run being resumed */
     sl_slurm_sub_t *next;
 };
 
 /* A cluster command's end: status (-1 if it could not start), its stdout and stderr. */
-typedef void (*sl_slurm_cmd_fn)(sl_slurm_t *s, void *ud, int64_t status, char *out,
-                                size_t out_len, const char *err);
+typedef void (*sl_slurm_cmd_fn)(sl_slurm_t *s, void *ud, int64_t status, char *out, size_t out_len,
+                                const char *err);
 
 struct sl_slurm {
     uv_loop_t *loop;
@@ -92,7 +92,11 @@ struct sl_slurm {
     /* Resume: the tasks of adopted arrays, "GROUP:ITEM" -> adopt[i], and the job names
      * squeue is asked about besides ours ("a,b,c"). */
     sl_index_t adopt_index;
-    struct sl_slurm_adopt { sl_slurm_elem_t *elem; uint32_t slot; char *key; } *adopt;
+    struct sl_slurm_adopt {
+        sl_slurm_elem_t *elem;
+        uint32_t slot;
+        char *key;
+    } * adopt;
     size_t adopt_count, adopt_cap;
     char *names;
     sl_submitted_fn submitted;

@@ -183,8 +183,10 @@ static void on_scontrol(sl_slurm_t *s, void *ud, int64_t status, char *out, size
                         const char *err)
 {
     if (status != 0)
-        SL_LOG(SL_LOG_WARN, NULL, NULL, "slurm: 'scontrol show config' failed (%s): assuming "
-               "MaxArraySize=1001, MaxJobCount=10000", err[0] ? err : "no output");
+        SL_LOG(SL_LOG_WARN, NULL, NULL,
+               "slurm: 'scontrol show config' failed (%s): assuming "
+               "MaxArraySize=1001, MaxJobCount=10000",
+               err[0] ? err : "no output");
     s->max_array = config_value(status == 0 ? out : NULL, "MaxArraySize", 1001);
     s->max_jobs = config_value(status == 0 ? out : NULL, "MaxJobCount", 10000);
     char *argv[] = {"sinfo", "-h", "-o", "%C", NULL};
@@ -285,14 +287,15 @@ static char *make_script(const sl_slurm_t *s, const sl_slurm_sub_t *sub)
 {
     sl_buf_t b;
     sl__buf_init(&b, 1u << 20);
-    sl__buf_addf(&b, "#!/bin/sh\n# sluice: elements %u..%u of %s (docs/slurm.md)\n"
-                 "i=$((%u + SLURM_ARRAY_TASK_ID))\nd=", sub->base, sub->base + sub->count - 1,
-                 s->name, sub->base);
+    sl__buf_addf(&b,
+                 "#!/bin/sh\n# sluice: elements %u..%u of %s (docs/slurm.md)\n"
+                 "i=$((%u + SLURM_ARRAY_TASK_ID))\nd=",
+                 sub->base, sub->base + sub->count - 1, s->name, sub->base);
     shell_quote(&b, s->dir);
     sl__buf_addc(&b, '\n');
     shell_quote(&b, s->exe);
     sl__buf_addf(&b, " __worker --batch-in \"$d/e$i.in\" --batch-out \"$d/e$i.out\"\n"
-                 "rc=$?\necho \"sluice: worker exited with status $rc\" >&2\nexit $rc\n");
+                     "rc=$?\necho \"sluice: worker exited with status $rc\" >&2\nexit $rc\n");
     size_t len;
     return sl__buf_take(&b, &len);
 }
@@ -314,8 +317,8 @@ static void write_files(uv_work_t *req)
     for (uint32_t i = 0; i < sub->count; i++) {
         sl_slurm_elem_t *e = &sub->elems[i];
         snprintf(path, sizeof(path), "%s/e%u.in", s->dir, e->index);
-        sl_fsio_result_t r = sl__fsio_write(path, (const char *)e->input, e->input_len,
-                                            false, NULL);
+        sl_fsio_result_t r =
+            sl__fsio_write(path, (const char *)e->input, e->input_len, false, NULL);
         if (r.stage != SL_FSIO_OK) {
             write_fsio_error(w, path, r);
             return;
@@ -385,8 +388,8 @@ static void on_sbatch(sl_slurm_t *s, void *ud, int64_t status, char *out, size_t
             if (sub->elems[i].wanted == 0 || s->closing)
                 sl__slurm_cancel_soon(s);
         }
-    SL_LOG(SL_LOG_DEBUG, NULL, NULL, "slurm: job %llu: elements %u..%u",
-           (unsigned long long)id, sub->base, sub->base + sub->count - 1);
+    SL_LOG(SL_LOG_DEBUG, NULL, NULL, "slurm: job %llu: elements %u..%u", (unsigned long long)id,
+           sub->base, sub->base + sub->count - 1);
     sl__slurm_report_submitted(s, sub);
     sl__slurm_poll_arm(s);
 }
@@ -729,20 +732,19 @@ void sl__slurm_report_submitted(sl_slurm_t *s, const sl_slurm_sub_t *sub)
     sl_value_t *tasks = sub_tasks(sub);
     if (tasks == NULL)
         return; /* not recorded: a resume submits these again */
-    sl_slurm_submission_t info = {sub->job_id, s->name,     sl__slurm_sub_dir(sub),
-                                  sub->group,  sub->base,   sub->count, tasks};
+    sl_slurm_submission_t info = {
+        sub->job_id, s->name, sl__slurm_sub_dir(sub), sub->group, sub->base, sub->count, tasks};
     s->submitted(s->submitted_ud, &info);
     sl_value_free(tasks);
 }
 
-static int adopt_slot(sl_slurm_t *s, sl_slurm_elem_t *e, uint32_t slot, int64_t group,
-                      int64_t item)
+static int adopt_slot(sl_slurm_t *s, sl_slurm_elem_t *e, uint32_t slot, int64_t group, int64_t item)
 {
     if (group < 0 || item < 0)
         return 0;
     char *key = sl__asprintf("%lld:%lld", (long long)group, (long long)item);
-    if (key == NULL || sl__array_grow(&s->adopt, &s->adopt_cap, s->adopt_count,
-                                      sizeof(*s->adopt), 64) < 0) {
+    if (key == NULL ||
+        sl__array_grow(&s->adopt, &s->adopt_cap, s->adopt_count, sizeof(*s->adopt), 64) < 0) {
         sl__free(key);
         return SL_ENOMEM;
     }

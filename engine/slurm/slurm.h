@@ -28,18 +28,18 @@ typedef struct sl_slurm_elem sl_slurm_elem_t;
 typedef struct sl_slurm_job {
     /* Set by the owner before sl__slurm_submit; borrowed until the job is reported. */
     const char *kind;
-    const char *plugin;         /* the file providing the kind; NULL: the worker searches */
+    const char *plugin; /* the file providing the kind; NULL: the worker searches */
     const sl_value_t *args;
     uint32_t attempt;
-    uint64_t *task_ns;          /* the step's measured time per task (kept here); may be NULL */
-    uint32_t group;             /* jobs batch with their own group only (the step) */
-    uint64_t item;              /* the task's item in its group (resume finds it by both) */
-    const char *group_name;     /* the step id, for messages */
-    const sl_value_t *sbatch;   /* a list of sbatch options (strings); may be NULL */
-    uint32_t throttle;          /* elements of one array running at once (%K); 0 = any */
+    uint64_t *task_ns;        /* the step's measured time per task (kept here); may be NULL */
+    uint32_t group;           /* jobs batch with their own group only (the step) */
+    uint64_t item;            /* the task's item in its group (resume finds it by both) */
+    const char *group_name;   /* the step id, for messages */
+    const sl_value_t *sbatch; /* a list of sbatch options (strings); may be NULL */
+    uint32_t throttle;        /* elements of one array running at once (%K); 0 = any */
     /* The executor's. */
     struct sl_slurm_job *next, *prev;
-    sl_slurm_elem_t *elem;      /* NULL while queued */
+    sl_slurm_elem_t *elem; /* NULL while queued */
     bool canceled;
 } sl_slurm_job_t;
 

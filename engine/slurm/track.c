@@ -16,18 +16,21 @@
 
 /* Pending reasons that mean the job will never start as submitted. */
 static const char *const never_reasons[] = {
-    "PartitionConfig", "PartitionNodeLimit", "PartitionTimeLimit", "BadConstraints",
-    "InvalidAccount",  "InvalidQOS",         "AccountNotAllowed",  "QOSMaxCpuPerJobLimit",
-    "QOSMaxMemoryPerJob", "QOSMaxWallDurationPerJobLimit", "AssocMaxCpuPerJobLimit",
-    "AssocMaxWallDurationPerJobLimit", "DependencyNeverSatisfied", NULL};
+    "PartitionConfig",          "PartitionNodeLimit",
+    "PartitionTimeLimit",       "BadConstraints",
+    "InvalidAccount",           "InvalidQOS",
+    "AccountNotAllowed",        "QOSMaxCpuPerJobLimit",
+    "QOSMaxMemoryPerJob",       "QOSMaxWallDurationPerJobLimit",
+    "AssocMaxCpuPerJobLimit",   "AssocMaxWallDurationPerJobLimit",
+    "DependencyNeverSatisfied", NULL};
 /* States of an element that has not ended yet. */
-static const char *const live_states[] = {"PENDING",   "RUNNING",  "CONFIGURING", "COMPLETING",
-                                          "SUSPENDED", "REQUEUED", "RESIZING",    "STAGE_OUT",
+static const char *const live_states[] = {"PENDING",   "RUNNING",      "CONFIGURING", "COMPLETING",
+                                          "SUSPENDED", "REQUEUED",     "RESIZING",    "STAGE_OUT",
                                           "SIGNALING", "REQUEUE_HOLD", "REQUEUE_FED", NULL};
 /* Ended without a chance of results. */
-static const char *const failed_states[] = {"FAILED",  "CANCELLED", "TIMEOUT", "NODE_FAIL",
-                                            "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE",
-                                            "PREEMPTED", NULL};
+static const char *const failed_states[] = {"FAILED",    "CANCELLED",     "TIMEOUT",
+                                            "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+                                            "DEADLINE",  "PREEMPTED",     NULL};
 
 static bool in_list(const char *const *list, const char *s)
 {
@@ -43,8 +46,8 @@ static void on_scancel(sl_slurm_t *s, void *ud, int64_t status, char *out, size_
                        const char *err)
 {
     if (status != 0)
-        SL_LOG(SL_LOG_WARN, NULL, NULL, "slurm: scancel failed (exit %lld): %s",
-               (long long)status, err);
+        SL_LOG(SL_LOG_WARN, NULL, NULL, "slurm: scancel failed (exit %lld): %s", (long long)status,
+               err);
     if (s->closing)
         s->close_scancel_done = true;
 }
@@ -57,8 +60,7 @@ void sl__slurm_cancel_add(sl_slurm_t *s, uint64_t job, int64_t index)
         snprintf(id, sizeof(id), "%llu_%lld", (unsigned long long)job, (long long)index);
     else
         snprintf(id, sizeof(id), "%llu", (unsigned long long)job);
-    if (sl__array_grow(&s->cancel_ids, &s->cancel_cap, s->cancel_count + 1, sizeof(char *),
-                       16) < 0)
+    if (sl__array_grow(&s->cancel_ids, &s->cancel_cap, s->cancel_count + 1, sizeof(char *), 16) < 0)
         return;
     char *copy = sl__strdup(id);
     if (copy)
@@ -181,8 +183,7 @@ static bool take_record(sl_slurm_t *s, sl_pool_cursor_t *c, uint8_t type, sl_slu
         const uint8_t *data = sl__pool_take(c, len);
         sl_value_t *v = data ? sl__malloc(sizeof(*v)) : NULL;
         size_t used = 0;
-        if (v == NULL || sl__value_wire_decode_keys(v, data, len, &used, keys) < 0 ||
-            used != len) {
+        if (v == NULL || sl__value_wire_decode_keys(v, data, len, &used, keys) < 0 || used != len) {
             sl__free(v);
             return false;
         }
@@ -249,7 +250,8 @@ static bool elem_results(sl_slurm_elem_t *e, const uint8_t *data, size_t len)
                 sl__pool_take(&r, sl__pool_take_u32(&r));
                 continue;
             }
-            if (got != seq || seq > e->count || (rec != SL_POOL_REC_DONE && rec != SL_POOL_REC_FAIL)) {
+            bool result = rec == SL_POOL_REC_DONE || rec == SL_POOL_REC_FAIL;
+            if (got != seq || seq > e->count || !result) {
                 r.error = 1;
                 break;
             }
@@ -270,9 +272,9 @@ static void elem_failed(sl_slurm_elem_t *e, const char *what, const char *log)
     const char *step = e->sub->group_name;
     snprintf(message, sizeof(message),
              "step '%s': slurm job %llu_%u (element %u, state %s) %s; its log (%s/s%u_%u.log) "
-             "ends with:\n%s", step, (unsigned long long)e->sub->job_id, e->array_index,
-             e->index, e->slurm_state[0] ? e->slurm_state : "unknown", what,
-             sl__slurm_sub_dir(e->sub),
+             "ends with:\n%s",
+             step, (unsigned long long)e->sub->job_id, e->array_index, e->index,
+             e->slurm_state[0] ? e->slurm_state : "unknown", what, sl__slurm_sub_dir(e->sub),
              e->sub->base, e->array_index, log && log[0] ? log : "(no log)");
     sl__slurm_elem_fail(e, SL_EFAILED, message);
 }
@@ -361,12 +363,15 @@ static bool poll_sweep(sl_slurm_t *s, uint32_t poll)
             if (e->state != ELEM_QUEUED)
                 continue;
             bool seen = e->seen_gen == s->poll_gen;
-            if (seen && strcmp(e->slurm_state, "PENDING") == 0 && in_list(never_reasons, e->reason)) {
+            bool pending = seen && strcmp(e->slurm_state, "PENDING") == 0;
+            if (pending && in_list(never_reasons, e->reason)) {
                 char message[512];
-                snprintf(message, sizeof(message), "step '%s': slurm job %llu_%u can never "
+                snprintf(message, sizeof(message),
+                         "step '%s': slurm job %llu_%u can never "
                          "start: Slurm says %s (the request exceeds what the partition "
-                         "offers)", sub->group_name, (unsigned long long)sub->job_id,
-                         e->array_index, e->reason);
+                         "offers)",
+                         sub->group_name, (unsigned long long)sub->job_id, e->array_index,
+                         e->reason);
                 sl__slurm_cancel_add(s, sub->job_id, e->array_index);
                 bool last = sub->live == 1;
                 sl__slurm_elem_fail(e, SL_EFAILED, message);
@@ -386,8 +391,10 @@ static bool poll_sweep(sl_slurm_t *s, uint32_t poll)
 static void poll_fail_all(sl_slurm_t *s, const char *why)
 {
     char message[1024];
-    snprintf(message, sizeof(message), "squeue failed %d times in a row, the jobs cannot be "
-             "followed: %s", SLURM_SQUEUE_FAILS_MAX, why);
+    snprintf(message, sizeof(message),
+             "squeue failed %d times in a row, the jobs cannot be "
+             "followed: %s",
+             SLURM_SQUEUE_FAILS_MAX, why);
     for (sl_slurm_sub_t *sub = s->subs, *next; sub; sub = next) {
         next = sub->next;
         for (uint32_t i = 0, n = sub->count; i < n; i++) {
@@ -411,8 +418,8 @@ static void on_squeue(sl_slurm_t *s, void *ud, int64_t status, char *out, size_t
     if (s->closing)
         return;
     if (status != 0) {
-        SL_LOG(SL_LOG_WARN, NULL, NULL, "slurm: squeue failed (exit %lld): %s",
-               (long long)status, err);
+        SL_LOG(SL_LOG_WARN, NULL, NULL, "slurm: squeue failed (exit %lld): %s", (long long)status,
+               err);
         if (++s->squeue_fails >= SLURM_SQUEUE_FAILS_MAX)
             poll_fail_all(s, err[0] ? err : "no message");
         sl__slurm_poll_arm(s);
