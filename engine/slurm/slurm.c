@@ -332,9 +332,14 @@ static void write_files(uv_work_t *req)
 
 static void sub_fail(sl_slurm_sub_t *sub, const char *message)
 {
-    for (uint32_t i = 0; i < sub->count; i++)
-        if (sub->elems[i].state != ELEM_ENDED)
-            sl__slurm_elem_fail(&sub->elems[i], SL_EFAILED, message); /* the last frees sub */
+    for (uint32_t i = 0, n = sub->count; i < n; i++) {
+        if (sub->elems[i].state == ELEM_ENDED)
+            continue;
+        bool last = sub->live == 1; /* then its end frees the sub */
+        sl__slurm_elem_fail(&sub->elems[i], SL_EFAILED, message);
+        if (last)
+            break;
+    }
 }
 
 /* Slurm's words without "sbatch: error: " prefixes, on one line. */

@@ -78,8 +78,11 @@ int sl__buf_addf(sl_buf_t *b, const char *fmt, ...)
 
 char *sl__buf_take(sl_buf_t *b, size_t *len)
 {
-    if (b->data == NULL && reserve(b, 0) < 0)
-        return NULL;
+    if (b->data == NULL) {
+        if (reserve(b, 0) < 0)
+            return NULL;
+        b->data[0] = '\0'; /* an empty buffer's text is "" too */
+    }
     char *data = b->data;
     if (len)
         *len = b->len;
