@@ -16,7 +16,9 @@
 
 #include "host/host.h"
 #include "lua/fiber.h"
+#include "lua/require.h"
 #include "lua/script.h"
+#include "lua/url.h"
 #include "sched/task.h"
 
 #define POOLED_INSTRUCTIONS_DEFAULT 1000000000u
@@ -103,6 +105,9 @@ static int job_args(sl_task_t *task, const sl_value_t *args, const char *const *
     }
     if (rc == 0)
         rc = sl_value_set(map, "step", sl_value_cstring(sl__task_step_id(task)));
+    const char *dir = sl__task_workflow_dir(task);
+    if (rc == 0) /* where require finds the modules beside the workflow */
+        rc = sl_value_set(map, "dir", sl_value_cstring(dir ? dir : ""));
     if (rc == 0) {
         rc = sl_value_set(map, "args", user);
         user = NULL;
@@ -225,6 +230,8 @@ static void push_module(lua_State *L, int sandbox)
         }
         lua_setfield(L, -2, io_tables[i][0]);
     }
+    sl__url_open(L, lua_gettop(L));
+    sl__now_open(L, lua_gettop(L));
 }
 
 /* Error handler: the message with the thread's traceback. */
@@ -269,7 +276,8 @@ static void push_chunk(lua_State *L, const run_ctx_t *rc)
 /* Protected: [chunk] -> [chunk, env]. */
 static void push_env(lua_State *L, const run_ctx_t *rc)
 {
-    sl__script_push_env_mt(L, push_module, l_info);
+    sl__require_set_pooled_dir(L, sl_value_str(sl_value_get(rc->args, "dir"), NULL));
+    sl__script_push_env_mt(L, push_module, l_info, sl__require_fetch(true));
     const sl_script_task_t task = {
         .step = sl_value_str(sl_value_get(rc->args, "step"), NULL),
         .item = sl_value_get(rc->scope, "item"),
