@@ -140,6 +140,8 @@ int sl__url_join(const char *base, const char *ref, char **out, char *err, size_
     return *out ? 0 : code;
 }
 
+static int url_normalize_once(const char *url, char **out, char *err, size_t err_size);
+
 /* Lower-cases the host of `h` (curl keeps its case). */
 static int lower_host(CURLU *h)
 {
@@ -153,7 +155,63 @@ static int lower_host(CURLU *h)
     return rc == CURLUE_OK ? 0 : SL_EINVAL;
 }
 
+static int hex_value(char c)
+{
+    if (isdigit((unsigned char)c))
+        return c - '0';
+    return isxdigit((unsigned char)c) ? tolower((unsigned char)c) - 'a' + 10 : -1;
+}
+
+/* RFC 3986 §6.2.2.1-2 in place, from `from` on (the path, query): a percent-encoded
+ * unreserved character is decoded ("%7e" is "~"), other escapes get upper-case digits. */
+static void normalize_escapes(char *text, size_t from)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *in = text + from, *out = in;
+    while (*in) {
+        int hi = in[0] == '%' ? hex_value(in[1]) : -1, lo = hi >= 0 ? hex_value(in[2]) : -1;
+        if (lo < 0) {
+            *out++ = *in++;
+            continue;
+        }
+        char c = (char)(hi * 16 + lo);
+        if (isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            *out++ = c;
+        } else {
+            *out++ = '%';
+            *out++ = hex[hi];
+            *out++ = hex[lo];
+        }
+        in += 3;
+    }
+    *out = '\0';
+}
+
+/* Where the path of absolute URL `url` starts (after "scheme://authority"). */
+static size_t path_start(const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (p == NULL)
+        return 0;
+    p += 3;
+    p += strcspn(p, "/?#");
+    return (size_t)(p - url);
+}
+
 int sl__url_normalize(const char *url, char **out, char *err, size_t err_size)
+{
+    char *first = NULL;
+    int code = url_normalize_once(url, &first, err, err_size);
+    if (code < 0)
+        return code;
+    normalize_escapes(first, path_start(first));
+    /* decoding may have made dot segments ("%2E%2E"): curl removes them on a second pass */
+    code = url_normalize_once(first, out, err, err_size);
+    sl__free(first);
+    return code;
+}
+
+static int url_normalize_once(const char *url, char **out, char *err, size_t err_size)
 {
     int code = url_ready(err, err_size);
     if (code < 0)
