@@ -10,6 +10,9 @@ links and dedupe; both must find the same pages at the same depths (checked agai
 graph's own adjacency, graph.json). The Python peer is the usual asyncio shape: one level
 at a time, `asyncio.gather` under a semaphore, links by regex, urljoin.
 
+A third row fetches the same pages with sluice.map over their URLs known in advance (no
+parsing, no levels): what the HTTP client itself takes, the floor of any crawler on it.
+
 The floor is one round trip per wave of each level (ceil(level / concurrency) x latency,
 summed over the levels), plus one round trip for the first connections; a crawler that
 starts the next level's known pages while a level's last pages arrive can go under it.
@@ -82,6 +85,20 @@ steps:
 """
 
 
+RAW = """
+limits:
+  http: {{ concurrency: {conc}, per_host: {conc} }}
+steps:
+  fetch:
+    uses: lua
+    with:
+      code: |
+        local urls = sluice.json.decode(sluice.fs.read("{urls}"))
+        sluice.map(urls, function(u) return sluice.http.get(u).status end, {{ concurrency = {conc} }})
+        return #urls
+"""
+
+
 def expected(base, graph, max_depth):
     g = json.load(urllib.request.urlopen(base + graph + "/graph.json"))
     depth = {0: 0}
@@ -119,6 +136,11 @@ def main():
         with open(wf, "w") as f:
             f.write(SLUICE.format(conc=args.concurrency, start=start, prefix=prefix,
                                   depth=args.depth, out=os.path.join(work, "sluice.json")))
+        raw = os.path.join(work, "raw.yaml")
+        with open(os.path.join(work, "urls.json"), "w") as f:
+            json.dump(sorted(want), f)
+        with open(raw, "w") as f:
+            f.write(RAW.format(conc=args.concurrency, urls=os.path.join(work, "urls.json")))
         py = os.path.join(work, "aiohttp_bfs.py")
         with open(py, "w") as f:
             f.write(AIOHTTP)
@@ -127,6 +149,8 @@ def main():
             ("sluice.crawl", [sluice, "run", "--quiet", wf], None),
             ("asyncio + aiohttp BFS", ["/usr/bin/python3", py, start, prefix, str(args.depth),
                                        str(args.concurrency), os.path.join(work, "py.json")],
+             None),
+            ("sluice.map of the same URLs, known upfront", [sluice, "run", "--quiet", raw],
              None),
         ]
         results = measure_rounds(contenders, args.runs, env=env, cwd=work)

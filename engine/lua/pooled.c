@@ -8,7 +8,8 @@
  * the steps it depends on). In the worker, `lua.pooled` builds a sandbox VM from that
  * scope and runs the code to completion under the step's instruction budget, as a
  * plain protected call: there is no loop in a worker, so the `sluice` module offers
- * only what needs none (log, json); an IO function is an error naming the option.
+ * only what needs none (log, json, url, now); an IO function is an error naming the
+ * option. `require` reads its modules at once (require.c), from the folder the job names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,7 +200,7 @@ static int l_unavailable(lua_State *L)
                       lua_tostring(L, lua_upvalueindex(1)));
 }
 
-/* The `sluice` module of a pooled step: log and json; the IO functions raise. */
+/* The `sluice` module of a pooled step: log, json, url and now; the IO functions raise. */
 static void push_module(lua_State *L, int sandbox)
 {
     static const luaL_Reg log_funcs[] = {{"info", l_info}, {"warn", l_warn}, {"error", l_error},

@@ -99,8 +99,8 @@ static int candidates(const char *stem, const char *wf_dir, char *out[CANDIDATES
 typedef struct module_read {
     char *paths[CANDIDATES];
     int count;
-    int found;    /* index of the file read, or -1 */
-    char *text;   /* malloc'd (the C library: it is read off the loop) */
+    int found;  /* index of the file read, or -1 */
+    char *text; /* malloc'd (the C library: it is read off the loop) */
     size_t len;
     char message[SL_SCRIPT_ERR_MAX]; /* when found is -1 */
 } module_read_t;
@@ -261,8 +261,8 @@ static int l_require_fetch_loop(lua_State *L)
     op->work.data = op;
     atomic_init(&op->canceled, false);
     lua_settop(L, 1);
-    int rc = uv_queue_work(sl__lua_host->task_loop(f->lt->task), &op->work, require_work,
-                           after_require);
+    int rc =
+        uv_queue_work(sl__lua_host->task_loop(f->lt->task), &op->work, require_work, after_require);
     if (rc != 0) {
         require_free(&op->op);
         return luaL_error(L, "require: cannot queue file work: %s", uv_strerror(rc));
@@ -327,8 +327,10 @@ static int l_require_compile(lua_State *L)
     const char *path = luaL_checkstring(L, 2);
     if (len > 0 && text[0] == LUA_SIGNATURE[0]) {
         lua_pushnil(L);
-        lua_pushfstring(L, "require: '%s' is precompiled Lua (bytecode): only source text is "
-                           "loaded", path);
+        lua_pushfstring(L,
+                        "require: '%s' is precompiled Lua (bytecode): only source text is "
+                        "loaded",
+                        path);
         return 2;
     }
     const char *chunkname = lua_pushfstring(L, "@%s", path);
@@ -345,26 +347,24 @@ static int l_require_compile(lua_State *L)
     return 1;
 }
 
-static const char require_source[] =
-    "local loaded, fetch, compile, error = ...\n"
-    "return function(name)\n"
-    "  local module = loaded[name]\n"
-    "  if module ~= nil then return module end\n"
-    "  local text, path = fetch(name)\n"
-    "  if text == nil then error(path, 2) end\n"
-    "  local chunk, message = compile(text, path)\n"
-    "  if chunk == nil then error(message, 2) end\n"
-    "  module = chunk(name, path)\n"
-    "  if module == nil then module = true end\n"
-    "  if loaded[name] == nil then loaded[name] = module end\n"
-    "  return loaded[name]\n"
-    "end\n";
+static const char require_source[] = "local loaded, fetch, compile, error = ...\n"
+                                     "return function(name)\n"
+                                     "  local module = loaded[name]\n"
+                                     "  if module ~= nil then return module end\n"
+                                     "  local text, path = fetch(name)\n"
+                                     "  if text == nil then error(path, 2) end\n"
+                                     "  local chunk, message = compile(text, path)\n"
+                                     "  if chunk == nil then error(message, 2) end\n"
+                                     "  module = chunk(name, path)\n"
+                                     "  if module == nil then module = true end\n"
+                                     "  if loaded[name] == nil then loaded[name] = module end\n"
+                                     "  return loaded[name]\n"
+                                     "end\n";
 
 void sl__require_push(lua_State *L, int env_mt, lua_CFunction fetch)
 {
     env_mt = lua_absindex(L, env_mt);
-    if (luaL_loadbufferx(L, require_source, sizeof(require_source) - 1, "=require", "t") !=
-        LUA_OK)
+    if (luaL_loadbufferx(L, require_source, sizeof(require_source) - 1, "=require", "t") != LUA_OK)
         lua_error(L);
     lua_newtable(L); /* loaded: this VM's modules */
     lua_pushcfunction(L, fetch);

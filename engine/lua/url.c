@@ -312,10 +312,10 @@ static int l_url_parse(lua_State *L)
     static const struct {
         CURLUPart part;
         const char *name;
-    } parts[] = {{CURLUPART_SCHEME, "scheme"}, {CURLUPART_USER, "user"},
+    } parts[] = {{CURLUPART_SCHEME, "scheme"},     {CURLUPART_USER, "user"},
                  {CURLUPART_PASSWORD, "password"}, {CURLUPART_HOST, "host"},
-                 {CURLUPART_PORT, "port"}, {CURLUPART_PATH, "path"},
-                 {CURLUPART_QUERY, "query"}, {CURLUPART_FRAGMENT, "fragment"}};
+                 {CURLUPART_PORT, "port"},         {CURLUPART_PATH, "path"},
+                 {CURLUPART_QUERY, "query"},       {CURLUPART_FRAGMENT, "fragment"}};
     const char *url = url_arg(L, 1, "sluice.url.parse");
     parse_ud_t *ud = lua_newuserdatauv(L, sizeof(*ud), 0);
     ud->h = NULL;

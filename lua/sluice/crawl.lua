@@ -179,6 +179,7 @@ local function worker(st)
     elseif st.next_process > #st.queue then
       return true
     else
+      advance(st)   -- in case the fiber that was taking links stopped short of a result
       sluice.sleep(idle)
       if idle < 0.008 then idle = idle * 2 end
     end
