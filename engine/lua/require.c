@@ -7,8 +7,8 @@
  * refused, so a name never leaves those two folders.
  *
  * The same `require` serves the loop and the worker: a small Lua function over three
- * upvalues, the VM's `loaded` table (package.loaded's semantics: a module runs once per VM,
- * its result cached, `true` for nil), `fetch` and `compile`. On the loop, fetch reads the
+ * upvalues, the VM's `loaded` table (package.loaded's semantics: a module's result is kept
+ * per VM, `true` for nil), `fetch` and `compile`. On the loop, fetch reads the
  * candidates in libuv's threadpool through lua/script.h's reader (regular files, 16 MiB) and
  * the calling fiber yields meanwhile; a worker (not the loop) reads them itself. compile
  * loads the text with mode "t", under an _ENV of the module's own whose __index is the
@@ -347,29 +347,53 @@ static int l_require_compile(lua_State *L)
     return 1;
 }
 
-static const char require_source[] = "local loaded, fetch, compile, error = ...\n"
-                                     "return function(name)\n"
-                                     "  local module = loaded[name]\n"
-                                     "  if module ~= nil then return module end\n"
-                                     "  local text, path = fetch(name)\n"
-                                     "  if text == nil then error(path, 2) end\n"
-                                     "  local chunk, message = compile(text, path)\n"
-                                     "  if chunk == nil then error(message, 2) end\n"
-                                     "  module = chunk(name, path)\n"
-                                     "  if module == nil then module = true end\n"
-                                     "  if loaded[name] == nil then loaded[name] = module end\n"
-                                     "  return loaded[name]\n"
-                                     "end\n";
+/* running(): the calling coroutine, to tell a cycle from another task loading the same. */
+static int l_require_running(lua_State *L)
+{
+    lua_pushthread(L);
+    return 1;
+}
+
+/* `loading[name]` is the coroutine running the module's chunk: the same one requiring it
+ * again is a cycle (an error, not an endless recursion); another coroutine (a task or
+ * a sluice.map function that asks at the same moment) loads it too, and the first result
+ * is kept. */
+static const char require_source[] =
+    "local loaded, loading, fetch, compile, error, pcall, running = ...\n"
+    "return function(name)\n"
+    "  local module = loaded[name]\n"
+    "  if module ~= nil then return module end\n"
+    "  local co = running()\n"
+    "  if name ~= nil and loading[name] == co then\n"
+    "    error(\"require: module '\" .. tostring(name) .. \"' requires itself (a cycle)\", 2)\n"
+    "  end\n"
+    "  local text, path = fetch(name)\n"
+    "  if text == nil then error(path, 2) end\n"
+    "  local chunk, message = compile(text, path)\n"
+    "  if chunk == nil then error(message, 2) end\n"
+    "  local previous = loading[name]\n"
+    "  loading[name] = co\n"
+    "  local ok, result = pcall(chunk, name, path)\n"
+    "  loading[name] = previous\n"
+    "  if not ok then error(result, 0) end\n"
+    "  if result == nil then result = true end\n"
+    "  if loaded[name] == nil then loaded[name] = result end\n"
+    "  return loaded[name]\n"
+    "end\n";
 
 void sl__require_push(lua_State *L, int env_mt, lua_CFunction fetch)
 {
     env_mt = lua_absindex(L, env_mt);
-    if (luaL_loadbufferx(L, require_source, sizeof(require_source) - 1, "=require", "t") != LUA_OK)
+    if (luaL_loadbufferx(L, require_source, sizeof(require_source) - 1, "=require", "t") !=
+        LUA_OK)
         lua_error(L);
     lua_newtable(L); /* loaded: this VM's modules */
+    lua_newtable(L); /* loading */
     lua_pushcfunction(L, fetch);
     lua_pushvalue(L, env_mt);
     lua_pushcclosure(L, l_require_compile, 1);
     lua_getglobal(L, "error");
-    lua_call(L, 4, 1);
+    lua_getglobal(L, "pcall");
+    lua_pushcfunction(L, l_require_running);
+    lua_call(L, 7, 1);
 }
