@@ -384,8 +384,7 @@ static const char require_source[] =
 void sl__require_push(lua_State *L, int env_mt, lua_CFunction fetch)
 {
     env_mt = lua_absindex(L, env_mt);
-    if (luaL_loadbufferx(L, require_source, sizeof(require_source) - 1, "=require", "t") !=
-        LUA_OK)
+    if (luaL_loadbufferx(L, require_source, sizeof(require_source) - 1, "=require", "t") != LUA_OK)
         lua_error(L);
     lua_newtable(L); /* loaded: this VM's modules */
     lua_newtable(L); /* loading */
