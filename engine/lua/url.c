@@ -11,6 +11,7 @@
  * as it stands (curl refuses it). The same functions run on the loop and in a worker.
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,10 +165,11 @@ static int hex_value(char c)
 
 /* RFC 3986 §6.2.2.1-2 in place, from `from` on (the path, query): a percent-encoded
  * unreserved character is decoded ("%7e" is "~"), other escapes get upper-case digits. */
-static void normalize_escapes(char *text, size_t from)
+static bool normalize_escapes(char *text, size_t from)
 {
     static const char hex[] = "0123456789ABCDEF";
     char *in = text + from, *out = in;
+    bool decoded = false;
     while (*in) {
         int hi = in[0] == '%' ? hex_value(in[1]) : -1, lo = hi >= 0 ? hex_value(in[2]) : -1;
         if (lo < 0) {
@@ -177,6 +179,7 @@ static void normalize_escapes(char *text, size_t from)
         char c = (char)(hi * 16 + lo);
         if (isalnum((unsigned char)c) || c == '-' || c == '.' || c == '_' || c == '~') {
             *out++ = c;
+            decoded = true;
         } else {
             *out++ = '%';
             *out++ = hex[hi];
@@ -185,6 +188,7 @@ static void normalize_escapes(char *text, size_t from)
         in += 3;
     }
     *out = '\0';
+    return decoded;
 }
 
 /* Where the path of absolute URL `url` starts (after "scheme://authority"). */
@@ -204,7 +208,10 @@ int sl__url_normalize(const char *url, char **out, char *err, size_t err_size)
     int code = url_normalize_once(url, &first, err, err_size);
     if (code < 0)
         return code;
-    normalize_escapes(first, path_start(first));
+    if (!normalize_escapes(first, path_start(first))) {
+        *out = first;
+        return 0;
+    }
     /* decoding may have made dot segments ("%2E%2E"): curl removes them on a second pass */
     code = url_normalize_once(first, out, err, err_size);
     sl__free(first);
