@@ -213,6 +213,8 @@ int sl__lua_pooled_worker_start(sl_task_t *task, const sl_value_t *args);
 
 /** Sets the `html` table (select, run in the worker pool) at `module`. Raises. */
 void sl__lua_open_html(lua_State *L, int module);
+/** Sets `now` (the Unix time as a float, now.c) at `module`. Raises. */
+void sl__now_open(lua_State *L, int module);
 
 /* ---- step.c ----------------------------------------------------------------------- */
 

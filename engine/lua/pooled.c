@@ -8,7 +8,8 @@
  * the steps it depends on). In the worker, `lua.pooled` builds a sandbox VM from that
  * scope and runs the code to completion under the step's instruction budget, as a
  * plain protected call: there is no loop in a worker, so the `sluice` module offers
- * only what needs none (log, json); an IO function is an error naming the option.
+ * only what needs none (log, json, url, now); an IO function is an error naming the
+ * option. `require` reads its modules at once (require.c), from the folder the job names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 
 #include "host/host.h"
 #include "lua/fiber.h"
+#include "lua/require.h"
 #include "lua/script.h"
+#include "lua/url.h"
 #include "sched/task.h"
 
 #define POOLED_INSTRUCTIONS_DEFAULT 1000000000u
@@ -103,6 +106,9 @@ static int job_args(sl_task_t *task, const sl_value_t *args, const char *const *
     }
     if (rc == 0)
         rc = sl_value_set(map, "step", sl_value_cstring(sl__task_step_id(task)));
+    const char *dir = sl__task_workflow_dir(task);
+    if (rc == 0) /* where require finds the modules beside the workflow */
+        rc = sl_value_set(map, "dir", sl_value_cstring(dir ? dir : ""));
     if (rc == 0) {
         rc = sl_value_set(map, "args", user);
         user = NULL;
@@ -194,7 +200,7 @@ static int l_unavailable(lua_State *L)
                       lua_tostring(L, lua_upvalueindex(1)));
 }
 
-/* The `sluice` module of a pooled step: log and json; the IO functions raise. */
+/* The `sluice` module of a pooled step: log, json, url and now; the IO functions raise. */
 static void push_module(lua_State *L, int sandbox)
 {
     static const luaL_Reg log_funcs[] = {{"info", l_info}, {"warn", l_warn}, {"error", l_error},
@@ -225,6 +231,8 @@ static void push_module(lua_State *L, int sandbox)
         }
         lua_setfield(L, -2, io_tables[i][0]);
     }
+    sl__url_open(L, lua_gettop(L));
+    sl__now_open(L, lua_gettop(L));
 }
 
 /* Error handler: the message with the thread's traceback. */
@@ -269,7 +277,8 @@ static void push_chunk(lua_State *L, const run_ctx_t *rc)
 /* Protected: [chunk] -> [chunk, env]. */
 static void push_env(lua_State *L, const run_ctx_t *rc)
 {
-    sl__script_push_env_mt(L, push_module, l_info);
+    sl__require_set_pooled_dir(L, sl_value_str(sl_value_get(rc->args, "dir"), NULL));
+    sl__script_push_env_mt(L, push_module, l_info, sl__require_fetch(true));
     const sl_script_task_t task = {
         .step = sl_value_str(sl_value_get(rc->args, "step"), NULL),
         .item = sl_value_get(rc->scope, "item"),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lua/require.h"
 #include "lua/script.h"
 
 static const char chunk_prefix[] = "local _ENV = ...; ";
@@ -156,9 +157,10 @@ int sl__script_compile(lua_State *L, const char *source, size_t len, const char 
 /* ---- a task's _ENV ---------------------------------------------------------------------- */
 
 void sl__script_push_env_mt(lua_State *L, void (*push_module)(lua_State *L, int sandbox),
-                            lua_CFunction print)
+                            lua_CFunction print, lua_CFunction fetch)
 {
     lua_createtable(L, 0, 2);
+    int mt = lua_gettop(L);
     lua_createtable(L, 0, 48); /* the scope: a copy of the sandbox, plus the module */
     int scope = lua_gettop(L);
     sl__vm_push_sandbox(L);
@@ -174,6 +176,8 @@ void sl__script_push_env_mt(lua_State *L, void (*push_module)(lua_State *L, int 
     lua_setfield(L, scope, "sluice");
     lua_pushcfunction(L, print);
     lua_setfield(L, scope, "print");
+    sl__require_push(L, mt, fetch);
+    lua_setfield(L, scope, "require");
     lua_pop(L, 1); /* the sandbox */
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);

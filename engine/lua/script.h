@@ -86,10 +86,11 @@ int sl__script_compile(lua_State *L, const char *source, size_t len, const char 
 /**
  * Pushes the metatable every task _ENV of a VM shares: __index is a new scope table (a
  * copy of the sandbox, plus `sluice`, built by `push_module(L, sandbox)` and made
- * read-only, and `print`), __metatable is false. Raises; protected code only.
+ * read-only, `print`, and the restricted `require` reading modules with `fetch`, see
+ * lua/require.h), __metatable is false. Raises; protected code only.
  */
 void sl__script_push_env_mt(lua_State *L, void (*push_module)(lua_State *L, int sandbox),
-                            lua_CFunction print);
+                            lua_CFunction print, lua_CFunction fetch);
 
 /** What a task's _ENV holds (sl__script_push_env). Everything is borrowed. */
 typedef struct sl_script_task {

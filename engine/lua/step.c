@@ -16,7 +16,9 @@
 
 #include "lua/fiber.h"
 #include "lua/lua.h"
+#include "lua/require.h"
 #include "lua/script.h"
+#include "lua/url.h"
 #include "sched/task.h"
 
 #define STEP_INSTRUCTIONS_DEFAULT 1000000000u
@@ -86,6 +88,8 @@ static void push_module(lua_State *L, int env)
     sl__lua_open_http(L, module);
     sl__lua_open_fs(L, module);
     sl__lua_open_html(L, module);
+    sl__url_open(L, module);
+    sl__now_open(L, module);
 }
 
 /* ---- per-VM state: the step scope, compiled chunks, the task env metatable -- */
@@ -132,7 +136,7 @@ static void push_step_state(lua_State *L, sl_vm_t *vm)
         return;
     }
     lua_createtable(L, 0, 2);
-    sl__script_push_env_mt(L, push_module, l_sluice_print);
+    sl__script_push_env_mt(L, push_module, l_sluice_print, sl__require_fetch(false));
     lua_setfield(L, -2, "env_mt");
     lua_newtable(L); /* compiled sources, by chunk key */
     lua_setfield(L, -2, "chunks");
@@ -755,5 +759,7 @@ const sl_host_t *sl__lua_host;
 const sl_plugin_t *sl__lua_entry(const sl_host_t *host)
 {
     sl__lua_host = host;
+    sl__require_init();
+    sl__vm_set_url_join(sl__url_helper());
     return &lua_plugin;
 }

@@ -253,6 +253,24 @@ static int l_sandbox_json_decode(lua_State *L)
     return 1;
 }
 
+/* ---- url_join: handed in from above ------------------------------------- */
+
+/* URL resolution needs libcurl, which io/ opens and vm/ may not reach: the lua kind hands
+ * its function in once per process (sl__vm_set_url_join), before any VM runs. */
+static lua_CFunction url_join_fn;
+
+void sl__vm_set_url_join(lua_CFunction fn)
+{
+    url_join_fn = fn;
+}
+
+static int l_sandbox_url_join(lua_State *L)
+{
+    if (url_join_fn == NULL)
+        return luaL_error(L, "url_join is not available (no URL library in this process)");
+    return url_join_fn(L);
+}
+
 /* ---- proxies: steps, env, the sandbox itself ----------------------------- */
 
 /* steps.ID: a view of the step's output (ended, so it no longer changes, and kept until the
@@ -358,6 +376,7 @@ static const luaL_Reg sandbox_helpers[] = {
     {"len", l_sandbox_len},
     {"json_encode", l_sandbox_json_encode},
     {"json_decode", l_sandbox_json_decode},
+    {"url_join", l_sandbox_url_join},
     {"setmetatable", l_sandbox_setmetatable},
     {NULL, NULL},
 };

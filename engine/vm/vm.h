@@ -7,7 +7,7 @@
  * sandbox: vars, steps (outputs of finished steps, converted lazily on first
  * access and cached), item, index, env (read-only), run {id, started},
  * workflow {name}, null, the helpers keys/values/range/len/json_encode/
- * json_decode, and the safe standard libraries (string, table, math, utf8,
+ * json_decode/url_join, and the safe standard libraries (string, table, math, utf8,
  * and base functions without load/dofile/require/io/os). An expression can't
  * assign globals, and every table shared across evaluations and tasks (the
  * libraries, vars, steps.*, run, workflow) is a read-only view (readonly.c).
@@ -152,6 +152,14 @@ void sl__vm_charge(lua_State *L, uint64_t units);
 /** True when `bytes` more would pass the VM's memory cap: a call about to build a
  *  result that big fails with "not enough memory" anyway, before any work is done. */
 bool sl__vm_mem_exceeds(lua_State *L, double bytes);
+
+/**
+ * The C function behind the sandbox's url_join(base, ref), for every VM of the process:
+ * vm/ cannot reach libcurl (io/ is above it), so the lua kind hands its own in at start
+ * (sl__lua_entry). Until then url_join raises "url_join is not available". Call before
+ * any VM runs (not thread-safe).
+ */
+void sl__vm_set_url_join(lua_CFunction fn);
 
 /** Replaces the value on top, if a table, with a read-only view named `path`. Raises. */
 void sl__vm_ro_wrap(lua_State *L, const char *path);

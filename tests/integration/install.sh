@@ -56,7 +56,7 @@ version=$("$sluice" --version | cut -d' ' -f2)
    $(pkg-config --modversion sluice) == "$version" ]] || fail "sluice.pc's version is not $version"
 
 # 4. The staged binary finds its staged plugins (nothing else: no SLUICE_PLUGIN_PATH) and
-#    runs a workflow of Lua, json and file steps.
+#    runs a workflow of Lua, json and file steps, whose require reads the staged library.
 unset SLUICE_PLUGIN_PATH
 export SLUICE_STATE=$tmp/state
 mkdir "$tmp/work" && cd "$tmp/work"
@@ -77,8 +77,19 @@ steps:
   parse: { uses: json.parse, with: { text: '{"n": 6}' } }
   square: { uses: lua, needs: [parse], with: { code: "return steps.parse.n * steps.parse.n" } }
   save: { uses: file.write, with: { path: out/result.txt, content: "${{ steps.square }}" } }
+  lib:
+    uses: lua
+    with:
+      code: |
+        local ok, err = pcall(require, "no.such.module")
+        return type(require("sluice.crawl").run) .. "\n" .. err
+  where: { uses: file.write, with: { path: out/lib.txt, content: "${{ steps.lib }}" } }
 YAML
 "$root/$bindir/sluice" run --quiet wf.yaml > run.out 2> run.err ||
   { cat run.out run.err; fail "the staged sluice cannot run a workflow"; }
 [[ $(cat out/result.txt) == 36 ]] || fail "out/result.txt: '$(cat out/result.txt)'"
+# 5. Its require finds the staged Lua library (PREFIX/share/sluice/lua), not the build tree's.
+[[ $(head -n 1 out/lib.txt) == function ]] || fail "the staged sluice cannot require sluice.crawl"
+grep -qF "no file '$root/$bindir/../$datadir/sluice/lua/no/such/module.lua'" out/lib.txt ||
+  { cat out/lib.txt; fail "the staged sluice's require does not read the staged library"; }
 echo "ok"

@@ -84,7 +84,8 @@ for depth in range(4):
             if m and m.group(0) not in seen and m.group(0).startswith("/graph/"):
                 seen.add(m.group(0))
                 frontier.append(m.group(0))
-got = [(p["path"], p["depth"], p["title"]) for p in pages]
+got = [(p["url"][len(base):], p["depth"], p["title"]) for p in pages]
+assert all(p["url"].startswith(base + "/graph/") and p["status"] == 200 for p in pages)
 assert got == expect, (got[:5], expect[:5])
 assert len(got) == 40, len(got)
 PY'

@@ -8,6 +8,8 @@
 #include "vm/vm.h"
 #include "test.h"
 
+static int l_fake_url_join(lua_State *L);
+
 static sl_value_t *json(const char *text)
 {
     sl_value_t *v = NULL;
@@ -198,7 +200,20 @@ static void test_helpers(void)
     CHECK_STR(eval(vm, "json_decode('[1, null]')[2] == null"), "true");
     CHECK_CONTAINS(eval(vm, "json_decode('{')"), "ERR -12: json_decode: invalid JSON");
     CHECK_CONTAINS(eval(vm, "json_encode(type)"), "json_encode: cannot convert a function");
+    /* url_join needs the function the lua kind hands in (vm/ cannot reach libcurl) */
+    CHECK_STR(eval(vm, "url_join('http://a/b', 'c')"),
+              "ERR -12: url_join is not available (no URL library in this process)");
+    sl__vm_set_url_join(l_fake_url_join);
+    CHECK_STR(eval(vm, "url_join('http://a/b', 'c')"), "\"joined http://a/b + c\"");
+    sl__vm_set_url_join(NULL);
     sl__vm_free(vm);
+}
+
+/* Stands in for lua/url.c's url_join: the VM calls whatever it was handed. */
+static int l_fake_url_join(lua_State *L)
+{
+    lua_pushfstring(L, "joined %s + %s", luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+    return 1;
 }
 
 static void test_budgets(void)

@@ -8,4 +8,8 @@ for _, name in ipairs({ "io", "os", "package", "debug", "require", "load", "load
                         "vars", "steps", "env", "run", "workflow", "range", "json_encode" }) do
   reach[name] = type(_ENV[name])
 end
-return { own = own, reach = reach, ctx = keys(ctx), mt = tostring(getmetatable(_ENV)) }
+-- The safe sandbox's require is the restricted one (library and workflow folder only):
+-- Lua's own, which unsafe: true gives, returns the os library.
+local restricted = not pcall(require, "os")
+return { own = own, reach = reach, ctx = keys(ctx), mt = tostring(getmetatable(_ENV)),
+         restricted = restricted }

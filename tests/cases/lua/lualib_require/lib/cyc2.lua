@@ -1,0 +1,2 @@
+local other = require "lib.cyc"
+return other
