@@ -401,6 +401,7 @@ int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_cli
     client->limits = *limits;
     if (client->limits.concurrency == 0)
         client->limits.concurrency = 128;
+    client->limits.concurrency = sl__io_fds_concurrency(client->limits.concurrency);
     if (client->limits.per_host == 0)
         client->limits.per_host = 32;
     snprintf(client->user_agent, sizeof(client->user_agent), "sluice/%s", SLUICE_VERSION);

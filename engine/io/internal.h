@@ -1,4 +1,4 @@
-/* io internals shared by http.c, request.c, hosts.c, robots.c and save.c. */
+/* io internals shared by http.c, request.c, hosts.c, fds.c, robots.c and save.c. */
 #ifndef SL_IO_INTERNAL_H
 #define SL_IO_INTERNAL_H
 
@@ -100,6 +100,7 @@ struct sl_http {
     uint64_t bytes;
     uint64_t started_ns;
     CURLcode result;
+    int socket_errno;          /* why the last socket() failed (EMFILE...), or 0 */
     /* a failure found before curl ran, reported from the loop */
     int fail_code;
     char *fail_message;
@@ -179,6 +180,9 @@ host_t *sl__io_hosts_next_ready(sl_http_client_t *client);
 void sl__io_hosts_wake(host_t *host);
 void sl__io_hosts_close_timers(sl_http_client_t *client);
 void sl__io_hosts_free_all(sl_http_client_t *client);
+
+/* fds.c: `wanted` requests in flight, lowered (with a warning) to what RLIMIT_NOFILE allows */
+uint32_t sl__io_fds_concurrency(uint32_t wanted);
 
 /* robots.c */
 int sl__io_robots_parse(const char *text, size_t len, robots_t **out);

@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "io/internal.h"
 
@@ -480,6 +481,29 @@ static size_t on_body(char *data, size_t size, size_t count, void *ud)
     return len;
 }
 
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: curl's own socket() call keeps no errno (CURLINFO_OS_ERRNO
+ * stays 0), so descriptor exhaustion would read as "Couldn't connect to server". Opening
+ * the socket here records why it failed. Close-on-exec: `exec` children get none.
+ */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    sl_http_t *req = ud;
+    (void)purpose;
+    int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd < 0) {
+        req->socket_errno = errno;
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+static void setup_socket(sl_http_t *req)
+{
+    curl_easy_setopt(req->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(req->easy, CURLOPT_OPENSOCKETDATA, req);
+}
+
 /* Sets up the easy handle; the request then goes to curl. */
 int sl__io_request_setup(sl_http_t *req)
 {
@@ -521,6 +545,7 @@ int sl__io_request_setup(sl_http_t *req)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    setup_socket(req);
     if (strcmp(req->method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(req->method, "GET") != 0 || req->body)
@@ -632,15 +657,16 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
     } else if (req->result != CURLE_OK) {
         const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->result);
         code = req->result == CURLE_OPERATION_TIMEDOUT ? SL_ETIMEDOUT : SL_EIO;
-        long os_errno = 0;
-        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno);
+        long os_errno = req->socket_errno;
+        if (os_errno == 0)
+            curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno);
         if (req->result == CURLE_OPERATION_TIMEDOUT)
             timeout_cause(req, detail, cause, sizeof(cause));
         else if (os_errno == EMFILE || os_errno == ENFILE)
             snprintf(cause, sizeof(cause),
-                     "out of file descriptors (%s): raise `ulimit -n` or "
-                     "lower limits.http.concurrency",
-                     os_errno == EMFILE ? "EMFILE" : "ENFILE");
+                     "%s (raise ulimit -n, or lower limits.http.concurrency)",
+                     os_errno == EMFILE ? "too many open files"
+                                        : "too many open files in the system");
         else if (req->result == CURLE_PARTIAL_FILE)
             snprintf(cause, sizeof(cause), "truncated body (%s)", detail);
         else if (req->result == CURLE_TOO_MANY_REDIRECTS)
