@@ -101,6 +101,8 @@ struct sl_http {
     uint64_t started_ns;
     CURLcode result;
     int socket_errno;          /* why the last socket() failed (EMFILE...), or 0 */
+    uint32_t redirects;        /* followed so far (request.c follows them, not curl) */
+    bool headers_dropped;      /* a redirect left the origin: only sluice's headers go on */
     /* a failure found before curl ran, reported from the loop */
     int fail_code;
     char *fail_message;
@@ -168,10 +170,15 @@ int sl__io_request_setup(sl_http_t *req);
 size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud);
 int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *retry_after_ms);
 sl_value_t *sl__io_request_response(sl_http_t *req);
+/** A finished transfer that is a redirect to follow: the handle is set up for the next hop
+ * (true), else false (a final response, or req->result now says why not). */
+bool sl__io_request_redirect(sl_http_t *req);
 void sl__io_request_finish(sl_http_t *req);
 void sl__io_request_free(sl_http_t *req);
 
 /* hosts.c */
+/** "scheme://host:port" of `url` (the scheme's default port when it has none), or NULL. */
+char *sl__io_hosts_key(const char *url);
 int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req);
 void sl__io_hosts_unqueue(sl_http_t *req);
 void sl__io_hosts_started(host_t *host, sl_http_t *req);
