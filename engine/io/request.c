@@ -328,6 +328,14 @@ int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, s
     return rc;
 }
 
+bool sl__io_http_subject(const sl_http_t *req, char *buf, size_t size)
+{
+    if (req == NULL || req->method == NULL || req->url == NULL)
+        return false;
+    snprintf(buf, size, "%s %s", req->method, req->url);
+    return true;
+}
+
 /* ---- transfer callbacks ------------------------------------------------------ */
 
 /*
