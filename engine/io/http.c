@@ -165,9 +165,11 @@ void sl__io_http_report(sl_http_t *req, int code, sl_value_t *response, const ch
     sl_http_done_fn done = req->done;
     req->done = NULL;
     req->state = REQ_DONE;
-    client->stats.requests++;
-    if (code < 0)
-        client->stats.failed++;
+    if (req->easy) { /* only requests that reached curl count: not a bad option */
+        client->stats.requests++;
+        if (code < 0)
+            client->stats.failed++;
+    }
     if (done)
         done(req->ud, code, response, message, retry_after_ms);
     else
