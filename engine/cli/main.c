@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -84,10 +85,30 @@ static void raise_fd_limit(void)
     }
 }
 
+/* libuv aborts when its loop cannot get its own descriptors (epoll, the signal pipe): with
+ * fewer than FD_FREE_MIN free, say so and stop instead. */
+#define FD_FREE_MIN 8
+
+static bool fds_left(void)
+{
+    int fds[FD_FREE_MIN];
+    int n = 0;
+    while (n < FD_FREE_MIN && (fds[n] = fcntl(2, F_DUPFD_CLOEXEC, 3)) >= 0)
+        n++;
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    return n == FD_FREE_MIN || (errno != EMFILE && errno != ENFILE);
+}
+
 int main(int argc, char **argv)
 {
     fill_closed_std_fds();
     raise_fd_limit();
+    if (!fds_left()) {
+        fprintf(stderr, "sluice: error: too many open files: fewer than %d descriptors left "
+                        "(raise ulimit -n)\n", FD_FREE_MIN);
+        return SL_EXIT_INTERNAL;
+    }
     /* A peer that went away (a subprocess's stdin, later a socket) is an error
      * return from write, not a reason for the engine to die. */
     signal(SIGPIPE, SIG_IGN);

@@ -293,7 +293,8 @@ static void slot_free(sl_http_t *req, bool conn_kept)
 /* Takes requests off the host queues while the limits allow. */
 void sl__io_http_pump(sl_http_client_t *client)
 {
-    while (!client->closing && client->inflight < client->limits.concurrency) {
+    while (!client->closing &&
+           client->inflight + client->saves_closing < client->limits.concurrency) {
         host_t *host = sl__io_hosts_next_ready(client);
         if (host == NULL)
             return;
@@ -348,6 +349,10 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
         curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
         return; /* the next hop, in the same slot */
     slot_free(req, result == CURLE_OK);
+    if (req->save && req->save->fd >= 0) { /* its file holds a descriptor a while longer */
+        req->save->closing = true;
+        client->saves_closing++;
+    }
     if (req->save) {
         req->state = REQ_FINISHING;
         sl__io_save_advance(req); /* reports when the file is complete (or removed) */

@@ -47,6 +47,7 @@ typedef struct save {
     bool busy;          /* fs or work request outstanding */
     bool paused;        /* curl paused until the disk catches up */
     bool judged;        /* the finished transfer's outcome is known */
+    bool closing;       /* counted in the client's saves_closing */
     sl_value_t *response; /* built before the rename, reported after it */
     int error;          /* errno-style, from the disk */
 } save_t;
@@ -146,6 +147,8 @@ struct sl_http_client {
     sl_http_t *live;           /* every request not yet freed */
     sock_ctx_t *socks;         /* sockets curl asked us to watch */
     uint32_t inflight;
+    uint32_t saves_closing;    /* save_to files still open after their transfer (fsync,
+                                * rename): descriptors that count against concurrency */
     int handles_open;
     bool closing;
     sl_http_stats_t stats;
