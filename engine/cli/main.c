@@ -77,8 +77,8 @@ static void raise_fd_limit(void)
     struct rlimit lim;
     if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
         return;
-    rlim_t want = lim.rlim_max == RLIM_INFINITY || lim.rlim_max > FD_SOFT_MAX ? FD_SOFT_MAX
-                                                                               : lim.rlim_max;
+    rlim_t want =
+        lim.rlim_max == RLIM_INFINITY || lim.rlim_max > FD_SOFT_MAX ? FD_SOFT_MAX : lim.rlim_max;
     if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
         lim.rlim_cur = want;
         setrlimit(RLIMIT_NOFILE, &lim); /* on failure the old limit stays: sized to as well */
@@ -105,8 +105,10 @@ int main(int argc, char **argv)
     fill_closed_std_fds();
     raise_fd_limit();
     if (!fds_left()) {
-        fprintf(stderr, "sluice: error: too many open files: fewer than %d descriptors left "
-                        "(raise ulimit -n)\n", FD_FREE_MIN);
+        fprintf(stderr,
+                "sluice: error: too many open files: fewer than %d descriptors left "
+                "(raise ulimit -n)\n",
+                FD_FREE_MIN);
         return SL_EXIT_INTERNAL;
     }
     /* A peer that went away (a subprocess's stdin, later a socket) is an error

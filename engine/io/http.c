@@ -345,8 +345,7 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
     sl_http_client_t *client = req->client;
     curl_multi_remove_handle(client->multi, req->easy);
     req->result = result;
-    if (sl__io_request_redirect(req) &&
-        curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
+    if (sl__io_request_redirect(req) && curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
         return; /* the next hop, in the same slot */
     slot_free(req, result == CURLE_OK);
     if (req->save && req->save->fd >= 0) { /* its file holds a descriptor a while longer */

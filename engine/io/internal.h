@@ -191,7 +191,8 @@ void sl__io_hosts_wake(host_t *host);
 void sl__io_hosts_close_timers(sl_http_client_t *client);
 void sl__io_hosts_free_all(sl_http_client_t *client);
 
-/* fds.c: `wanted` requests in flight, lowered (with a warning) to what RLIMIT_NOFILE allows */
+/* fds.c */
+/** `wanted` requests in flight, lowered (with a warning) to what RLIMIT_NOFILE allows. */
 uint32_t sl__io_fds_concurrency(uint32_t wanted);
 
 /* robots.c */

@@ -550,7 +550,7 @@ int sl__io_request_setup(sl_http_t *req)
     curl_easy_setopt(e, CURLOPT_SHARE, req->client->share);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* sl__io_request_redirect follows */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  /* sl__io_request_redirect follows */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding curl can decode */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
     if (req->timeout_ms > 0)
@@ -799,8 +799,7 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
         if (req->result == CURLE_OPERATION_TIMEDOUT)
             timeout_cause(req, detail, cause, sizeof(cause));
         else if (os_errno == EMFILE || os_errno == ENFILE)
-            snprintf(cause, sizeof(cause),
-                     "%s (raise ulimit -n, or lower limits.http.concurrency)",
+            snprintf(cause, sizeof(cause), "%s (raise ulimit -n, or lower limits.http.concurrency)",
                      os_errno == EMFILE ? "too many open files"
                                         : "too many open files in the system");
         else if (req->result == CURLE_PARTIAL_FILE)
