@@ -523,11 +523,8 @@ static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_soc
     sl_http_t *req = ud;
     (void)purpose;
     int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-    if (fd < 0) {
-        req->socket_errno = errno;
-        return CURL_SOCKET_BAD;
-    }
-    return fd;
+    req->socket_errno = fd < 0 ? errno : 0; /* the last attempt's: happy eyeballs tries two */
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 static void setup_socket(sl_http_t *req)
