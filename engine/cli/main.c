@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -64,9 +66,51 @@ static void fill_closed_std_fds(void)
     }
 }
 
+/* A soft RLIMIT_NOFILE (1,024 by default) is too small for thousands of requests in flight:
+ * raise it to the hard limit (capped at FD_SOFT_MAX, so that a child closing every possible
+ * descriptor does not loop for ever). The HTTP client sizes its concurrency to what remains
+ * (io/fds.c). */
+#define FD_SOFT_MAX ((rlim_t)1 << 20)
+
+static void raise_fd_limit(void)
+{
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return;
+    rlim_t want =
+        lim.rlim_max == RLIM_INFINITY || lim.rlim_max > FD_SOFT_MAX ? FD_SOFT_MAX : lim.rlim_max;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < want) {
+        lim.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &lim); /* on failure the old limit stays: sized to as well */
+    }
+}
+
+/* libuv aborts when its loop cannot get its own descriptors (epoll, the signal pipe): with
+ * fewer than FD_FREE_MIN free, say so and stop instead. */
+#define FD_FREE_MIN 8
+
+static bool fds_left(void)
+{
+    int fds[FD_FREE_MIN];
+    int n = 0;
+    while (n < FD_FREE_MIN && (fds[n] = fcntl(2, F_DUPFD_CLOEXEC, 3)) >= 0)
+        n++;
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    return n == FD_FREE_MIN || (errno != EMFILE && errno != ENFILE);
+}
+
 int main(int argc, char **argv)
 {
     fill_closed_std_fds();
+    raise_fd_limit();
+    if (!fds_left()) {
+        fprintf(stderr,
+                "sluice: error: too many open files: fewer than %d descriptors left "
+                "(raise ulimit -n)\n",
+                FD_FREE_MIN);
+        return SL_EXIT_INTERNAL;
+    }
     /* A peer that went away (a subprocess's stdin, later a socket) is an error
      * return from write, not a reason for the engine to die. */
     signal(SIGPIPE, SIG_IGN);

@@ -204,6 +204,11 @@ void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_
                 hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes, hs.inflight_max);
     }
     print_pool(out, svc);
-    if (sl__run_error(run))
-        fprintf(out, "first error: %s\n", sl__run_error(run));
+    if (sl__run_error(run)) { /* escaped as in the log: it may quote fetched data */
+        sl_buf_t line;
+        sl__buf_init(&line, 64 << 10);
+        sl__utf8_escape_text(&line, sl__run_error(run));
+        fprintf(out, "first error: %s\n", line.data ? line.data : "");
+        sl__buf_close(&line);
+    }
 }

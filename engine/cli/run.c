@@ -347,8 +347,11 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     time_t now = time(NULL);
     char run_id[40];
     make_run_id(run_id, sizeof(run_id), now);
-    if (uv_loop_init(&ctx->loop) < 0)
+    int uv_rc = uv_loop_init(&ctx->loop);
+    if (uv_rc < 0) { /* EMFILE, most likely: the loop needs descriptors of its own */
+        fprintf(stderr, "sluice: error: cannot start the event loop: %s\n", uv_strerror(uv_rc));
         return SL_EXIT_INTERNAL;
+    }
     sl_services_opts_t services = {.registry = ctx->registry, .prestart = ctx->resume == NULL};
     int rc = sl__host_services_new(&ctx->loop, ctx->wf, &services, &ctx->services);
     sl_run_opts_t opts = {.run_id = run_id,

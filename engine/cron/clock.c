@@ -14,7 +14,8 @@
 #include "cron/cron.h"
 #include "util/util.h"
 
-static int64_t clock_base_ms;  /* SLUICE_NOW in ms; 0: the real clock */
+static bool clock_set;         /* SLUICE_NOW gave the time (1970-01-01T00:00:00Z too) */
+static int64_t clock_base_ms;  /* SLUICE_NOW in ms */
 static uint64_t clock_base_ns; /* the monotonic clock when it was read */
 
 /* True when `text` ends in an explicit offset ("Z", "+02:00", "-0500"). */
@@ -31,6 +32,7 @@ static bool has_offset(const char *text)
 
 int sl__clock_setup(const char *value, char *err, size_t err_size)
 {
+    clock_set = false;
     clock_base_ms = 0;
     if (value == NULL || value[0] == '\0')
         return 0;
@@ -44,6 +46,7 @@ int sl__clock_setup(const char *value, char *err, size_t err_size)
     }
     clock_base_ms = t * 1000;
     clock_base_ns = sl__clock_now_ns();
+    clock_set = true;
     return 0;
 }
 
@@ -54,7 +57,7 @@ int sl__clock_setup_env(char *err, size_t err_size)
 
 int64_t sl__clock_wall_ms(void)
 {
-    if (clock_base_ms != 0)
+    if (clock_set)
         return clock_base_ms + (int64_t)((sl__clock_now_ns() - clock_base_ns) / 1000000u);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -63,5 +66,5 @@ int64_t sl__clock_wall_ms(void)
 
 bool sl__clock_simulated(void)
 {
-    return clock_base_ms != 0;
+    return clock_set;
 }

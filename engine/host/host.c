@@ -58,7 +58,11 @@ static int host_http_request(sl_task_t *task, const sl_value_t *request, sl_http
         call.started = NULL;
     if (call.step_timeout_ms == 0)
         call.step_timeout_ms = sl__sched_task_timeout_ms(task);
-    return sl__io_http_start_call(client, &call, request, done, ud, out);
+    rc = sl__io_http_start_call(client, &call, request, done, ud, out);
+    char subject[1024];
+    if (rc == 0 && sl__io_http_subject(*out, subject, sizeof(subject)))
+        sl__sched_task_set_subject(task, subject); /* its timeout names the request */
+    return rc;
 }
 
 static sl_host_t table;

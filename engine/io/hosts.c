@@ -61,6 +61,11 @@ static char *host_key(const char *url)
     return key;
 }
 
+char *sl__io_hosts_key(const char *url)
+{
+    return host_key(url);
+}
+
 static host_t *find_or_add(sl_http_client_t *client, const char *url)
 {
     char *key = host_key(url);

@@ -165,9 +165,11 @@ void sl__io_http_report(sl_http_t *req, int code, sl_value_t *response, const ch
     sl_http_done_fn done = req->done;
     req->done = NULL;
     req->state = REQ_DONE;
-    client->stats.requests++;
-    if (code < 0)
-        client->stats.failed++;
+    if (req->easy) { /* only requests that reached curl count: not a bad option */
+        client->stats.requests++;
+        if (code < 0)
+            client->stats.failed++;
+    }
     if (done)
         done(req->ud, code, response, message, retry_after_ms);
     else
@@ -291,7 +293,8 @@ static void slot_free(sl_http_t *req, bool conn_kept)
 /* Takes requests off the host queues while the limits allow. */
 void sl__io_http_pump(sl_http_client_t *client)
 {
-    while (!client->closing && client->inflight < client->limits.concurrency) {
+    while (!client->closing &&
+           client->inflight + client->saves_closing < client->limits.concurrency) {
         host_t *host = sl__io_hosts_next_ready(client);
         if (host == NULL)
             return;
@@ -342,7 +345,13 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
     sl_http_client_t *client = req->client;
     curl_multi_remove_handle(client->multi, req->easy);
     req->result = result;
+    if (sl__io_request_redirect(req) && curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
+        return; /* the next hop, in the same slot */
     slot_free(req, result == CURLE_OK);
+    if (req->save && req->save->fd >= 0) { /* its file holds a descriptor a while longer */
+        req->save->closing = true;
+        client->saves_closing++;
+    }
     if (req->save) {
         req->state = REQ_FINISHING;
         sl__io_save_advance(req); /* reports when the file is complete (or removed) */
@@ -401,6 +410,7 @@ int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_cli
     client->limits = *limits;
     if (client->limits.concurrency == 0)
         client->limits.concurrency = 128;
+    client->limits.concurrency = sl__io_fds_concurrency(client->limits.concurrency);
     if (client->limits.per_host == 0)
         client->limits.per_host = 32;
     snprintf(client->user_agent, sizeof(client->user_agent), "sluice/%s", SLUICE_VERSION);

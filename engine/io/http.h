@@ -76,6 +76,10 @@ typedef struct sl_http_call {
     void *started_ud;
 } sl_http_call_t;
 
+/** "METHOD URL" of a started request into `buf` (as its failure messages name it); false
+ *  when its options did not give them. */
+bool sl__io_http_subject(const sl_http_t *req, char *buf, size_t size);
+
 /** sl__io_http_start with the caller's attempt, timeout and start notification. */
 int sl__io_http_start_call(sl_http_client_t *client, const sl_http_call_t *call,
                            const sl_value_t *request, sl_http_done_fn done, void *ud,

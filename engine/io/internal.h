@@ -1,4 +1,4 @@
-/* io internals shared by http.c, request.c, hosts.c, robots.c and save.c. */
+/* io internals shared by http.c, request.c, hosts.c, fds.c, robots.c and save.c. */
 #ifndef SL_IO_INTERNAL_H
 #define SL_IO_INTERNAL_H
 
@@ -47,6 +47,7 @@ typedef struct save {
     bool busy;          /* fs or work request outstanding */
     bool paused;        /* curl paused until the disk catches up */
     bool judged;        /* the finished transfer's outcome is known */
+    bool closing;       /* counted in the client's saves_closing */
     sl_value_t *response; /* built before the rename, reported after it */
     int error;          /* errno-style, from the disk */
 } save_t;
@@ -100,6 +101,9 @@ struct sl_http {
     uint64_t bytes;
     uint64_t started_ns;
     CURLcode result;
+    int socket_errno;          /* why the last socket() failed (EMFILE...), or 0 */
+    uint32_t redirects;        /* followed so far (request.c follows them, not curl) */
+    bool headers_dropped;      /* a redirect left the origin: only sluice's headers go on */
     /* a failure found before curl ran, reported from the loop */
     int fail_code;
     char *fail_message;
@@ -143,6 +147,8 @@ struct sl_http_client {
     sl_http_t *live;           /* every request not yet freed */
     sock_ctx_t *socks;         /* sockets curl asked us to watch */
     uint32_t inflight;
+    uint32_t saves_closing;    /* save_to files still open after their transfer (fsync,
+                                * rename): descriptors that count against concurrency */
     int handles_open;
     bool closing;
     sl_http_stats_t stats;
@@ -167,10 +173,15 @@ int sl__io_request_setup(sl_http_t *req);
 size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud);
 int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *retry_after_ms);
 sl_value_t *sl__io_request_response(sl_http_t *req);
+/** A finished transfer that is a redirect to follow: the handle is set up for the next hop
+ * (true), else false (a final response, or req->result now says why not). */
+bool sl__io_request_redirect(sl_http_t *req);
 void sl__io_request_finish(sl_http_t *req);
 void sl__io_request_free(sl_http_t *req);
 
 /* hosts.c */
+/** "scheme://host:port" of `url` (the scheme's default port when it has none), or NULL. */
+char *sl__io_hosts_key(const char *url);
 int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req);
 void sl__io_hosts_unqueue(sl_http_t *req);
 void sl__io_hosts_started(host_t *host, sl_http_t *req);
@@ -179,6 +190,10 @@ host_t *sl__io_hosts_next_ready(sl_http_client_t *client);
 void sl__io_hosts_wake(host_t *host);
 void sl__io_hosts_close_timers(sl_http_client_t *client);
 void sl__io_hosts_free_all(sl_http_client_t *client);
+
+/* fds.c */
+/** `wanted` requests in flight, lowered (with a warning) to what RLIMIT_NOFILE allows. */
+uint32_t sl__io_fds_concurrency(uint32_t wanted);
 
 /* robots.c */
 int sl__io_robots_parse(const char *text, size_t len, robots_t **out);

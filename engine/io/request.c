@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "io/internal.h"
 
@@ -327,6 +328,14 @@ int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, s
     return rc;
 }
 
+bool sl__io_http_subject(const sl_http_t *req, char *buf, size_t size)
+{
+    if (req == NULL || req->method == NULL || req->url == NULL)
+        return false;
+    snprintf(buf, size, "%s %s", req->method, req->url);
+    return true;
+}
+
 /* ---- transfer callbacks ------------------------------------------------------ */
 
 /*
@@ -451,10 +460,34 @@ static int grow_body(sl_http_t *req, size_t need, int64_t expected)
     return 0;
 }
 
+/* The current response is a redirect this request follows (once its head is in). */
+static bool redirect_response(sl_http_t *req)
+{
+    long status = 0;
+    if (!req->follow_redirects || req->resp_headers == NULL ||
+        curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+        return false;
+    if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+        return false;
+    return sl_value_get(req->resp_headers, "location") != NULL;
+}
+
+/* Where a finished redirect points (absolute; curl resolves it when the transfer ends). */
+static const char *redirect_target(sl_http_t *req)
+{
+    char *target = NULL;
+    if (!redirect_response(req) ||
+        curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &target) != CURLE_OK)
+        return NULL;
+    return target;
+}
+
 static size_t on_body(char *data, size_t size, size_t count, void *ud)
 {
     sl_http_t *req = ud;
     size_t len = size * count;
+    if (redirect_response(req))
+        return len; /* a redirect's own body is nobody's data */
     if ((int64_t)(req->bytes + len) > req->max_bytes) {
         req->too_big = true;
         return 0;
@@ -480,6 +513,26 @@ static size_t on_body(char *data, size_t size, size_t count, void *ud)
     return len;
 }
 
+/*
+ * CURLOPT_OPENSOCKETFUNCTION: curl's own socket() call keeps no errno (CURLINFO_OS_ERRNO
+ * stays 0), so descriptor exhaustion would read as "Couldn't connect to server". Opening
+ * the socket here records why it failed. Close-on-exec: `exec` children get none.
+ */
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    sl_http_t *req = ud;
+    (void)purpose;
+    int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    req->socket_errno = fd < 0 ? errno : 0; /* the last attempt's: happy eyeballs tries two */
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+
+static void setup_socket(sl_http_t *req)
+{
+    curl_easy_setopt(req->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(req->easy, CURLOPT_OPENSOCKETDATA, req);
+}
+
 /* Sets up the easy handle; the request then goes to curl. */
 int sl__io_request_setup(sl_http_t *req)
 {
@@ -494,8 +547,7 @@ int sl__io_request_setup(sl_http_t *req)
     curl_easy_setopt(e, CURLOPT_SHARE, req->client->share);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)HTTP_MAX_REDIRECTS);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);  /* sl__io_request_redirect follows */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding curl can decode */
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)req->connect_timeout_ms);
     if (req->timeout_ms > 0)
@@ -521,6 +573,7 @@ int sl__io_request_setup(sl_http_t *req)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    setup_socket(req);
     if (strcmp(req->method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(req->method, "GET") != 0 || req->body)
@@ -535,6 +588,111 @@ int sl__io_request_setup(sl_http_t *req)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
     }
     return 0;
+}
+
+/* ---- redirects ------------------------------------------------------------------
+ * sluice follows redirects itself, so that headers the workflow set (API keys, tokens,
+ * cookies) never reach another origin: curl would re-send every CURLOPT_HTTPHEADER line
+ * to wherever a server points it (it strips only Authorization and Cookie). */
+
+/* A header line sluice adds itself, or that only describes the body: kept across origins. */
+static bool header_kept_across_origins(const char *line)
+{
+    static const char *const kept[] = {"user-agent:", "content-type:", "expect:", NULL};
+    for (size_t i = 0; kept[i]; i++)
+        if (strncasecmp(line, kept[i], strlen(kept[i])) == 0)
+            return true;
+    return false;
+}
+
+/* The request leaves its origin: drop every header but sluice's own (docs/http.md). */
+static int drop_headers(sl_http_t *req)
+{
+    struct curl_slist *kept = NULL;
+    for (struct curl_slist *l = req->headers; l; l = l->next) {
+        if (!header_kept_across_origins(l->data))
+            continue;
+        struct curl_slist *next = curl_slist_append(kept, l->data);
+        if (next == NULL) {
+            curl_slist_free_all(kept);
+            return SL_ENOMEM;
+        }
+        kept = next;
+    }
+    curl_slist_free_all(req->headers);
+    req->headers = kept;
+    req->headers_dropped = true;
+    curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+    return 0;
+}
+
+/* As curl and browsers do: 303 turns anything but HEAD into a GET, 301 and 302 a POST. */
+static void redirect_method(sl_http_t *req, long status)
+{
+    bool head = strcmp(req->method, "HEAD") == 0;
+    bool to_get = (status == 303 && !head) ||
+                  ((status == 301 || status == 302) && strcmp(req->method, "POST") == 0);
+    if (!to_get)
+        return;
+    curl_easy_setopt(req->easy, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(req->easy, CURLOPT_HTTPGET, 1L); /* no body from here on */
+}
+
+/* Why `target` cannot be followed (written to errbuf, with req->result), or 0. */
+static int redirect_refused(sl_http_t *req, const char *target)
+{
+    if (req->redirects >= HTTP_MAX_REDIRECTS) {
+        req->result = CURLE_TOO_MANY_REDIRECTS;
+        return SL_ELIMIT;
+    }
+    if (strncasecmp(target, "http://", 7) != 0 && strncasecmp(target, "https://", 8) != 0) {
+        req->result = CURLE_UNSUPPORTED_PROTOCOL;
+        snprintf(req->errbuf, sizeof(req->errbuf),
+                 "redirected to '%.160s', which is not an http:// or https:// URL", target);
+        return SL_EINVAL;
+    }
+    return 0;
+}
+
+/* The rest of the attempt's total timeout for the next hop (curl's counts per transfer). */
+static void redirect_timeout(sl_http_t *req)
+{
+    if (req->timeout_ms <= 0)
+        return;
+    int64_t spent = (int64_t)((sl__clock_now_ns() - req->started_ns) / 1000000);
+    int64_t left = req->timeout_ms - spent;
+    curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
+}
+
+bool sl__io_request_redirect(sl_http_t *req)
+{
+    if (req->result != CURLE_OK)
+        return false;
+    const char *found = redirect_target(req);
+    if (found == NULL || redirect_refused(req, found) < 0)
+        return false;
+    long status = 0;
+    curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+    char *target = sl__strdup(found); /* curl's string lives until the handle's next use */
+    char *from = target ? sl__io_hosts_key(req->url) : NULL;
+    char *to = from ? sl__io_hosts_key(target) : NULL;
+    bool ok = to != NULL;
+    if (ok && !req->headers_dropped && strcmp(from, to) != 0)
+        ok = drop_headers(req) == 0;
+    if (ok) {
+        redirect_method(req, status);
+        redirect_timeout(req);
+        curl_easy_setopt(req->easy, CURLOPT_URL, target); /* curl copies it */
+        req->errbuf[0] = '\0';
+        req->redirects++;
+    } else {
+        req->result = CURLE_OUT_OF_MEMORY;
+        req->out_of_memory = true;
+    }
+    sl__free(to);
+    sl__free(from);
+    sl__free(target);
+    return ok;
 }
 
 /* ---- the outcome --------------------------------------------------------------- */
@@ -632,15 +790,15 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
     } else if (req->result != CURLE_OK) {
         const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(req->result);
         code = req->result == CURLE_OPERATION_TIMEDOUT ? SL_ETIMEDOUT : SL_EIO;
-        long os_errno = 0;
-        curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno);
+        long os_errno = req->socket_errno;
+        if (os_errno == 0)
+            curl_easy_getinfo(req->easy, CURLINFO_OS_ERRNO, &os_errno);
         if (req->result == CURLE_OPERATION_TIMEDOUT)
             timeout_cause(req, detail, cause, sizeof(cause));
         else if (os_errno == EMFILE || os_errno == ENFILE)
-            snprintf(cause, sizeof(cause),
-                     "out of file descriptors (%s): raise `ulimit -n` or "
-                     "lower limits.http.concurrency",
-                     os_errno == EMFILE ? "EMFILE" : "ENFILE");
+            snprintf(cause, sizeof(cause), "%s (raise ulimit -n, or lower limits.http.concurrency)",
+                     os_errno == EMFILE ? "too many open files"
+                                        : "too many open files in the system");
         else if (req->result == CURLE_PARTIAL_FILE)
             snprintf(cause, sizeof(cause), "truncated body (%s)", detail);
         else if (req->result == CURLE_TOO_MANY_REDIRECTS)

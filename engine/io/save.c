@@ -84,7 +84,13 @@ static void after_work(uv_work_t *work, int status)
 {
     sl_http_t *req = work->data;
     save_t *save = req->save;
+    sl_http_client_t *client = req->client;
     save->busy = false;
+    bool closed = save->closing && save->fd < 0;
+    if (closed) { /* its descriptor is free for another request */
+        save->closing = false;
+        client->saves_closing--;
+    }
     if (save->fd < 0 && work->work_cb != open_work) {
         sl__free(save->tmp_path); /* renamed or removed */
         save->tmp_path = NULL;
@@ -99,7 +105,9 @@ static void after_work(uv_work_t *work, int status)
             return;
         }
     }
-    save_advance(req);
+    save_advance(req); /* may free req */
+    if (closed)
+        sl__io_http_pump(client);
 }
 
 static void queue(sl_http_t *req, uv_work_cb cb)

@@ -184,6 +184,23 @@ fiber_t *sl__fiber_for_io(lua_State *L, const char *what)
 
 /* ---- ops ------------------------------------------------------------------------- */
 
+/*
+ * Pushes "CHUNK:LINE:" of the Lua code that made the call (luaL_where's form): the first
+ * Lua frame above the C function, so that `pcall(sluice.http.get, url)` still names the
+ * line of the pcall (luaL_where(L, 1) would find pcall itself, and say nothing).
+ */
+static void fiber_where(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; level <= 16 && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+    }
+    lua_pushliteral(L, "");
+}
+
 /* Continuation of a fiber that waited for an op: [ok, results...] or [false, message]. */
 static int k_io(lua_State *L, int status, lua_KContext ctx)
 {
@@ -193,7 +210,7 @@ static int k_io(lua_State *L, int status, lua_KContext ctx)
     if (n < 1)
         return luaL_error(L, "not enough memory");
     if (!lua_toboolean(L, base + 1)) {
-        luaL_where(L, 1);
+        fiber_where(L);
         lua_pushvalue(L, base + 2);
         lua_concat(L, 2);
         return lua_error(L);

@@ -65,6 +65,7 @@ struct sl_task {
     void *exec_handle;   /* the executor's, while in_executor */
     void *memo;          /* the memo's, carried across attempts (sl__sched_task_set_memo) */
     int64_t item_started_ms; /* Unix time of the item's first attempt */
+    char *subject;       /* "GET URL" of the attempt's first request, named by its timeout */
     char where[64];
 };
 

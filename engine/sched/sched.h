@@ -217,6 +217,9 @@ void sl__sched_task_retry_after(sl_task_t *task, int64_t delay_ms);
  */
 int64_t sl__sched_task_timeout_hold(sl_task_t *task);
 void sl__sched_task_timeout_resume(sl_task_t *task);
+/** Names what the attempt is doing ("GET URL") in its timeout message; the first one set
+ *  in an attempt stays. Copied. */
+void sl__sched_task_set_subject(sl_task_t *task, const char *subject);
 /** The step's timeout per attempt in ms, 0 when it has none. */
 int64_t sl__sched_task_timeout_ms(const sl_task_t *task);
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap);

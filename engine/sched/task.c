@@ -60,6 +60,7 @@ static sl_task_t *new_task(sl_run_t *run, step_rt_t *step, size_t item, uint32_t
     t->data = NULL;
     t->memo = NULL;
     t->item_started_ms = 0;
+    t->subject = NULL;
     t->where[0] = '\0';
     link_task(run, t);
     return t;
@@ -83,6 +84,8 @@ static void release_task(sl_task_t *t)
     unlink_task(run, t);
     sl_value_free(t->owned_args);
     t->owned_args = NULL;
+    sl__free(t->subject);
+    t->subject = NULL;
     t->state = TASK_FREE;
     if (t->timer_inited) {
         t->timer.data = t;
@@ -199,13 +202,18 @@ static void on_timeout(uv_timer_t *timer)
     step_rt_t *step = t->step;
     size_t item = t->item;
     item_end_t end = end_of(t);
+    /* "GET URL: timed out after 2s (attempt 1)" when the attempt was a request */
+    char message[1024];
+    if (t->subject)
+        snprintf(message, sizeof(message), "%s: timed out after %.3gs (attempt %" PRIu32 ")",
+                 t->subject, (double)step->def->timeout_ms / 1000, t->attempt);
+    else
+        snprintf(message, sizeof(message), "timed out after %.3gs",
+                 (double)step->def->timeout_ms / 1000);
     t->state = TASK_ZOMBIE;
     /* cancel() may complete (and so free) the task at once: touch nothing after. */
     if (step->def->kind->cancel)
         step->def->kind->cancel(t);
-    char message[96];
-    snprintf(message, sizeof(message), "timed out after %.3gs",
-             (double)step->def->timeout_ms / 1000);
     attempt_failed(run, step, item, &end, SL_ETIMEDOUT, message, 0);
 }
 
@@ -561,6 +569,12 @@ void sl__sched_task_timeout_resume(sl_task_t *task)
     if (start_timer(task, (uint64_t)task->step->def->timeout_ms, on_timeout) < 0)
         SL_LOG(SL_LOG_WARN, task->run->run_id, sl__task_where(task),
                "cannot start the timeout timer: the attempt has no timeout");
+}
+
+void sl__sched_task_set_subject(sl_task_t *task, const char *subject)
+{
+    if (task->subject == NULL && subject && *subject)
+        task->subject = sl__strdup(subject); /* out of memory: the plain message */
 }
 
 int64_t sl__sched_task_timeout_ms(const sl_task_t *task)

@@ -1,4 +1,7 @@
-/* Logging to stderr, as text or JSON lines. */
+/*
+ * Logging to stderr, as text or JSON lines. Either way one message is one line: text
+ * escapes control characters, JSON holds valid UTF-8 only (util/utf8.c).
+ */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -28,21 +31,6 @@ static const char *level_name(int level)
     return level >= 0 && level <= 3 ? names[level] : "info";
 }
 
-static void json_string(sl_buf_t *b, const char *s)
-{
-    sl__buf_addc(b, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            sl__buf_addf(b, "\\%c", c);
-        else if (c < 0x20)
-            sl__buf_addf(b, "\\u%04x", c);
-        else
-            sl__buf_addc(b, (char)c);
-    }
-    sl__buf_addc(b, '"');
-}
-
 void sl__log_vwrite(int level, const char *run, const char *where, const char *fmt, va_list ap)
 {
     char message[2048];
@@ -61,18 +49,24 @@ void sl__log_vwrite(int level, const char *run, const char *where, const char *f
         sl__buf_addf(&line, "{\"time\":\"%s\",\"level\":\"%s\"", stamp, level_name(level));
         if (run) {
             sl__buf_add(&line, ",\"run\":", 7);
-            json_string(&line, run);
+            sl__utf8_escape_json(&line, run);
         }
         if (where) {
             sl__buf_add(&line, ",\"task\":", 8);
-            json_string(&line, where);
+            sl__utf8_escape_json(&line, where);
         }
         sl__buf_add(&line, ",\"msg\":", 7);
-        json_string(&line, message);
+        sl__utf8_escape_json(&line, message);
         sl__buf_add(&line, "}\n", 2);
     } else {
-        sl__buf_addf(&line, "%s %-5s %s%s%s\n", stamp, level_name(level), where ? where : "",
-                     where ? ": " : "", message);
+        /* Data in a message (a URL, a server's words) cannot start a line of its own. */
+        sl__buf_addf(&line, "%s %-5s ", stamp, level_name(level));
+        if (where) {
+            sl__utf8_escape_text(&line, where);
+            sl__buf_add(&line, ": ", 2);
+        }
+        sl__utf8_escape_text(&line, message);
+        sl__buf_addc(&line, '\n');
     }
     if (line.data)
         fwrite(line.data, 1, line.len, stderr);

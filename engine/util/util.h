@@ -158,6 +158,14 @@ size_t sl__utf8_next(const char *s, size_t len);
  *  byte or `len` when valid. */
 size_t sl__utf8_check(const char *s, size_t len);
 
+/** Appends `s` to `b` for a line of text: control characters escaped (`\n`, `\r`, `\t`,
+ *  `\x1b`, C1 as `\u009b`), bytes that are not UTF-8 as `\xHH`; so the text of a message
+ *  (fetched data, a URL) stays on its line and cannot drive a terminal. */
+void sl__utf8_escape_text(sl_buf_t *b, const char *s);
+/** Appends `s` to `b` as a JSON string (quoted), valid UTF-8: each byte that is not part
+ *  of a UTF-8 sequence becomes U+FFFD. */
+void sl__utf8_escape_json(sl_buf_t *b, const char *s);
+
 /** Counts elements of a static array. */
 #define SL_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
 
