@@ -15,7 +15,6 @@
  * step of the budget; scans (runs of a class, %b, back-references, skipping to a
  * possible start) are charged per bytes scanned.
  */
-#define _GNU_SOURCE /* memmem */
 #include "vm/pattern.h"
 
 #include <ctype.h>
@@ -28,6 +27,7 @@
 #define PATTERN_DEPTH_MAX 200     /* Lua's MAXCCALLS: nesting that is "too complex" */
 #define PATTERN_CREDIT_CHUNK 4096 /* steps taken from the budget at a time */
 #define PATTERN_SCAN_BYTES 32     /* bytes scanned that count as one step */
+#define PATTERN_FIND_WINDOW (1u << 20) /* literal search: bytes scanned between charges */
 
 enum {
     OP_END,      /* success */
@@ -388,17 +388,48 @@ void sl__pattern_settle(sl_pattern_match_t *m)
     m->credit = 0;
 }
 
-static inline void step(sl_pattern_match_t *m)
+static inline void spend(sl_pattern_match_t *m, uint64_t steps)
 {
-    if (m->credit > 0)
-        m->credit--;
+    if (m->credit >= steps)
+        m->credit -= steps;
     else
-        sl__pattern_charge(m, 1);
+        sl__pattern_charge(m, steps);
 }
 
-static void charge_scan(sl_pattern_match_t *m, size_t bytes)
+static inline void step(sl_pattern_match_t *m)
 {
-    sl__pattern_charge(m, bytes / PATTERN_SCAN_BYTES + 1);
+    spend(m, 1);
+}
+
+static inline void charge_scan(sl_pattern_match_t *m, size_t bytes)
+{
+    spend(m, bytes / PATTERN_SCAN_BYTES + 1);
+}
+
+size_t sl__pattern_memfind(sl_pattern_match_t *m, const char *s, size_t length,
+                           const char *p, size_t p_length)
+{
+    if (p_length == 0)
+        return 0;
+    if (p_length > length)
+        return SIZE_MAX;
+    const char *at = s, *end = s + length - p_length + 1; /* candidates start before end */
+    uint64_t per_candidate = 1 + p_length / PATTERN_SCAN_BYTES;
+    while (at < end) {
+        size_t window = (size_t)(end - at) < PATTERN_FIND_WINDOW ? (size_t)(end - at)
+                                                                 : PATTERN_FIND_WINDOW;
+        const char *hit = memchr(at, p[0], window);
+        if (hit == NULL) {
+            charge_scan(m, window);
+            at += window;
+            continue;
+        }
+        spend(m, (uint64_t)(hit - at) / PATTERN_SCAN_BYTES + per_candidate);
+        if (memcmp(hit + 1, p + 1, p_length - 1) == 0)
+            return (size_t)(hit - s);
+        at = hit + 1;
+    }
+    return SIZE_MAX;
 }
 
 /* ---- running ----------------------------------------------------------------- */
@@ -641,14 +672,18 @@ static size_t skip(run_t *r, size_t from)
     const uint8_t *hit = NULL;
     size_t left = r->length - from;
     if (from >= r->length) {
-        return n->op == OP_LITERAL || ((n->op == OP_CHAR || n->op == OP_ANY || n->op == OP_SET) &&
-                                       (n->quant == 0 || n->quant == '+'))
+        return n->op == OP_LITERAL || n->op == OP_BALANCE ||
+                       ((n->op == OP_CHAR || n->op == OP_ANY || n->op == OP_SET) &&
+                        (n->quant == 0 || n->quant == '+'))
                    ? r->length + 1
                    : from;
     }
     if (n->op == OP_LITERAL) {
-        hit = memmem(r->s + from, left, r->pat->text + n->offset, n->u.length);
-    } else if (n->op == OP_CHAR && (n->quant == 0 || n->quant == '+')) {
+        size_t found = sl__pattern_memfind(r->m, (const char *)r->s + from, left,
+                                           r->pat->text + n->offset, n->u.length);
+        return found == SIZE_MAX ? r->length + 1 : from + found; /* charged */
+    } else if ((n->op == OP_CHAR && (n->quant == 0 || n->quant == '+')) ||
+               n->op == OP_BALANCE) {
         hit = memchr(r->s + from, n->arg, left);
     } else if (n->op == OP_SET && (n->quant == 0 || n->quant == '+')) {
         size_t q = from;
@@ -666,7 +701,12 @@ static size_t skip(run_t *r, size_t from)
 bool sl__pattern_search(sl_pattern_match_t *m, const sl_pattern_t *pat, size_t from,
                         size_t *start, size_t *end)
 {
-    run_t r = {.m = m, .pat = pat, .s = (const uint8_t *)m->subject, .length = m->length};
+    run_t r; /* not zeroed: the choice stack is written before it is read */
+    r.m = m;
+    r.pat = pat;
+    r.s = (const uint8_t *)m->subject;
+    r.length = m->length;
+    r.top = 0;
     for (size_t at = from; at <= m->length; at++) {
         if (!pat->anchored && (at = skip(&r, at)) > m->length)
             break;

@@ -74,6 +74,12 @@ bool sl__pattern_compile(sl_pattern_t *pat, const char *text, size_t length, boo
 bool sl__pattern_search(sl_pattern_match_t *m, const sl_pattern_t *pat, size_t from,
                         size_t *start, size_t *end);
 
+/**
+ * The first occurrence of `p` (`p_length` bytes) in `s` (`length` bytes): its index, or
+ * SIZE_MAX. Charges `m`'s budget for the bytes scanned and each candidate compared.
+ */
+size_t sl__pattern_memfind(sl_pattern_match_t *m, const char *s, size_t length,
+                           const char *p, size_t p_length);
 /** Charges `steps` to `m`'s budget. Raises when it runs out. */
 void sl__pattern_charge(sl_pattern_match_t *m, uint64_t steps);
 /** Gives the unspent credit back to the budget: before calling Lua and when done. */

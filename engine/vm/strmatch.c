@@ -9,11 +9,10 @@
  * backtracking pattern such as '.-.-.-.-b' over a few thousand bytes runs for hours and
  * nothing can stop it. These charge every step to the running thread's instruction
  * budget, so such a call fails with "instruction budget exceeded (pattern matching)".
- * Plain find scans a window at a time, each window charged before it is scanned.
+ * Plain find is charged for the bytes it scans and the candidates it compares.
  * Results and error messages are Lua's, byte for byte: tests/unit/test_vm.c and the
  * fuzz target tests/fuzz/fuzz_strmatch.c compare them with the real library's.
  */
-#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <stddef.h>
 #include <string.h>
@@ -23,8 +22,6 @@
 
 #define STRMATCH_SMALL_NODES 32         /* patterns this small compile on the C stack */
 #define STRMATCH_SMALL_SETS 4
-#define STRMATCH_PLAIN_WINDOW (1u << 20) /* plain find: bytes scanned per charge */
-#define STRMATCH_PLAIN_BYTES 64         /* plain find: bytes scanned per step */
 #define STRMATCH_NO_MATCH SIZE_MAX      /* gmatch and gsub: no match yet */
 
 /* A compiled pattern with room for a small one; bigger ones live in a userdata. */
@@ -138,23 +135,15 @@ static int find_plain(lua_State *L, const char *s, size_t ls, const char *p, siz
         return 1;
     }
     sl_pattern_match_t m = {.L = L};
-    for (size_t from = init;; from += STRMATCH_PLAIN_WINDOW) {
-        size_t starts = ls - lp + 1 - from; /* positions left where p could start */
-        size_t to = starts > STRMATCH_PLAIN_WINDOW ? from + STRMATCH_PLAIN_WINDOW + lp - 1 : ls;
-        sl__pattern_charge(&m, (to - from) / STRMATCH_PLAIN_BYTES + 1);
-        const char *hit = memmem(s + from, to - from, p, lp);
-        if (hit) {
-            sl__pattern_settle(&m);
-            lua_pushinteger(L, (lua_Integer)(hit - s) + 1);
-            lua_pushinteger(L, (lua_Integer)(hit - s) + (lua_Integer)lp);
-            return 2;
-        }
-        if (to == ls)
-            break;
-    }
+    size_t found = sl__pattern_memfind(&m, s + init, ls - init, p, lp);
     sl__pattern_settle(&m);
-    luaL_pushfail(L);
-    return 1;
+    if (found == SIZE_MAX) {
+        luaL_pushfail(L);
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)(init + found) + 1);
+    lua_pushinteger(L, (lua_Integer)(init + found + lp));
+    return 2;
 }
 
 static int find_or_match(lua_State *L, bool find)
