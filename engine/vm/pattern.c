@@ -24,9 +24,9 @@
 
 #include "vm/vm.h"
 
-#define PATTERN_DEPTH_MAX 200     /* Lua's MAXCCALLS: nesting that is "too complex" */
-#define PATTERN_CREDIT_CHUNK 4096 /* steps taken from the budget at a time */
-#define PATTERN_SCAN_BYTES 32     /* bytes scanned that count as one step */
+#define PATTERN_DEPTH_MAX 200          /* Lua's MAXCCALLS: nesting that is "too complex" */
+#define PATTERN_CREDIT_CHUNK 4096      /* steps taken from the budget at a time */
+#define PATTERN_SCAN_BYTES 32          /* bytes scanned that count as one step */
 #define PATTERN_FIND_WINDOW (1u << 20) /* literal search: bytes scanned between charges */
 
 enum {
@@ -66,17 +66,28 @@ static pthread_once_t class_once = PTHREAD_ONCE_INIT;
 static bool class_member(int letter, int c)
 {
     switch (letter) {
-    case 'a': return isalpha(c);
-    case 'c': return iscntrl(c);
-    case 'd': return isdigit(c);
-    case 'g': return isgraph(c);
-    case 'l': return islower(c);
-    case 'p': return ispunct(c);
-    case 's': return isspace(c);
-    case 'u': return isupper(c);
-    case 'w': return isalnum(c);
-    case 'x': return isxdigit(c);
-    default: return c == 0; /* 'z', deprecated but still in Lua 5.4 */
+    case 'a':
+        return isalpha(c);
+    case 'c':
+        return iscntrl(c);
+    case 'd':
+        return isdigit(c);
+    case 'g':
+        return isgraph(c);
+    case 'l':
+        return islower(c);
+    case 'p':
+        return ispunct(c);
+    case 's':
+        return isspace(c);
+    case 'u':
+        return isupper(c);
+    case 'w':
+        return isalnum(c);
+    case 'x':
+        return isxdigit(c);
+    default:
+        return c == 0; /* 'z', deprecated but still in Lua 5.4 */
     }
 }
 
@@ -121,19 +132,19 @@ typedef struct compiler {
     const uint8_t *p;
     size_t length, at;
     uint32_t node_room, set_room;
-    int level;                              /* captures opened so far */
-    bool open[SL_PATTERN_CAPTURES_MAX];     /* still unfinished */
-    uint8_t nest;                           /* capture items so far */
-    sl_pattern_node_t scratch;              /* where nodes past the room go (counting) */
-    uint32_t literal_node;                  /* the last literal run node ... */
-    size_t literal_end;                     /* ... and where it ends in the pattern */
+    int level;                          /* captures opened so far */
+    bool open[SL_PATTERN_CAPTURES_MAX]; /* still unfinished */
+    uint8_t nest;                       /* capture items so far */
+    sl_pattern_node_t scratch;          /* where nodes past the room go (counting) */
+    uint32_t literal_node;              /* the last literal run node ... */
+    size_t literal_end;                 /* ... and where it ends in the pattern */
 } compiler_t;
 
 static sl_pattern_node_t *emit(compiler_t *c, uint8_t op)
 {
     sl_pattern_t *pat = c->pat;
-    sl_pattern_node_t *n = pat->node_count < c->node_room ? &pat->nodes[pat->node_count]
-                                                          : &c->scratch;
+    sl_pattern_node_t *n =
+        pat->node_count < c->node_room ? &pat->nodes[pat->node_count] : &c->scratch;
     pat->node_count++;
     memset(n, 0, sizeof(*n));
     n->op = op;
@@ -345,8 +356,12 @@ bool sl__pattern_compile(sl_pattern_t *pat, const char *text, size_t length, boo
     pat->text = text;
     pat->length = length;
     pat->node_count = pat->set_count = 0;
-    compiler_t c = {.pat = pat, .p = (const uint8_t *)text, .length = length,
-                    .node_room = node_room, .set_room = set_room, .literal_end = SIZE_MAX};
+    compiler_t c = {.pat = pat,
+                    .p = (const uint8_t *)text,
+                    .length = length,
+                    .node_room = node_room,
+                    .set_room = set_room,
+                    .literal_end = SIZE_MAX};
     bool going = true;
     while (going && c.at < length) {
         uint8_t ch = c.p[c.at];
@@ -406,8 +421,8 @@ static inline void charge_scan(sl_pattern_match_t *m, size_t bytes)
     spend(m, bytes / PATTERN_SCAN_BYTES + 1);
 }
 
-size_t sl__pattern_memfind(sl_pattern_match_t *m, const char *s, size_t length,
-                           const char *p, size_t p_length)
+size_t sl__pattern_memfind(sl_pattern_match_t *m, const char *s, size_t length, const char *p,
+                           size_t p_length)
 {
     if (p_length == 0)
         return 0;
@@ -416,8 +431,8 @@ size_t sl__pattern_memfind(sl_pattern_match_t *m, const char *s, size_t length,
     const char *at = s, *end = s + length - p_length + 1; /* candidates start before end */
     uint64_t per_candidate = 1 + p_length / PATTERN_SCAN_BYTES;
     while (at < end) {
-        size_t window = (size_t)(end - at) < PATTERN_FIND_WINDOW ? (size_t)(end - at)
-                                                                 : PATTERN_FIND_WINDOW;
+        size_t window =
+            (size_t)(end - at) < PATTERN_FIND_WINDOW ? (size_t)(end - at) : PATTERN_FIND_WINDOW;
         const char *hit = memchr(at, p[0], window);
         if (hit == NULL) {
             charge_scan(m, window);
@@ -456,9 +471,12 @@ static inline bool single(const sl_pattern_node_t *n, const uint8_t *s, size_t a
     if (at >= len)
         return false;
     switch (n->op) {
-    case OP_ANY: return true;
-    case OP_CHAR: return s[at] == n->arg;
-    default: return bit_test(n->u.set, s[at]);
+    case OP_ANY:
+        return true;
+    case OP_CHAR:
+        return s[at] == n->arg;
+    default:
+        return bit_test(n->u.set, s[at]);
     }
 }
 
@@ -561,15 +579,27 @@ static bool backtrack(run_t *r, uint32_t *node, size_t *at)
 static void raise_error(lua_State *L, const sl_pattern_node_t *n)
 {
     switch (n->arg) {
-    case ERR_ENDS_WITH_ESCAPE: luaL_error(L, "malformed pattern (ends with '%%')"); break;
-    case ERR_MISSING_BRACKET: luaL_error(L, "malformed pattern (missing ']')"); break;
+    case ERR_ENDS_WITH_ESCAPE:
+        luaL_error(L, "malformed pattern (ends with '%%')");
+        break;
+    case ERR_MISSING_BRACKET:
+        luaL_error(L, "malformed pattern (missing ']')");
+        break;
     case ERR_BALANCE_ARGUMENTS:
         luaL_error(L, "malformed pattern (missing arguments to '%%b')");
         break;
-    case ERR_FRONTIER_BRACKET: luaL_error(L, "missing '[' after '%%f' in pattern"); break;
-    case ERR_CAPTURE_INDEX: luaL_error(L, "invalid capture index %%%d", (int)n->offset); break;
-    case ERR_PATTERN_CAPTURE: luaL_error(L, "invalid pattern capture"); break;
-    default: luaL_error(L, "too many captures"); break;
+    case ERR_FRONTIER_BRACKET:
+        luaL_error(L, "missing '[' after '%%f' in pattern");
+        break;
+    case ERR_CAPTURE_INDEX:
+        luaL_error(L, "invalid capture index %%%d", (int)n->offset);
+        break;
+    case ERR_PATTERN_CAPTURE:
+        luaL_error(L, "invalid pattern capture");
+        break;
+    default:
+        luaL_error(L, "too many captures");
+        break;
     }
 }
 
@@ -615,7 +645,8 @@ static bool run_node(run_t *r, uint32_t node, size_t *at)
     const sl_pattern_node_t *n = &r->pat->nodes[node];
     sl_pattern_match_t *m = r->m;
     switch (n->op) {
-    case OP_EOS: return *at == r->length;
+    case OP_EOS:
+        return *at == r->length;
     case OP_LITERAL:
         if (n->u.length > r->length - *at ||
             memcmp(r->s + *at, r->pat->text + n->offset, n->u.length) != 0)
@@ -632,15 +663,20 @@ static bool run_node(run_t *r, uint32_t node, size_t *at)
         nest_check(r, n);
         m->cap_len[n->arg] = (ptrdiff_t)(*at - m->cap_start[n->arg]);
         return true;
-    case OP_BALANCE: return run_balance(r, n, at);
+    case OP_BALANCE:
+        return run_balance(r, n, at);
     case OP_FRONTIER: {
         uint8_t before = *at == 0 ? 0 : r->s[*at - 1];
         uint8_t here = *at < r->length ? r->s[*at] : 0;
         return !bit_test(n->u.set, before) && bit_test(n->u.set, here);
     }
-    case OP_BACKREF: return run_backref(r, n, at);
-    case OP_ERROR: raise_error(m->L, n); return false;
-    default: return run_single(r, node, at);
+    case OP_BACKREF:
+        return run_backref(r, n, at);
+    case OP_ERROR:
+        raise_error(m->L, n);
+        return false;
+    default:
+        return run_single(r, node, at);
     }
 }
 
@@ -682,8 +718,7 @@ static size_t skip(run_t *r, size_t from)
         size_t found = sl__pattern_memfind(r->m, (const char *)r->s + from, left,
                                            r->pat->text + n->offset, n->u.length);
         return found == SIZE_MAX ? r->length + 1 : from + found; /* charged */
-    } else if ((n->op == OP_CHAR && (n->quant == 0 || n->quant == '+')) ||
-               n->op == OP_BALANCE) {
+    } else if ((n->op == OP_CHAR && (n->quant == 0 || n->quant == '+')) || n->op == OP_BALANCE) {
         hit = memchr(r->s + from, n->arg, left);
     } else if (n->op == OP_SET && (n->quant == 0 || n->quant == '+')) {
         size_t q = from;
@@ -698,8 +733,8 @@ static size_t skip(run_t *r, size_t from)
     return hit ? to : r->length + 1;
 }
 
-bool sl__pattern_search(sl_pattern_match_t *m, const sl_pattern_t *pat, size_t from,
-                        size_t *start, size_t *end)
+bool sl__pattern_search(sl_pattern_match_t *m, const sl_pattern_t *pat, size_t from, size_t *start,
+                        size_t *end)
 {
     run_t r; /* not zeroed: the choice stack is written before it is read */
     r.m = m;

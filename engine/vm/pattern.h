@@ -16,16 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_PATTERN_CAPTURES_MAX 32 /* Lua's LUA_MAXCAPTURES */
+#define SL_PATTERN_CAPTURES_MAX 32   /* Lua's LUA_MAXCAPTURES */
 #define SL_PATTERN_CAP_OPEN (-1)     /* capture length while unfinished */
 #define SL_PATTERN_CAP_POSITION (-2) /* capture length of a position capture "()" */
 
 /* One item of a compiled pattern (pattern.c defines the operations). */
 typedef struct sl_pattern_node {
     uint8_t op;
-    uint8_t quant; /* single-character items: 0, '?', '*', '+' or '-' */
-    uint8_t arg;   /* a character, a capture index, an error code */
-    uint8_t nest;  /* capture items before this one (Lua nests a call for each) */
+    uint8_t quant;   /* single-character items: 0, '?', '*', '+' or '-' */
+    uint8_t arg;     /* a character, a capture index, an error code */
+    uint8_t nest;    /* capture items before this one (Lua nests a call for each) */
     uint32_t offset; /* literal runs: where in the pattern text */
     union {
         const uint8_t *set; /* a 256-bit membership bitmap */
@@ -38,8 +38,8 @@ typedef struct sl_pattern_node {
 typedef struct sl_pattern {
     const char *text;
     size_t length;
-    bool anchored;     /* a leading '^' (find, match, gsub) */
-    int captures;      /* capture items in the pattern (Lua's level after a match) */
+    bool anchored; /* a leading '^' (find, match, gsub) */
+    int captures;  /* capture items in the pattern (Lua's level after a match) */
     sl_pattern_node_t *nodes;
     uint8_t (*sets)[32];
     uint32_t node_count, set_count; /* used */
@@ -71,15 +71,15 @@ bool sl__pattern_compile(sl_pattern_t *pat, const char *text, size_t length, boo
  * `m`'s subject; sets `*start` and `*end` and `m`'s captures. Raises on a pattern error
  * or when the budget runs out ("instruction budget exceeded (pattern matching)").
  */
-bool sl__pattern_search(sl_pattern_match_t *m, const sl_pattern_t *pat, size_t from,
-                        size_t *start, size_t *end);
+bool sl__pattern_search(sl_pattern_match_t *m, const sl_pattern_t *pat, size_t from, size_t *start,
+                        size_t *end);
 
 /**
  * The first occurrence of `p` (`p_length` bytes) in `s` (`length` bytes): its index, or
  * SIZE_MAX. Charges `m`'s budget for the bytes scanned and each candidate compared.
  */
-size_t sl__pattern_memfind(sl_pattern_match_t *m, const char *s, size_t length,
-                           const char *p, size_t p_length);
+size_t sl__pattern_memfind(sl_pattern_match_t *m, const char *s, size_t length, const char *p,
+                           size_t p_length);
 /** Charges `steps` to `m`'s budget. Raises when it runs out. */
 void sl__pattern_charge(sl_pattern_match_t *m, uint64_t steps);
 /** Gives the unspent credit back to the budget: before calling Lua and when done. */

@@ -20,9 +20,9 @@
 #include "vm/internal.h"
 #include "vm/pattern.h"
 
-#define STRMATCH_SMALL_NODES 32         /* patterns this small compile on the C stack */
+#define STRMATCH_SMALL_NODES 32 /* patterns this small compile on the C stack */
 #define STRMATCH_SMALL_SETS 4
-#define STRMATCH_NO_MATCH SIZE_MAX      /* gmatch and gsub: no match yet */
+#define STRMATCH_NO_MATCH SIZE_MAX /* gmatch and gsub: no match yet */
 
 /* A compiled pattern with room for a small one; bigger ones live in a userdata. */
 typedef struct strmatch_program {
@@ -56,8 +56,16 @@ static bool has_specials(const char *p, size_t length)
 {
     for (size_t i = 0; i < length; i++) {
         switch (p[i]) {
-        case '^': case '$': case '*': case '+': case '?':
-        case '.': case '(': case '[': case '%': case '-':
+        case '^':
+        case '$':
+        case '*':
+        case '+':
+        case '?':
+        case '.':
+        case '(':
+        case '[':
+        case '%':
+        case '-':
             return true;
         default:
             break;
@@ -109,8 +117,7 @@ static void push_capture(lua_State *L, const sl_pattern_match_t *m, int i, size_
 }
 
 /* Pushes every capture, or the whole match (`whole`) when there are none. */
-static int push_captures(lua_State *L, const sl_pattern_match_t *m, size_t s, size_t e,
-                         bool whole)
+static int push_captures(lua_State *L, const sl_pattern_match_t *m, size_t s, size_t e, bool whole)
 {
     int count = m->level == 0 && whole ? 1 : m->level;
     luaL_checkstack(L, count, "too many captures");
@@ -122,8 +129,7 @@ static int push_captures(lua_State *L, const sl_pattern_match_t *m, size_t s, si
 /* ---- find and match --------------------------------------------------------------- */
 
 /* find with no pattern: the first occurrence of p at or after `init`. */
-static int find_plain(lua_State *L, const char *s, size_t ls, const char *p, size_t lp,
-                      size_t init)
+static int find_plain(lua_State *L, const char *s, size_t ls, const char *p, size_t lp, size_t init)
 {
     if (lp == 0) {
         lua_pushinteger(L, (lua_Integer)init + 1);

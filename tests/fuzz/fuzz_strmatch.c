@@ -116,8 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int status = lua_pcall(L, 4, 1, 0);
     sl__vm_budget_stop(L);
     if (status == LUA_OK && lua_isstring(L, -1)) {
-        fprintf(stderr, "fuzz_strmatch: the sandbox and Lua differ on pattern %.*s\n%s\n",
-                (int)lp, (const char *)data, lua_tostring(L, -1));
+        fprintf(stderr, "fuzz_strmatch: the sandbox and Lua differ on pattern %.*s\n%s\n", (int)lp,
+                (const char *)data, lua_tostring(L, -1));
         abort();
     }
     /* Anything else is a budget that ran out in the sandbox's matcher: skipped. */
