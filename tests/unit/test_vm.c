@@ -40,7 +40,7 @@ static int step_output(void *ud, const char *step, const sl_value_t **out)
     return 1;
 }
 
-static sl_vm_t *new_vm(size_t memory_bytes)
+static sl_vm_t *new_vm_limits(size_t memory_bytes, uint64_t expr_instructions)
 {
     static sl_value_t *vars;
     if (vars == NULL)
@@ -49,10 +49,15 @@ static sl_vm_t *new_vm(size_t memory_bytes)
     if (step_a == NULL)
         step_a = json("{\"x\": 1, \"y\": [1, 2, null], \"s\": \"hi\", \"e\": {}}");
     sl_vm_scope_t scope = {vars, "wf", "run-1", 1700000000, step_output, NULL};
-    sl_vm_limits_t limits = {memory_bytes, 0};
+    sl_vm_limits_t limits = {memory_bytes, expr_instructions};
     sl_vm_t *vm = NULL;
     CHECK_INT(sl__vm_new(&scope, &limits, &vm), 0);
     return vm;
+}
+
+static sl_vm_t *new_vm(size_t memory_bytes)
+{
+    return new_vm_limits(memory_bytes, 0);
 }
 
 /* Evaluates `src` (keyed by its text's address) and returns compact JSON of the result or
@@ -326,7 +331,7 @@ static void test_patterns_match_lua(void)
 /* More of the same comparison (pattern_diff's helpers, then cases the first table does not
  * reach): set syntax corner cases, back-references, position captures in replacements,
  * Lua's nesting limit ("pattern too complex" at 200 nested items, captures included),
- * patterns too big for the matcher's stack buffers, and 20,000 random patterns and
+ * patterns too big for the matcher's stack buffers, and 10,000 random patterns and
  * subjects built from pattern syntax (malformed ones included). */
 static const char pattern_diff_more[] =
     "local mine = { find = ('').find, match = ('').match, gmatch = ('').gmatch,\n"
@@ -418,7 +423,7 @@ static const char pattern_diff_more[] =
     "  '[ab]', '[^a]', '[a-c]', '[]]', '[%a_]', '[', ']', '%b()', '%bab', '%f[%w]', '%f[a]',\n"
     "  '(', ')', '()', '%1', '%2', '%0', '^', '$', '*', '+', '-', '?', '%', '\\0', '(', ')'}\n"
     "local letters = {'a', 'b', 'a', 'b', '(', ')', ' ', '1', '.', '\\0', 'x', ']'}\n"
-    "for _ = 1, 20000 do\n"
+    "for _ = 1, 10000 do\n"
     "  local p, s = {}, {}\n"
     "  for i = 1, math.random(1, 6) do p[i] = tokens[math.random(#tokens)] end\n"
     "  for i = 1, math.random(0, 10) do s[i] = letters[math.random(#letters)] end\n"
@@ -478,7 +483,7 @@ static void test_pattern_budget(void)
  * budget, and a gsub calling back into Lua is charged once, not twice. */
 static void test_pattern_budget_more(void)
 {
-    sl_vm_t *vm = new_vm(0);
+    sl_vm_t *vm = new_vm_limits(0, 1000000); /* a tenth of the default: quicker to trip */
     CHECK_STR(eval(vm, "(function() local s = string.rep('a', 1 << 20) "
                        "for i = 1, 100000 do s:find('b', 1, true) end end)()"),
               "ERR -7: instruction budget exceeded (pattern matching)");
@@ -496,10 +501,10 @@ static void test_pattern_budget_more(void)
     CHECK_STR(eval(vm, "#string.rep('a', 300):match(string.rep('a?', 199))"), "199");
     CHECK_CONTAINS(eval(vm, "string.rep('a', 300):match(string.rep('a?', 200))"),
                    "pattern too complex");
-    CHECK_STR(eval(vm, "(function() local n = 0 for i = 1, 100 do n = n + "
+    CHECK_STR(eval(vm, "(function() local n = 0 for i = 1, 20 do n = n + "
                        "select(2, string.rep('ab', 1000):gsub('a', function() return 'x' end)) "
                        "end return n end)()"),
-              "100000");
+              "20000");
     CHECK_STR(eval(vm, "({string.rep('ab', 1 << 20):find('b', -1, true)})[1]"), "2097152");
     sl__vm_free(vm);
 }
