@@ -699,6 +699,23 @@ static ptrdiff_t run_at(run_t *r, size_t start)
     }
 }
 
+/* The first position at or after `from` < length where the frontier `n` holds, else the
+ * subject's end (where it may hold too: the character there counts as '\0'). */
+static size_t skip_to_frontier(run_t *r, const sl_pattern_node_t *n, size_t from)
+{
+    const uint8_t *set = n->u.set;
+    bool before = from > 0 && bit_test(set, r->s[from - 1]);
+    size_t q = from;
+    for (; q < r->length; q++) {
+        bool here = bit_test(set, r->s[q]);
+        if (here && !before)
+            break;
+        before = here;
+    }
+    charge_scan(r->m, q - from);
+    return q;
+}
+
 /* The first position at or after `from` where the first node could match (length + 1 for
  * none): literal runs are searched for, single items scanned for, other nodes may match
  * anywhere. */
@@ -725,6 +742,8 @@ static size_t skip(run_t *r, size_t from)
         while (q < r->length && !bit_test(n->u.set, r->s[q]))
             q++;
         hit = q < r->length ? r->s + q : NULL;
+    } else if (n->op == OP_FRONTIER) {
+        return skip_to_frontier(r, n, from);
     } else {
         return from;
     }
