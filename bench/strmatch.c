@@ -15,7 +15,7 @@
 
 #include "vm/vm.h"
 
-#define BENCH_RUNS 7
+#define BENCH_RUNS 15
 
 /* Returns a table of {name, function(lib) -> checksum}; lib has find/match/gmatch/gsub. */
 static const char bench_source[] =

@@ -126,6 +126,17 @@ static int push_captures(lua_State *L, const sl_pattern_match_t *m, size_t s, si
     return count;
 }
 
+/* A match state for subject s (ls bytes); the capture arrays are left unset (each match
+ * writes the captures it reports). */
+static void match_init(sl_pattern_match_t *m, lua_State *L, const char *s, size_t ls)
+{
+    m->L = L;
+    m->subject = s;
+    m->length = ls;
+    m->credit = 0;
+    m->level = 0;
+}
+
 /* ---- find and match --------------------------------------------------------------- */
 
 /* find with no pattern: the first occurrence of p at or after `init`. */
@@ -140,7 +151,8 @@ static int find_plain(lua_State *L, const char *s, size_t ls, const char *p, siz
         luaL_pushfail(L);
         return 1;
     }
-    sl_pattern_match_t m = {.L = L};
+    sl_pattern_match_t m;
+    match_init(&m, L, NULL, 0);
     size_t found = sl__pattern_memfind(&m, s + init, ls - init, p, lp);
     sl__pattern_settle(&m);
     if (found == SIZE_MAX) {
@@ -166,7 +178,8 @@ static int find_or_match(lua_State *L, bool find)
         return find_plain(L, s, ls, p, lp, init);
     strmatch_program_t prog;
     sl_pattern_t *pat = compile(L, &prog, p, lp, true);
-    sl_pattern_match_t m = {.L = L, .subject = s, .length = ls};
+    sl_pattern_match_t m;
+    match_init(&m, L, s, ls);
     size_t start, end;
     bool found = sl__pattern_search(&m, pat, init, &start, &end);
     sl__pattern_settle(&m);
@@ -198,7 +211,8 @@ static int gmatch_next(lua_State *L)
     size_t ls;
     const char *s = lua_tolstring(L, lua_upvalueindex(1), &ls);
     strmatch_gmatch_t *gm = lua_touserdata(L, lua_upvalueindex(3));
-    sl_pattern_match_t m = {.L = L, .subject = s, .length = ls};
+    sl_pattern_match_t m;
+    match_init(&m, L, s, ls);
     size_t start, end;
     while (gm->from <= ls && sl__pattern_search(&m, &gm->pat, gm->from, &start, &end)) {
         if (end == gm->last) { /* empty, where the last match ended: try one further */
@@ -305,7 +319,8 @@ static int l_string_gsub(lua_State *L)
                      3, "string/function/table");
     strmatch_program_t prog;
     sl_pattern_t *pat = compile(L, &prog, p, lp, true);
-    sl_pattern_match_t m = {.L = L, .subject = src, .length = ls};
+    sl_pattern_match_t m;
+    match_init(&m, L, src, ls);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     size_t at = 0, last = STRMATCH_NO_MATCH, start, end;
