@@ -1,6 +1,6 @@
 /*
  * vm/internal.h: what the VM's files (vm.c, convert.c, readonly.c, helpers.c,
- * strmatch.c) share. Not for other modules: they use vm/vm.h.
+ * strmatch.c, pattern.c) share. Not for other modules: they use vm/vm.h.
  */
 #ifndef SL_VM_INTERNAL_H
 #define SL_VM_INTERNAL_H

@@ -11,8 +11,9 @@
  * and base functions without load/dofile/require/io/os). An expression can't
  * assign globals, and every table shared across evaluations and tasks (the
  * libraries, vars, steps.*, run, workflow) is a read-only view (readonly.c).
- * Pattern matching is charged to the instruction budget (strmatch.c), and
- * setmetatable refuses __gc (finalizers run with hooks off).
+ * Pattern matching is the project's own, charged to the instruction budget
+ * (pattern.c, strmatch.c), and setmetatable refuses __gc (finalizers run with
+ * hooks off).
  *
  * Values cross as sl_value_t: nil inside a list or map becomes `null` (a
  * light userdata) so lengths survive; Lua sequences become lists, other

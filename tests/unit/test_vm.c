@@ -42,7 +42,7 @@ static int step_output(void *ud, const char *step, const sl_value_t **out)
     return 1;
 }
 
-static sl_vm_t *new_vm(size_t memory_bytes)
+static sl_vm_t *new_vm_limits(size_t memory_bytes, uint64_t expr_instructions)
 {
     static sl_value_t *vars;
     if (vars == NULL)
@@ -51,10 +51,15 @@ static sl_vm_t *new_vm(size_t memory_bytes)
     if (step_a == NULL)
         step_a = json("{\"x\": 1, \"y\": [1, 2, null], \"s\": \"hi\", \"e\": {}}");
     sl_vm_scope_t scope = {vars, "wf", "run-1", 1700000000, step_output, NULL};
-    sl_vm_limits_t limits = {memory_bytes, 0};
+    sl_vm_limits_t limits = {memory_bytes, expr_instructions};
     sl_vm_t *vm = NULL;
     CHECK_INT(sl__vm_new(&scope, &limits, &vm), 0);
     return vm;
+}
+
+static sl_vm_t *new_vm(size_t memory_bytes)
+{
+    return new_vm_limits(memory_bytes, 0);
 }
 
 /* Evaluates `src` (keyed by its text's address) and returns compact JSON of the result or
@@ -338,6 +343,129 @@ static void test_patterns_match_lua(void)
     sl__vm_free(vm);
 }
 
+/* More of the same comparison (pattern_diff's helpers, then cases the first table does not
+ * reach): set syntax corner cases, back-references, position captures in replacements,
+ * Lua's nesting limit ("pattern too complex" at 200 nested items, captures included),
+ * patterns too big for the matcher's stack buffers, and 10,000 random patterns and
+ * subjects built from pattern syntax (malformed ones included). */
+static const char pattern_diff_more[] =
+    "local mine = { find = ('').find, match = ('').match, gmatch = ('').gmatch,\n"
+    "  gsub = ('').gsub }\n"
+    "assert(mine.find ~= string.find, 'the sandbox must have its own find')\n"
+    "local function same(what, a, b)\n"
+    "  if a.n ~= b.n then error(what .. ': ' .. a.n .. ' results, expected ' .. b.n) end\n"
+    "  for i = 1, a.n do\n"
+    "    local x, y = a[i], b[i]\n"
+    "    if type(y) == 'string' then y = y:gsub(\"to 'string%.%w+'\", \"to '?'\") end\n"
+    "    if x ~= y or math.type(x) ~= math.type(y) then\n"
+    "      error(what .. ': result ' .. i .. ' is ' .. tostring(x) .. ', expected ' ..\n"
+    "            tostring(y))\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local function both(what, f, g, ...)\n"
+    "  same(what, table.pack(pcall(f, ...)), table.pack(pcall(g, ...)))\n"
+    "end\n"
+    "local function all(f, ...)\n"
+    "  local out = {}\n"
+    "  for a, b, c in f(...) do out[#out + 1] = tostring(a) .. '|' .. tostring(b) .. '|' ..\n"
+    "    tostring(c) end\n"
+    "  return table.concat(out, ',')\n"
+    "end\n"
+    "local repls = {'<%0>', '%1-%2', '%%', '%', 'x%', '%9', '%1%1', {a = 'A', [1] = 'one'},\n"
+    "  function(a, b) return b end, function(a) return a == 'a' and 1.5 or false end,\n"
+    "  function() return {} end, 12}\n"
+    "local function compare(s, p, init)\n"
+    "  local w = string.format('%q %q %d', s, p, init)\n"
+    "  both('find ' .. w, mine.find, string.find, s, p, init)\n"
+    "  both('match ' .. w, mine.match, string.match, s, p, init)\n"
+    "  both('gmatch ' .. w, function(...) return all(mine.gmatch, ...) end,\n"
+    "       function(...) return all(string.gmatch, ...) end, s, p, init)\n"
+    "  for i, r in ipairs(repls) do\n"
+    "    both('gsub ' .. i .. ' ' .. w, mine.gsub, string.gsub, s, p, r, init - 1)\n"
+    "  end\n"
+    "end\n"
+    "local subjects = {'', 'a', 'ab]c-d^e', '(a(b)c))(', 'aXbXXc', 'a1b22c333', 'x\\0y\\0',\n"
+    "  '\\255\\128a\\127', 'abab', 'hello world from lua', '[]^-%', '  ', 'aaaa'}\n"
+    "local patterns = {'[]]', '[^]]', '[]', '[^]', '[a-]', '[-a]', '[%a-z]', '[x-%%]',\n"
+    "  '[!-%]]', '[%]', '[a-%]', '[%w_]+', '[\\0-\\31]', '[\\128-\\255]+', '[^%z]', '%Z+',\n"
+    "  '(a)%1', '(a*)%1', '()a%1', '(.)(.)%2%1', '(%w)%1*', '%0', '(a%1)', '%b', '%ba',\n"
+    "  '%baa', '%b()', '%b)(', '%bxy', '%f', '%fa', '%f[', '%f[%w]%w+', '%f[%W]', '%f[^\\0]',\n"
+    "  '%f[\\0]', 'a**', '*a', '+', '-', '?', 'a?b?c?', '.-b', '.-$', '^.-$', '^(.-)%s*$',\n"
+    "  '$^', 'a$b', '^^a', '(^a)', '()()()', '(()())', '((a)(b))', ')', '(', '%', 'x%',\n"
+    "  '[%', '[a%', '%q%Q%.%%', '%a-%d', '.+.+.+', '(a+)+', '[^%s]*', '\\0', '\\0*',\n"
+    "  string.rep('a?', 199), string.rep('a?', 200), string.rep('a?', 198) .. '()',\n"
+    "  string.rep('a?', 199) .. '()', string.rep('(a)', 32), string.rep('(a)', 33),\n"
+    "  string.rep('(', 40), string.rep('()', 33), string.rep('[ab]', 40),\n"
+    "  string.rep('%a', 50) .. '+', string.rep('x', 100) .. '%', string.rep('.-', 100),\n"
+    "  string.rep('a*', 150) .. '$', string.rep('(a?)', 100)}\n"
+    "for _, s in ipairs(subjects) do\n"
+    "  for _, p in ipairs(patterns) do\n"
+    "    for _, init in ipairs({1, 3, -1, -100}) do compare(s, p, init) end\n"
+    "  end\n"
+    "end\n"
+    "local long = string.rep('a', 300)\n"
+    "for _, p in ipairs(patterns) do compare(long, p, 1) end\n"
+    "both('gsub anchored', mine.gsub, string.gsub, 'aaa', '^a', 'b')\n"
+    "both('gsub anchored empty', mine.gsub, string.gsub, 'aaa', '^', 'b')\n"
+    "both('gsub empty', mine.gsub, string.gsub, 'abc', '', '-')\n"
+    "both('gsub max', mine.gsub, string.gsub, 'abc', '%w', '%0%0', 2)\n"
+    "both('gsub negative max', mine.gsub, string.gsub, 'abc', '%w', 'x', -1)\n"
+    "both('gsub position', mine.gsub, string.gsub, 'abc', '()', '%1')\n"
+    "both('gsub position table', mine.gsub, string.gsub, 'abc', '()b', {[2] = 'two'})\n"
+    "both('gsub bad max', mine.gsub, string.gsub, 'abc', 'b', true, 'x')\n"
+    "both('gsub no repl', mine.gsub, string.gsub, 'abc', 'b')\n"
+    "both('find float init', mine.find, string.find, 'abc', 'b', 1.5)\n"
+    "both('find string init', mine.find, string.find, 'abc', 'b', '2')\n"
+    "both('find number subject', mine.find, string.find, 12345, 3)\n"
+    "both('find plain special', mine.find, string.find, 'a.b(c', '.b(', 1, true)\n"
+    "both('find plain past', mine.find, string.find, 'abc', 'c', 4, true)\n"
+    "both('find plain empty', mine.find, string.find, 'abc', '', 4, true)\n"
+    "both('find plain too far', mine.find, string.find, 'abc', '', 5, true)\n"
+    "both('find no specials', mine.find, string.find, 'aaa', 'a)')\n"
+    "both('match no specials', mine.match, string.match, 'aaa', 'a)')\n"
+    "both('gmatch init past', function(...) return all(mine.gmatch, ...) end,\n"
+    "     function(...) return all(string.gmatch, ...) end, 'abc', '', 10)\n"
+    "both('gmatch anchor', function(...) return all(mine.gmatch, ...) end,\n"
+    "     function(...) return all(string.gmatch, ...) end, '^a^a', '^a')\n"
+    "both('gmatch bad', mine.gmatch, string.gmatch, 'abc')\n"
+    "local big = string.rep('ab', 1 << 19) .. 'needle'\n"
+    "both('find plain big', mine.find, string.find, big, 'needle', 1, true)\n"
+    "both('find literal big', mine.find, string.find, big, 'needle%s*')\n"
+    "both('find plain big miss', mine.find, string.find, big, 'needles', 1, true)\n"
+    "math.randomseed(13)\n"
+    "local tokens = {'a', 'b', 'a', 'b', '.', '%a', '%d', '%s', '%w', '%A', '%z', '%%',\n"
+    "  '[ab]', '[^a]', '[a-c]', '[]]', '[%a_]', '[', ']', '%b()', '%bab', '%f[%w]', '%f[a]',\n"
+    "  '(', ')', '()', '%1', '%2', '%0', '^', '$', '*', '+', '-', '?', '%', '\\0', '(', ')'}\n"
+    "local letters = {'a', 'b', 'a', 'b', '(', ')', ' ', '1', '.', '\\0', 'x', ']'}\n"
+    "for _ = 1, 10000 do\n"
+    "  local p, s = {}, {}\n"
+    "  for i = 1, math.random(1, 6) do p[i] = tokens[math.random(#tokens)] end\n"
+    "  for i = 1, math.random(0, 10) do s[i] = letters[math.random(#letters)] end\n"
+    "  p, s = table.concat(p), table.concat(s)\n"
+    "  local init = math.random(-3, 4)\n"
+    "  local w = string.format('%q %q %d', s, p, init)\n"
+    "  both('random find ' .. w, mine.find, string.find, s, p, init)\n"
+    "  both('random match ' .. w, mine.match, string.match, s, p, init)\n"
+    "  both('random gmatch ' .. w, function(...) return all(mine.gmatch, ...) end,\n"
+    "       function(...) return all(string.gmatch, ...) end, s, p, init)\n"
+    "  local r = repls[math.random(#repls)]\n"
+    "  both('random gsub ' .. w, mine.gsub, string.gsub, s, p, r, init + 1)\n"
+    "end\n"
+    "return 'same'\n";
+
+static void test_patterns_match_lua_more(void)
+{
+    sl_vm_t *vm = new_vm(0);
+    lua_State *L = sl__vm_lua(vm);
+    int status = luaL_loadstring(L, pattern_diff_more);
+    if (status == LUA_OK)
+        status = lua_pcall(L, 0, 1, 0);
+    CHECK_STR(lua_tostring(L, -1), "same");
+    lua_settop(L, 0);
+    sl__vm_free(vm);
+}
+
 static void test_pattern_budget(void)
 {
     sl_vm_t *vm = new_vm(0); /* unbudgeted, each of these runs for hours: the timeout fails it */
@@ -362,6 +490,37 @@ static void test_pattern_budget(void)
     /* Budgets are per evaluation: a long but finite match still works. */
     CHECK_STR(eval(vm, "#string.rep('ab', 100000):gsub('b', 'c')"), "200000");
     CHECK_STR(eval(vm, "1 + 1"), "2");
+    sl__vm_free(vm);
+}
+
+/* Plain find is charged by the bytes it scans: a loop of finds over a big string stops at
+ * the budget (uncharged, this scans 100 GB). Lua's nesting limit still applies under a
+ * budget, and a gsub calling back into Lua is charged once, not twice. */
+static void test_pattern_budget_more(void)
+{
+    sl_vm_t *vm = new_vm_limits(0, 1000000); /* a tenth of the default: quicker to trip */
+    CHECK_STR(eval(vm, "(function() local s = string.rep('a', 1 << 20) "
+                       "for i = 1, 100000 do s:find('b', 1, true) end end)()"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "(function() local s = string.rep('a', 1 << 20) "
+                       "for i = 1, 100000 do s:find('ab') end end)()"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "(function() local s = string.rep('a', 1 << 20) "
+                       "for i = 1, 100000 do s:find('[b]') end end)()"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "(function() for x in string.rep('a', 5000):gmatch('(a*)*b') do end "
+                       "end)()"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "string.rep('a', 300):find(string.rep('a*', 150) .. 'b')"),
+              "ERR -7: instruction budget exceeded (pattern matching)");
+    CHECK_STR(eval(vm, "#string.rep('a', 300):match(string.rep('a?', 199))"), "199");
+    CHECK_CONTAINS(eval(vm, "string.rep('a', 300):match(string.rep('a?', 200))"),
+                   "pattern too complex");
+    CHECK_STR(eval(vm, "(function() local n = 0 for i = 1, 20 do n = n + "
+                       "select(2, string.rep('ab', 1000):gsub('a', function() return 'x' end)) "
+                       "end return n end)()"),
+              "20000");
+    CHECK_STR(eval(vm, "({string.rep('ab', 1 << 20):find('b', -1, true)})[1]"), "2097152");
     sl__vm_free(vm);
 }
 
@@ -609,6 +768,6 @@ static void test_speed(void)
 
 TEST_MAIN(60, T(test_values), T(test_bad_results), T(test_item_index), T(test_scope),
           T(test_helpers), T(test_budgets), T(test_push_pull), T(test_patterns_match_lua),
-          T(test_pattern_budget), T(test_conversion_limits), T(test_no_finalizers),
+          T(test_patterns_match_lua_more), T(test_pattern_budget), T(test_pattern_budget_more), T(test_conversion_limits), T(test_no_finalizers),
           T(test_range_limits), T(test_read_only), T(test_item_is_per_task),
           T(test_cache_is_checked), T(test_speed))
