@@ -163,7 +163,8 @@ local function fetch(st, i)
   local ok, response = pcall(sluice.http.get, page.url, st.http)
   local hrefs = false
   if not ok then
-    page.error = response
+    -- the request's own message, without the location pcall's error adds (this file's line)
+    page.error = tostring(response):gsub("^.-crawl%.lua:%d+: ", "", 1)
     st.failed = st.failed + 1
     response = nil
   else
