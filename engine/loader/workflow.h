@@ -89,6 +89,9 @@ typedef struct sl_limits {
     bool http_robots;
     uint32_t cpu_workers;      /* 0 = auto */
     uint64_t cpu_memory_bytes; /* 0 = unlimited */
+    char **fs_allow;           /* limits.fs.allow: folders data paths may use besides cwd */
+    sl_mark_t *fs_allow_marks;
+    size_t fs_allow_count;
 } sl_limits_t;
 
 typedef struct sl_workflow {

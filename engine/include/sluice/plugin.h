@@ -75,7 +75,8 @@ extern "C" {
     X(ESYS, -14, "system call failed")                            \
     X(EINTERNAL, -15, "internal error")                           \
     X(EEXIST, -16, "already exists")                              \
-    X(EPROCESS, -17, "process exited with an error")
+    X(EPROCESS, -17, "process exited with an error")              \
+    X(EPATH, -18, "path outside the allowed folders")
 
 typedef enum sl_errno {
 #define SL_ERRNO_ENUM_(name, code, text) SL_##name = code,
