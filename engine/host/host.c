@@ -61,22 +61,6 @@ static int host_http_request(sl_task_t *task, const sl_value_t *request, sl_http
     return sl__io_http_start_call(client, &call, request, done, ud, out);
 }
 
-/* The file functions with the run's roots; a threadpool thread, the task alive. */
-static int host_file_read(sl_task_t *task, const char *path, int64_t max_bytes, char **data,
-                          size_t *len, char *err, size_t err_size)
-{
-    return sl__plugin_file_read(sl__host_roots(task), path, max_bytes, data, len, err,
-                                err_size);
-}
-
-static int host_file_write(sl_task_t *task, const char *path, const char *data, size_t len,
-                           uint32_t flags, sl_cancel_flag_t *canceled, char *err,
-                           size_t err_size)
-{
-    return sl__plugin_file_write(sl__host_roots(task), path, data, len, flags, canceled, err,
-                                 err_size);
-}
-
 static sl_host_t table;
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
@@ -94,8 +78,7 @@ static void make_table(void)
     table.task_retry_after = sl__sched_task_retry_after;
     table.http_request = host_http_request;
     table.http_cancel = sl__io_http_cancel;
-    table.file_read = host_file_read;
-    table.file_write = host_file_write;
+    sl__plugin_file_roots(sl__host_roots); /* file_read/file_write: the task's run's roots */
 }
 
 const sl_host_t *sl__host_table(void)

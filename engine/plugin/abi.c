@@ -8,7 +8,8 @@
  * messages file.read and file.write have always printed, so that a plugin forwards `err`
  * as it is. They run on libuv threadpool threads: nothing here touches a value or a task.
  * Their paths are data paths, confined beneath a root set (util/confine.h): here the
- * working directory (a worker's table); the engine's table (host/host.c) passes the run's.
+ * the run's, found through the callback the engine sets (sl__plugin_file_roots: the plugin
+ * layer never calls up), or the working directory in a worker.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -145,17 +146,31 @@ int sl__plugin_file_write(const sl_confine_t *roots, const char *path, const cha
     return r.stage == SL_FSIO_OK ? 0 : failure(r, "write", path, 0, err, err_size);
 }
 
+/* Set by the engine (host/host.c); a worker has none and uses the working directory. */
+static const sl_confine_t *(*_Atomic roots_of)(sl_task_t *task);
+
+void sl__plugin_file_roots(const sl_confine_t *(*fn)(sl_task_t *task))
+{
+    roots_of = fn;
+}
+
+static const sl_confine_t *task_roots(sl_task_t *task)
+{
+    const sl_confine_t *(*fn)(sl_task_t *) = roots_of;
+    return fn && task ? fn(task) : NULL;
+}
+
 static int host_file_read(sl_task_t *task, const char *path, int64_t max_bytes, char **data,
                           size_t *len, char *err, size_t err_size)
 {
-    return sl__plugin_file_read(NULL, path, max_bytes, data, len, err, err_size);
+    return sl__plugin_file_read(task_roots(task), path, max_bytes, data, len, err, err_size);
 }
 
 static int host_file_write(sl_task_t *task, const char *path, const char *data, size_t len,
                            uint32_t flags, sl_cancel_flag_t *canceled, char *err,
                            size_t err_size)
 {
-    return sl__plugin_file_write(NULL, path, data, len, flags, canceled, err, err_size);
+    return sl__plugin_file_write(task_roots(task), path, data, len, flags, canceled, err, err_size);
 }
 
 void sl__plugin_host_init(sl_host_t *host)

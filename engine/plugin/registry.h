@@ -72,6 +72,9 @@ void sl__plugin_host_init(sl_host_t *host);
  * beneath `roots` (borrowed; NULL: the working directory): a path that leaves them fails
  * with SL_EPATH and sl__confine_outside_message's text. Threadpool threads, as the table's.
  */
+/** How the table's file functions find a task's roots (the engine's host sets it once,
+ *  before any task runs; without it they use the working directory). */
+void sl__plugin_file_roots(const sl_confine_t *(*fn)(sl_task_t *task));
 int sl__plugin_file_read(const sl_confine_t *roots, const char *path, int64_t max_bytes,
                          char **data, size_t *len, char *err, size_t err_size);
 int sl__plugin_file_write(const sl_confine_t *roots, const char *path, const char *data,

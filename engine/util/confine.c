@@ -349,49 +349,57 @@ void sl__confine_free(sl_confine_t *roots)
     sl__free(roots);
 }
 
-static sl_confine_t *default_roots;
+static sl_confine_t *_Atomic default_roots;
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void make_default(void)
+/* The default set, made on first use: 0, or -ENOMEM / -EIO (tried again next time). */
+static int default_get(const sl_confine_t **out)
 {
-    char err[256];
-    sl__confine_new(NULL, 0, &default_roots, err, sizeof(err));
+    sl_confine_t *roots = atomic_load(&default_roots);
+    int rc = 0;
+    if (roots == NULL) {
+        pthread_mutex_lock(&default_lock);
+        if ((roots = atomic_load(&default_roots)) == NULL) {
+            char err[256];
+            rc = sl__confine_new(NULL, 0, &roots, err, sizeof(err));
+            if (rc == 0)
+                atomic_store(&default_roots, roots);
+        }
+        pthread_mutex_unlock(&default_lock);
+    }
+    *out = roots;
+    return rc == 0 ? 0 : rc == SL_ENOMEM ? -ENOMEM : -EIO;
 }
 
 const sl_confine_t *sl__confine_default(void)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, make_default);
-    return default_roots;
+    const sl_confine_t *roots;
+    return default_get(&roots) == 0 ? roots : NULL;
 }
 
 /* ---- folders of paths ---------------------------------------------------------------------- */
 
-static int made_add(sl_confine_dir_t *out, int parent, const char *name)
-{
-    if (out->made_count == SL_CONFINE_MADE_MAX)
-        return -ENAMETOOLONG;
-    int fd = dup(parent);
-    char *copy = fd >= 0 ? sl__strdup(name) : NULL;
-    if (copy == NULL) {
-        if (fd >= 0)
-            close(fd);
-        return fd >= 0 ? -ENOMEM : -errno;
-    }
-    out->made_parent[out->made_count] = fd;
-    out->made_name[out->made_count++] = copy;
-    return 0;
-}
-
-/* The folder rel[0, end) is missing: make it in `parent` (its folder) when allowed. */
+/* The folder `name` is missing from `parent`: make it when allowed, noting it for
+ * sl__confine_unmake (the note is made first, so a folder is never made unnoted). */
 static int make_one(int parent, const char *name, bool make_dirs, sl_confine_dir_t *out)
 {
     if (!make_dirs || strcmp(name, "..") == 0 || strcmp(name, ".") == 0)
         return -ENOENT;
     if (out->made_count == SL_CONFINE_MADE_MAX)
         return -ENAMETOOLONG;
-    if (mkdirat(parent, name, 0777) != 0)
-        return errno == EEXIST ? 0 : -errno;
-    return made_add(out, parent, name);
+    char *copy = sl__strdup(name);
+    int fd = copy ? dup(parent) : -1, rc = copy == NULL ? -ENOMEM : fd < 0 ? -errno : 0;
+    if (rc == 0 && mkdirat(parent, name, 0777) != 0)
+        rc = errno == EEXIST ? 1 : -errno; /* made meanwhile by someone else: not ours */
+    if (rc != 0) {
+        sl__free(copy);
+        if (fd >= 0)
+            close(fd);
+        return rc > 0 ? 0 : rc;
+    }
+    out->made_parent[out->made_count] = fd;
+    out->made_name[out->made_count++] = copy;
+    return 0;
 }
 
 /*
@@ -418,7 +426,8 @@ static int walk_folders(int root, const char *rel, bool make_dirs, size_t offset
         if (rc == 0 && fd < 0)
             rc = fd;
         if (rc < 0) {
-            out->folder_len = offset == SIZE_MAX ? 0 : offset + (size_t)(end - buf);
+            if (rc != -ENOMEM)
+                out->folder_len = offset == SIZE_MAX ? 0 : offset + (size_t)(end - buf);
             break;
         }
         close(parent);
@@ -503,10 +512,11 @@ int sl__confine_dir(const sl_confine_t *roots, const char *path, bool make_dirs,
 {
     memset(out, 0, sizeof(*out));
     out->fd = -1;
-    if (roots == NULL && (roots = sl__confine_default()) == NULL)
-        return -EIO;
+    int rc = roots == NULL ? default_get(&roots) : 0;
+    if (rc < 0)
+        return rc;
     char *cur = sl__strdup(path), *dir = NULL, target[PATH_MAX];
-    int rc = cur ? 0 : -ENOMEM;
+    rc = cur ? 0 : -ENOMEM;
     for (int links = 0; rc == 0; links++) {
         const char *base;
         sl__free(dir);

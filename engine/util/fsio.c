@@ -237,8 +237,10 @@ static sl_fsio_stage_t target_kind(const sl_confine_dir_t *dir, mode_t *mode, in
         return *error ? SL_FSIO_IO : SL_FSIO_OK;
     }
     *mode = st.st_mode;
-    if (S_ISDIR(st.st_mode))
-        return SL_FSIO_NO_NAME;
+    if (S_ISDIR(st.st_mode)) {
+        *error = EISDIR;
+        return SL_FSIO_IO; /* "Is a directory", as the rename would have said */
+    }
     if (!S_ISREG(st.st_mode)) {
         *error = EINVAL;
         return SL_FSIO_SPECIAL; /* never renamed over: a FIFO or device stays what it is */
@@ -250,6 +252,8 @@ static sl_fsio_stage_t target_kind(const sl_confine_dir_t *dir, mode_t *mode, in
 static sl_fsio_result_t resolve_failed(int rc, const sl_confine_dir_t *dir)
 {
     sl_fsio_result_t r = failed(SL_FSIO_IO, -rc);
+    if (rc == -ENOMEM)
+        return r;
     if (rc == -SL_CONFINE_OUTSIDE)
         r.stage = SL_FSIO_OUTSIDE;
     else if (rc == -EISDIR)
