@@ -16,14 +16,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define LINKS_MAX 40      /* symbolic links followed in one resolution, as the kernel */
+#define LINKS_MAX 40       /* symbolic links followed in one resolution, as the kernel */
 #define WALK_DEPTH_MAX 256 /* folders held open by the walk */
-#define EAGAIN_TRIES 16   /* openat2 asks to retry when a rename raced the lookup */
+#define EAGAIN_TRIES 16    /* openat2 asks to retry when a rename raced the lookup */
 
 typedef struct root {
-    int fd;          /* O_PATH | O_DIRECTORY */
-    char *real;      /* its path with symbolic links resolved */
-    char *given;     /* its absolute path as written, lexically folded */
+    int fd;      /* O_PATH | O_DIRECTORY */
+    char *real;  /* its path with symbolic links resolved */
+    char *given; /* its absolute path as written, lexically folded */
 } root_t;
 
 struct sl_confine {
@@ -94,8 +94,8 @@ static const char *rest_beneath(const char *path, const char *root)
     return path[n] == '/' ? path + n + 1 : path + n;
 }
 
-bool sl__confine_lexically_inside(const char *cwd, const char *const *allow,
-                                  size_t allow_count, const char *path)
+bool sl__confine_lexically_inside(const char *cwd, const char *const *allow, size_t allow_count,
+                                  const char *path)
 {
     char *abs = absolute(cwd, path), *root = fold(cwd);
     bool inside = abs == NULL || root == NULL || rest_beneath(abs, root) != NULL;
@@ -203,8 +203,7 @@ static int walk_step(walk_t *w, const char *name, const char *after, int flags, 
         int error = errno;
         char target[PATH_MAX];
         if ((error == ELOOP || error == ENOTDIR || error == EEXIST) &&
-            read_link(top, name, target, sizeof(target)))
-        {
+            read_link(top, name, target, sizeof(target))) {
             int rc = expand_link(w, target, after);
             return rc < 0 ? rc : 1;
         }
@@ -308,8 +307,8 @@ static int add_root(sl_confine_t *c, const char *cwd, const char *given)
     return r->real && r->given ? 0 : -ENOMEM;
 }
 
-int sl__confine_new(const char *const *allow, size_t allow_count, sl_confine_t **out,
-                    char *err, size_t err_size)
+int sl__confine_new(const char *const *allow, size_t allow_count, sl_confine_t **out, char *err,
+                    size_t err_size)
 {
     *out = NULL;
     char cwd[PATH_MAX];
@@ -521,7 +520,8 @@ int sl__confine_dir(const sl_confine_t *roots, const char *path, bool make_dirs,
         const char *base;
         sl__free(dir);
         dir = NULL;
-        if ((rc = split(cur, &dir, &base)) < 0 || (rc = open_folder(roots, dir, make_dirs, out)) < 0)
+        if ((rc = split(cur, &dir, &base)) < 0 ||
+            (rc = open_folder(roots, dir, make_dirs, out)) < 0)
             break;
         if (!read_link(out->fd, base, target, sizeof(target))) {
             out->name = sl__strdup(base);

@@ -38,9 +38,9 @@ typedef struct sl_confine sl_confine_t;
 
 /** The folder a path's last component lives in, resolved beneath a root. */
 typedef struct sl_confine_dir {
-    int fd;           /* the folder (O_PATH), or -1 */
-    char *name;       /* the last component (after symbolic links), sl__malloc'd */
-    char *dir_path;   /* the folder as a path, for messages and the temporary-file log */
+    int fd;            /* the folder (O_PATH), or -1 */
+    char *name;        /* the last component (after symbolic links), sl__malloc'd */
+    char *dir_path;    /* the folder as a path, for messages and the temporary-file log */
     size_t folder_len; /* a failed folder (ENOTDIR, mkdir): path[0, folder_len) */
     size_t made_count; /* folders made by this resolution, removable by sl__confine_unmake */
     int made_parent[SL_CONFINE_MADE_MAX];
@@ -52,8 +52,8 @@ typedef struct sl_confine_dir {
  * working directory; each must be an existing folder). Returns 0 and *out; SL_ENOMEM; or
  * SL_ENOENT / SL_EIO with "cannot open folder 'X' of limits.fs.allow: CAUSE" in `err`.
  */
-int sl__confine_new(const char *const *allow, size_t allow_count, sl_confine_t **out,
-                    char *err, size_t err_size);
+int sl__confine_new(const char *const *allow, size_t allow_count, sl_confine_t **out, char *err,
+                    size_t err_size);
 /** Frees a root set. NULL is a no-op. */
 void sl__confine_free(sl_confine_t *roots);
 /** The process's default root set: the working directory only (made on first use, kept for
@@ -87,8 +87,8 @@ int sl__confine_open(const sl_confine_t *roots, const char *path, int flags);
  * an absolute path beneath none of them, a relative one whose `..` climb above. The
  * loader's check of literal paths; symbolic links are left to the run.
  */
-bool sl__confine_lexically_inside(const char *cwd, const char *const *allow,
-                                  size_t allow_count, const char *path);
+bool sl__confine_lexically_inside(const char *cwd, const char *const *allow, size_t allow_count,
+                                  const char *path);
 
 /**
  * "path 'P' is outside the working directory (add a folder to limits.fs.allow to permit

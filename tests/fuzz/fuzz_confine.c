@@ -84,8 +84,9 @@ static void setup_once(void)
 /* The names paths and link targets are made of. */
 static const char *piece(uint8_t byte)
 {
-    static const char *const pieces[] = {"a", "b", "c", "s", "t", "u", "..", ".", "", "f",
-                                         "../..", "x", "/", "outside", "a/b", "../outside"};
+    static const char *const pieces[] = {"a",  "b",       "c",   "s",         "t",     "u",
+                                         "..", ".",       "",    "f",         "../..", "x",
+                                         "/",  "outside", "a/b", "../outside"};
     return pieces[byte % 16];
 }
 
@@ -100,7 +101,9 @@ static size_t make_path(const uint8_t *data, size_t size, char *out, size_t out_
         used = (size_t)snprintf(out, out_size, "/etc/");
     for (; i <= n && i < size && used < out_size; i++)
         used += (size_t)snprintf(out + used, out_size - used, "%s%s", piece(data[i]),
-                                 i == n ? "" : data[i] & 0x80 ? "//" : "/");
+                                 i == n           ? ""
+                                 : data[i] & 0x80 ? "//"
+                                                  : "/");
     return i;
 }
 

@@ -77,13 +77,14 @@ static void check_resolution(bool walk)
     CHECK_INT(sl__confine_new(NULL, 0, &roots, err, sizeof(err)), 0);
     CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
     const char *under[] = {cwd};
-    const char *inside[] = {"sub/in.txt", "in-link/in.txt", "sub/./..//sub/in.txt", "file-in",
-                            "sub/deep/../in.txt", "./sub//deep/../../sub/in.txt"};
+    const char *inside[] = {"sub/in.txt", "in-link/in.txt",     "sub/./..//sub/in.txt",
+                            "file-in",    "sub/deep/../in.txt", "./sub//deep/../../sub/in.txt"};
     for (size_t i = 0; i < SL_COUNTOF(inside); i++)
         CHECK_INT(open_checked(roots, inside[i], under, 1), 0);
-    const char *outside[] = {"../outside/secret", "out-link/secret", "abs-link/hostname",
-                             "sub/../../outside/secret", "file-out", "sub/chain/secret",
-                             "/etc/hostname", "..", "sub/../.."};
+    const char *outside[] = {
+        "../outside/secret", "out-link/secret",  "abs-link/hostname", "sub/../../outside/secret",
+        "file-out",          "sub/chain/secret", "/etc/hostname",     "..",
+        "sub/../.."};
     for (size_t i = 0; i < SL_COUNTOF(outside); i++) {
         int rc = open_checked(roots, outside[i], under, 1);
         if (rc != -SL_CONFINE_OUTSIDE && rc != -EISDIR)
