@@ -42,7 +42,7 @@ static int check_target(const sl_confine_dir_t *dir)
     return S_ISDIR(st.st_mode) ? EISDIR : S_ISREG(st.st_mode) ? 0 : ENODEV;
 }
 
-/* NAME.part-XXXXXX beside the target, made in its folder's descriptor; 0 or an errno. */
+/* NAME.part-PID-XXXXXX beside the target (the pid tells the folder sweep whose it is), made in its folder's descriptor; 0 or an errno. */
 static int make_temp(save_t *save)
 {
     static const char letters[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -58,7 +58,7 @@ static int make_temp(save_t *save)
         for (int i = 0; i < 6; i++, tag /= 36)
             suffix[i] = letters[tag % 36];
         suffix[6] = '\0';
-        char *name = sl__asprintf("%s.part-%s", dir->name, suffix);
+        char *name = sl__asprintf("%s.part-%ld-%s", dir->name, (long)getpid(), suffix);
         if (name == NULL)
             return ENOMEM;
         int fd = openat(dir->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -92,8 +92,10 @@ static void open_work(uv_work_t *work)
     }
     int rc = sl__confine_dir(req->client->limits.roots, save->path, true, save->dir);
     save->error = rc < 0 ? -rc : check_target(save->dir);
-    if (save->error == 0)
+    if (save->error == 0) {
+        sl__tmplog_sweep_folder(save->dir->fd); /* what dead runs left here, once per folder */
         save->error = make_temp(save);
+    }
     if (save->error != 0 && save->fd >= 0) {
         close(save->fd);
         save->fd = -1;

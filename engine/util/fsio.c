@@ -17,6 +17,7 @@
 #define WRITE_CHUNK ((size_t)1 << 20) /* a cancelable write checks between chunks */
 #define TEMP_NAME_ATTEMPTS 64         /* temporary names tried before giving up on EEXIST */
 #define TEMP_BASE_MAX 100             /* longest part of the target's name in a temporary one */
+/* The name: ".NAME.PID.XXXXXXXX.tmp", the pid telling the folder sweep whose it is. */
 
 static sl_fsio_result_t failed(sl_fsio_stage_t stage, int error)
 {
@@ -147,7 +148,8 @@ static int open_temp(const sl_confine_dir_t *dir, char **out_name)
         clock_gettime(CLOCK_MONOTONIC, &now);
         unsigned salt = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
         unsigned tag = (unsigned)now.tv_nsec ^ (salt * 2654435761u) ^ ((unsigned)getpid() << 16);
-        snprintf(name, sizeof(name), ".%.*s.%08x.tmp", TEMP_BASE_MAX, dir->name, tag);
+        snprintf(name, sizeof(name), ".%.*s.%ld.%08x.tmp", TEMP_BASE_MAX, dir->name,
+                 (long)getpid(), tag);
         int fd = openat(dir->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd >= 0) {
             *out_name = sl__strdup(name);
@@ -277,6 +279,7 @@ sl_fsio_result_t sl__fsio_write(const sl_confine_t *roots, const char *path, con
     if (r.stage == SL_FSIO_OK && (r.stage = target_kind(&dir, &target, &error)) != SL_FSIO_OK)
         r.error = error ? error : EISDIR;
     if (r.stage == SL_FSIO_OK) {
+        sl__tmplog_sweep_folder(dir.fd); /* what dead runs left here, once per folder */
         error = append ? write_append(&dir, data, len, canceled)
                        : write_replace(&dir, target, data, len, canceled);
         if (error != 0)

@@ -9,7 +9,7 @@
  * or symbolic links say (SL_FSIO_OUTSIDE).
  *
  * A write is atomic unless it appends: the bytes go to a temporary file beside the
- * target ("DIR/.NAME.XXXXXXXX.tmp"), which is fsync'd and renamed over it (keeping the
+ * target ("DIR/.NAME.PID.XXXXXXXX.tmp"), which is fsync'd and renamed over it (keeping the
  * target's permissions), and then the folder is fsync'd; the temporary file, the rename
  * and the folder's fsync all go through the folder's descriptor. Missing folders are
  * created; when the write fails, the temporary file and the folders it created are removed
