@@ -13,6 +13,8 @@
  * recorded output happen in libuv's threadpool; values stay on the loop (the threadpool
  * sees paths and bytes only).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,6 +26,7 @@
 typedef struct file_hash {
     char *path; /* as the kind will open it */
     char *name; /* as the workflow wrote it: the parts' key */
+    bool data;  /* a data path (SL_PARAM_READS_FILE): opened beneath the run's roots */
     char hex[SL_SHA256_HEX_SIZE];
     int rc;
 } file_hash_t;
@@ -31,6 +34,7 @@ typedef struct file_hash {
 typedef struct cache_memo {
     sl_recorder_t *rec;
     sl_task_t *task;          /* while the lookup runs */
+    const sl_confine_t *roots; /* the run's, for data paths (borrowed) */
     size_t step, item;
     bool http;                /* the kind revalidates */
     sl_value_t *parts;        /* the key's parts (with the files' hashes once known) */
@@ -176,6 +180,7 @@ static int note_file(cache_memo_t *m, sl_task_t *task, const char *name, uint32_
     memset(f, 0, sizeof(*f));
     f->name = sl__strdup(name);
     f->path = resolve(task, name, flags);
+    f->data = !(flags & SL_PARAM_READS_SCRIPT);
     m->file_count++;
     return f->name && f->path ? 0 : SL_ENOMEM;
 }
@@ -395,11 +400,24 @@ static void memo_free(cache_memo_t *m)
     sl__free(m);
 }
 
+/* The hash of a data path's file, opened beneath the roots (a path outside hashes as
+ * unreadable: the task then fails with the reason when it runs). */
+static int hash_data_file(const sl_confine_t *roots, const char *path,
+                          char hex[SL_SHA256_HEX_SIZE])
+{
+    int fd = sl__confine_open(roots, path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
+        return fd == -ENOENT ? SL_ENOENT : fd == -SL_CONFINE_OUTSIDE ? SL_EPATH : SL_EIO;
+    return sl__sha256_fd(fd, hex);
+}
+
 static void hash_files_work(uv_work_t *work)
 {
     cache_memo_t *m = work->data;
     for (size_t i = 0; i < m->file_count; i++)
-        m->files[i].rc = sl__sha256_file(m->files[i].path, m->files[i].hex);
+        m->files[i].rc = m->files[i].data
+                             ? hash_data_file(m->roots, m->files[i].path, m->files[i].hex)
+                             : sl__sha256_file(m->files[i].path, m->files[i].hex);
 }
 
 /* The entry's output, and its saved file's hash when it saved one. */
@@ -408,7 +426,7 @@ static void read_entry_work(uv_work_t *work)
     cache_memo_t *m = work->data;
     char err[256];
     if (m->entry->file && m->entry->file_hash)
-        m->saved_rc = sl__sha256_file(m->entry->file, m->saved_hex);
+        m->saved_rc = hash_data_file(m->roots, m->entry->file, m->saved_hex);
     if (m->saved_rc == 0 &&
         sl__store_cache_output(m->rec->store, m->key, &m->recorded, &m->recorded_len, err,
                                sizeof(err)) < 0)
@@ -562,7 +580,7 @@ int sl__host_cache_lookup(void *ud, sl_task_t *task, const sl_value_t *args)
     if (m == NULL)
         return SL_ENOMEM;
     *m = (cache_memo_t){.rec = rec, .task = task, .step = step,
-                        .item = sl__sched_task_item(task)};
+                        .item = sl__sched_task_item(task), .roots = sl__host_roots(task)};
     m->http = strcmp(def->kind->name, "http.get") == 0 ||
               strcmp(def->kind->name, "http.request") == 0;
     char version[256];

@@ -82,6 +82,7 @@ static void make_table(void)
     table.task_retry_after = sl__sched_task_retry_after;
     table.http_request = host_http_request;
     table.http_cancel = sl__io_http_cancel;
+    sl__plugin_file_roots(sl__host_roots); /* file_read/file_write: the task's run's roots */
 }
 
 const sl_host_t *sl__host_table(void)

@@ -71,6 +71,12 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
  * behalf (Lua's sluice.html.select, `pool: true`); NULL when the run has no workers.
  */
 sl_pool_t *sl__host_pool(sl_task_t *task);
+/**
+ * Where the task's data paths may lead (util/confine.h): the run's working directory and
+ * limits.fs.allow, or the process default without services. Borrowed for the run's life;
+ * any thread while the task lives.
+ */
+const sl_confine_t *sl__host_roots(sl_task_t *task);
 /** The registry the task's kinds came from, or NULL. */
 const sl_registry_t *sl__host_registry(sl_task_t *task);
 

@@ -29,6 +29,7 @@ struct sl_services {
     sl_http_client_t *http;  /* made on the first request */
     sl_pool_t *pool;         /* started with a run that has CPU steps, or on first use */
     sl_host_slurm_t *slurm;  /* made with the first task of an `executor: slurm` step */
+    sl_confine_t *roots;     /* where data paths may lead: cwd and limits.fs.allow */
     cpu_job_t *spare_jobs;
     size_t spare_count;
 };
@@ -175,6 +176,23 @@ static bool has_uncached_cpu_steps(const sl_workflow_t *wf)
     return false;
 }
 
+/* The run's roots. A folder of limits.fs.allow the loader saw but that is gone now leaves
+ * the working directory alone (the paths beneath it then fail as outside), with a warning. */
+static int make_roots(sl_services_t *svc)
+{
+    const sl_limits_t *limits = &svc->wf->limits;
+    char err[512];
+    int rc = sl__confine_new((const char *const *)limits->fs_allow, limits->fs_allow_count,
+                             &svc->roots, err, sizeof(err));
+    if (rc == SL_ENOMEM)
+        return rc;
+    if (rc < 0) {
+        SL_LOG(SL_LOG_WARN, NULL, NULL, "%s", err);
+        rc = sl__confine_new(NULL, 0, &svc->roots, err, sizeof(err));
+    }
+    return rc == SL_ENOMEM ? rc : 0; /* no roots at all: data paths fail (cwd unreadable) */
+}
+
 int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
                           const sl_services_opts_t *opts, sl_services_t **out)
 {
@@ -186,6 +204,10 @@ int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
     svc->loop = loop;
     svc->wf = wf;
     svc->registry = opts ? opts->registry : NULL;
+    if (make_roots(svc) < 0) {
+        sl__free(svc);
+        return SL_ENOMEM;
+    }
     const char *exe = opts && opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
     if (exe && (svc->worker_exe = sl__strdup(exe)) == NULL) {
         sl__free(svc);
@@ -247,6 +269,7 @@ void sl__host_services_free(sl_services_t *svc)
         svc->spare_jobs = cj->next_spare;
         sl__free(cj);
     }
+    sl__confine_free(svc->roots);
     sl__free(svc->worker_exe);
     sl__free(svc);
 }
@@ -268,6 +291,7 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
             .per_host = limits->http_per_host,
             .rate = limits->http_rate,
             .robots = limits->http_robots,
+            .roots = svc->roots,
         };
         rc = sl__io_http_new(svc->loop, &http_limits, &svc->http);
         if (rc < 0) {
@@ -283,6 +307,12 @@ sl_pool_t *sl__host_pool(sl_task_t *task)
 {
     sl_services_t *svc = sl__task_services(task);
     return svc ? pool_get(svc) : NULL;
+}
+
+const sl_confine_t *sl__host_roots(sl_task_t *task)
+{
+    sl_services_t *svc = task ? sl__task_services(task) : NULL;
+    return svc && svc->roots ? svc->roots : sl__confine_default();
 }
 
 const sl_registry_t *sl__host_registry(sl_task_t *task)

@@ -324,14 +324,12 @@ void sl__io_http_pump(sl_http_client_t *client)
 void sl__io_http_opened(sl_http_t *req, int error)
 {
     sl_http_client_t *client = req->client;
-    int rc = error ? SL_EIO : sl__io_http_activate(req);
+    char message[1024];
+    int rc = error ? sl__io_save_open_failed(req, error, message, sizeof(message))
+                   : sl__io_http_activate(req);
     if (rc < 0) {
         slot_free(req, false);
-        char message[1024];
-        if (error)
-            snprintf(message, sizeof(message), "%s %s: cannot create a file beside '%s': %s",
-                     req->method, req->url, req->save->path, strerror(error));
-        else
+        if (!error)
             snprintf(message, sizeof(message), "%s %s: cannot start: %s", req->method, req->url,
                      sl_strerror(rc));
         sl__io_http_report(req, rc, NULL, message, -1);

@@ -15,6 +15,7 @@
 #ifndef SL_IO_HTTP_H
 #define SL_IO_HTTP_H
 
+#include "util/confine.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -28,6 +29,8 @@ typedef struct sl_http_limits {
     uint32_t per_host;    /* requests in flight per host; 0 = 32 */
     double rate;          /* requests started per second per host; 0 = unlimited */
     bool robots;          /* obey robots.txt (fetched once per host) */
+    const sl_confine_t *roots; /* where save_to may write (borrowed; NULL: the working
+                                * directory): util/confine.h */
 } sl_http_limits_t;
 
 /**

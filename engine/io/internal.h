@@ -36,6 +36,8 @@ typedef enum {
 /* save_to: the body streams to a temporary file beside the target, renamed on success. */
 typedef struct save {
     char *path;
+    sl_confine_dir_t *dir; /* the target's folder, resolved beneath the roots; NULL until then */
+    char *tmp_name;     /* the temporary file's name in `dir` */
     char *tmp_path;     /* NULL until created */
     uv_file fd;         /* -1 when closed */
     char *filling;      /* curl appends here */
@@ -164,6 +166,8 @@ int sl__io_http_activate(sl_http_t *req);
 void sl__io_http_report(sl_http_t *req, int code, sl_value_t *response, const char *message,
                         int64_t retry_after_ms);
 void sl__io_http_release(sl_http_t *req);
+/* The code and message of a save_to whose temporary file could not be made (`error`). */
+int sl__io_save_open_failed(const sl_http_t *req, int error, char *message, size_t size);
 void sl__io_http_opened(sl_http_t *req, int error);
 
 /* request.c: options in, easy handle set up, response out */

@@ -920,6 +920,10 @@ void sl__io_request_free(sl_http_t *req)
         sl_value_free(req->save->response);
         sl__free(req->save->path);
         sl__free(req->save->tmp_path);
+        sl__free(req->save->tmp_name);
+        if (req->save->dir) /* the target's folder (save.c) */
+            sl__confine_dir_close(req->save->dir);
+        sl__free(req->save->dir);
         sl__free(req->save->filling);
         sl__free(req->save->writing);
         sl__free(req->save);

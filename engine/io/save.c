@@ -1,7 +1,10 @@
 /*
  * save_to: a body streams to a temporary file beside its target and is renamed
  * over it only when the whole transfer succeeded, so a failure never leaves a
- * half-written file. The disk is never touched on the loop thread: the file is
+ * half-written file. The target is a data path: its folder is resolved (and made)
+ * beneath the run's roots (util/confine.h), and the temporary file, the rename and its
+ * removal go through that folder's descriptor, so a symbolic link swapped in cannot
+ * redirect them. A target that is not a regular file (a FIFO, a device) is refused. The disk is never touched on the loop thread: the file is
  * made (folders included) and finished in libuv's threadpool and written with
  * uv_fs_write. At most HTTP_SAVE_BUFFER_MAX bytes wait for the disk; beyond
  * that curl is paused until a write completes.
@@ -12,10 +15,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "io/internal.h"
@@ -25,34 +30,80 @@ static void save_advance(sl_http_t *req);
 
 /* ---- threadpool work ------------------------------------------------------------ */
 
-static int make_dirs(char *path)
+#define TEMP_NAME_ATTEMPTS 64
+
+/* Refuses a target that exists and is not a regular file: renaming over a FIFO or a
+ * device would destroy it. 0, EISDIR, ENODEV, or the errno of the look. */
+static int check_target(const sl_confine_dir_t *dir)
 {
-    for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
-        *p = '\0';
-        int rc = mkdir(path, 0777);
-        int err = errno;
-        *p = '/';
-        if (rc < 0 && err != EEXIST)
-            return err;
+    struct stat st;
+    if (fstatat(dir->fd, dir->name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : errno;
+    return S_ISDIR(st.st_mode) ? EISDIR : S_ISREG(st.st_mode) ? 0 : ENODEV;
+}
+
+/* NAME.part-PID-XXXXXX beside the target (the pid tells the folder sweep whose it is), made in its folder's descriptor; 0 or an errno. */
+static int make_temp(save_t *save)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    static atomic_uint counter;
+    const sl_confine_dir_t *dir = save->dir;
+    for (int attempt = 0; attempt < TEMP_NAME_ATTEMPTS; attempt++) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned salt = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
+        uint64_t tag = (uint64_t)now.tv_nsec ^ ((uint64_t)salt * 2654435761u) ^
+                       ((uint64_t)getpid() << 20);
+        char suffix[7];
+        for (int i = 0; i < 6; i++, tag /= 36)
+            suffix[i] = letters[tag % 36];
+        suffix[6] = '\0';
+        char *name = sl__asprintf("%s.part-%ld-%s", dir->name, (long)getpid(), suffix);
+        if (name == NULL)
+            return ENOMEM;
+        int fd = openat(dir->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            save->fd = fd;
+            save->tmp_name = name;
+            save->tmp_path = sl__asprintf("%s/%s", dir->dir_path, name);
+            if (save->tmp_path == NULL) {
+                unlinkat(dir->fd, name, 0);
+                return ENOMEM; /* open_work closes the descriptor */
+            }
+            sl__tmplog_note(save->tmp_path); /* a crash before the rename leaves it for the sweep */
+            return 0;
+        }
+        int error = errno;
+        sl__free(name);
+        if (error != EEXIST)
+            return error;
     }
-    return 0;
+    return EEXIST;
 }
 
 static void open_work(uv_work_t *work)
 {
     sl_http_t *req = work->data;
     save_t *save = req->save;
-    save->error = make_dirs(save->tmp_path);
-    if (save->error)
-        return;
-    int fd = mkstemp(save->tmp_path);
-    if (fd < 0) {
-        save->error = errno;
+    save->dir = sl__malloc(sizeof(*save->dir));
+    if (save->dir == NULL) {
+        save->error = ENOMEM;
         return;
     }
-    fchmod(fd, 0644); /* mkstemp makes 0600; a download is an ordinary file */
-    sl__tmplog_note(save->tmp_path); /* a crash before the rename leaves it for the sweep */
-    save->fd = fd;
+    int rc = sl__confine_dir(req->client->limits.roots, save->path, true, save->dir);
+    save->error = rc < 0 ? -rc : check_target(save->dir);
+    if (save->error == 0) {
+        sl__tmplog_sweep_folder(save->dir->fd); /* what dead runs left here, once per folder */
+        save->error = make_temp(save);
+    }
+    if (save->error != 0 && save->fd >= 0) {
+        close(save->fd);
+        save->fd = -1;
+        sl__free(save->tmp_name);
+        save->tmp_name = NULL;
+    }
+    if (save->error != 0 && rc == 0 && save->dir->made_count > 0 && save->tmp_name == NULL)
+        sl__confine_unmake(save->dir); /* nothing was made beside the folders: remove them */
 }
 
 static void finish_work(uv_work_t *work)
@@ -64,10 +115,11 @@ static void finish_work(uv_work_t *work)
     if (close(save->fd) < 0 && save->error == 0)
         save->error = errno;
     save->fd = -1;
-    if (save->error == 0 && rename(save->tmp_path, save->path) < 0)
+    if (save->error == 0 && (save->error = check_target(save->dir)) == 0 &&
+        renameat(save->dir->fd, save->tmp_name, save->dir->fd, save->dir->name) < 0)
         save->error = errno;
     if (save->error)
-        unlink(save->tmp_path);
+        unlinkat(save->dir->fd, save->tmp_name, 0);
 }
 
 static void cleanup_work(uv_work_t *work)
@@ -77,7 +129,7 @@ static void cleanup_work(uv_work_t *work)
     if (save->fd >= 0)
         close(save->fd);
     save->fd = -1;
-    unlink(save->tmp_path);
+    unlinkat(save->dir->fd, save->tmp_name, 0);
 }
 
 static void after_work(uv_work_t *work, int status)
@@ -94,6 +146,10 @@ static void after_work(uv_work_t *work, int status)
     if (save->fd < 0 && work->work_cb != open_work) {
         sl__free(save->tmp_path); /* renamed or removed */
         save->tmp_path = NULL;
+    }
+    if (save->fd < 0) {
+        sl__free(save->tmp_name);
+        save->tmp_name = NULL;
     }
     if (work->work_cb == open_work) {
         if (save->error && save->tmp_path) {
@@ -192,17 +248,31 @@ size_t sl__io_save_write(sl_http_t *req, const char *data, size_t len)
 
 int sl__io_save_open(sl_http_t *req)
 {
-    save_t *save = req->save;
-    sl_buf_t b;
-    sl__buf_init(&b, 8192);
-    int rc = sl__buf_addf(&b, "%s.part-XXXXXX", save->path);
-    save->tmp_path = rc == 0 ? sl__buf_take(&b, NULL) : NULL;
-    sl__buf_close(&b);
-    if (save->tmp_path == NULL)
-        return rc < 0 ? rc : SL_ENOMEM;
     req->state = REQ_OPENING;
     queue(req, open_work);
     return 0;
+}
+
+int sl__io_save_open_failed(const sl_http_t *req, int error, char *message, size_t size)
+{
+    const char *path = req->save->path;
+    switch (error) {
+    case SL_CONFINE_OUTSIDE:
+        sl__confine_outside_message(path, message, size);
+        return SL_EPATH;
+    case ENODEV:
+        snprintf(message, size, "%s %s: cannot save to '%s': not a regular file (a FIFO, "
+                 "device or socket)", req->method, req->url, path);
+        return SL_EINVAL;
+    case EISDIR:
+        snprintf(message, size, "%s %s: cannot save to '%s': the path names a folder",
+                 req->method, req->url, path);
+        return SL_EINVAL;
+    default:
+        snprintf(message, size, "%s %s: cannot create a file beside '%s': %s", req->method,
+                 req->url, path, strerror(error));
+        return SL_EIO;
+    }
 }
 
 static void report_failure(sl_http_t *req)

@@ -1,5 +1,6 @@
 /* Workflow sections other than steps: schedule, limits, defaults, retry. */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cron/cron.h"
 #include "loader/internal.h"
@@ -196,9 +197,64 @@ static void limits_slurm(sl_loader_t *ld, const sl_node_t *node)
                                             "got '%s'", value->str);
 }
 
+/* One folder of limits.fs.allow: a non-empty string naming an existing folder (absolute,
+ * or relative to the working directory, as data paths). */
+static void add_allow(sl_loader_t *ld, const sl_node_t *node)
+{
+    sl_limits_t *l = &ld->wf->limits;
+    const char *text;
+    if (!sl__loader_string(ld, node, "allow", &text))
+        return;
+    struct stat st;
+    if (text[0] == '\0' || strlen(text) != node->len) {
+        sl__loader_problem(ld, node->mark, "'allow' expects folder names, got an empty one");
+        return;
+    }
+    bool found = stat(text, &st) == 0;
+    if (!found || !S_ISDIR(st.st_mode)) {
+        sl__loader_problem(ld, node->mark, "'allow' names '%s', which %s", text,
+                           found ? "is not a folder" : "does not exist");
+        return;
+    }
+    char *copy = sl__strdup(text);
+    if (copy == NULL) {
+        sl__loader_fail(ld, SL_ENOMEM);
+        return;
+    }
+    l->fs_allow[l->fs_allow_count] = copy;
+    l->fs_allow_marks[l->fs_allow_count++] = node->mark;
+}
+
+static void limits_fs(sl_loader_t *ld, const sl_node_t *node)
+{
+    static const char *const fields[] = {"allow", NULL};
+    sl_limits_t *l = &ld->wf->limits;
+    if (!expect_map(ld, node, "fs"))
+        return;
+    sl__loader_check_fields(ld, node, fields);
+    const sl_node_t *value;
+    if (!sl__loader_entry(node, "allow", &value))
+        return;
+    if (value->kind != SL_NODE_SEQ) {
+        sl__loader_problem(ld, value->mark, "'allow' expects a list of folders, found %s",
+                           sl__loader_found(value));
+        return;
+    }
+    if (value->count == 0 || l->fs_allow != NULL)
+        return;
+    l->fs_allow = sl__calloc(value->count, sizeof(*l->fs_allow));
+    l->fs_allow_marks = sl__calloc(value->count, sizeof(*l->fs_allow_marks));
+    if (l->fs_allow == NULL || l->fs_allow_marks == NULL) {
+        sl__loader_fail(ld, SL_ENOMEM);
+        return;
+    }
+    for (size_t i = 0; i < value->count; i++)
+        add_allow(ld, value->items[i]);
+}
+
 void sl__loader_limits(sl_loader_t *ld, const sl_node_t *node)
 {
-    static const char *const fields[] = {"http", "cpu", "slurm", NULL};
+    static const char *const fields[] = {"http", "cpu", "slurm", "fs", NULL};
     if (!expect_map(ld, node, "limits"))
         return;
     sl__loader_check_fields(ld, node, fields);
@@ -209,6 +265,8 @@ void sl__loader_limits(sl_loader_t *ld, const sl_node_t *node)
         limits_cpu(ld, value);
     if (sl__loader_entry(node, "slurm", &value))
         limits_slurm(ld, value);
+    if (sl__loader_entry(node, "fs", &value))
+        limits_fs(ld, value);
 }
 
 /* ---- retry and defaults ------------------------------------------------------ */

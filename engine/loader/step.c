@@ -1,11 +1,14 @@
 /* One step: its kind, settings, `with` against the kind's schema, templates, deps. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "loader/internal.h"
+#include "plugin/registry.h"
+#include "util/confine.h"
 #include "util/fingerprint.h"
 
 static const char *const step_fields[] = {
@@ -206,6 +209,28 @@ static void check_required(sl_loader_t *ld, const sl_step_t *step, const sl_node
     }
 }
 
+/*
+ * A literal data path (`path`, `save_to`: no `${{ }}`) that certainly leaves the working
+ * directory and limits.fs.allow, lexically. Symbolic links are the run's to judge.
+ */
+static void check_data_path(sl_loader_t *ld, const sl_param_t *param, const sl_node_t *value)
+{
+    if ((strcmp(param->name, "path") != 0 && strcmp(param->name, "save_to") != 0) ||
+        value->kind != SL_NODE_SCALAR || value->len == 0 || strlen(value->str) != value->len ||
+        sl__loader_has_expr(value, NULL))
+        return;
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return;
+    const sl_limits_t *l = &ld->wf->limits;
+    if (sl__confine_lexically_inside(cwd, (const char *const *)l->fs_allow, l->fs_allow_count,
+                                     value->str))
+        return;
+    char message[PATH_MAX + 128];
+    sl__confine_outside_message(value->str, message, sizeof(message));
+    sl__loader_problem(ld, value->mark, "%s", message);
+}
+
 static void check_params(sl_loader_t *ld, const sl_step_t *step, const sl_node_t *with_key,
                          const sl_node_t *with)
 {
@@ -215,8 +240,10 @@ static void check_params(sl_loader_t *ld, const sl_step_t *step, const sl_node_t
         if (key->kind != SL_NODE_SCALAR)
             continue;
         const sl_param_t *param = find_param(kind, key->str);
-        if (param)
+        if (param) {
             check_param_type(ld, kind, param, with->items[2 * i + 1]);
+            check_data_path(ld, param, with->items[2 * i + 1]);
+        }
         else if (!(kind->flags & SL_KIND_EXTRA_PARAMS))
             check_unknown_param(ld, kind, key);
     }

@@ -37,6 +37,10 @@ void sl__workflow_free(sl_workflow_t *wf)
         sl__free(wf->schedule.cron[i]);
     sl__free(wf->schedule.cron);
     sl__free(wf->schedule.cron_marks);
+    for (size_t i = 0; i < wf->limits.fs_allow_count; i++)
+        sl__free(wf->limits.fs_allow[i]);
+    sl__free(wf->limits.fs_allow);
+    sl__free(wf->limits.fs_allow_marks);
     sl__free(wf->schedule.timezone);
     sl__free(wf->limits.slurm_workdir);
     sl_value_free(wf->vars);

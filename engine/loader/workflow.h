@@ -93,6 +93,9 @@ typedef struct sl_limits {
     uint64_t cpu_memory_bytes; /* 0 = unlimited */
     char *slurm_workdir;       /* limits.slurm.workdir as written; NULL = .sluice/slurm */
     int64_t slurm_poll_ms;     /* limits.slurm.poll; 0 = 1 s */
+    char **fs_allow;           /* limits.fs.allow: folders data paths may use besides cwd */
+    sl_mark_t *fs_allow_marks;
+    size_t fs_allow_count;
 } sl_limits_t;
 
 typedef struct sl_workflow {

@@ -120,6 +120,9 @@ struct lua_task {
     /* The Retry-After of the task's last failed HTTP request (0: none, or a later
      * request succeeded): when the task then fails, the next attempt waits that long. */
     int64_t http_retry_after_ms;
+    /* A data path of the task left the allowed folders (fs.c, io.c): when the task then
+     * fails, it is not retried (the path would leave them again). */
+    bool path_refused;
     /* Threadpool work of the task not yet reported (fs.c, a script read), canceled or not. */
     unsigned work_pending;
     /* The script read this task waits for before it can run (step.c), counted in

@@ -8,13 +8,18 @@
  * temporary file beside the target, which is fsync'd and renamed over it;
  * missing folders are created, and removed again when the write fails. With
  * `append` the bytes are appended in one write() instead.
- * Relative paths are against the working directory (SPEC §2, data paths).
+ * Relative paths are against the working directory (SPEC §2, data paths), and every path
+ * is confined beneath the run's roots (util/confine.h: the working directory and
+ * limits.fs.allow) in safe and unsafe steps alike; one that leaves them raises the
+ * standard message, and the task is not retried.
  */
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include "host/host.h"
 #include "lua/fiber.h"
+#include "plugin/registry.h"
 #include "util/fsio.h"
 #include "sched/task.h"
 
@@ -23,6 +28,7 @@
 typedef struct fs_op {
     fiber_op_t op;
     lua_task_t *owner; /* counts this op in work_pending until it reports */
+    const sl_confine_t *roots; /* the run's (borrowed: the task outlives its work) */
     uv_work_t work;
     bool write;
     bool append;
@@ -32,6 +38,7 @@ typedef struct fs_op {
     int64_t max_bytes;
     atomic_bool canceled; /* set on the loop, read by the work */
     int error;            /* errno of the failure; 0 = none */
+    bool outside;         /* the path leaves the roots */
     const char *cause;    /* static text instead of strerror(error) */
 } fs_op_t;
 
@@ -55,10 +62,11 @@ static void work_cb(uv_work_t *req)
     fs_op_t *op = req->data;
     if (atomic_load(&op->canceled))
         return;
-    sl_fsio_result_t r = op->write
-                             ? sl__fsio_write(op->path, op->data, op->len, op->append,
-                                              &op->canceled)
-                             : sl__fsio_read(op->path, op->max_bytes, &op->data, &op->len);
+    sl_fsio_result_t r =
+        op->write ? sl__fsio_write(op->roots, op->path, op->data, op->len, op->append,
+                                   &op->canceled)
+                  : sl__fsio_read_in(op->roots, op->path, op->max_bytes, &op->data, &op->len);
+    op->outside = r.stage == SL_FSIO_OUTSIDE;
     if (r.stage != SL_FSIO_OK) {
         op->error = r.error ? r.error : EIO;
         op->cause = cause_of(r.stage);
@@ -85,6 +93,13 @@ static void fs_cancel(fiber_op_t *base)
 static int fs_push(lua_State *L, fiber_op_t *base)
 {
     fs_op_t *op = (fs_op_t *)base;
+    if (op->outside) {
+        char message[1024];
+        sl__confine_outside_message(op->path, message, sizeof(message));
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, message);
+        return 2;
+    }
     if (op->error) {
         lua_pushboolean(L, 0);
         lua_pushfstring(L, "cannot %s '%s': %s", op->write ? "write" : "read", op->path,
@@ -108,6 +123,8 @@ static void after_work_cb(uv_work_t *req, int status)
     if (status == UV_ECANCELED && op->error == 0)
         op->error = ECANCELED;
     owner->work_pending--;
+    if (op->outside)
+        owner->path_refused = true; /* an outside path stays outside: no retry */
     bool settle = owner->ending && owner->work_pending == 0;
     sl__fiber_op_done(&op->op); /* an ending task's ops have no fiber: this frees the op */
     if (settle)
@@ -129,6 +146,7 @@ static int fs_start(lua_State *L, fiber_t *f, fs_op_t *op, const char *what)
 {
     op->op.kind = &fs_kind;
     op->work.data = op;
+    op->roots = sl__host_roots(f->lt->task);
     atomic_init(&op->canceled, false);
     int rc = uv_queue_work(sl__lua_host->task_loop(f->lt->task), &op->work, work_cb, after_work_cb);
     if (rc != 0) {

@@ -56,7 +56,9 @@ static void on_http_done(void *ud, int code, sl_value_t *response, const char *m
     h->code = code;
     h->response = response;
     if (h->op.fiber) /* a server's Retry-After holds for the task's next attempt */
-        h->op.fiber->lt->http_retry_after_ms = code < 0 ? retry_after_ms : 0;
+        h->op.fiber->lt->http_retry_after_ms = code < 0 && retry_after_ms > 0 ? retry_after_ms : 0;
+    if (h->op.fiber && code == SL_EPATH) /* save_to left the allowed folders */
+        h->op.fiber->lt->path_refused = true;
     if (code < 0 && h->op.fiber) {
         h->message = sl__strdup(message ? message : sl_strerror(code));
         if (h->message == NULL)

@@ -304,7 +304,7 @@ static void retire(lua_task_t *lt)
 static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *output)
 {
     sl_task_t *task = lt->task;
-    int64_t lt_retry_after_ms = lt->http_retry_after_ms;
+    int64_t lt_retry_after_ms = lt->path_refused ? -1 : lt->http_retry_after_ms;
     if (task)
         sl__lua_host->task_set_data(task, NULL);
     if (lt->turn_timer_inited)
@@ -316,7 +316,7 @@ static void complete(lua_task_t *lt, int code, const char *message, sl_value_t *
     else if (code < 0) {
         /* Only a delay is passed on: a permanent HTTP failure the script caught must not
          * stop the retries of an error it raised itself. */
-        if (lt_retry_after_ms > 0)
+        if (lt_retry_after_ms != 0) /* a delay, or a refused path's "never" */
             sl__lua_host->task_retry_after(task, lt_retry_after_ms);
         sl__lua_host->task_fail(task, code, message);
     }

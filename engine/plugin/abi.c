@@ -7,6 +7,9 @@
  * The file functions are util/fsio.c (which sluice.fs.read/write run too) with the
  * messages file.read and file.write have always printed, so that a plugin forwards `err`
  * as it is. They run on libuv threadpool threads: nothing here touches a value or a task.
+ * Their paths are data paths, confined beneath a root set (util/confine.h): here the
+ * the run's, found through the callback the engine sets (sl__plugin_file_roots: the plugin
+ * layer never calls up), or the working directory in a worker.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -106,6 +109,9 @@ static int failure(sl_fsio_result_t r, const char *verb, const char *path, int64
         snprintf(cause, sizeof(cause), "the path names a folder");
         code = SL_EINVAL;
         break;
+    case SL_FSIO_OUTSIDE:
+        sl__confine_outside_message(path, err, err_size);
+        return SL_EPATH;
     default:
         snprintf(cause, sizeof(cause), "%s", errno_text(r.error, text, sizeof(text)));
         break;
@@ -114,8 +120,8 @@ static int failure(sl_fsio_result_t r, const char *verb, const char *path, int64
     return code;
 }
 
-static int host_file_read(sl_task_t *task, const char *path, int64_t max_bytes, char **data,
-                          size_t *len, char *err, size_t err_size)
+int sl__plugin_file_read(const sl_confine_t *roots, const char *path, int64_t max_bytes,
+                         char **data, size_t *len, char *err, size_t err_size)
 {
     *data = NULL;
     *len = 0;
@@ -123,21 +129,48 @@ static int host_file_read(sl_task_t *task, const char *path, int64_t max_bytes, 
         path_message(err, err_size, "read", path ? path : "", "max_bytes must be >= 0");
         return SL_EINVAL;
     }
-    sl_fsio_result_t r = sl__fsio_read(path, max_bytes, data, len);
+    sl_fsio_result_t r = sl__fsio_read_in(roots, path, max_bytes, data, len);
     return r.stage == SL_FSIO_OK ? 0 : failure(r, "read", path, max_bytes, err, err_size);
+}
+
+int sl__plugin_file_write(const sl_confine_t *roots, const char *path, const char *data,
+                          size_t len, uint32_t flags, sl_cancel_flag_t *canceled, char *err,
+                          size_t err_size)
+{
+    if (path == NULL || (data == NULL && len > 0) || (flags & ~SL_FILE_APPEND) != 0) {
+        path_message(err, err_size, "write", path ? path : "", "invalid arguments");
+        return SL_EINVAL;
+    }
+    sl_fsio_result_t r = sl__fsio_write(roots, path, data ? data : "", len,
+                                        (flags & SL_FILE_APPEND) != 0, canceled);
+    return r.stage == SL_FSIO_OK ? 0 : failure(r, "write", path, 0, err, err_size);
+}
+
+/* Set by the engine (host/host.c); a worker has none and uses the working directory. */
+static const sl_confine_t *(*_Atomic roots_of)(sl_task_t *task);
+
+void sl__plugin_file_roots(const sl_confine_t *(*fn)(sl_task_t *task))
+{
+    roots_of = fn;
+}
+
+static const sl_confine_t *task_roots(sl_task_t *task)
+{
+    const sl_confine_t *(*fn)(sl_task_t *) = roots_of;
+    return fn && task ? fn(task) : NULL;
+}
+
+static int host_file_read(sl_task_t *task, const char *path, int64_t max_bytes, char **data,
+                          size_t *len, char *err, size_t err_size)
+{
+    return sl__plugin_file_read(task_roots(task), path, max_bytes, data, len, err, err_size);
 }
 
 static int host_file_write(sl_task_t *task, const char *path, const char *data, size_t len,
                            uint32_t flags, sl_cancel_flag_t *canceled, char *err,
                            size_t err_size)
 {
-    if (path == NULL || (data == NULL && len > 0) || (flags & ~SL_FILE_APPEND) != 0) {
-        path_message(err, err_size, "write", path ? path : "", "invalid arguments");
-        return SL_EINVAL;
-    }
-    sl_fsio_result_t r =
-        sl__fsio_write(path, data ? data : "", len, (flags & SL_FILE_APPEND) != 0, canceled);
-    return r.stage == SL_FSIO_OK ? 0 : failure(r, "write", path, 0, err, err_size);
+    return sl__plugin_file_write(task_roots(task), path, data, len, flags, canceled, err, err_size);
 }
 
 void sl__plugin_host_init(sl_host_t *host)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "sluice/plugin.h"
+#include "util/confine.h"
 #include "util/util.h"
 
 typedef struct sl_registry sl_registry_t;
@@ -65,5 +66,19 @@ const char *sl__registry_suggest(const sl_registry_t *reg, const char *name);
  * scheduler (host/) or a worker (pool/worker.c).
  */
 void sl__plugin_host_init(sl_host_t *host);
+
+/**
+ * The host table's file_read and file_write (sluice/plugin.h) with the data path resolved
+ * beneath `roots` (borrowed; NULL: the working directory): a path that leaves them fails
+ * with SL_EPATH and sl__confine_outside_message's text. Threadpool threads, as the table's.
+ */
+/** How the table's file functions find a task's roots (the engine's host sets it once,
+ *  before any task runs; without it they use the working directory). */
+void sl__plugin_file_roots(const sl_confine_t *(*fn)(sl_task_t *task));
+int sl__plugin_file_read(const sl_confine_t *roots, const char *path, int64_t max_bytes,
+                         char **data, size_t *len, char *err, size_t err_size);
+int sl__plugin_file_write(const sl_confine_t *roots, const char *path, const char *data,
+                          size_t len, uint32_t flags, sl_cancel_flag_t *canceled, char *err,
+                          size_t err_size);
 
 #endif

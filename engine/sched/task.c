@@ -164,7 +164,8 @@ static void attempt_failed(sl_run_t *run, step_rt_t *step, size_t item, const it
 {
     const sl_retry_t *retry = &step->def->retry;
     uint32_t attempt = end->attempts;
-    if (attempt >= retry->attempts || run->stopping || retry_after_ms < 0) {
+    /* A path outside the allowed folders stays outside: never retried. */
+    if (attempt >= retry->attempts || run->stopping || retry_after_ms < 0 || code == SL_EPATH) {
         sl__sched_item_failed(step, item, code, message, end);
         return;
     }

@@ -17,6 +17,7 @@
 #define WRITE_CHUNK ((size_t)1 << 20) /* a cancelable write checks between chunks */
 #define TEMP_NAME_ATTEMPTS 64         /* temporary names tried before giving up on EEXIST */
 #define TEMP_BASE_MAX 100             /* longest part of the target's name in a temporary one */
+/* The name: ".NAME.PID.XXXXXXXX.tmp", the pid telling the folder sweep whose it is. */
 
 static sl_fsio_result_t failed(sl_fsio_stage_t stage, int error)
 {
@@ -73,15 +74,9 @@ static sl_fsio_result_t read_fd(int fd, size_t size_hint, int64_t max_bytes, cha
     return failed(SL_FSIO_OK, 0);
 }
 
-sl_fsio_result_t sl__fsio_read(const char *path, int64_t max_bytes, char **data, size_t *len)
+/* Reads the open `fd` (closed here) as a regular file of at most max_bytes. */
+static sl_fsio_result_t read_open(int fd, int64_t max_bytes, char **data, size_t *len)
 {
-    *data = NULL;
-    *len = 0;
-    /* O_NONBLOCK: opening a FIFO nobody writes to must not park a threadpool thread (the
-     * process could not exit); such files are refused below anyway. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return failed(SL_FSIO_IO, errno);
     struct stat st;
     sl_fsio_result_t r;
     if (fstat(fd, &st) != 0)
@@ -96,6 +91,31 @@ sl_fsio_result_t sl__fsio_read(const char *path, int64_t max_bytes, char **data,
         r = read_fd(fd, (size_t)st.st_size, max_bytes, data, len);
     close(fd);
     return r;
+}
+
+sl_fsio_result_t sl__fsio_read(const char *path, int64_t max_bytes, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    /* O_NONBLOCK: opening a FIFO nobody writes to must not park a threadpool thread (the
+     * process could not exit); such files are refused below anyway. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return failed(SL_FSIO_IO, errno);
+    return read_open(fd, max_bytes, data, len);
+}
+
+sl_fsio_result_t sl__fsio_read_in(const sl_confine_t *roots, const char *path,
+                                  int64_t max_bytes, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    int fd = sl__confine_open(roots, path, O_RDONLY | O_NONBLOCK);
+    if (fd == -SL_CONFINE_OUTSIDE)
+        return failed(SL_FSIO_OUTSIDE, SL_CONFINE_OUTSIDE);
+    if (fd < 0)
+        return failed(SL_FSIO_IO, -fd);
+    return read_open(fd, max_bytes, data, len);
 }
 
 /* ---- writing --------------------------------------------------------------------------- */
@@ -117,98 +137,51 @@ static int write_all(int fd, const char *buf, size_t len, atomic_bool *canceled)
     return 0;
 }
 
-/* Creates the missing folders of `dir` (a writable copy of the target's folder, modified
- * and restored). *created_from becomes the length of the first folder this call made (0
- * if none), for remove_created. */
-static sl_fsio_result_t make_parents(char *dir, size_t *created_from)
-{
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return failed(SL_FSIO_OK, 0);
-    size_t len = strlen(dir);
-    for (size_t i = 1; i <= len; i++) {
-        if ((i < len && dir[i] != '/') || dir[i - 1] == '/')
-            continue;
-        char saved = dir[i];
-        dir[i] = '\0';
-        int rc = mkdir(dir, 0777), error = errno;
-        if (rc == 0 && *created_from == 0)
-            *created_from = i;
-        if (rc != 0 && stat(dir, &st) == 0) {
-            rc = S_ISDIR(st.st_mode) ? 0 : -1;
-            error = ENOTDIR;
-        }
-        dir[i] = saved;
-        if (rc != 0) {
-            sl_fsio_result_t r =
-                failed(error == ENOTDIR ? SL_FSIO_NOT_DIR : SL_FSIO_MKDIR, error);
-            r.folder_len = i;
-            return r;
-        }
-    }
-    return failed(SL_FSIO_OK, 0);
-}
-
-/* Removes the folders make_parents created, deepest first. */
-static void remove_created(char *dir, size_t created_from)
-{
-    size_t len = strlen(dir);
-    if (created_from == 0)
-        return;
-    while (len >= created_from) {
-        dir[len] = '\0';
-        rmdir(dir);
-        while (len > 0 && dir[len - 1] != '/')
-            len--;
-        while (len > 0 && dir[len - 1] == '/')
-            len--;
-        if (len == 0)
-            break;
-    }
-}
-
-/* Opens a new temporary file beside the target; its fd, or -errno. */
-static int open_temp(const char *dir, const char *base, char **out_name)
+/* Opens a new temporary file in the folder `dir` beside the target; its fd, or -errno.
+ * Its name is noted in the temporary-file log, so a crash leaves it for the sweep. */
+static int open_temp(const sl_confine_dir_t *dir, char **out_name)
 {
     static atomic_uint counter;
-    size_t size = strlen(dir) + TEMP_BASE_MAX + 32;
-    char *name = sl__malloc(size);
-    if (name == NULL)
-        return -ENOMEM;
+    char name[TEMP_BASE_MAX + 48];
     for (int attempt = 0; attempt < TEMP_NAME_ATTEMPTS; attempt++) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         unsigned salt = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
         unsigned tag = (unsigned)now.tv_nsec ^ (salt * 2654435761u) ^ ((unsigned)getpid() << 16);
-        snprintf(name, size, "%s/.%.*s.%08x.tmp", dir, TEMP_BASE_MAX, base, tag);
-        int fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        snprintf(name, sizeof(name), ".%.*s.%ld.%08x.tmp", TEMP_BASE_MAX, dir->name,
+                 (long)getpid(), tag);
+        int fd = openat(dir->fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd >= 0) {
-            sl__tmplog_note(name); /* a crash before the rename leaves it for the sweep */
-            *out_name = name;
+            *out_name = sl__strdup(name);
+            char *logged = sl__asprintf("%s/%s", dir->dir_path, name);
+            if (logged)
+                sl__tmplog_note(logged);
+            sl__free(logged);
+            if (*out_name == NULL) {
+                close(fd);
+                unlinkat(dir->fd, name, 0);
+                return -ENOMEM;
+            }
             return fd;
         }
-        if (errno != EEXIST) {
-            int error = errno;
-            sl__free(name);
-            return -error;
-        }
+        if (errno != EEXIST)
+            return -errno;
     }
-    sl__free(name);
     return -EEXIST;
 }
 
-/* Temporary file, write, fsync, rename; the temporary file never survives a failure.
- * 0 or an errno. */
-static int write_replace(const char *path, const char *dir, const char *base, const char *data,
+/* Temporary file, write, fsync, rename, all in the folder's descriptor; the temporary file
+ * never survives a failure. `target` is what is at the path now (mode 0: nothing). 0 or an
+ * errno. */
+static int write_replace(const sl_confine_dir_t *dir, mode_t target, const char *data,
                          size_t len, atomic_bool *canceled)
 {
     char *temp = NULL;
-    int fd = open_temp(dir, base, &temp);
+    int fd = open_temp(dir, &temp);
     if (fd < 0)
         return -fd;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-        fchmod(fd, st.st_mode & 07777); /* keep the target's permissions */
+    if (S_ISREG(target))
+        fchmod(fd, target & 07777); /* keep the target's permissions */
     int error = write_all(fd, data, len, canceled);
     if (error == 0 && fsync(fd) != 0)
         error = errno;
@@ -216,12 +189,12 @@ static int write_replace(const char *path, const char *dir, const char *base, co
         error = errno;
     if (error == 0 && canceled != NULL && atomic_load(canceled))
         error = ECANCELED; /* the task went away: the target stays as it was */
-    if (error == 0 && rename(temp, path) != 0)
+    if (error == 0 && renameat(dir->fd, temp, dir->fd, dir->name) != 0)
         error = errno;
     if (error != 0) {
-        unlink(temp);
+        unlinkat(dir->fd, temp, 0);
     } else {
-        int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int dir_fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dir_fd >= 0) {
             fsync(dir_fd); /* makes the rename durable; best effort */
             close(dir_fd);
@@ -231,45 +204,89 @@ static int write_replace(const char *path, const char *dir, const char *base, co
     return error;
 }
 
-static int write_append(const char *path, const char *data, size_t len, atomic_bool *canceled)
+/* One write() at the end; a failure cuts the file back to where it ended. */
+static int write_append(const sl_confine_dir_t *dir, const char *data, size_t len,
+                        atomic_bool *canceled)
 {
     if (canceled != NULL && atomic_load(canceled))
         return ECANCELED;
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0666);
+    int fd = openat(dir->fd, dir->name,
+                    O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0666);
     if (fd < 0)
         return errno;
     struct stat st;
     int error = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? ENODEV : 0;
-    if (error == 0) /* not to a FIFO or device: that is not what a file write is for */
+    if (error == 0) { /* not to a FIFO or device: that is not what a file write is for */
         error = write_all(fd, data, len, NULL); /* one write() call: lines do not interleave */
+        if (error != 0) { /* the cut is best effort: the write's error is the one to tell */
+            int cut = ftruncate(fd, st.st_size);
+            (void)cut;
+        }
+    }
     if (close(fd) != 0 && error == 0)
         error = errno;
     return error;
 }
 
-sl_fsio_result_t sl__fsio_write(const char *path, const char *data, size_t len, bool append,
-                                atomic_bool *canceled)
+/* What is at the target now: 0 for nothing, else its mode; or a refusal. */
+static sl_fsio_stage_t target_kind(const sl_confine_dir_t *dir, mode_t *mode, int *error)
 {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash != NULL ? slash + 1 : path;
-    if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-        return failed(SL_FSIO_NO_NAME, EISDIR);
-    size_t dir_len = slash == NULL || slash == path ? 1 : (size_t)(slash - path);
-    char *dir = sl__malloc(dir_len + 1);
-    if (dir == NULL)
-        return failed(SL_FSIO_IO, ENOMEM);
-    memcpy(dir, slash == NULL ? "." : path, dir_len);
-    dir[dir_len] = '\0';
-    size_t created_from = 0;
-    sl_fsio_result_t r = make_parents(dir, &created_from);
+    struct stat st;
+    *mode = 0;
+    *error = 0;
+    if (fstatat(dir->fd, dir->name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        *error = errno == ENOENT ? 0 : errno;
+        return *error ? SL_FSIO_IO : SL_FSIO_OK;
+    }
+    *mode = st.st_mode;
+    if (S_ISDIR(st.st_mode)) {
+        *error = EISDIR;
+        return SL_FSIO_IO; /* "Is a directory", as the rename would have said */
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *error = EINVAL;
+        return SL_FSIO_SPECIAL; /* never renamed over: a FIFO or device stays what it is */
+    }
+    return SL_FSIO_OK;
+}
+
+/* The result of a failed resolution. */
+static sl_fsio_result_t resolve_failed(int rc, const sl_confine_dir_t *dir)
+{
+    sl_fsio_result_t r = failed(SL_FSIO_IO, -rc);
+    if (rc == -ENOMEM)
+        return r;
+    if (rc == -SL_CONFINE_OUTSIDE)
+        r.stage = SL_FSIO_OUTSIDE;
+    else if (rc == -EISDIR)
+        r.stage = SL_FSIO_NO_NAME;
+    else if (rc == -ENOTDIR && dir->folder_len > 0)
+        r.stage = SL_FSIO_NOT_DIR;
+    else if (dir->folder_len > 0)
+        r.stage = SL_FSIO_MKDIR;
+    r.folder_len = dir->folder_len;
+    return r;
+}
+
+sl_fsio_result_t sl__fsio_write(const sl_confine_t *roots, const char *path, const char *data,
+                                size_t len, bool append, atomic_bool *canceled)
+{
+    sl_confine_dir_t dir;
+    int rc = sl__confine_dir(roots, path, true, &dir);
+    sl_fsio_result_t r = rc < 0 ? resolve_failed(rc, &dir) : failed(SL_FSIO_OK, 0);
+    mode_t target = 0;
+    int error = 0;
+    if (r.stage == SL_FSIO_OK && (r.stage = target_kind(&dir, &target, &error)) != SL_FSIO_OK)
+        r.error = error ? error : EISDIR;
     if (r.stage == SL_FSIO_OK) {
-        int error = append ? write_append(path, data, len, canceled)
-                           : write_replace(path, dir, base, data, len, canceled);
+        sl__tmplog_sweep_folder(dir.fd); /* what dead runs left here, once per folder */
+        error = append ? write_append(&dir, data, len, canceled)
+                       : write_replace(&dir, target, data, len, canceled);
         if (error != 0)
             r = failed(SL_FSIO_IO, error);
     }
     if (r.stage != SL_FSIO_OK)
-        remove_created(dir, created_from);
-    sl__free(dir);
+        sl__confine_unmake(&dir);
+    sl__confine_dir_close(&dir);
     return r;
 }

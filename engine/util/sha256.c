@@ -231,6 +231,11 @@ int sl__sha256_file(const char *path, char hex[SL_SHA256_HEX_SIZE])
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? SL_ENOENT : SL_EIO;
+    return sl__sha256_fd(fd, hex);
+}
+
+int sl__sha256_fd(int fd, char hex[SL_SHA256_HEX_SIZE])
+{
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);

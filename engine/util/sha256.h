@@ -36,5 +36,8 @@ bool sl__sha256_portable(bool on);
 /** The hex digest of the regular file `path`, read whole (blocking: not on the loop).
  *  Returns SL_ENOENT, or SL_EIO (unreadable, or not a regular file). */
 int sl__sha256_file(const char *path, char hex[SL_SHA256_HEX_SIZE]);
+/** The same for the open descriptor `fd`, which it closes (a data path opened beneath its
+ *  roots, util/confine.h). */
+int sl__sha256_fd(int fd, char hex[SL_SHA256_HEX_SIZE]);
 
 #endif

@@ -1,7 +1,11 @@
 /* The temporary-file log of a process, and the sweep of dead processes' logs. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -55,7 +59,7 @@ void sl__tmplog_close(void)
     log_fd = -1;
 }
 
-/* Only what sluice names its temporary files: PATH.part-XXXXXX, DIR/.NAME.XXXXXXXX.tmp. */
+/* Only what sluice names its temporary files: PATH.part-[PID-]XXXXXX, DIR/.NAME.[PID.]XXXXXXXX.tmp. */
 static bool looks_temporary(const char *path)
 {
     const char *base = strrchr(path, '/');
@@ -105,6 +109,102 @@ int sl__tmplog_sweep(const char *dir)
         int n = snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
         if (n > 0 && (size_t)n < sizeof(file) && strcmp(file, log_path) != 0)
             removed += sweep_log(file);
+    }
+    closedir(d);
+    return removed;
+}
+
+/* ---- folders: temporary files of dead processes, by the pid in their names ------------ */
+
+/* The pid in `text` up to `end` (decimal, 1 to 9 digits), or 0. */
+static long pid_in(const char *text, const char *end)
+{
+    long pid = 0;
+    if (end - text < 1 || end - text > 9)
+        return 0;
+    for (const char *p = text; p < end; p++) {
+        if (!isdigit((unsigned char)*p))
+            return 0;
+        pid = pid * 10 + (*p - '0');
+    }
+    return pid;
+}
+
+/* The maker's pid of a temporary file's name, or 0 for any other name. */
+static long temp_owner(const char *name)
+{
+    size_t len = strlen(name);
+    if (name[0] == '.' && len > 15 && strcmp(name + len - 4, ".tmp") == 0) {
+        const char *tag = name + len - 13; /* ".PID.XXXXXXXX.tmp": the tag's dot */
+        if (*tag != '.')
+            return 0;
+        for (const char *p = tag + 1; p < name + len - 4; p++)
+            if (!isxdigit((unsigned char)*p))
+                return 0;
+        const char *start = tag;
+        while (start > name + 1 && start[-1] != '.')
+            start--;
+        return start > name + 1 ? pid_in(start, tag) : 0;
+    }
+    const char *part = NULL;
+    for (const char *p = strstr(name, ".part-"); p; p = strstr(p + 1, ".part-"))
+        part = p;
+    if (part == NULL)
+        return 0;
+    const char *pid = part + 6, *dash = strchr(pid, '-');
+    if (dash == NULL || strlen(dash + 1) != 6)
+        return 0;
+    for (const char *p = dash + 1; *p; p++)
+        if (!isalnum((unsigned char)*p))
+            return 0;
+    return pid_in(pid, dash);
+}
+
+/* Whether the folder is new to this process (then remembered). */
+static bool first_visit(int dir_fd)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct { dev_t dev; ino_t ino; } seen[SL_TMPLOG_FOLDERS_MAX];
+    static size_t seen_count;
+    struct stat st;
+    if (fstat(dir_fd, &st) != 0)
+        return false;
+    bool fresh = true;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; fresh && i < seen_count; i++)
+        fresh = !(seen[i].dev == st.st_dev && seen[i].ino == st.st_ino);
+    if (fresh && seen_count == SL_TMPLOG_FOLDERS_MAX)
+        fresh = false; /* bounded: past this many folders, only the state folder's sweep */
+    if (fresh) {
+        seen[seen_count].dev = st.st_dev;
+        seen[seen_count++].ino = st.st_ino;
+    }
+    pthread_mutex_unlock(&lock);
+    return fresh;
+}
+
+int sl__tmplog_sweep_folder(int dir_fd)
+{
+    if (!first_visit(dir_fd))
+        return 0;
+    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    int removed = 0;
+    long self = (long)getpid();
+    struct dirent *e;
+    for (size_t n = 0; n < SL_TMPLOG_SCAN_MAX && (e = readdir(d)) != NULL; n++) {
+        long owner = temp_owner(e->d_name);
+        struct stat st;
+        if (owner <= 0 || owner == self || kill((pid_t)owner, 0) == 0 || errno != ESRCH)
+            continue; /* not ours, ours, or alive (EPERM: alive, someone else's) */
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && unlinkat(dirfd(d), e->d_name, 0) == 0)
+            removed++;
     }
     closedir(d);
     return removed;

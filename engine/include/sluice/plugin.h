@@ -75,7 +75,8 @@ extern "C" {
     X(ESYS, -14, "system call failed")                            \
     X(EINTERNAL, -15, "internal error")                           \
     X(EEXIST, -16, "already exists")                              \
-    X(EPROCESS, -17, "process exited with an error")
+    X(EPROCESS, -17, "process exited with an error")              \
+    X(EPATH, -18, "path outside the allowed folders")
 
 typedef enum sl_errno {
 #define SL_ERRNO_ENUM_(name, code, text) SL_##name = code,
@@ -330,10 +331,13 @@ typedef struct sl_host {
      * libuv threadpool thread (the work function of uv_queue_work), never on the
      * loop; thread-safe, and it touches no value. `task` is the task the read is for,
      * which must not complete before this returns (complete it in the after-work
-     * callback); it is unused today and is where a data path will be resolved beneath
-     * the run's allowed folders (SPEC §2), so read every data path through here.
-     * `path` is relative to the working directory unless absolute; a FIFO is never
-     * waited on. Errors: SL_EINVAL (`max_bytes` < 0; a FIFO, device or socket),
+     * callback): the data path is resolved beneath its run's allowed folders (the
+     * working directory and limits.fs.allow, SPEC §2), so read every data path
+     * through here. `path` is relative to the working directory unless absolute; a
+     * FIFO is never waited on. Errors: SL_EPATH (the path leaves the allowed
+     * folders: "path 'P' is outside the working directory (add a folder to
+     * limits.fs.allow to permit it)"; never retried), SL_EINVAL (`max_bytes` < 0; a
+     * FIFO, device or socket),
      * SL_ELIMIT (larger than `max_bytes`), SL_ENOENT, SL_ENOMEM, SL_EIO; `err` then
      * holds the whole message, e.g. "cannot read 'in.txt': No such file or
      * directory", and *data is NULL.
@@ -348,8 +352,11 @@ typedef struct sl_host {
      * is as it was. An append is one write() call, so appended lines do not
      * interleave. With `canceled` (may be NULL) the write goes in 1 MiB chunks and
      * stops with SL_ECANCELED once it is set, leaving the target as it was.
-     * Blocking and thread-safe like file_read, with the same `task` rule; `data` is
-     * the caller's and only read. Errors: SL_EINVAL (the path names a folder),
+     * A target that exists and is not a regular file (a FIFO, a device) is refused
+     * (SL_EINVAL), never replaced; a failed append is cut back to the previous length.
+     * Blocking and thread-safe like file_read, with the same `task` rule and the same
+     * confinement (SL_EPATH); `data` is the caller's and only read. Errors: SL_EINVAL
+     * (the path names a folder),
      * SL_ECANCELED, SL_ENOENT, SL_EEXIST, SL_ENOMEM, SL_EIO, with the whole message
      * in `err` ("cannot write 'out/x': 'out' is not a folder").
      */
