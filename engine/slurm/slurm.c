@@ -307,27 +307,67 @@ static void write_fsio_error(write_work_t *w, const char *path, sl_fsio_result_t
                                                                : "not a file path");
 }
 
+/* Threadpool: makes the work directory's folders (the engine's own path, named by the
+ * workflow's limits.slurm, not by data) and a root set holding it, so that the confined
+ * atomic write of util/fsio may write there even when it lies outside the working
+ * directory. */
+static int open_workdir(const sl_slurm_t *s, sl_confine_t **roots, write_work_t *w)
+{
+    char path[4096];
+    int n = snprintf(path, sizeof(path), "%s", s->dir);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        snprintf(w->error, sizeof(w->error), "work directory path too long: %s", s->dir);
+        return -1;
+    }
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            snprintf(w->error, sizeof(w->error), "cannot make %s: %s", path, strerror(errno));
+            return -1;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    const char *allow[] = {s->workdir};
+    char err[512];
+    if (sl__confine_new(allow, 1, roots, err, sizeof(err)) < 0) {
+        snprintf(w->error, sizeof(w->error), "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Threadpool: the array's input files and script, each written atomically. */
 static void write_files(uv_work_t *req)
 {
     write_work_t *w = req->data;
     sl_slurm_sub_t *sub = w->sub;
     const sl_slurm_t *s = sub->s;
+    sl_confine_t *roots;
+    if (open_workdir(s, &roots, w) < 0)
+        return;
     char path[4096];
     for (uint32_t i = 0; i < sub->count; i++) {
         sl_slurm_elem_t *e = &sub->elems[i];
         snprintf(path, sizeof(path), "%s/e%u.in", s->dir, e->index);
         sl_fsio_result_t r =
-            sl__fsio_write(path, (const char *)e->input, e->input_len, false, NULL);
+            sl__fsio_write(roots, path, (const char *)e->input, e->input_len, false, NULL);
         if (r.stage != SL_FSIO_OK) {
             write_fsio_error(w, path, r);
+            sl__confine_free(roots);
             return;
         }
     }
     snprintf(path, sizeof(path), "%s/s%u.sh", s->dir, sub->base);
-    sl_fsio_result_t r = sl__fsio_write(path, sub->script, strlen(sub->script), false, NULL);
+    sl_fsio_result_t r =
+        sl__fsio_write(roots, path, sub->script, strlen(sub->script), false, NULL);
     if (r.stage != SL_FSIO_OK)
         write_fsio_error(w, path, r);
+    sl__confine_free(roots);
 }
 
 static void sub_fail(sl_slurm_sub_t *sub, const char *message)
