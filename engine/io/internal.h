@@ -146,6 +146,10 @@ struct sl_http_client {
     int handles_open;
     bool closing;
     sl_http_stats_t stats;
+    /* transport.c */
+    char *ca_file;             /* the CA bundle curl trusts; NULL = the system store */
+    const char *ca_from;       /* where ca_file came from, for messages */
+    char *proxy;               /* limits.http.proxy; NULL = curl reads the variables */
 };
 
 /* http.c */
@@ -169,6 +173,21 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
 sl_value_t *sl__io_request_response(sl_http_t *req);
 void sl__io_request_finish(sl_http_t *req);
 void sl__io_request_free(sl_http_t *req);
+
+/* transport.c: TLS, HTTP version and proxy of a request, and what their failures mean */
+int sl__io_transport_init(sl_http_client_t *client, const sl_http_limits_t *limits);
+void sl__io_transport_free(sl_http_client_t *client);
+void sl__io_transport_setup(sl_http_t *req, CURL *easy);
+/** A cause for a failed transfer curl's words do not make clear (a certificate, a CA
+ *  file, a proxy); false to keep curl's. */
+bool sl__io_transport_cause(const sl_http_t *req, const char *detail, char *cause,
+                            size_t size);
+/** Appends " (via proxy URL)" to a failure's cause when a proxy carried the request. */
+void sl__io_transport_via(const sl_http_t *req, char *cause, size_t size);
+/** Masks every proxy credential in `message` (in place). */
+void sl__io_transport_mask(const sl_http_t *req, char *message, size_t size);
+/** Counts the finished transfer's new connections and protocol version. */
+void sl__io_transport_count(sl_http_t *req);
 
 /* hosts.c */
 int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req);

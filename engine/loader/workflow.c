@@ -38,6 +38,8 @@ void sl__workflow_free(sl_workflow_t *wf)
     sl__free(wf->schedule.cron);
     sl__free(wf->schedule.cron_marks);
     sl__free(wf->schedule.timezone);
+    sl__free(wf->limits.http_ca_file);
+    sl__free(wf->limits.http_proxy);
     sl_value_free(wf->vars);
     sl__free(wf->path);
     sl__free(wf->dir);
