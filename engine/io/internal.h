@@ -120,6 +120,7 @@ struct host {
     uint64_t next_start_ns;
     uv_timer_t *rate_timer;    /* made when the rate first holds a request back */
     uint8_t robots_state;      /* robots_state_t */
+    bool h2c_started;          /* a prior-knowledge transfer was started (transport.c) */
     robots_t *robots;
 };
 

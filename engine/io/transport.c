@@ -45,6 +45,25 @@ void sl__io_transport_free(sl_http_client_t *client)
     client->proxy = client->ca_file = NULL;
 }
 
+/*
+ * h2c. libcurl before 8.0 breaks a connection it reuses for a prior-knowledge transfer
+ * ("Error in the HTTP2 framing layer": curl issue 10634). There, only a host's first
+ * transfer asks for prior knowledge; the others ask for HTTP/2 plainly, which on the
+ * HTTP/2 connection they wait for (PIPEWAIT) is the same. A failure starts over with
+ * prior knowledge, in case a new connection had to be made and the server wants it.
+ */
+static long h2c_version(sl_http_t *req)
+{
+    static int modern = -1;
+    if (modern < 0)
+        modern = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+    if (modern || !req->host->h2c_started) {
+        req->host->h2c_started = true;
+        return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    }
+    return CURL_HTTP_VERSION_2_0;
+}
+
 void sl__io_transport_setup(sl_http_t *req, CURL *e)
 {
     sl_http_client_t *client = req->client;
@@ -53,9 +72,9 @@ void sl__io_transport_setup(sl_http_t *req, CURL *e)
         curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
     }
     bool tls = strncmp(req->url, "https:", 6) == 0;
-    long version = tls                  ? CURL_HTTP_VERSION_2TLS
-                   : client->limits.h2c ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-                                        : CURL_HTTP_VERSION_1_1;
+    long version = tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1;
+    if (!tls && client->limits.h2c)
+        version = h2c_version(req);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
     /* HTTP/2 may be coming: wait for a stream on a connection being set up rather than
      * open another. (Over HTTP/1.1 this would only delay.) */
@@ -218,6 +237,9 @@ void sl__io_transport_mask(const sl_http_t *req, char *message, size_t size)
 static const char *verify_words(long verify, const char *detail, bool *unknown_ca)
 {
     *unknown_ca = false;
+    /* curl checks the name itself, after OpenSSL's verification passed */
+    if (strstr(detail, "subject name") || strstr(detail, "does not match"))
+        return "does not match the host name";
     switch (verify) {
     case 9:
         return "is not valid yet";
@@ -242,10 +264,6 @@ static const char *verify_words(long verify, const char *detail, bool *unknown_c
     case 62:
     case 64:
         return "does not match the host name";
-    case 0: /* curl checks the name itself, after OpenSSL's verification passed */
-        if (strstr(detail, "name") || strstr(detail, "match"))
-            return "does not match the host name";
-        return "failed verification";
     default:
         return "failed verification";
     }
@@ -326,6 +344,8 @@ void sl__io_transport_via(const sl_http_t *req, char *cause, size_t size)
 
 void sl__io_transport_count(sl_http_t *req)
 {
+    if (req->client->limits.h2c && req->result != CURLE_OK && req->host)
+        req->host->h2c_started = false; /* the next one makes sure of a connection */
     sl_http_stats_t *stats = &req->client->stats;
     long connects = 0, version = 0;
     curl_easy_getinfo(req->easy, CURLINFO_NUM_CONNECTS, &connects);

@@ -153,7 +153,7 @@ static void http_proxy(sl_loader_t *ld, const sl_node_t *value)
     while (proxy_schemes[k] && strncmp(text, proxy_schemes[k], strlen(proxy_schemes[k])) != 0)
         k++;
     const char *rest = proxy_schemes[k] ? text + strlen(proxy_schemes[k]) : "";
-    if (*rest == '\0' || *rest == '/' || strpbrk(rest, " \t\r\n")) {
+    if (*rest == '\0' || *rest == '/' || strpbrk(rest, "\r\n")) {
         /* The value is not echoed: it may hold a password. */
         sl__loader_problem(ld, value->mark, "'proxy' expects an http://, https://, socks5:// "
                                             "or socks5h:// URL such as http://127.0.0.1:3128");
