@@ -109,7 +109,7 @@ check '(( $(log_of "$TLS_PORT" | cut -d" " -f3 | sort -u | wc -l) >= 10 ))'
 check 'grep -q "http: 100 requests, 0 failed, .*, $(log_of "$TLS_PORT" | cut -d" " -f3 | sort -u | wc -l) connections (HTTP/2: 100)" streams.out'
 
 # HTTP/1.1 servers still work, over TLS and cleartext: one connection per request in flight,
-# and TLS sessions resumed from the first connection's (the curl share).
+# and TLS sessions resumed from earlier connections' (kept in the curl share).
 cat > h11.yaml <<EOF
 limits: { http: { ca_file: $TLS_CA, per_host: 8 } }
 steps:
@@ -129,7 +129,9 @@ run h11; check '[[ $status == 0 ]]'
 check '[[ $(log_of "$TLS11_PORT" | grep -c " HTTP/1.1 [0-9]* 200 ") == 9 ]]'
 check '[[ $(log_of "$PLAIN_PORT" | grep -c " HTTP/1.1 [0-9]* 200 ") == 8 ]]'
 check '[[ $(log_of "$TLS11_PORT" | cut -d" " -f3 | sort -u | wc -l) == 8 ]]'
-check '(( $(log_of "$TLS11_PORT" | grep -c " r$") >= 7 ))'
+# (TLS 1.3 tickets are meant for one use: curl resumes with the latest it holds, so some
+# of the 7 connections opened at once resume and others make full handshakes.)
+check '(( $(log_of "$TLS11_PORT" | grep -c " r$") >= 1 ))'
 check 'grep -q "(HTTP/1.1: 17)" h11.out'
 
 # ---- proxies -------------------------------------------------------------------------
