@@ -108,8 +108,8 @@ static void http_ca_file(sl_loader_t *ld, const sl_node_t *value)
     }
     sl_buf_t b;
     sl__buf_init(&b, 1 << 20);
-    int rc = text[0] == '/' ? sl__buf_addf(&b, "%s", text)
-                            : sl__buf_addf(&b, "%s/%s", ld->wf->dir, text);
+    bool as_is = text[0] == '/' || strcmp(ld->wf->dir, ".") == 0;
+    int rc = as_is ? sl__buf_addf(&b, "%s", text) : sl__buf_addf(&b, "%s/%s", ld->wf->dir, text);
     char *path = rc == 0 ? sl__buf_take(&b, NULL) : NULL;
     sl__buf_close(&b);
     if (path == NULL) {
