@@ -269,8 +269,7 @@ static const char *verify_words(long verify, const char *detail, bool *unknown_c
     }
 }
 
-static void certificate_cause(const sl_http_t *req, const char *detail, char *cause,
-                              size_t size)
+static void certificate_cause(const sl_http_t *req, const char *detail, char *cause, size_t size)
 {
     sl_http_client_t *client = req->client;
     long verify = 0;
@@ -284,7 +283,8 @@ static void certificate_cause(const sl_http_t *req, const char *detail, char *ca
         n += snprintf(cause + n, size - (size_t)n, " (not in the CA file %s from %s)",
                       client->ca_file, client->ca_from);
     else if (unknown_ca)
-        n += snprintf(cause + n, size - (size_t)n, " (not in the system's CA store: name a "
+        n += snprintf(cause + n, size - (size_t)n,
+                      " (not in the system's CA store: name a "
                       "private CA's PEM file in limits.http.ca_file)");
     if (n > 0 && (size_t)n < size)
         snprintf(cause + n, size - (size_t)n, ": %s", detail);
@@ -303,8 +303,8 @@ static bool proxy_cause(const sl_http_t *req, const char *detail, char *cause, s
     if (req->result == CURLE_COULDNT_RESOLVE_PROXY)
         snprintf(cause, size, "cannot resolve the proxy %s: %s", shown, detail);
     else if (connect_code >= 300)
-        snprintf(cause, size, "the proxy %s refused the tunnel to %s (CONNECT answered %ld)",
-                 shown, host, connect_code);
+        snprintf(cause, size, "the proxy %s refused the tunnel to %s (CONNECT answered %ld)", shown,
+                 host, connect_code);
     else if (req->result == CURLE_COULDNT_CONNECT)
         snprintf(cause, size, "cannot connect to the proxy %s: %s", shown, detail);
     else if (req->result == CURLE_PROXY)

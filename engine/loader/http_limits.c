@@ -16,8 +16,7 @@
 #define CA_FILE_BYTES_MAX (16u << 20)
 #define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
 
-static const char *const proxy_schemes[] = {"http://", "https://", "socks5://", "socks5h://",
-                                            NULL};
+static const char *const proxy_schemes[] = {"http://", "https://", "socks5://", "socks5h://", NULL};
 
 /* One `${{ env.NAME }}` at `p` (just past "${{"): the name's bounds and where it ends. */
 static bool env_expr(const char *p, const char **name, size_t *name_len, const char **end)
@@ -102,8 +101,9 @@ static void http_ca_file(sl_loader_t *ld, const sl_node_t *value)
     if (!sl__loader_text(ld, value, "ca_file", &text))
         return;
     if (*text == '\0' || sl__loader_has_expr(value, &m)) {
-        sl__loader_problem(ld, value->mark, "'ca_file' expects the path of a PEM file of CA "
-                                            "certificates (no expressions)");
+        sl__loader_problem(ld, value->mark,
+                           "'ca_file' expects the path of a PEM file of CA "
+                           "certificates (no expressions)");
         return;
     }
     sl_buf_t b;
@@ -155,8 +155,9 @@ static void http_proxy(sl_loader_t *ld, const sl_node_t *value)
     const char *rest = proxy_schemes[k] ? text + strlen(proxy_schemes[k]) : "";
     if (*rest == '\0' || *rest == '/' || strpbrk(rest, "\r\n")) {
         /* The value is not echoed: it may hold a password. */
-        sl__loader_problem(ld, value->mark, "'proxy' expects an http://, https://, socks5:// "
-                                            "or socks5h:// URL such as http://127.0.0.1:3128");
+        sl__loader_problem(ld, value->mark,
+                           "'proxy' expects an http://, https://, socks5:// "
+                           "or socks5h:// URL such as http://127.0.0.1:3128");
         return;
     }
     char err[128];

@@ -127,7 +127,6 @@ http {
     uwsgi_temp_path $TLS_DIR/tmp/uwsgi;
     scgi_temp_path $TLS_DIR/tmp/scgi;
     keepalive_requests 1000000;
-    http2_max_requests 1000000;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:tls:1m;
     upstream fixture { server 127.0.0.1:$fixture_port; keepalive 256; }
