@@ -243,7 +243,7 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
         char *proxy = NULL; /* the credentials it may hold live only in the client */
         if (limits->http_proxy) {
             char why[160];
-            rc = sl__workflow_env_expand(limits->http_proxy, &proxy, why, sizeof(why));
+            rc = sl__loader_env_expand(limits->http_proxy, &proxy, why, sizeof(why));
             if (rc < 0) {
                 snprintf(err, err_size, "limits.http.proxy: %s", why);
                 return rc == SL_ENOMEM ? rc : SL_EINVAL;

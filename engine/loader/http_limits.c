@@ -54,7 +54,7 @@ static int add_value(sl_buf_t *b, const char *value, bool in_userinfo)
     return rc;
 }
 
-int sl__workflow_env_expand(const char *text, char **out, char *err, size_t err_size)
+int sl__loader_env_expand(const char *text, char **out, char *err, size_t err_size)
 {
     const char *authority = strstr(text, "://");
     const char *at = strrchr(text, '@');
@@ -161,7 +161,7 @@ static void http_proxy(sl_loader_t *ld, const sl_node_t *value)
         return;
     }
     char err[128];
-    if (sl__workflow_env_expand(text, NULL, err, sizeof(err)) < 0) {
+    if (sl__loader_env_expand(text, NULL, err, sizeof(err)) < 0) {
         sl__loader_problem(ld, value->mark, "'proxy': %s", err);
         return;
     }

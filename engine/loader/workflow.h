@@ -132,7 +132,7 @@ int sl__workflow_graph(const sl_workflow_t *wf, sl_graph_t *out);
  * only checks the form. SL_EINVAL for another expression, SL_ENOTFOUND for an unset
  * variable, with the reason (never a value) in `err`; or SL_ENOMEM.
  */
-int sl__workflow_env_expand(const char *text, char **out, char *err, size_t err_size);
+int sl__loader_env_expand(const char *text, char **out, char *err, size_t err_size);
 
 /** Index of step `id`, or SL_NO_STEP. */
 size_t sl__workflow_find(const sl_workflow_t *wf, const char *id);

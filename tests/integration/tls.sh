@@ -74,7 +74,7 @@ check 'grep -q "GET $SELFSIGNED_URL/ip: TLS certificate of 127.0.0.1 is self-sig
 cp "$TLS_DIR/selfsigned.pem" other_ca.pem
 get_wf other_ca "$TLS_URL/ip" "ca_file: other_ca.pem"
 run other_ca; check '[[ $status == 1 ]]'
-check 'grep -q "is issued by an unknown CA (not in the CA file ./other_ca.pem from limits.http.ca_file)" other_ca.out'
+check 'grep -q "is issued by an unknown CA (not in the CA file other_ca.pem from limits.http.ca_file)" other_ca.out'
 
 # ---- HTTP/2: 100 concurrent requests, one connection -------------------------------------
 # many NAME URL LIMITS: 100 requests at once (each held 300 ms by the server)

@@ -408,24 +408,24 @@ static void test_env_expand(void)
     char *out = NULL;
     setenv("SLUICE_T_PASS", "p@ss:w/rd", 1);
     setenv("SLUICE_T_HOST", "proxy.example:3128", 1);
-    CHECK_INT(sl__workflow_env_expand("http://u:${{ env.SLUICE_T_PASS }}@${{env.SLUICE_T_HOST}}",
+    CHECK_INT(sl__loader_env_expand("http://u:${{ env.SLUICE_T_PASS }}@${{env.SLUICE_T_HOST}}",
                                       &out, err, sizeof(err)), 0);
     CHECK_STR(out, "http://u:p%40ss%3Aw%2Frd@proxy.example:3128");
     sl__free(out);
     out = NULL;
-    CHECK_INT(sl__workflow_env_expand("${{ env.SLUICE_T_HOST }}", &out, err, sizeof(err)), 0);
+    CHECK_INT(sl__loader_env_expand("${{ env.SLUICE_T_HOST }}", &out, err, sizeof(err)), 0);
     CHECK_STR(out, "proxy.example:3128");
     sl__free(out);
     unsetenv("SLUICE_T_GONE");
-    CHECK_INT(sl__workflow_env_expand("http://u:${{ env.SLUICE_T_GONE }}@h:1", NULL, err,
+    CHECK_INT(sl__loader_env_expand("http://u:${{ env.SLUICE_T_GONE }}@h:1", NULL, err,
                                       sizeof(err)), 0); /* only the form is checked */
-    CHECK_INT(sl__workflow_env_expand("http://u:${{ env.SLUICE_T_GONE }}@h:1", &out, err,
+    CHECK_INT(sl__loader_env_expand("http://u:${{ env.SLUICE_T_GONE }}@h:1", &out, err,
                                       sizeof(err)), SL_ENOTFOUND);
     CHECK_STR(err, "the environment variable SLUICE_T_GONE is not set");
-    CHECK_INT(sl__workflow_env_expand("http://${{ vars.x }}@h:1", NULL, err, sizeof(err)),
+    CHECK_INT(sl__loader_env_expand("http://${{ vars.x }}@h:1", NULL, err, sizeof(err)),
               SL_EINVAL);
     CHECK_STR(err, "only ${{ env.NAME }} expressions are allowed here");
-    CHECK_INT(sl__workflow_env_expand("http://${{ env.X", NULL, err, sizeof(err)), SL_EINVAL);
+    CHECK_INT(sl__loader_env_expand("http://${{ env.X", NULL, err, sizeof(err)), SL_EINVAL);
 }
 
 /* limits.http's transport keys reach the workflow; the proxy stays unexpanded. */
