@@ -194,7 +194,9 @@ static bool can_start(host_t *host)
 {
     sl_http_client_t *client = host->client;
     sl_http_t *head = host->queue_head;
-    if (head == NULL || host->inflight >= client->limits.per_host)
+    uint32_t per_host = client->limits.per_host;
+    uint32_t cap = sl__io_transport_streams_cap(host);
+    if (head == NULL || host->inflight >= (per_host < cap ? per_host : cap))
         return false;
     if (client->limits.robots && !head->internal && host->robots_state != ROBOTS_KNOWN) {
         if (host->robots_state == ROBOTS_UNKNOWN && sl__io_robots_fetch(host) == 0)

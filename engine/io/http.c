@@ -341,6 +341,9 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
 {
     sl_http_client_t *client = req->client;
     curl_multi_remove_handle(client->multi, req->easy);
+    if (sl__io_transport_restart(req, result) &&
+        curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
+        return;
     req->result = result;
     sl__io_transport_count(req);
     slot_free(req, result == CURLE_OK);

@@ -70,6 +70,9 @@ struct sl_http {
     char length_conflict[64];  /* two Content-Length values that disagree, for the message */
     bool fresh_connect;        /* no idle connection to reuse: skip curl's search */
     bool broken;               /* on the client's broken list: curl cannot be watched */
+    bool h2c_opener;           /* h2c on old libcurl (transport.c): by prior knowledge */
+    bool h2c_refused;          /* ... a new connection refused to it: start again */
+    uint8_t h2c_restarts;
     sl_http_t *queue_next;     /* host queue, or the deferred or broken list */
     sl_http_t *queue_prev;     /* host queue only */
     sl_http_t *live_prev, *live_next;
@@ -120,7 +123,8 @@ struct host {
     uint64_t next_start_ns;
     uv_timer_t *rate_timer;    /* made when the rate first holds a request back */
     uint8_t robots_state;      /* robots_state_t */
-    bool h2c_started;          /* a prior-knowledge transfer was started (transport.c) */
+    uint32_t h2c_sockets;      /* h2c on old libcurl: sockets open to the host ... */
+    bool h2c_opening;          /* ... and a prior-knowledge transfer opening one (transport.c) */
     robots_t *robots;
 };
 
@@ -187,6 +191,11 @@ bool sl__io_transport_cause(const sl_http_t *req, const char *detail, char *caus
 void sl__io_transport_via(const sl_http_t *req, char *cause, size_t size);
 /** Masks every proxy credential in `message` (in place). */
 void sl__io_transport_mask(const sl_http_t *req, char *message, size_t size);
+/** True when a finished transfer is to start again (h2c on old libcurl): the handle is
+ *  set up for it; add it to the multi again. */
+bool sl__io_transport_restart(sl_http_t *req, CURLcode result);
+/** The most requests a host may have in flight beyond per_host (UINT32_MAX: no cap). */
+uint32_t sl__io_transport_streams_cap(const host_t *host);
 /** Counts the finished transfer's new connections and protocol version. */
 void sl__io_transport_count(sl_http_t *req);
 

@@ -12,11 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "io/internal.h"
 
 #define MASK "***"
-#define SECRET_MIN 3 /* shorter "secrets" are not masked: they would mangle the message */
+#define SECRET_MIN 3
+#define H2C_STREAMS_DEFAULT                                                                        \
+    100 /* most servers allow 100 or more streams per connection */ /* shorter "secrets" are not   \
+                                                                       masked: they would mangle   \
+                                                                       the message */
 
 int sl__io_transport_init(sl_http_client_t *client, const sl_http_limits_t *limits)
 {
@@ -46,22 +52,91 @@ void sl__io_transport_free(sl_http_client_t *client)
 }
 
 /*
- * h2c. libcurl before 8.0 breaks a connection it reuses for a prior-knowledge transfer
- * ("Error in the HTTP2 framing layer": curl issue 10634). There, only a host's first
- * transfer asks for prior knowledge; the others ask for HTTP/2 plainly, which on the
- * HTTP/2 connection they wait for (PIPEWAIT) is the same. A failure starts over with
- * prior knowledge, in case a new connection had to be made and the server wants it.
+ * h2c on libcurl before 8.0, which breaks a connection it reuses for a prior-knowledge
+ * transfer ("Error in the HTTP2 framing layer": curl issue 10634). There a transfer asks
+ * for prior knowledge only when it will make the host's connection (no socket open to
+ * the host, none being opened); the others ask for HTTP/2 plainly, which on the HTTP/2
+ * connection they wait for (PIPEWAIT) is the same. So that they rarely need a second
+ * connection, the host's requests in flight stay within one connection's streams
+ * (hosts.c: sl__io_transport_streams_cap). One that needs one all the same (the server
+ * closed the connection, or sent GOAWAY) would open it with an HTTP/1.1 Upgrade: its
+ * socket is refused, and the transfer starts again as a prior-knowledge one
+ * (sl__io_transport_restart).
  */
-static long h2c_version(sl_http_t *req)
+static curl_socket_t h2c_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
-    static int modern = -1;
-    if (modern < 0)
-        modern = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
-    if (modern || !req->host->h2c_started) {
-        req->host->h2c_started = true;
-        return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    sl_http_t *req = clientp;
+    host_t *host = req->host;
+    (void)purpose;
+    if (!req->h2c_opener) {
+        req->h2c_refused = true;
+        return CURL_SOCKET_BAD;
     }
-    return CURL_HTTP_VERSION_2_0;
+    curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd != CURL_SOCKET_BAD) {
+        host->h2c_sockets++;
+        host->h2c_opening = false;
+    }
+    return fd;
+}
+
+static int h2c_close(void *clientp, curl_socket_t fd)
+{
+    host_t *host = clientp;
+    if (host->h2c_sockets > 0)
+        host->h2c_sockets--;
+    return close(fd);
+}
+
+static bool h2c_workaround(void)
+{
+    static int old = -1;
+    if (old < 0)
+        old = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+    return old == 1;
+}
+
+uint32_t sl__io_transport_streams_cap(const host_t *host)
+{
+    const sl_http_limits_t *limits = &host->client->limits;
+    if (!limits->h2c || !h2c_workaround() || strncmp(host->key, "http:", 5) != 0)
+        return UINT32_MAX;
+    return limits->max_streams ? limits->max_streams : H2C_STREAMS_DEFAULT;
+}
+
+/* `refused`: the host's connections would not take this transfer: it opens one unless
+ * another transfer is opening one already. */
+static long h2c_version(sl_http_t *req, CURL *e, bool refused)
+{
+    host_t *host = req->host;
+    if (!h2c_workaround())
+        return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, h2c_open);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, req);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, h2c_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, host);
+    req->h2c_opener = false;
+    bool opener = !host->h2c_opening && (host->h2c_sockets == 0 || refused);
+    /* an opener makes its own connection: reusing one by prior knowledge is the bug */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, opener ? 1L : 0L);
+    if (!opener)
+        return CURL_HTTP_VERSION_2_0;
+    host->h2c_opening = true;
+    req->h2c_opener = true;
+    return CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+}
+
+bool sl__io_transport_restart(sl_http_t *req, CURLcode result)
+{
+    if (!req->h2c_refused || result != CURLE_COULDNT_CONNECT || req->h2c_restarts >= 3)
+        return false;
+    req->h2c_refused = false;
+    req->h2c_restarts++;
+    req->errbuf[0] = '\0';
+    if (req->h2c_opener && req->host->h2c_sockets == 0)
+        req->host->h2c_opening = false;
+    curl_easy_setopt(req->easy, CURLOPT_HTTP_VERSION, h2c_version(req, req->easy, true));
+    return true;
 }
 
 void sl__io_transport_setup(sl_http_t *req, CURL *e)
@@ -74,7 +149,7 @@ void sl__io_transport_setup(sl_http_t *req, CURL *e)
     bool tls = strncmp(req->url, "https:", 6) == 0;
     long version = tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_1_1;
     if (!tls && client->limits.h2c)
-        version = h2c_version(req);
+        version = h2c_version(req, e, false);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, version);
     /* HTTP/2 may be coming: wait for a stream on a connection being set up rather than
      * open another. (Over HTTP/1.1 this would only delay.) */
@@ -344,8 +419,8 @@ void sl__io_transport_via(const sl_http_t *req, char *cause, size_t size)
 
 void sl__io_transport_count(sl_http_t *req)
 {
-    if (req->client->limits.h2c && req->result != CURLE_OK && req->host)
-        req->host->h2c_started = false; /* the next one makes sure of a connection */
+    if (req->h2c_opener && req->host->h2c_sockets == 0)
+        req->host->h2c_opening = false; /* it ended before opening one: the next may */
     sl_http_stats_t *stats = &req->client->stats;
     long connects = 0, version = 0;
     curl_easy_getinfo(req->easy, CURLINFO_NUM_CONNECTS, &connects);

@@ -102,6 +102,25 @@ check '[[ $(log_of "$H2C_PORT" | grep -c " HTTP/2.0 [0-9]* 200 ") == 100 ]]'
 check '[[ $(log_of "$H2C_PORT" | cut -d" " -f3 | sort -u | wc -l) == 1 ]]'
 check 'grep -q "1 connection (HTTP/2: 100)" h2c.out'
 
+# h2c when the server closes its connections (GOAWAY after 30 requests): new connections
+# are made by prior knowledge, every request succeeds; and with max_streams, one connection.
+cat > h2c_goaway.yaml <<EOF
+limits: { http: { per_host: 20, h2c: true } }
+steps:
+  get:
+    uses: http.get
+    foreach: "\${{ range(1, 200) }}"
+    with: { url: "$H2C_GOAWAY_URL/anything/\${{ item }}?delay_ms=20" }
+EOF
+: > "$NGINX_LOG"
+run h2c_goaway; check '[[ $status == 0 ]]'
+check '[[ $(grep -c " HTTP/2.0 [0-9]* 200 " "$NGINX_LOG") == 200 ]]'
+check '(( $(cut -d" " -f3 "$NGINX_LOG" | sort -u | wc -l) >= 7 ))'
+many h2c_streams "$H2C_URL" "h2c: true, max_streams: 10"
+check '[[ $status == 0 ]]'
+check '[[ $(log_of "$H2C_PORT" | grep -c " HTTP/2.0 [0-9]* 200 ") == 100 ]]'
+check 'grep -q "1 connection (HTTP/2: 100)" h2c_streams.out'
+
 # max_streams caps the streams of a connection: curl opens more connections.
 many streams "$TLS_URL" "ca_file: $TLS_CA, max_streams: 10"
 check '[[ $status == 0 ]]'

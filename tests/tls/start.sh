@@ -15,6 +15,7 @@
 #   WRONGNAME_URL   https with a certificate for wrong.example only (issued by the CA)
 #   SELFSIGNED_URL  https with a self-signed certificate
 #   H2C_URL         cleartext HTTP/2 by prior knowledge only
+#   H2C_GOAWAY_URL  the same, closing each connection (GOAWAY) after 30 requests
 #   PLAIN_URL       cleartext HTTP/1.1
 #   NGINX_LOG       nginx's access log: PORT PROTOCOL CONNECTION STATUS "REQUEST" BYTES REUSED
 #                   (REUSED: r when the TLS session was resumed, else .)
@@ -95,11 +96,12 @@ tls_certs() {
         tls_cert selfsigned "IP:127.0.0.1,DNS:localhost" 30 self
 }
 
-# One nginx server block: tls_server PORT "LISTEN FLAGS" [CERT].
+# One nginx server block: tls_server PORT "LISTEN FLAGS" [CERT] [DIRECTIVE].
 tls_server() {
-    local port=$1 flags=$2 cert=${3:-}
+    local port=$1 flags=$2 cert=${3:-} directive=${4:-}
     echo "    server {"
     echo "        listen 127.0.0.1:$port $flags;"
+    [[ -n $directive ]] && echo "        $directive"
     if [[ -n $cert ]]; then
         echo "        ssl_certificate $TLS_DIR/$cert.pem;"
         echo "        ssl_certificate_key $TLS_DIR/$cert.key;"
@@ -140,6 +142,7 @@ CONF
     tls_server "$WRONGNAME_PORT" ssl wrongname
     tls_server "$SELFSIGNED_PORT" ssl selfsigned
     tls_server "$H2C_PORT" http2
+    tls_server "$H2C_GOAWAY_PORT" http2 "" "keepalive_requests 30;"
     tls_server "$PLAIN_PORT" ""
     echo "}"
 }
@@ -189,10 +192,10 @@ tls_start() {
     trap tls_stop EXIT
     tls_certs || { echo "tls: openssl could not make the certificates" >&2; return 1; }
     local ports
-    mapfile -t ports < <(tls_free_ports 8)
+    mapfile -t ports < <(tls_free_ports 9)
     TLS_PORT=${ports[0]} TLS11_PORT=${ports[1]} EXPIRED_PORT=${ports[2]}
     WRONGNAME_PORT=${ports[3]} SELFSIGNED_PORT=${ports[4]} H2C_PORT=${ports[5]}
-    PLAIN_PORT=${ports[6]} PROXY_PORT=${ports[7]}
+    PLAIN_PORT=${ports[6]} PROXY_PORT=${ports[7]} H2C_GOAWAY_PORT=${ports[8]}
     PROXY_USER=sluice PROXY_PASS=pw-$RANDOM$RANDOM PROXY_LOG=$TLS_DIR/tinyproxy.log
     NGINX_LOG=$TLS_DIR/access.log
     tls_nginx_conf > "$TLS_DIR/nginx.conf"
@@ -213,6 +216,7 @@ tls_start() {
     export TLS_URL=$base:$TLS_PORT TLS11_URL=$base:$TLS11_PORT EXPIRED_URL=$base:$EXPIRED_PORT
     export WRONGNAME_URL=$base:$WRONGNAME_PORT SELFSIGNED_URL=$base:$SELFSIGNED_PORT
     export H2C_URL=http://127.0.0.1:$H2C_PORT PLAIN_URL=http://127.0.0.1:$PLAIN_PORT
+    export H2C_GOAWAY_URL=http://127.0.0.1:$H2C_GOAWAY_PORT
     export PROXY_HOSTPORT=127.0.0.1:$PROXY_PORT
     export PROXY_URL=http://$PROXY_USER:$PROXY_PASS@$PROXY_HOSTPORT
     if ! tls_wait "$NGINX_PID" --cacert "$TLS_CA" "$TLS_URL/ip"; then
