@@ -104,8 +104,7 @@ uint32_t sl__io_transport_streams_cap(const host_t *host)
     return limits->max_streams ? limits->max_streams : H2C_STREAMS_DEFAULT;
 }
 
-/* `refused`: the host's connections would not take this transfer: it opens one unless
- * another transfer is opening one already. */
+/* `refused`: the host's connections would not take this transfer: it opens its own. */
 static long h2c_version(sl_http_t *req, CURL *e, bool refused)
 {
     host_t *host = req->host;
@@ -116,7 +115,7 @@ static long h2c_version(sl_http_t *req, CURL *e, bool refused)
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, h2c_close);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, host);
     req->h2c_opener = false;
-    bool opener = !host->h2c_opening && (host->h2c_sockets == 0 || refused);
+    bool opener = refused || (!host->h2c_opening && host->h2c_sockets == 0);
     /* an opener makes its own connection: reusing one by prior knowledge is the bug */
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, opener ? 1L : 0L);
     if (!opener)
