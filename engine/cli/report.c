@@ -57,6 +57,24 @@ static void format_bytes(char *buf, size_t size, uint64_t bytes)
         snprintf(buf, size, "%.1f MB", (double)bytes / 1e6);
 }
 
+/* ", 1 connection (HTTP/2: 100)": connections opened and the protocols that answered. */
+static void format_connections(char *out, size_t size, const sl_http_stats_t *hs)
+{
+    static const char *const names[4] = {"HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/3"};
+    int n = snprintf(out, size, ", %" PRIu64 " connection%s", hs->connections,
+                     hs->connections == 1 ? "" : "s");
+    const char *sep = " (";
+    for (int v = 3; v >= 0 && n > 0 && (size_t)n < size; v--) {
+        if (hs->by_version[v] == 0)
+            continue;
+        n += snprintf(out + n, size - (size_t)n, "%s%s: %" PRIu64, sep, names[v],
+                      hs->by_version[v]);
+        sep = ", ";
+    }
+    if (*sep == ',' && n > 0 && (size_t)n < size)
+        snprintf(out + n, size - (size_t)n, ")");
+}
+
 void sl__report_progress_draw(sl_progress_t *p, const sl_run_t *run, const sl_workflow_t *wf,
                               const sl_services_t *svc)
 {
@@ -198,10 +216,12 @@ void sl__report_summary_print(FILE *out, const sl_run_t *run, const sl_workflow_
     if (sl__host_http_stats(svc, &hs)) {
         char bytes[16];
         format_bytes(bytes, sizeof(bytes), hs.bytes);
+        char conns[160];
+        format_connections(conns, sizeof(conns), &hs);
         fprintf(out,
                 "http: %" PRIu64 " request%s, %" PRIu64 " failed, %s received, at most %" PRIu32
-                " in flight\n",
-                hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes, hs.inflight_max);
+                " in flight%s\n",
+                hs.requests, hs.requests == 1 ? "" : "s", hs.failed, bytes, hs.inflight_max, conns);
     }
     print_pool(out, svc);
     if (sl__run_error(run)) { /* escaped as in the log: it may quote fetched data */

@@ -286,14 +286,30 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
         if (rc < 0)
             return rc;
         const sl_limits_t *limits = &svc->wf->limits;
+        char *proxy = NULL; /* the credentials it may hold live only in the client */
+        if (limits->http_proxy) {
+            char why[160];
+            rc = sl__loader_env_expand(limits->http_proxy, &proxy, why, sizeof(why));
+            if (rc < 0) {
+                snprintf(err, err_size, "limits.http.proxy: %s", why);
+                return rc == SL_ENOMEM ? rc : SL_EINVAL;
+            }
+        }
         sl_http_limits_t http_limits = {
             .concurrency = limits->http_concurrency,
             .per_host = limits->http_per_host,
             .rate = limits->http_rate,
             .robots = limits->http_robots,
             .roots = svc->roots,
+            .ca_file = limits->http_ca_file,
+            .proxy = proxy,
+            .h2c = limits->http_h2c,
+            .max_streams = limits->http_max_streams,
         };
         rc = sl__io_http_new(svc->loop, &http_limits, &svc->http);
+        if (proxy)
+            explicit_bzero(proxy, strlen(proxy));
+        sl__free(proxy);
         if (rc < 0) {
             snprintf(err, err_size, "cannot start the HTTP client: %s", sl_strerror(rc));
             return rc;

@@ -47,6 +47,7 @@
     X(url_set)                                                                                 \
     X(url_cleanup)                                                                             \
     X(url_strerror)                                                                            \
+    X(version_info)                                                                            \
     X(free)
 
 typedef struct sl_curl_api {
@@ -95,6 +96,7 @@ int sl__curl_open(char *err, size_t err_size);
 #define curl_url_set(...) sl__curl.url_set(__VA_ARGS__)
 #define curl_url_cleanup(...) sl__curl.url_cleanup(__VA_ARGS__)
 #define curl_url_strerror(...) sl__curl.url_strerror(__VA_ARGS__)
+#define curl_version_info(...) sl__curl.version_info(__VA_ARGS__)
 #define curl_free(...) sl__curl.free(__VA_ARGS__)
 
 #endif

@@ -199,7 +199,9 @@ static bool can_start(host_t *host)
 {
     sl_http_client_t *client = host->client;
     sl_http_t *head = host->queue_head;
-    if (head == NULL || host->inflight >= client->limits.per_host)
+    uint32_t per_host = client->limits.per_host;
+    uint32_t cap = sl__io_transport_streams_cap(host);
+    if (head == NULL || host->inflight >= (per_host < cap ? per_host : cap))
         return false;
     if (client->limits.robots && !head->internal && host->robots_state != ROBOTS_KNOWN) {
         if (host->robots_state == ROBOTS_UNKNOWN && sl__io_robots_fetch(host) == 0)
@@ -227,12 +229,13 @@ host_t *sl__io_hosts_next_ready(sl_http_client_t *client)
  * curl looks for a reusable connection by walking every connection it holds to the
  * host, which with thousands open makes each new transfer cost O(connections). Over
  * cleartext HTTP/1.1 (no multiplexing) we know when none can be idle: then the
- * transfer asks for a fresh connection and curl skips the walk. (Over TLS the walk
- * finds HTTP/2 connections to multiplex on, so it always happens.)
+ * transfer asks for a fresh connection and curl skips the walk. (Over TLS, or with h2c,
+ * the walk finds HTTP/2 connections to multiplex on, so it always happens.)
  */
 void sl__io_hosts_started(host_t *host, sl_http_t *req)
 {
-    if (strncmp(host->key, "http:", 5) == 0 && host->idle_conns == 0)
+    if (strncmp(host->key, "http:", 5) == 0 && !host->client->limits.h2c &&
+        host->idle_conns == 0)
         req->fresh_connect = true;
     else if (host->idle_conns > 0)
         host->idle_conns--;

@@ -342,7 +342,11 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
 {
     sl_http_client_t *client = req->client;
     curl_multi_remove_handle(client->multi, req->easy);
+    if (sl__io_transport_restart(req, result) &&
+        curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
+        return;
     req->result = result;
+    sl__io_transport_count(req);
     if (sl__io_request_redirect(req) && curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
         return; /* the next hop, in the same slot */
     slot_free(req, result == CURLE_OK);
@@ -432,6 +436,14 @@ int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_cli
     curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
     curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, (long)client->limits.concurrency);
+    if (sl__io_transport_init(client, limits) < 0) {
+        sl__io_transport_free(client);
+        curl_multi_cleanup(client->multi);
+        curl_share_cleanup(client->share);
+        sl__free(client);
+        return SL_ENOMEM;
+    }
+    client->limits.ca_file = client->limits.proxy = NULL; /* the caller's: not kept */
     uv_timer_init(loop, &client->timer);
     uv_idle_init(loop, &client->deferred_idle);
     client->timer.data = client->deferred_idle.data = client;
@@ -546,6 +558,7 @@ void sl__io_http_free(sl_http_client_t *client)
         return;
     /* Last: requests that waited for their disk work held easy handles using the share. */
     curl_share_cleanup(client->share);
+    sl__io_transport_free(client);
     sl__io_hosts_free_all(client);
     sl__free(client);
 }

@@ -31,6 +31,11 @@ typedef struct sl_http_limits {
     bool robots;          /* obey robots.txt (fetched once per host) */
     const sl_confine_t *roots; /* where save_to may write (borrowed; NULL: the working
                                 * directory): util/confine.h */
+    const char *ca_file;  /* PEM bundle trusted instead of the system store; NULL = system
+                           * store (or $SSL_CERT_FILE); copied by sl__io_http_new */
+    const char *proxy;    /* proxy URL (credentials allowed); NULL = the proxy variables */
+    bool h2c;             /* cleartext http:// speaks HTTP/2 by prior knowledge */
+    uint32_t max_streams; /* HTTP/2 streams per connection; 0 = the server's limit */
 } sl_http_limits_t;
 
 /**
@@ -98,6 +103,9 @@ typedef struct sl_http_stats {
     uint64_t bytes;      /* body bytes received */
     uint32_t inflight;   /* now */
     uint32_t inflight_max;
+    uint64_t connections; /* connections opened (CURLINFO_NUM_CONNECTS, summed) */
+    uint64_t by_version[4]; /* finished transfers that got a response, by protocol:
+                             * HTTP/1.0, HTTP/1.1, HTTP/2, HTTP/3 */
 } sl_http_stats_t;
 
 void sl__io_http_stats(const sl_http_client_t *client, sl_http_stats_t *out);

@@ -73,6 +73,9 @@ struct sl_http {
     char length_conflict[64];  /* two Content-Length values that disagree, for the message */
     bool fresh_connect;        /* no idle connection to reuse: skip curl's search */
     bool broken;               /* on the client's broken list: curl cannot be watched */
+    bool h2c_opener;           /* h2c on old libcurl (transport.c): by prior knowledge */
+    bool h2c_refused;          /* ... a new connection refused to it: start again */
+    uint8_t h2c_restarts;
     sl_http_t *queue_next;     /* host queue, or the deferred or broken list */
     sl_http_t *queue_prev;     /* host queue only */
     sl_http_t *live_prev, *live_next;
@@ -126,6 +129,8 @@ struct host {
     uint64_t next_start_ns;
     uv_timer_t *rate_timer;    /* made when the rate first holds a request back */
     uint8_t robots_state;      /* robots_state_t */
+    uint32_t h2c_sockets;      /* h2c on old libcurl: sockets open to the host ... */
+    bool h2c_opening;          /* ... and a prior-knowledge transfer opening one (transport.c) */
     robots_t *robots;
 };
 
@@ -154,6 +159,10 @@ struct sl_http_client {
     int handles_open;
     bool closing;
     sl_http_stats_t stats;
+    /* transport.c */
+    char *ca_file;             /* the CA bundle curl trusts; NULL = the system store */
+    const char *ca_from;       /* where ca_file came from, for messages */
+    char *proxy;               /* limits.http.proxy; NULL = curl reads the variables */
 };
 
 /* http.c */
@@ -182,6 +191,26 @@ sl_value_t *sl__io_request_response(sl_http_t *req);
 bool sl__io_request_redirect(sl_http_t *req);
 void sl__io_request_finish(sl_http_t *req);
 void sl__io_request_free(sl_http_t *req);
+
+/* transport.c: TLS, HTTP version and proxy of a request, and what their failures mean */
+int sl__io_transport_init(sl_http_client_t *client, const sl_http_limits_t *limits);
+void sl__io_transport_free(sl_http_client_t *client);
+void sl__io_transport_setup(sl_http_t *req, CURL *easy);
+/** A cause for a failed transfer curl's words do not make clear (a certificate, a CA
+ *  file, a proxy); false to keep curl's. */
+bool sl__io_transport_cause(const sl_http_t *req, const char *detail, char *cause,
+                            size_t size);
+/** Appends " (via proxy URL)" to a failure's cause when a proxy carried the request. */
+void sl__io_transport_via(const sl_http_t *req, char *cause, size_t size);
+/** Masks every proxy credential in `message` (in place). */
+void sl__io_transport_mask(const sl_http_t *req, char *message, size_t size);
+/** True when a finished transfer is to start again (h2c on old libcurl): the handle is
+ *  set up for it; add it to the multi again. */
+bool sl__io_transport_restart(sl_http_t *req, CURLcode result);
+/** The most requests a host may have in flight beyond per_host (UINT32_MAX: no cap). */
+uint32_t sl__io_transport_streams_cap(const host_t *host);
+/** Counts the finished transfer's new connections and protocol version. */
+void sl__io_transport_count(sl_http_t *req);
 
 /* hosts.c */
 /** "scheme://host:port" of `url` (the scheme's default port when it has none), or NULL. */

@@ -557,10 +557,7 @@ int sl__io_request_setup(sl_http_t *req)
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((req->idle_ms + 999) / 1000));
     }
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes);
-    /* Over TLS the server may offer HTTP/2: prefer waiting for a stream on a connection
-     * being set up to opening another. (Over cleartext this only delays: no h2c.) */
-    if (strncmp(req->url, "https:", 6) == 0)
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    sl__io_transport_setup(req, e); /* CAs, HTTP version, PIPEWAIT, proxy */
     if (req->fresh_connect)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -803,6 +800,8 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
             snprintf(cause, sizeof(cause), "truncated body (%s)", detail);
         else if (req->result == CURLE_TOO_MANY_REDIRECTS)
             snprintf(cause, sizeof(cause), "too many redirects (more than %d)", HTTP_MAX_REDIRECTS);
+        else if (sl__io_transport_cause(req, detail, cause, sizeof(cause)))
+            ; /* a certificate, the CA file or the proxy: said in words */
         else
             snprintf(cause, sizeof(cause), "%s", detail);
         if (result_retryable(req->result))
@@ -824,11 +823,13 @@ int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *
     }
     if (code == 0)
         return 0;
+    sl__io_transport_via(req, cause, sizeof(cause));
     if (req->attempt > 0)
         snprintf(message, size, "%s %s: %s (attempt %" PRIu32 ")", req->method, req->url, cause,
                  req->attempt);
     else
         snprintf(message, size, "%s %s: %s", req->method, req->url, cause);
+    sl__io_transport_mask(req, message, size);
     return code;
 }
 

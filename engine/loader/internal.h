@@ -66,6 +66,11 @@ bool sl__loader_size(sl_loader_t *ld, const sl_node_t *node, const char *field, 
 
 void sl__loader_schedule(sl_loader_t *ld, const sl_node_t *node);
 void sl__loader_limits(sl_loader_t *ld, const sl_node_t *node);
+
+/* ---- http_limits.c ------------------------------------------------------- */
+
+/** limits.http's ca_file, proxy, h2c and max_streams. */
+void sl__loader_http_transport(sl_loader_t *ld, const sl_node_t *node);
 void sl__loader_defaults(sl_loader_t *ld, const sl_node_t *node);
 /** `cache:` as a boolean or a map {max_age}. */
 bool sl__loader_cache(sl_loader_t *ld, const sl_node_t *node, sl_cache_opts_t *out);

@@ -119,7 +119,8 @@ void sl__loader_schedule(sl_loader_t *ld, const sl_node_t *node)
 
 static void limits_http(sl_loader_t *ld, const sl_node_t *node)
 {
-    static const char *const fields[] = {"concurrency", "per_host", "rate", "robots", NULL};
+    static const char *const fields[] = {"concurrency", "per_host", "rate",        "robots",
+                                         "ca_file",     "proxy",    "h2c", "max_streams", NULL};
     sl_limits_t *l = &ld->wf->limits;
     if (!expect_map(ld, node, "http"))
         return;
@@ -148,6 +149,7 @@ static void limits_http(sl_loader_t *ld, const sl_node_t *node)
         else
             l->http_rate = rate;
     }
+    sl__loader_http_transport(ld, node);
 }
 
 static void limits_cpu(sl_loader_t *ld, const sl_node_t *node)

@@ -43,6 +43,8 @@ void sl__workflow_free(sl_workflow_t *wf)
     sl__free(wf->limits.fs_allow_marks);
     sl__free(wf->schedule.timezone);
     sl__free(wf->limits.slurm_workdir);
+    sl__free(wf->limits.http_ca_file);
+    sl__free(wf->limits.http_proxy);
     sl_value_free(wf->vars);
     sl__free(wf->path);
     sl__free(wf->dir);

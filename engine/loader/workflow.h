@@ -89,6 +89,10 @@ typedef struct sl_limits {
     uint32_t http_per_host;    /* default 32 */
     double http_rate;          /* requests/s per host; 0 = unlimited */
     bool http_robots;
+    char *http_ca_file;        /* resolved against the workflow's folder; NULL = system */
+    char *http_proxy;          /* as written: may hold ${{ env.NAME }}; NULL = variables */
+    bool http_h2c;             /* cleartext HTTP/2 by prior knowledge */
+    uint32_t http_max_streams; /* 0 = the server's limit */
     uint32_t cpu_workers;      /* 0 = auto */
     uint64_t cpu_memory_bytes; /* 0 = unlimited */
     char *slurm_workdir;       /* limits.slurm.workdir as written; NULL = .sluice/slurm */
@@ -128,6 +132,14 @@ void sl__workflow_free(sl_workflow_t *wf);
  * sl__graph_close. Returns SL_ENOMEM.
  */
 int sl__workflow_graph(const sl_workflow_t *wf, sl_graph_t *out);
+
+/**
+ * Expands the ${{ env.NAME }} expressions of `text` (limits.http.proxy) into *out
+ * (sl__free it); a value inside a URL's credentials is percent-encoded. With `out` NULL,
+ * only checks the form. SL_EINVAL for another expression, SL_ENOTFOUND for an unset
+ * variable, with the reason (never a value) in `err`; or SL_ENOMEM.
+ */
+int sl__loader_env_expand(const char *text, char **out, char *err, size_t err_size);
 
 /** Index of step `id`, or SL_NO_STEP. */
 size_t sl__workflow_find(const sl_workflow_t *wf, const char *id);

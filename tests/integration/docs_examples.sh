@@ -2,7 +2,8 @@
 # Every ```yaml block in docs/*.md is a complete workflow: `sluice validate` must accept it.
 # A block whose info string has `run` (```yaml run) is also run and must succeed;
 # one with `fragment` is skipped; `run fixture` runs it with `--var base=URL` of the
-# fixture server (tests/fixture), for examples that fetch. A ```lua block whose first line is `-- PATH` is
+# fixture server (tests/fixture), for examples that fetch; `run tls` runs it with
+# `--var base=URL` of nginx over HTTPS and HTTP/2 (tests/tls), the test CA at certs/ca.pem. A ```lua block whose first line is `-- PATH` is
 # written to PATH beside the examples, for the scripts they use. Usage: docs_examples.sh SLUICE BUILD_DIR SOURCE_DIR
 set -u
 sluice=$1 build=$2 src=$3
@@ -27,7 +28,10 @@ for name in sorted(os.listdir(os.path.join(src, "docs"))):
         with open(os.path.join(work, base + ".yaml"), "w") as f:
             f.write(m.group(2))
         with open(os.path.join(work, base + ".mode"), "w") as f:
-            f.write(("fixture" if "fixture" in info else "run") if "run" in info else "validate")
+            mode = "validate"
+            if "run" in info:
+                mode = "fixture" if "fixture" in info else "tls" if "tls" in info else "run"
+            f.write(mode)
     # A ```lua block opening with `-- PATH` is a script the examples use: write it out.
     for m in re.finditer(r"^```lua[^\n]*\n-- ([\w./-]+\.lua)\n(.*?)^```", text, re.S | re.M):
         path = os.path.join(work, m.group(1))
@@ -37,7 +41,13 @@ for name in sorted(os.listdir(os.path.join(src, "docs"))):
 print(n, "examples")
 PY
 passed=0 failed=0
-if grep -qx fixture "$work"/*.mode; then
+if grep -qx tls "$work"/*.mode; then
+  # `run tls`: against nginx over HTTPS (tests/tls/start.sh), with --var base=URL and the
+  # test CA at certs/ca.pem beside the examples.
+  source "$src/tests/tls/start.sh" "$build" || exit 1
+  trap 'tls_stop; rm -rf "$work"' EXIT
+  mkdir -p "$work/certs" && cp "$TLS_CA" "$work/certs/ca.pem"
+elif grep -qx fixture "$work"/*.mode; then
   source "$src/tests/fixture/start.sh" "$build" || exit 1
   trap 'fixture_stop; rm -rf "$work"' EXIT
 fi
@@ -49,6 +59,8 @@ for wf in *.yaml; do
     out=$(timeout 60 "$sluice" run --quiet "$wf" 2>&1)
   elif [[ $mode == fixture ]]; then
     out=$(timeout 60 "$sluice" run --quiet "$wf" --var "base=$FIXTURE_URL" 2>&1)
+  elif [[ $mode == tls ]]; then
+    out=$(timeout 60 "$sluice" run --quiet "$wf" --var "base=$TLS_URL" 2>&1)
   else
     out=$("$sluice" validate "$wf" 2>&1)
   fi

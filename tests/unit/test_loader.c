@@ -4,6 +4,7 @@
  * messages of every rule are covered by the data-driven cases in
  * tests/cases/validate/.
  */
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -400,6 +401,56 @@ static void test_100k_chain_expressions(void)
     load_chain(true);
 }
 
+/* limits.http.proxy's ${{ env.NAME }}: expanded, percent-encoded inside credentials. */
+static void test_env_expand(void)
+{
+    char err[160];
+    char *out = NULL;
+    setenv("SLUICE_T_PASS", "p@ss:w/rd", 1);
+    setenv("SLUICE_T_HOST", "proxy.example:3128", 1);
+    CHECK_INT(sl__loader_env_expand("http://u:${{ env.SLUICE_T_PASS }}@${{env.SLUICE_T_HOST}}",
+                                      &out, err, sizeof(err)), 0);
+    CHECK_STR(out, "http://u:p%40ss%3Aw%2Frd@proxy.example:3128");
+    sl__free(out);
+    out = NULL;
+    CHECK_INT(sl__loader_env_expand("${{ env.SLUICE_T_HOST }}", &out, err, sizeof(err)), 0);
+    CHECK_STR(out, "proxy.example:3128");
+    sl__free(out);
+    unsetenv("SLUICE_T_GONE");
+    CHECK_INT(sl__loader_env_expand("http://u:${{ env.SLUICE_T_GONE }}@h:1", NULL, err,
+                                      sizeof(err)), 0); /* only the form is checked */
+    CHECK_INT(sl__loader_env_expand("http://u:${{ env.SLUICE_T_GONE }}@h:1", &out, err,
+                                      sizeof(err)), SL_ENOTFOUND);
+    CHECK_STR(err, "the environment variable SLUICE_T_GONE is not set");
+    CHECK_INT(sl__loader_env_expand("http://${{ vars.x }}@h:1", NULL, err, sizeof(err)),
+              SL_EINVAL);
+    CHECK_STR(err, "only ${{ env.NAME }} expressions are allowed here");
+    CHECK_INT(sl__loader_env_expand("http://${{ env.X", NULL, err, sizeof(err)), SL_EINVAL);
+}
+
+/* limits.http's transport keys reach the workflow; the proxy stays unexpanded. */
+static void test_http_transport_limits(void)
+{
+    sl_registry_t *reg = registry();
+    char *errors = NULL;
+    sl_workflow_t *wf = load(reg,
+                             "limits:\n"
+                             "  http: { h2c: true, max_streams: 64,\n"
+                             "          proxy: \"socks5h://u:${{ env.P }}@127.0.0.1:1080\" }\n"
+                             "steps: { a: { uses: test.noop } }\n",
+                             &errors);
+    CHECK(wf != NULL);
+    if (wf) {
+        CHECK(wf->limits.http_h2c);
+        CHECK_INT(wf->limits.http_max_streams, 64);
+        CHECK_STR(wf->limits.http_proxy, "socks5h://u:${{ env.P }}@127.0.0.1:1080");
+        CHECK(wf->limits.http_ca_file == NULL);
+    }
+    sl__free(errors);
+    sl__workflow_free(wf);
+    sl__registry_free(reg);
+}
+
 static void test_alloc_failures(void)
 {
     sl_registry_t *reg = registry();
@@ -421,4 +472,4 @@ static void test_alloc_failures(void)
 TEST_MAIN(60, T(test_valid), T(test_sections), T(test_set_var), T(test_all_problems_at_once),
           T(test_one_pass), T(test_field_types), T(test_lua_script), T(test_stream_rules),
           T(test_missing_file), T(test_100k_chain_needs), T(test_100k_chain_expressions),
-          T(test_alloc_failures))
+          T(test_env_expand), T(test_http_transport_limits), T(test_alloc_failures))
