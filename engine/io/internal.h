@@ -182,6 +182,8 @@ void sl__io_http_opened(sl_http_t *req, int error);
 /* request.c: options in, easy handle set up, response out */
 int sl__io_request_parse(sl_http_t *req, const sl_value_t *request, char *err, size_t err_size);
 int sl__io_request_setup(sl_http_t *req);
+/** A socket for curl, its errno kept in req->socket_errno (any opener of a request). */
+curl_socket_t sl__io_request_socket(sl_http_t *req, const struct curl_sockaddr *addr);
 /** CURLOPT_HEADERFUNCTION: one response header line into req->resp_headers (bounded). */
 size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud);
 int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *retry_after_ms);

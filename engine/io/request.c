@@ -514,19 +514,25 @@ static size_t on_body(char *data, size_t size, size_t count, void *ud)
 }
 
 /*
- * CURLOPT_OPENSOCKETFUNCTION: curl's own socket() call keeps no errno (CURLINFO_OS_ERRNO
- * stays 0), so descriptor exhaustion would read as "Couldn't connect to server". Opening
- * the socket here records why it failed. Close-on-exec: `exec` children get none.
+ * Opens a socket for curl (CURLOPT_OPENSOCKETFUNCTION, here and in transport.c's h2c
+ * opener): curl's own socket() call keeps no errno (CURLINFO_OS_ERRNO stays 0), so
+ * descriptor exhaustion would read as "Couldn't connect to server". Opening the socket
+ * here records why it failed. Close-on-exec: `exec` children get none.
  */
-static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+curl_socket_t sl__io_request_socket(sl_http_t *req, const struct curl_sockaddr *addr)
 {
-    sl_http_t *req = ud;
-    (void)purpose;
     int fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
     req->socket_errno = fd < 0 ? errno : 0; /* the last attempt's: happy eyeballs tries two */
     return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
+static curl_socket_t open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)purpose;
+    return sl__io_request_socket(ud, addr);
+}
+
+/* Before transport setup, which may put its own opener in (h2c on old curl). */
 static void setup_socket(sl_http_t *req)
 {
     curl_easy_setopt(req->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
@@ -557,6 +563,7 @@ int sl__io_request_setup(sl_http_t *req)
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((req->idle_ms + 999) / 1000));
     }
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_bytes);
+    setup_socket(req);
     sl__io_transport_setup(req, e); /* CAs, HTTP version, PIPEWAIT, proxy */
     if (req->fresh_connect)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
@@ -570,7 +577,6 @@ int sl__io_request_setup(sl_http_t *req)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-    setup_socket(req);
     if (strcmp(req->method, "HEAD") == 0)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     else if (strcmp(req->method, "GET") != 0 || req->body)

@@ -72,7 +72,7 @@ static curl_socket_t h2c_open(void *clientp, curlsocktype purpose, struct curl_s
         req->h2c_refused = true;
         return CURL_SOCKET_BAD;
     }
-    curl_socket_t fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    curl_socket_t fd = sl__io_request_socket(req, addr);
     if (fd != CURL_SOCKET_BAD) {
         host->h2c_sockets++;
         host->h2c_opening = false;
