@@ -28,6 +28,25 @@
 /** The engine's host table (built on first use; lives as long as the process). */
 const sl_host_t *sl__host_table(void);
 
+/* A daemon's HTTP client and worker pool, shared by all its runs (serve). */
+typedef struct sl_host_shared sl_host_shared_t;
+
+typedef struct sl_host_shared_opts {
+    uint32_t http_concurrency, http_per_host; /* the daemon-wide caps; 0 = the defaults */
+    uint32_t cpu_workers;                     /* 0 = auto */
+    uint64_t cpu_memory_bytes;                /* per worker; 0 = unlimited */
+    const char *worker_exe;                   /* copied; NULL = sl__pool_default_exe() */
+} sl_host_shared_opts_t;
+
+/**
+ * A client and a pool for the runs of `loop` (each made on first use). Returns 0 and
+ * *out, or SL_ENOMEM. Loop thread only.
+ */
+int sl__host_shared_new(uv_loop_t *loop, const sl_host_shared_opts_t *opts,
+                        sl_host_shared_t **out);
+/** Closes and frees them once no run uses them (runs the loop for the close). NULL: no-op. */
+void sl__host_shared_free(sl_host_shared_t *sh);
+
 typedef struct sl_services_opts {
     /* The binary whose `__worker` command runs CPU kinds (copied); NULL = the process
      * default (sl__pool_default_exe). With neither, CPU kinds run on the loop. */
@@ -40,6 +59,9 @@ typedef struct sl_services_opts {
      * steps). Otherwise, and for a resumed run, the pool starts with the first CPU task:
      * a run whose CPU tasks are all reused starts no process. */
     bool prestart;
+    /* The daemon's client and pool, borrowed (outlive the services): the run uses them
+     * instead of its own, and its limits.http/limits.cpu give way to the daemon's caps. */
+    sl_host_shared_t *shared;
 } sl_services_opts_t;
 
 /**
