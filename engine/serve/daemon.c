@@ -9,6 +9,7 @@
  * a tick does while a run of its workflow is going. SIGTERM/SIGINT stop taking ticks and
  * give the runs a grace period before canceling them; a second one cancels at once.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,7 @@ typedef struct lease_item {
     bool want, was_held, held;
     int64_t last_ms;
     char err[256];
+    char dead[128]; /* the dead daemon the lease was taken from */
 } lease_item_t;
 
 typedef struct lease_round {
@@ -119,6 +121,26 @@ typedef struct lease_round {
     lease_item_t *items;
     size_t count;
 } lease_round_t;
+
+/* A lease held by a daemon of this host that is gone (killed): taken at once, rather
+ * than when it expires. */
+static void take_dead_lease(sl_serve_daemon_t *d, lease_item_t *it)
+{
+    char holder[128], err[256];
+    size_t host_len = strcspn(d->owner, ":");
+    if (sl__store_lease_owner(d->store, it->name, holder, sizeof holder, err, sizeof err) < 0 ||
+        strncmp(holder, d->owner, host_len + 1) != 0)
+        return;
+    char *end = NULL;
+    long pid = strtol(holder + host_len + 1, &end, 10);
+    if (end == holder + host_len + 1 || *end != '\0' || pid <= 0 || pid == (long)getpid() ||
+        kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+        return;
+    if (sl__store_lease_take(d->store, it->name, holder, d->owner, SL_SERVE_LEASE_TTL_MS,
+                             &it->held, it->err, sizeof it->err) == 0 &&
+        it->held)
+        snprintf(it->dead, sizeof it->dead, "%s", holder);
+}
 
 static void lease_work(uv_work_t *work)
 {
@@ -137,6 +159,8 @@ static void lease_work(uv_work_t *work)
             sl__store_lease(d->store, it->name, d->owner, SL_SERVE_LEASE_TTL_MS, &it->held,
                             it->err, sizeof it->err) < 0)
             continue;
+        if (!it->held)
+            take_dead_lease(d, it);
         if (it->held && !it->was_held &&
             sl__store_tick_last(d->store, it->name, "cron", &it->last_ms, it->err,
                                 sizeof it->err) < 0)
@@ -165,7 +189,12 @@ static void lease_apply(sl_serve_daemon_t *d, lease_item_t *it)
         int64_t last = it->last_ms / 1000;
         if (last > e->last_tick)
             e->last_tick = last;
-        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: scheduled here (lease taken)", e->name);
+        if (it->dead[0])
+            SL_LOG(SL_LOG_INFO, NULL, NULL,
+                   "%s: scheduled here (lease taken from %s, a daemon that is gone)", e->name,
+                   it->dead);
+        else
+            SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: scheduled here (lease taken)", e->name);
         sl__serve_entry_check(e);
     } else if (!it->held && e->held) {
         e->held = false;

@@ -306,6 +306,19 @@ int sl__store_tick_find(sl_store_t *store, const char *workflow, int64_t tick_ms
  */
 int sl__store_lease(sl_store_t *store, const char *workflow, const char *owner,
                     int64_t ttl_ms, bool *held, char *err, size_t err_size);
+/**
+ * The owner of `workflow`'s lease into `owner` (size at least 128), or SL_ENOTFOUND when
+ * nobody holds one. Returns SL_EIO.
+ */
+int sl__store_lease_owner(sl_store_t *store, const char *workflow, char *owner,
+                          size_t owner_size, char *err, size_t err_size);
+/**
+ * Takes the lease from `dead`, its holder, when `dead` still holds it (a daemon that the
+ * caller knows has died): *held tells whether it did. Returns SL_EIO.
+ */
+int sl__store_lease_take(sl_store_t *store, const char *workflow, const char *dead,
+                         const char *owner, int64_t ttl_ms, bool *held, char *err,
+                         size_t err_size);
 /** Gives the lease up (when `owner` holds it). */
 int sl__store_lease_release(sl_store_t *store, const char *workflow, const char *owner,
                             char *err, size_t err_size);
