@@ -121,13 +121,22 @@ static int check_ours(sl_store_t *store, sqlite3 *db, int64_t version, char *err
     return 0;
 }
 
-/* Runs each migration from `version` up in one transaction of its own. */
+/* Runs each migration from `version` up in one transaction of its own. The version is
+ * read again under the write lock: two processes opening a new state folder at once both
+ * saw version 0, and the second must not run the first one's migrations again. */
 static int migrate(sl_store_t *store, sqlite3 *db, int64_t version, char *err, size_t err_size)
 {
     for (int64_t v = version; v < SL_STORE_SCHEMA_VERSION; v++) {
         char bump[64];
+        int64_t now = v;
         snprintf(bump, sizeof(bump), "PRAGMA user_version = %" PRId64, v + 1);
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+            query_int(db, "PRAGMA user_version", &now) == 0 && now > v) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            v = now - 1; /* migrated meanwhile: go on from there */
+            continue;
+        }
+        if (sqlite3_get_autocommit(db) ||
             sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, bump, NULL, NULL, NULL) != SQLITE_OK) {
             int rc = sl__store_fail(db, "migrating the state database", err, err_size);
