@@ -46,8 +46,12 @@ const sl_cli_command_t sl__cli_serve_command = {
     .operand_kind = SL_CLI_OPERANDS_WORKFLOWS,
     .summary = "run workflows at the ticks of their schedules, with a dashboard",
     .description = "Runs each workflow of the files or folders given that has a schedule at "
-                   "its ticks,\nall on one loop, recording each run with trigger cron.",
-    .epilogue = "Exit codes (--once): 0 every run succeeded, 1 a run failed, 2 bad input.",
+                   "its ticks,\nall on one loop, recording each run with trigger cron. "
+                   "Files are reloaded when they\nchange (and on SIGHUP); SIGTERM or SIGINT "
+                   "stops taking ticks, lets running runs\nfinish for --grace, then cancels "
+                   "them (resumable); a second signal cancels at once.",
+    .epilogue = "Exit codes: 0 stopped by a signal (--once: every run succeeded), 1 a run "
+                "failed (--once),\n2 bad input.",
     .options = serve_options,
     .option_count = SL_COUNTOF(serve_options),
     .run = sl__cli_serve,
