@@ -325,6 +325,8 @@ static void begin_stop(sl_serve_daemon_t *d, const char *signame)
             sl__serve_skip(e, e->queue[i], "the daemon stopped");
         e->queued = 0;
     }
+    while (d->waiting_head) /* ticks not claimed yet: not taken */
+        sl__serve_job_cancel(d->waiting_head);
     SL_LOG(SL_LOG_INFO, NULL, NULL,
            "%s: stopping: no more ticks; %zu run%s going get %.3g s to finish", signame,
            d->running, d->running == 1 ? "" : "s", (double)d->opts->grace_ms / 1000);

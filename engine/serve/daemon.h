@@ -24,6 +24,7 @@
 #define SL_SERVE_JUMP_MS 1500         /* a drift past this is a clock jump */
 #define SL_SERVE_RELOAD_DELAY_MS 300  /* file events are gathered this long before a reload */
 #define SL_SERVE_WATCHES_MAX 256      /* folders watched for changes */
+#define SL_SERVE_RUNS_MAX 64          /* runs open at once, all workflows (more wait their turn) */
 
 typedef struct sl_serve_daemon sl_serve_daemon_t;
 typedef struct sl_serve_entry sl_serve_entry_t;
@@ -74,10 +75,13 @@ struct sl_serve_job {
     uv_work_t work;
     uv_timer_t delay;
     bool won, started, canceled, reaped, delay_open;
+    bool waiting; /* in the daemon's queue of runs past SL_SERVE_RUNS_MAX */
+    bool counted; /* one of the open runs (from its claim to its store's close) */
     uint64_t started_ns;
     char err[512];
     sl_serve_job_t *next;      /* in its entry's runs */
     sl_serve_job_t *next_done; /* in the daemon's reap list */
+    sl_serve_job_t *next_waiting;
 };
 
 struct sl_serve_daemon {
@@ -89,6 +93,8 @@ struct sl_serve_daemon {
     sl_serve_entry_t *entries;
     sl_serve_job_t *done; /* finished runs to reap outside the loop's callbacks */
     size_t running;       /* jobs not yet reaped, all entries */
+    size_t open_runs;     /* jobs counted against SL_SERVE_RUNS_MAX */
+    sl_serve_job_t *waiting_head, *waiting_tail; /* their turn comes in this order */
     size_t works;         /* threadpool items in flight */
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t lease_timer, watch_timer, grace_timer, reload_timer;

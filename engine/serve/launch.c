@@ -181,6 +181,50 @@ static void claim_after(uv_work_t *work, int status)
     start_job(job);
 }
 
+static void begin_claim(sl_serve_job_t *job)
+{
+    sl_serve_daemon_t *d = job->d;
+    job->counted = true;
+    d->open_runs++;
+    d->works++;
+    if (uv_queue_work(&d->loop, &job->work, claim_work, claim_after) < 0) {
+        d->works--;
+        snprintf(job->err, sizeof job->err, "the threadpool refused the tick");
+        job_done(job);
+    }
+}
+
+/* A counted run has let its store go: the first one waiting takes its turn. */
+static void next_turn(sl_serve_daemon_t *d)
+{
+    d->open_runs--;
+    sl_serve_job_t *job = d->waiting_head;
+    if (job == NULL)
+        return;
+    d->waiting_head = job->next_waiting;
+    if (d->waiting_head == NULL)
+        d->waiting_tail = NULL;
+    job->waiting = false;
+    begin_claim(job);
+}
+
+static void unwait(sl_serve_job_t *job)
+{
+    sl_serve_daemon_t *d = job->d;
+    sl_serve_job_t *prev = NULL;
+    for (sl_serve_job_t *j = d->waiting_head; j; prev = j, j = j->next_waiting)
+        if (j == job) {
+            if (prev)
+                prev->next_waiting = j->next_waiting;
+            else
+                d->waiting_head = j->next_waiting;
+            if (d->waiting_tail == j)
+                d->waiting_tail = prev;
+            break;
+        }
+    job->waiting = false;
+}
+
 void sl__serve_launch(sl_serve_entry_t *e, int64_t tick)
 {
     sl_serve_daemon_t *d = e->d;
@@ -202,12 +246,16 @@ void sl__serve_launch(sl_serve_entry_t *e, int64_t tick)
     e->active++;
     d->running++;
     job->work.data = job;
-    d->works++;
-    if (uv_queue_work(&d->loop, &job->work, claim_work, claim_after) < 0) {
-        d->works--;
-        snprintf(job->err, sizeof job->err, "the threadpool refused the tick");
-        job_done(job);
+    if (d->open_runs >= SL_SERVE_RUNS_MAX) { /* the daemon-wide cap: wait for a turn */
+        job->waiting = true;
+        if (d->waiting_tail)
+            d->waiting_tail->next_waiting = job;
+        else
+            d->waiting_head = job;
+        d->waiting_tail = job;
+        return;
     }
+    begin_claim(job);
 }
 
 void sl__serve_job_cancel(sl_serve_job_t *job)
@@ -215,7 +263,10 @@ void sl__serve_job_cancel(sl_serve_job_t *job)
     if (job->canceled || job->reaped)
         return;
     job->canceled = true;
-    if (job->started) {
+    if (job->waiting) { /* never claimed: its tick stays free */
+        unwait(job);
+        job_done(job);
+    } else if (job->started) {
         sl__run_stop(job->run, true);
     } else if (job->run) { /* waiting out its jitter */
         uv_timer_stop(&job->delay);
@@ -237,6 +288,8 @@ static void store_close_after(uv_work_t *work, int status)
     sl_serve_job_t *job = work->data;
     sl_serve_daemon_t *d = job->d;
     d->works--;
+    if (job->counted)
+        next_turn(d);
     sl__free(job);
     sl__serve_maybe_quit(d);
 }
