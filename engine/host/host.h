@@ -103,7 +103,7 @@ typedef struct sl_recorder sl_recorder_t;
 typedef struct sl_recorder_opts {
     sl_store_t *store;             /* borrowed; outlives the recorder */
     const sl_workflow_t *wf;       /* borrowed */
-    uv_loop_t *loop;
+    uv_loop_t *loop;               /* NULL: made off the loop, sl__host_recorder_attach later */
     const char *run_id;
     const char *trigger;           /* "manual", "resume", "cron", "backfill" */
     int64_t tick_ms;               /* the schedule tick, or 0 */
@@ -120,6 +120,12 @@ typedef struct sl_recorder_opts {
  */
 int sl__host_recorder_new(const sl_recorder_opts_t *opts, sl_recorder_t **out, char *err,
                           size_t err_size);
+/**
+ * Binds a recorder made with no loop (in a threadpool thread: its reads and the run's
+ * start are SQLite work the loop should not wait on) to `loop`, on the loop thread,
+ * before its run starts. The store must be the run's own (one loop per store). SL_ESYS.
+ */
+int sl__host_recorder_attach(sl_recorder_t *rec, uv_loop_t *loop);
 /** For sl_run_opts_t: what the run reports to, and what it may reuse. */
 const sl_run_observer_t *sl__host_recorder_observer(sl_recorder_t *rec);
 const sl_run_memo_t *sl__host_recorder_memo(sl_recorder_t *rec);

@@ -323,7 +323,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
         rc = sl__host_cache_load(rec, err, err_size);
     if (rc == 0)
         rc = begin(rec, o, err, err_size);
-    if (rc == 0)
+    if (rc == 0 && rec->loop)
         rc = sl__store_attach(rec->store, rec->loop, on_store_event, rec);
     if (rc < 0) {
         if (rc == SL_ENOMEM)
@@ -334,8 +334,19 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
         sl__host_recorder_free(rec);
         return rc;
     }
-    live_add(rec);
+    if (rec->loop)
+        live_add(rec);
     *out = rec;
+    return 0;
+}
+
+int sl__host_recorder_attach(sl_recorder_t *rec, uv_loop_t *loop)
+{
+    int rc = sl__store_attach(rec->store, loop, on_store_event, rec);
+    if (rc < 0)
+        return rc;
+    rec->loop = loop;
+    live_add(rec);
     return 0;
 }
 

@@ -120,12 +120,8 @@ static void start_job(sl_serve_job_t *job)
     sl_services_opts_t so = {.registry = d->opts->registry, .prestart = true,
                              .shared = d->shared};
     int rc = sl__host_services_new(&d->loop, wf, &so, &job->svc);
-    if (rc == 0) {
-        sl_recorder_opts_t ro = {.store = job->store, .wf = wf, .loop = &d->loop,
-                                 .run_id = job->run_id, .trigger = "cron",
-                                 .tick_ms = job->tick * 1000, .started_ms = sl__store_now_ms()};
-        rc = sl__host_recorder_new(&ro, &job->rec, job->err, sizeof job->err);
-    }
+    if (rc == 0 && (rc = sl__host_recorder_attach(job->rec, &d->loop)) < 0)
+        snprintf(job->err, sizeof job->err, "cannot watch the run's store: %s", sl_strerror(rc));
     if (rc == 0) {
         sl_run_opts_t ro = {.run_id = job->run_id, .started_unix = sl__store_now_ms() / 1000,
                             .cpu = sl__host_executor(job->svc), .services = job->svc,
@@ -158,11 +154,20 @@ static void claim_work(uv_work_t *work)
 {
     sl_serve_job_t *job = work->data;
     sl_store_tick_t rec = {job->v->wf->name, job->tick * 1000, "cron", "run", NULL, job->run_id};
-    if (sl__store_tick_claim(job->d->store, &rec, &job->won, job->err, sizeof job->err) == 0 &&
-        job->won &&
-        sl__store_open(sl__store_dir(job->d->store), SL_STORE_WRITE, &job->store, job->err,
-                       sizeof job->err) < 0)
+    if (sl__store_tick_claim(job->d->store, &rec, &job->won, job->err, sizeof job->err) < 0 ||
+        !job->won)
+        return;
+    if (sl__store_open(sl__store_dir(job->d->store), SL_STORE_WRITE, &job->store, job->err,
+                       sizeof job->err) < 0) {
         job->store = NULL;
+        return;
+    }
+    /* The run's start is recorded here too: SQLite's commit waits on the disk. */
+    sl_recorder_opts_t ro = {.store = job->store, .wf = job->v->wf, .run_id = job->run_id,
+                             .trigger = "cron", .tick_ms = job->tick * 1000,
+                             .started_ms = sl__store_now_ms()};
+    if (sl__host_recorder_new(&ro, &job->rec, job->err, sizeof job->err) < 0)
+        job->rec = NULL;
 }
 
 static void claim_after(uv_work_t *work, int status)
@@ -174,7 +179,7 @@ static void claim_after(uv_work_t *work, int status)
     if (!job->won && job->err[0] == '\0')
         SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s already taken (by another sluice serve): "
                "not run again", job->v->wf->name, when);
-    if (!job->won || job->store == NULL) {
+    if (!job->won || job->store == NULL || job->rec == NULL) {
         job_done(job);
         return;
     }
