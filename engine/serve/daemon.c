@@ -35,6 +35,16 @@ static void cancel_runs(sl_serve_entry_t *e, const char *why)
         }
 }
 
+static void enqueue(sl_serve_entry_t *e, int64_t tick, const char *when, const char *what)
+{
+    if (e->queued >= SL_SERVE_QUEUE_MAX) {
+        sl__serve_skip(e, tick, "too many ticks waiting");
+        return;
+    }
+    e->queue[e->queued++] = tick;
+    SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s %s", e->name, when, what);
+}
+
 /* A due tick: run it, or what `concurrency` says while a run of the workflow is going. */
 static void dispatch(sl_serve_entry_t *e, int64_t tick)
 {
@@ -57,18 +67,31 @@ static void dispatch(sl_serve_entry_t *e, int64_t tick)
         cancel_runs(e, "concurrency: replace");
         break;
     case SL_CONCURRENCY_QUEUE:
-        if (e->queued >= SL_SERVE_QUEUE_MAX) {
-            sl__serve_skip(e, tick, "too many ticks waiting (concurrency: queue)");
-            break;
-        }
-        e->queue[e->queued++] = tick;
-        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s queued: it starts when the run going ends",
-               e->name, when);
+        enqueue(e, tick, when, "queued: it starts when the run going ends");
         break;
     case SL_CONCURRENCY_FORBID:
     default:
         sl__serve_skip(e, tick, "a run of the workflow is still going (concurrency: forbid)");
         break;
+    }
+}
+
+/* The ticks due at one look, oldest first. Several (catching up after downtime, `missed:
+ * all`) run one after the other, as --once runs them, unless `allow` lets them overlap;
+ * while a run is going, each meets the policy as a lone tick would. */
+static void dispatch_due(sl_serve_entry_t *e, const int64_t *due, size_t n)
+{
+    bool in_turn = n > 1 && e->cur->wf->schedule.concurrency != SL_CONCURRENCY_ALLOW &&
+                   e->active == 0 && e->queued == 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_turn || i == 0) {
+            dispatch(e, due[i]);
+            continue;
+        }
+        char when[64];
+        sl__serve_when(e->cur, due[i], when, sizeof when);
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s due", e->name, when);
+        enqueue(e, due[i], when, "catching up: it starts when the tick before it has run");
     }
 }
 
@@ -81,10 +104,9 @@ void sl__serve_entry_check(sl_serve_entry_t *e)
     int64_t now_ms = sl__clock_wall_ms(), now = now_ms / 1000;
     int64_t due[SL_SERVE_MISSED_MAX];
     size_t n = sl__serve_due(&e->cur->sched, e->last_tick, now, due);
-    for (size_t i = 0; i < n && !d->stopping; i++) {
-        e->last_tick = due[i];
-        dispatch(e, due[i]);
-    }
+    if (n > 0)
+        e->last_tick = due[n - 1];
+    dispatch_due(e, due, n);
     int64_t next, after = e->last_tick > now ? e->last_tick : now;
     if (sl__serve_next(&e->cur->sched, after, &next) < 0)
         return; /* no tick ever again (a date that never comes) */
