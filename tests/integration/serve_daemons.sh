@@ -74,6 +74,22 @@ check "no tick ran twice" [ "$(q "select count(*) from ticks where workflow = 'c
 killed=$(q "select id from runs where status = 'interrupted'")
 "$sluice" run --quiet crash.yaml --resume "$killed" > resume.out 2>&1
 check "the killed run resumes" [ $? = 0 ]
-((failed)) && cat a.log b.log c.log d.log runs.txt resume.out
+# ---- more runs due at once than may be open (64): the rest wait their turn ----------------
+export SLUICE_STATE=$work/state3
+mkdir many
+for i in $(seq -w 1 80); do
+    printf 'name: m%s\nschedule: { cron: "* * * * *" }\nsteps:\n  get: { uses: http.get, with: { url: "%s/get?m=%s" } }\n' \
+        "$i" "$url" "$i" > "many/m$i.yaml"
+done
+SLUICE_NOW=$(iso $((base - 27))) "$sluice" serve many 2> e.log & # 10:00:30: the next tick is 30 s away
+daemons+=($!)
+all_done() { [[ $(q "select count(*) from runs where status = 'succeeded'") == 80 ]]; }
+check "80 runs due at once all run" wait_for 40 all_done
+kill -TERM "${daemons[-1]}"
+wait "${daemons[-1]}"
+check "that daemon exits 0" [ $? = 0 ]
+check "80 ticks, each once" [ "$(q "select count(*), count(distinct workflow) from ticks
+                                   where tick = $(((base - 57) * 1000))")" = "80|80" ]
+((failed)) && cat a.log b.log c.log d.log e.log runs.txt resume.out
 [[ -n ${SERVE_SHOW_LOG:-} ]] && cat a.log b.log c.log d.log
 serve_report
