@@ -299,10 +299,11 @@ static void store_close_after(uv_work_t *work, int status)
     sl__serve_maybe_quit(d);
 }
 
+/* Closes the run's store in the threadpool, then frees the job (counted in d->works since
+ * its reap: the daemon does not quit before the store has committed and closed). */
 static void release_store(sl_serve_job_t *job)
 {
     sl_serve_daemon_t *d = job->d;
-    d->works++;
     if (job->store == NULL ||
         uv_queue_work(&d->loop, &job->work, store_close_work, store_close_after) < 0) {
         sl__store_close(job->store);
@@ -368,6 +369,7 @@ void sl__serve_reap(sl_serve_daemon_t *d)
         sl_serve_entry_t *e = job->e;
         sl__serve_version_unref(job->v);
         job->v = NULL;
+        d->works++; /* until its store is closed */
         if (job->delay_open)
             uv_close((uv_handle_t *)&job->delay, on_delay_closed);
         else

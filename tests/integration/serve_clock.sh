@@ -52,7 +52,9 @@ EOF
 real=$(date +%s)
 hour=$(((real / 3600 + 1) * 3600)) # the next hour of the real clock
 echo $((hour - 1800 - real)) > shift  # the daemon starts at hh:30 of the hour before
-SHIFT_FILE=$work/shift LD_PRELOAD=$work/shift.so "$sluice" serve hourly.yaml 2> serve.log &
+# Under ASan (make test-asan) its runtime must come first in the preload list.
+asan=$(ldd "$sluice" | grep -o '/[^ ]*libasan[^ ]*' | head -n 1)
+SHIFT_FILE=$work/shift LD_PRELOAD="${asan:+$asan }$work/shift.so" "$sluice" serve hourly.yaml 2> serve.log &
 daemons+=($!)
 pid=${daemons[-1]}
 logged() { grep -q "$1" serve.log; }
