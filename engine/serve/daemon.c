@@ -158,8 +158,8 @@ static void take_dead_lease(sl_serve_daemon_t *d, lease_item_t *it)
     if (end == holder + host_len + 1 || *end != '\0' || pid <= 0 || pid == (long)getpid() ||
         kill((pid_t)pid, 0) == 0 || errno != ESRCH)
         return;
-    if (sl__store_lease_take(d->store, it->name, holder, d->owner, SL_SERVE_LEASE_TTL_MS,
-                             &it->held, it->err, sizeof it->err) == 0 &&
+    if (sl__store_lease_take(d->store, it->name, holder, d->owner, SL_SERVE_LEASE_TTL_MS, &it->held,
+                             it->err, sizeof it->err) == 0 &&
         it->held)
         snprintf(it->dead, sizeof it->dead, "%s", holder);
 }
@@ -177,15 +177,14 @@ static void lease_work(uv_work_t *work)
             sl__store_lease_release(d->store, it->name, d->owner, err, sizeof err);
             continue;
         }
-        if (it->name == NULL ||
-            sl__store_lease(d->store, it->name, d->owner, SL_SERVE_LEASE_TTL_MS, &it->held,
-                            it->err, sizeof it->err) < 0)
+        if (it->name == NULL || sl__store_lease(d->store, it->name, d->owner, SL_SERVE_LEASE_TTL_MS,
+                                                &it->held, it->err, sizeof it->err) < 0)
             continue;
         if (!it->held)
             take_dead_lease(d, it);
         if (it->held && !it->was_held &&
-            sl__store_tick_last(d->store, it->name, "cron", &it->last_ms, it->err,
-                                sizeof it->err) < 0)
+            sl__store_tick_last(d->store, it->name, "cron", &it->last_ms, it->err, sizeof it->err) <
+                0)
             it->held = false;
     }
 }
@@ -350,8 +349,8 @@ static void begin_stop(sl_serve_daemon_t *d, const char *signame)
     while (d->waiting_head) /* ticks not claimed yet: not taken */
         sl__serve_job_cancel(d->waiting_head);
     SL_LOG(SL_LOG_INFO, NULL, NULL,
-           "%s: stopping: no more ticks; %zu run%s going get %.3g s to finish", signame,
-           d->running, d->running == 1 ? "" : "s", (double)d->opts->grace_ms / 1000);
+           "%s: stopping: no more ticks; %zu run%s going get %.3g s to finish", signame, d->running,
+           d->running == 1 ? "" : "s", (double)d->opts->grace_ms / 1000);
     if (d->running > 0)
         uv_timer_start(&d->grace_timer, on_grace_timer, (uint64_t)d->opts->grace_ms, 0);
     sl__serve_maybe_quit(d);

@@ -17,14 +17,14 @@
 #include "host/host.h"
 #include "serve/serve.h"
 
-#define SL_SERVE_QUEUE_MAX 100        /* ticks waiting under `queue` per workflow */
-#define SL_SERVE_LEASE_TTL_MS 20000   /* a lease not renewed for this long is taken over */
-#define SL_SERVE_LEASE_RENEW_MS 5000  /* leases are renewed (and free ones taken) this often */
-#define SL_SERVE_WATCH_MS 2000        /* wall clock checked against the loop's this often */
-#define SL_SERVE_JUMP_MS 1500         /* a drift past this is a clock jump */
-#define SL_SERVE_RELOAD_DELAY_MS 300  /* file events are gathered this long before a reload */
-#define SL_SERVE_WATCHES_MAX 256      /* folders watched for changes */
-#define SL_SERVE_RUNS_MAX 64          /* runs open at once, all workflows (more wait their turn) */
+#define SL_SERVE_QUEUE_MAX 100       /* ticks waiting under `queue` per workflow */
+#define SL_SERVE_LEASE_TTL_MS 20000  /* a lease not renewed for this long is taken over */
+#define SL_SERVE_LEASE_RENEW_MS 5000 /* leases are renewed (and free ones taken) this often */
+#define SL_SERVE_WATCH_MS 2000       /* wall clock checked against the loop's this often */
+#define SL_SERVE_JUMP_MS 1500        /* a drift past this is a clock jump */
+#define SL_SERVE_RELOAD_DELAY_MS 300 /* file events are gathered this long before a reload */
+#define SL_SERVE_WATCHES_MAX 256     /* folders watched for changes */
+#define SL_SERVE_RUNS_MAX 64         /* runs open at once, all workflows (more wait their turn) */
 
 typedef struct sl_serve_daemon sl_serve_daemon_t;
 typedef struct sl_serve_entry sl_serve_entry_t;
@@ -46,8 +46,8 @@ typedef struct sl_serve_stamp {
 struct sl_serve_entry {
     sl_serve_daemon_t *d;
     char *path;
-    char *name;     /* the lease's workflow name (the current version's), or NULL */
-    char *old_name; /* a name whose lease is to be released (renamed), or NULL */
+    char *name;              /* the lease's workflow name (the current version's), or NULL */
+    char *old_name;          /* a name whose lease is to be released (renamed), or NULL */
     sl_serve_version_t *cur; /* NULL: never validated */
     sl_serve_stamp_t stamp;
     bool removed, held;
@@ -95,7 +95,7 @@ struct sl_serve_daemon {
     size_t running;       /* jobs not yet reaped, all entries */
     size_t open_runs;     /* jobs counted against SL_SERVE_RUNS_MAX */
     sl_serve_job_t *waiting_head, *waiting_tail; /* their turn comes in this order */
-    size_t works;         /* threadpool items in flight */
+    size_t works;                                /* threadpool items in flight */
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t lease_timer, watch_timer, grace_timer, reload_timer;
     uv_fs_event_t watches[SL_SERVE_WATCHES_MAX];

@@ -171,8 +171,8 @@ static void reload_work(uv_work_t *work)
     bool *seen = sl__calloc(r->known_count + 1, sizeof(bool));
     for (size_t i = 0; seen && i < files.count; i++) {
         known_file_t key = {.path = files.items[i]};
-        known_file_t *k = bsearch(&key, r->known, r->known_count, sizeof(known_file_t),
-                                  by_known_path);
+        known_file_t *k =
+            bsearch(&key, r->known, r->known_count, sizeof(known_file_t), by_known_path);
         if (k)
             seen[k - r->known] = true;
         look_at(r, files.items[i], k);
@@ -227,8 +227,7 @@ static sl_serve_entry_t *name_taken(sl_serve_daemon_t *d, const sl_serve_entry_t
 }
 
 /* A version from a loaded workflow (taken), or NULL with the reason logged. */
-static sl_serve_version_t *version_new(sl_serve_daemon_t *d, sl_serve_entry_t *e,
-                                       sl_workflow_t *wf)
+static sl_serve_version_t *version_new(sl_serve_daemon_t *d, sl_serve_entry_t *e, sl_workflow_t *wf)
 {
     sl_serve_entry_t *other = name_taken(d, e, wf->name);
     char err[512];
@@ -264,8 +263,7 @@ static void entry_set_name(sl_serve_entry_t *e, const char *name)
     uv_timer_stop(&e->timer);
 }
 
-static void entry_apply(sl_serve_daemon_t *d, sl_serve_entry_t *e, found_file_t *f,
-                        bool at_start)
+static void entry_apply(sl_serve_daemon_t *d, sl_serve_entry_t *e, found_file_t *f, bool at_start)
 {
     bool was_removed = e->removed;
     e->stamp = f->stamp;
@@ -285,8 +283,10 @@ static void entry_apply(sl_serve_daemon_t *d, sl_serve_entry_t *e, found_file_t 
         sl__serve_version_unref(old);
     entry_set_name(e, v->wf->name);
     SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: %s workflow %s%s", e->path,
-           at_start ? "loaded" : old ? "reloaded" : "added", v->wf->name,
-           v->sched.count == 0 ? " (no schedule: not scheduled)" : "");
+           at_start ? "loaded"
+           : old    ? "reloaded"
+                    : "added",
+           v->wf->name, v->sched.count == 0 ? " (no schedule: not scheduled)" : "");
     if (edited && e->held) {
         int64_t now = sl__clock_wall_ms() / 1000;
         if (e->last_tick < now)

@@ -117,14 +117,15 @@ static void start_job(sl_serve_job_t *job)
 {
     sl_serve_daemon_t *d = job->d;
     sl_workflow_t *wf = job->v->wf;
-    sl_services_opts_t so = {.registry = d->opts->registry, .prestart = true,
-                             .shared = d->shared};
+    sl_services_opts_t so = {.registry = d->opts->registry, .prestart = true, .shared = d->shared};
     int rc = sl__host_services_new(&d->loop, wf, &so, &job->svc);
     if (rc == 0 && (rc = sl__host_recorder_attach(job->rec, &d->loop)) < 0)
         snprintf(job->err, sizeof job->err, "cannot watch the run's store: %s", sl_strerror(rc));
     if (rc == 0) {
-        sl_run_opts_t ro = {.run_id = job->run_id, .started_unix = sl__store_now_ms() / 1000,
-                            .cpu = sl__host_executor(job->svc), .services = job->svc,
+        sl_run_opts_t ro = {.run_id = job->run_id,
+                            .started_unix = sl__store_now_ms() / 1000,
+                            .cpu = sl__host_executor(job->svc),
+                            .services = job->svc,
                             .observer = sl__host_recorder_observer(job->rec),
                             .memo = sl__host_recorder_memo(job->rec)};
         rc = sl__run_new(&d->loop, wf, &ro, &job->run);
@@ -136,8 +137,8 @@ static void start_job(sl_serve_job_t *job)
         return;
     }
     sl__host_recorder_watch(job->rec, job->run);
-    int64_t delay_ms = job->tick * 1000 + sl__serve_jitter_ms(wf->name, job->tick,
-                                                              wf->schedule.jitter_ms) -
+    int64_t delay_ms = job->tick * 1000 +
+                       sl__serve_jitter_ms(wf->name, job->tick, wf->schedule.jitter_ms) -
                        sl__clock_wall_ms();
     uv_timer_init(&d->loop, &job->delay);
     job->delay.data = job;
@@ -163,8 +164,11 @@ static void claim_work(uv_work_t *work)
         return;
     }
     /* The run's start is recorded here too: SQLite's commit waits on the disk. */
-    sl_recorder_opts_t ro = {.store = job->store, .wf = job->v->wf, .run_id = job->run_id,
-                             .trigger = "cron", .tick_ms = job->tick * 1000,
+    sl_recorder_opts_t ro = {.store = job->store,
+                             .wf = job->v->wf,
+                             .run_id = job->run_id,
+                             .trigger = "cron",
+                             .tick_ms = job->tick * 1000,
                              .started_ms = sl__store_now_ms()};
     if (sl__host_recorder_new(&ro, &job->rec, job->err, sizeof job->err) < 0)
         job->rec = NULL;
@@ -177,8 +181,10 @@ static void claim_after(uv_work_t *work, int status)
     char when[64];
     sl__serve_when(job->v, job->tick, when, sizeof when);
     if (!job->won && job->err[0] == '\0')
-        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s already taken (by another sluice serve): "
-               "not run again", job->v->wf->name, when);
+        SL_LOG(SL_LOG_INFO, NULL, NULL,
+               "%s: tick %s already taken (by another sluice serve): "
+               "not run again",
+               job->v->wf->name, when);
     if (!job->won || job->store == NULL || job->rec == NULL) {
         job_done(job);
         return;

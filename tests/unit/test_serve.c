@@ -26,8 +26,11 @@ static void open_sched(sched_fixture_t *f, const char *expr, const char *tz, sl_
 {
     memset(f, 0, sizeof(*f));
     f->cron[0] = (char *)expr;
-    f->def = (sl_schedule_t){.present = true, .cron = f->cron, .cron_count = 1,
-                             .timezone = (char *)tz, .missed = missed,
+    f->def = (sl_schedule_t){.present = true,
+                             .cron = f->cron,
+                             .cron_count = 1,
+                             .timezone = (char *)tz,
+                             .missed = missed,
                              .catchup_ms = catchup_s * 1000};
     char err[256] = "";
     int rc = sl__serve_schedule_open(&f->def, &f->s, err, sizeof err);
@@ -82,7 +85,8 @@ static void test_due_catchup_and_cap(void)
     sched_fixture_t f;
     int64_t due[SL_SERVE_MISSED_MAX], last = at("2030-01-07T00:00:00Z");
     open_sched(&f, "0 * * * *", "UTC", SL_MISSED_ALL, 3 * 3600);
-    CHECK_INT(sl__serve_due(&f.s, last, at("2030-01-07T10:00:30Z"), due), 3); /* 07:00 is past 3 h */
+    CHECK_INT(sl__serve_due(&f.s, last, at("2030-01-07T10:00:30Z"), due),
+              3); /* 07:00 is past 3 h */
     CHECK_INT(due[0], at("2030-01-07T08:00:00Z"));
     sl__serve_schedule_close(&f.s);
     open_sched(&f, "* * * * *", "UTC", SL_MISSED_ALL, 30 * 86400);
