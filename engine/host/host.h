@@ -110,6 +110,7 @@ typedef struct sl_recorder_opts {
     int64_t started_ms;
     const sl_store_run_row_t *resume; /* the run this one resumes, or NULL */
     bool no_cache;                 /* `--no-cache`: lookups always miss (entries are kept) */
+    bool claim_tick;               /* claim the tick with the run's start: SL_EEXIST if taken */
 } sl_recorder_opts_t;
 
 /**

@@ -291,7 +291,7 @@ static int begin(sl_recorder_t *rec, const sl_recorder_opts_t *o, char *err, siz
         .trigger = o->trigger ? o->trigger : "manual",
         .resumed_from = o->resume ? o->resume->id : NULL, .tick_ms = o->tick_ms,
         .started_ms = o->started_ms, .vars = wf->vars, .steps = steps,
-        .step_count = wf->step_count,
+        .step_count = wf->step_count, .claim_tick = o->claim_tick,
     };
     int rc = sl__store_run_begin(rec->store, &info, &rec->srun, err, err_size);
     sl__free(steps);

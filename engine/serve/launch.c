@@ -151,27 +151,29 @@ static void start_job(sl_serve_job_t *job)
     uv_timer_start(&job->delay, on_delay, delay_ms > 0 ? (uint64_t)delay_ms : 0, 0);
 }
 
+/* The run's store opened, and its start recorded with its tick's claim in one commit
+ * (SQLite's commits wait on the disk: the fewer the better). */
 static void claim_work(uv_work_t *work)
 {
     sl_serve_job_t *job = work->data;
-    sl_store_tick_t rec = {job->v->wf->name, job->tick * 1000, "cron", "run", NULL, job->run_id};
-    if (sl__store_tick_claim(job->d->store, &rec, &job->won, job->err, sizeof job->err) < 0 ||
-        !job->won)
-        return;
     if (sl__store_open(sl__store_dir(job->d->store), SL_STORE_WRITE, &job->store, job->err,
                        sizeof job->err) < 0) {
         job->store = NULL;
         return;
     }
-    /* The run's start is recorded here too: SQLite's commit waits on the disk. */
     sl_recorder_opts_t ro = {.store = job->store,
                              .wf = job->v->wf,
                              .run_id = job->run_id,
                              .trigger = "cron",
                              .tick_ms = job->tick * 1000,
-                             .started_ms = sl__store_now_ms()};
-    if (sl__host_recorder_new(&ro, &job->rec, job->err, sizeof job->err) < 0)
+                             .started_ms = sl__store_now_ms(),
+                             .claim_tick = true};
+    int rc = sl__host_recorder_new(&ro, &job->rec, job->err, sizeof job->err);
+    job->won = rc == 0;
+    if (rc < 0)
         job->rec = NULL;
+    if (rc == SL_EEXIST)
+        job->err[0] = '\0'; /* taken: not an error */
 }
 
 static void claim_after(uv_work_t *work, int status)
