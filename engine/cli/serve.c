@@ -21,15 +21,18 @@
 #include "cli/common.h"
 #include "serve/serve.h"
 
-#define SERVE_FILES_MAX 10000
 #define BACKFILL_TICKS_MAX 100000
 #define LEASE_TTL_MS (10 * 60 * 1000)
 
-enum { SERVE_ONCE, SERVE_HTTP, SERVE_LOG };
+enum { SERVE_ONCE, SERVE_GRACE, SERVE_HTTP, SERVE_LOG };
 
 static const sl_cli_option_t serve_options[] = {
     [SERVE_ONCE] = {"once", 0, NULL, "run every tick that is due now and exit when those runs end",
                     0},
+    [SERVE_GRACE] = {"grace", 0, "DURATION",
+                     "after SIGTERM or SIGINT, let running runs finish for this\n"
+                     "long, then cancel them, resumable (default 30s)",
+                     0},
     [SERVE_HTTP] = {"http", 0, "ADDR",
                     "also serve the dashboard and /metrics at ADDR (e.g.\n"
                     "127.0.0.1:7070); an address off loopback must be explicit",
@@ -43,8 +46,12 @@ const sl_cli_command_t sl__cli_serve_command = {
     .operand_kind = SL_CLI_OPERANDS_WORKFLOWS,
     .summary = "run workflows at the ticks of their schedules, with a dashboard",
     .description = "Runs each workflow of the files or folders given that has a schedule at "
-                   "its ticks,\nall on one loop, recording each run with trigger cron.",
-    .epilogue = "Exit codes (--once): 0 every run succeeded, 1 a run failed, 2 bad input.",
+                   "its ticks,\nall on one loop, recording each run with trigger cron. "
+                   "Files are reloaded when they\nchange (and on SIGHUP); SIGTERM or SIGINT "
+                   "stops taking ticks, lets running runs\nfinish for --grace, then cancels "
+                   "them (resumable); a second signal cancels at once.",
+    .epilogue = "Exit codes: 0 stopped by a signal (--once: every run succeeded), 1 a run "
+                "failed (--once),\n2 bad input.",
     .options = serve_options,
     .option_count = SL_COUNTOF(serve_options),
     .run = sl__cli_serve,
@@ -101,66 +108,19 @@ static int open_state(const sl_cli_command_t *cmd, sl_store_t **store)
 
 /* ---- the files served ------------------------------------------------------------- */
 
-typedef struct file_list {
-    char **items;
-    size_t count, cap;
-} file_list_t;
-
-static int add_file(file_list_t *l, char *path)
+static int collect_all(char **paths, int count, sl_serve_files_t *files)
 {
-    if (path == NULL || l->count >= SERVE_FILES_MAX ||
-        sl__array_grow(&l->items, &l->cap, l->count, sizeof(char *), 16) < 0) {
-        sl__free(path);
-        fprintf(stderr, "sluice: error: too many workflow files (at most %d)\n", SERVE_FILES_MAX);
-        return SL_EXIT_USAGE;
+    char err[1024];
+    for (int i = 0; i < count; i++) {
+        int rc = sl__serve_collect(paths[i], files, err, sizeof err);
+        if (rc == SL_ENOMEM)
+            return SL_EXIT_INTERNAL;
+        if (rc < 0) {
+            fprintf(stderr, "%s%s\n", rc == SL_ELIMIT ? "sluice: error: " : "", err);
+            return SL_EXIT_USAGE;
+        }
     }
-    l->items[l->count++] = path;
     return 0;
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool is_workflow_name(const char *name)
-{
-    size_t n = strlen(name);
-    return name[0] != '.' && ((n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
-                              (n > 4 && strcmp(name + n - 4, ".yml") == 0));
-}
-
-/* A file as itself; a folder as its *.yaml and *.yml files, by name. */
-static int collect(const char *path, file_list_t *l)
-{
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        fprintf(stderr, "%s: error: no such file or folder\n", path);
-        return SL_EXIT_USAGE;
-    }
-    if (!S_ISDIR(st.st_mode))
-        return add_file(l, sl__strdup(path));
-    DIR *dir = opendir(path);
-    if (dir == NULL) {
-        fprintf(stderr, "%s: error: cannot read the folder\n", path);
-        return SL_EXIT_USAGE;
-    }
-    size_t first = l->count;
-    int status = 0;
-    struct dirent *e;
-    while (status == 0 && (e = readdir(dir)) != NULL)
-        if (is_workflow_name(e->d_name))
-            status = add_file(l, sl__asprintf("%s/%s", path, e->d_name));
-    closedir(dir);
-    qsort(l->items + first, l->count - first, sizeof(char *), by_name);
-    return status;
-}
-
-static void free_files(file_list_t *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        sl__free(l->items[i]);
-    sl__free(l->items);
 }
 
 /* ---- serve --once ----------------------------------------------------------------- */
@@ -274,7 +234,7 @@ static void serve_file(serve_ctx_t *ctx, const char *path)
     sl__workflow_free(wf);
 }
 
-static int serve_once(file_list_t *files, sl_store_t *store, const sl_registry_t *reg)
+static int serve_once(sl_serve_files_t *files, sl_store_t *store, const sl_registry_t *reg)
 {
     serve_ctx_t ctx = {.store = store, .reg = reg};
     char host[64] = "";
@@ -285,48 +245,78 @@ static int serve_once(file_list_t *files, sl_store_t *store, const sl_registry_t
     return ctx.failed ? SL_EXIT_FAILED : ctx.invalid ? SL_EXIT_USAGE : SL_EXIT_OK;
 }
 
-int sl__cli_serve(int argc, char **argv)
+static int parse_grace(const char *value, int64_t *out)
 {
-    sl_cli_parser_t parser;
-    sl__cli_parser_init(&parser, &sl__cli_serve_command, argc, argv);
-    bool once = false;
-    sl_logfmt_t log = SL_LOGFMT_TEXT;
+    if (sl__duration_parse(value, out) == 0 && *out >= 0)
+        return 0;
+    return sl__cli_usage_error(&sl__cli_serve_command,
+                               "--grace expects a duration such as 30s or 2m, got '%s'", value);
+}
+
+static int parse_serve(int argc, char **argv, sl_cli_parser_t *parser, bool *once,
+                       int64_t *grace_ms, sl_logfmt_t *log)
+{
+    sl__cli_parser_init(parser, &sl__cli_serve_command, argc, argv);
     int index, status = 0;
-    while (status == 0 && (index = sl__cli_parser_next(&parser)) != SL_CLI_PARSE_END) {
+    bool grace_given = false;
+    while (status == 0 && (index = sl__cli_parser_next(parser)) != SL_CLI_PARSE_END) {
         if (index == SL_CLI_PARSE_BAD)
             status = SL_EXIT_USAGE;
         else if (index == SERVE_ONCE)
-            once = true;
+            *once = true;
+        else if (index == SERVE_GRACE)
+            status = parse_grace(parser->value, grace_ms), grace_given = true;
         else if (index == SERVE_LOG)
-            status = parse_log(&sl__cli_serve_command, parser.value, &log);
+            status = parse_log(&sl__cli_serve_command, parser->value, log);
         else if (index == SERVE_HTTP)
             status = sl__cli_usage_error(&sl__cli_serve_command,
                                          "--http (the dashboard) is not available yet");
     }
+    if (status == 0 && *once && grace_given)
+        status = sl__cli_usage_error(&sl__cli_serve_command,
+                                     "--grace is for the daemon, not --once");
+    if (status == 0 && parser->operand_index >= argc)
+        status = sl__cli_usage_error(&sl__cli_serve_command, "no workflow file or folder given");
+    return status;
+}
+
+int sl__cli_serve(int argc, char **argv)
+{
+    sl_cli_parser_t parser;
+    bool once = false;
+    int64_t grace_ms = 30000;
+    sl_logfmt_t log = SL_LOGFMT_TEXT;
+    int status = parse_serve(argc, argv, &parser, &once, &grace_ms, &log);
+    if (status == 0)
+        status = setup_clock();
     if (status != 0)
         return status;
-    if (!once)
-        return sl__cli_usage_error(&sl__cli_serve_command,
-                                   "only serve --once is available in this version");
-    if (parser.operand_index >= argc)
-        return sl__cli_usage_error(&sl__cli_serve_command, "no workflow file or folder given");
-    if ((status = setup_clock()) != 0)
-        return status;
     sl__log_setup(SL_LOG_INFO, log);
-    file_list_t files = {0};
-    for (int i = parser.operand_index; status == 0 && i < argc; i++)
-        status = collect(argv[i], &files);
+    sl_serve_files_t files = {0};
+    status = collect_all(argv + parser.operand_index, argc - parser.operand_index, &files);
     sl_registry_t *reg = NULL;
     sl_store_t *store = NULL;
     if (status == 0 && sl__cli_registry(&reg) < 0)
         status = SL_EXIT_INTERNAL;
     if (status == 0)
         status = open_state(&sl__cli_serve_command, &store);
-    if (status == 0)
+    if (status == 0 && once) {
         status = serve_once(&files, store, reg);
+    } else if (status == 0) {
+        sl_serve_opts_t so = {.registry = reg,
+                              .store = store,
+                              .operands = argv + parser.operand_index,
+                              .operand_count = (size_t)(argc - parser.operand_index),
+                              .grace_ms = grace_ms};
+        int rc = sl__serve_daemon(&so);
+        if (rc < 0) {
+            fprintf(stderr, "sluice: error: serve: %s\n", sl_strerror(rc));
+            status = SL_EXIT_INTERNAL;
+        }
+    }
     sl__store_close(store);
     sl__registry_free(reg);
-    free_files(&files);
+    sl__serve_files_free(&files);
     return status;
 }
 

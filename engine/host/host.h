@@ -28,6 +28,25 @@
 /** The engine's host table (built on first use; lives as long as the process). */
 const sl_host_t *sl__host_table(void);
 
+/* A daemon's HTTP client and worker pool, shared by all its runs (serve). */
+typedef struct sl_host_shared sl_host_shared_t;
+
+typedef struct sl_host_shared_opts {
+    uint32_t http_concurrency, http_per_host; /* the daemon-wide caps; 0 = the defaults */
+    uint32_t cpu_workers;                     /* 0 = auto */
+    uint64_t cpu_memory_bytes;                /* per worker; 0 = unlimited */
+    const char *worker_exe;                   /* copied; NULL = sl__pool_default_exe() */
+} sl_host_shared_opts_t;
+
+/**
+ * A client and a pool for the runs of `loop` (each made on first use). Returns 0 and
+ * *out, or SL_ENOMEM. Loop thread only.
+ */
+int sl__host_shared_new(uv_loop_t *loop, const sl_host_shared_opts_t *opts,
+                        sl_host_shared_t **out);
+/** Closes and frees them once no run uses them (runs the loop for the close). NULL: no-op. */
+void sl__host_shared_free(sl_host_shared_t *sh);
+
 typedef struct sl_services_opts {
     /* The binary whose `__worker` command runs CPU kinds (copied); NULL = the process
      * default (sl__pool_default_exe). With neither, CPU kinds run on the loop. */
@@ -40,6 +59,9 @@ typedef struct sl_services_opts {
      * steps). Otherwise, and for a resumed run, the pool starts with the first CPU task:
      * a run whose CPU tasks are all reused starts no process. */
     bool prestart;
+    /* The daemon's client and pool, borrowed (outlive the services): the run uses them
+     * instead of its own, and its limits.http/limits.cpu give way to the daemon's caps. */
+    sl_host_shared_t *shared;
 } sl_services_opts_t;
 
 /**
@@ -95,13 +117,14 @@ int sl__host_services_record(sl_services_t *svc, sl_recorder_t *rec, char *err,
 typedef struct sl_recorder_opts {
     sl_store_t *store;             /* borrowed; outlives the recorder */
     const sl_workflow_t *wf;       /* borrowed */
-    uv_loop_t *loop;
+    uv_loop_t *loop;               /* NULL: made off the loop, sl__host_recorder_attach later */
     const char *run_id;
     const char *trigger;           /* "manual", "resume", "cron", "backfill" */
     int64_t tick_ms;               /* the schedule tick, or 0 */
     int64_t started_ms;
     const sl_store_run_row_t *resume; /* the run this one resumes, or NULL */
     bool no_cache;                 /* `--no-cache`: lookups always miss (entries are kept) */
+    bool claim_tick;               /* claim the tick with the run's start: SL_EEXIST if taken */
 } sl_recorder_opts_t;
 
 /**
@@ -112,6 +135,12 @@ typedef struct sl_recorder_opts {
  */
 int sl__host_recorder_new(const sl_recorder_opts_t *opts, sl_recorder_t **out, char *err,
                           size_t err_size);
+/**
+ * Binds a recorder made with no loop (in a threadpool thread: its reads and the run's
+ * start are SQLite work the loop should not wait on) to `loop`, on the loop thread,
+ * before its run starts. The store must be the run's own (one loop per store). SL_ESYS.
+ */
+int sl__host_recorder_attach(sl_recorder_t *rec, uv_loop_t *loop);
 /** For sl_run_opts_t: what the run reports to, and what it may reuse. */
 const sl_run_observer_t *sl__host_recorder_observer(sl_recorder_t *rec);
 const sl_run_memo_t *sl__host_recorder_memo(sl_recorder_t *rec);

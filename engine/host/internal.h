@@ -52,6 +52,8 @@ struct sl_recorder {
     bool *step_recorded; /* per step: its final counters are recorded (it ended) */
     char (*output_hash)[65]; /* per step: its output's hash once asked for ("" = not yet) */
     uint64_t ok, failed, cached;
+    bool live;                /* in the list of recorders the log is handed to */
+    sl_recorder_t *next_live; /* (the runs of one loop: a daemon has several) */
 };
 
 /* cache.c */

@@ -79,18 +79,48 @@ static void on_step_ended(void *ud, size_t step, const sl_step_stats_t *stats)
 /* ---- the log ----------------------------------------------------------------------------- */
 
 static pthread_t loop_thread;
+static sl_recorder_t *live_recorders; /* loop thread only */
 
+/* A log line of the loop goes to the recorder of its run (a line naming no run: to the
+ * only recorder, if there is one). */
 static void on_log(void *ud, int level, const char *run, const char *where,
                    const char *message)
 {
-    sl_recorder_t *rec = ud;
-    if (!pthread_equal(pthread_self(), loop_thread) || rec->srun == NULL ||
-        (run && strcmp(run, rec->run_id) != 0))
-        return; /* another run's line, or not from the loop: the store is the loop's */
+    if (!pthread_equal(pthread_self(), loop_thread))
+        return; /* not from the loop: the store is the loop's */
+    sl_recorder_t *rec = NULL;
+    for (sl_recorder_t *r = live_recorders; r; r = r->next_live)
+        if (run ? strcmp(run, r->run_id) == 0 : r == live_recorders && r->next_live == NULL)
+            rec = r;
+    if (rec == NULL || rec->srun == NULL)
+        return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     sl__store_log(rec->srun, level, where, message,
                   (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+static void live_add(sl_recorder_t *rec)
+{
+    loop_thread = pthread_self();
+    rec->next_live = live_recorders;
+    live_recorders = rec;
+    rec->live = true;
+    sl__log_set_sink(on_log, NULL);
+}
+
+static void live_remove(sl_recorder_t *rec)
+{
+    if (!rec->live)
+        return;
+    for (sl_recorder_t **p = &live_recorders; *p; p = &(*p)->next_live)
+        if (*p == rec) {
+            *p = rec->next_live;
+            break;
+        }
+    rec->live = false;
+    if (live_recorders == NULL)
+        sl__log_set_sink(NULL, NULL);
 }
 
 /* ---- the store's news --------------------------------------------------------------------- */
@@ -261,7 +291,7 @@ static int begin(sl_recorder_t *rec, const sl_recorder_opts_t *o, char *err, siz
         .trigger = o->trigger ? o->trigger : "manual",
         .resumed_from = o->resume ? o->resume->id : NULL, .tick_ms = o->tick_ms,
         .started_ms = o->started_ms, .vars = wf->vars, .steps = steps,
-        .step_count = wf->step_count,
+        .step_count = wf->step_count, .claim_tick = o->claim_tick,
     };
     int rc = sl__store_run_begin(rec->store, &info, &rec->srun, err, err_size);
     sl__free(steps);
@@ -294,7 +324,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
         rc = sl__host_cache_load(rec, err, err_size);
     if (rc == 0)
         rc = begin(rec, o, err, err_size);
-    if (rc == 0)
+    if (rc == 0 && rec->loop)
         rc = sl__store_attach(rec->store, rec->loop, on_store_event, rec);
     if (rc < 0) {
         if (rc == SL_ENOMEM)
@@ -305,9 +335,19 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
         sl__host_recorder_free(rec);
         return rc;
     }
-    loop_thread = pthread_self();
-    sl__log_set_sink(on_log, rec);
+    if (rec->loop)
+        live_add(rec);
     *out = rec;
+    return 0;
+}
+
+int sl__host_recorder_attach(sl_recorder_t *rec, uv_loop_t *loop)
+{
+    int rc = sl__store_attach(rec->store, loop, on_store_event, rec);
+    if (rc < 0)
+        return rc;
+    rec->loop = loop;
+    live_add(rec);
     return 0;
 }
 
@@ -337,7 +377,7 @@ void sl__host_recorder_finish(sl_recorder_t *rec, const sl_run_t *run)
                          : sl__run_stopped(run) ? "interrupted"
                                                 : "failed";
     const char *error = rec->error ? rec->error : sl__run_error(run);
-    sl__log_set_sink(NULL, NULL);
+    live_remove(rec);
     sl__store_run_end(rec->srun, status, sl__store_now_ms(), error, rec->ok, rec->failed,
                       rec->cached);
     rec->srun = NULL;
@@ -350,7 +390,7 @@ void sl__host_recorder_free(sl_recorder_t *rec)
     if (rec->srun) /* never finished: the lock goes, the run reads as interrupted */
         sl__store_run_end(rec->srun, "interrupted", sl__store_now_ms(), rec->error, rec->ok,
                           rec->failed, rec->cached);
-    sl__log_set_sink(NULL, NULL);
+    live_remove(rec);
     sl__store_detach(rec->store);
     for (size_t i = 0; rec->recall && i < rec->wf->step_count; i++) {
         for (size_t k = 0; k < rec->recall[i].count; k++)

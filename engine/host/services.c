@@ -4,6 +4,9 @@
  * submits becomes a pool job kept in a record of ours (reused, so a step of 15,000 tasks
  * makes a window's worth of them, not 15,000). Tasks of `executor: slurm` steps go to the
  * Slurm executor instead (host/slurm.c).
+ *
+ * Runs of a daemon (serve) share one client and one pool (sl_host_shared_t, with the
+ * daemon's caps): a run's services then borrow them and never close them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +23,18 @@ typedef struct cpu_job {
     struct cpu_job *next_spare;
 } cpu_job_t;
 
+struct sl_host_shared {
+    uv_loop_t *loop;
+    sl_http_limits_t http_limits;
+    sl_pool_opts_t pool_opts;
+    char *worker_exe;       /* NULL: no workers */
+    sl_http_client_t *http; /* made on the first request of any run */
+    sl_pool_t *pool;        /* started on the first CPU task of any run */
+};
+
 struct sl_services {
     sl_executor_t executor; /* first: the executor's callbacks find the services from it */
+    sl_host_shared_t *shared; /* borrowed, or NULL: the client and pool are the run's own */
     uv_loop_t *loop;
     const sl_workflow_t *wf;
     const sl_registry_t *registry;
@@ -93,6 +106,13 @@ static void on_job_log(sl_pool_job_t *job, int level, const char *message)
 /* Workers cost a process each: they start with the first CPU task unless prestarted. */
 static sl_pool_t *pool_get(sl_services_t *svc)
 {
+    sl_host_shared_t *sh = svc->shared;
+    if (sh) {
+        if (sh->pool == NULL && sh->worker_exe != NULL &&
+            sl__pool_new(sh->loop, &sh->pool_opts, &executor_cbs, &sh->pool) < 0)
+            sh->pool = NULL;
+        return sh->pool;
+    }
     if (svc->pool == NULL && svc->worker_exe != NULL) {
         const sl_limits_t *limits = &svc->wf->limits;
         sl_pool_opts_t opts = {.workers = limits->cpu_workers,
@@ -141,7 +161,7 @@ static bool executor_unqueue(sl_executor_t *ex, void *handle)
     cpu_job_t *cj = handle;
     if (cj->tag == SL_HOST_REC_SLURM)
         return sl__host_slurm_unqueue(svc->slurm, handle);
-    if (!sl__pool_unqueue(svc->pool, &cj->job))
+    if (!sl__pool_unqueue(pool_get(svc), &cj->job))
         return false;
     release_job(svc, cj);
     return true;
@@ -154,13 +174,14 @@ static void executor_cancel(sl_executor_t *ex, void *handle)
         sl__host_slurm_cancel(services_of(ex)->slurm, handle);
         return;
     }
-    sl__pool_cancel(services_of(ex)->pool, &cj->job); /* kills its worker; fails it later */
+    sl__pool_cancel(pool_get(services_of(ex)), &cj->job); /* kills its worker; fails it later */
 }
 
 static size_t executor_window(const sl_executor_t *ex)
 {
     const sl_services_t *svc = (const sl_services_t *)(const void *)ex;
-    return svc->pool ? sl__pool_window(svc->pool) : 0;
+    const sl_pool_t *pool = svc->shared ? svc->shared->pool : svc->pool;
+    return pool ? sl__pool_window(pool) : 0;
 }
 
 /* ---- the services ----------------------------------------------------------------- */
@@ -204,11 +225,14 @@ int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
     svc->loop = loop;
     svc->wf = wf;
     svc->registry = opts ? opts->registry : NULL;
+    svc->shared = opts ? opts->shared : NULL;
     if (make_roots(svc) < 0) {
         sl__free(svc);
         return SL_ENOMEM;
     }
     const char *exe = opts && opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
+    if (svc->shared)
+        exe = svc->shared->worker_exe;
     if (exe && (svc->worker_exe = sl__strdup(exe)) == NULL) {
         sl__free(svc);
         return SL_ENOMEM;
@@ -236,7 +260,7 @@ sl_executor_t *sl__host_executor(sl_services_t *svc)
 
 void sl__host_services_close(sl_services_t *svc)
 {
-    if (svc == NULL)
+    if (svc == NULL || svc->shared) /* the daemon's: closed with sl__host_shared_free */
         return;
     if (svc->http) {
         /* Canceled downloads remove their temporary files in the threadpool: wait for
@@ -274,6 +298,23 @@ void sl__host_services_free(sl_services_t *svc)
     sl__free(svc);
 }
 
+static int shared_http(sl_host_shared_t *sh, sl_http_client_t **out, char *err,
+                       size_t err_size)
+{
+    if (sh->http == NULL) {
+        int rc = sl__io_http_load(err, err_size);
+        if (rc < 0)
+            return rc;
+        rc = sl__io_http_new(sh->loop, &sh->http_limits, &sh->http);
+        if (rc < 0) {
+            snprintf(err, err_size, "cannot start the HTTP client: %s", sl_strerror(rc));
+            return rc;
+        }
+    }
+    *out = sh->http;
+    return 0;
+}
+
 int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err_size)
 {
     sl_services_t *svc = sl__task_services(task);
@@ -281,6 +322,8 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
         snprintf(err, err_size, "this run has no HTTP client");
         return SL_EINVAL;
     }
+    if (svc->shared)
+        return shared_http(svc->shared, out, err, err_size);
     if (svc->http == NULL) {
         int rc = sl__io_http_load(err, err_size);
         if (rc < 0)
@@ -339,16 +382,61 @@ const sl_registry_t *sl__host_registry(sl_task_t *task)
 
 bool sl__host_http_stats(const sl_services_t *svc, sl_http_stats_t *out)
 {
-    if (svc == NULL || svc->http == NULL)
+    const sl_http_client_t *http = svc && svc->shared ? svc->shared->http : svc ? svc->http : NULL;
+    if (http == NULL)
         return false;
-    sl__io_http_stats(svc->http, out);
+    sl__io_http_stats(http, out);
     return true;
 }
 
 bool sl__host_pool_stats(const sl_services_t *svc, sl_pool_stats_t *out)
 {
-    if (svc == NULL || svc->pool == NULL)
+    const sl_pool_t *pool = svc && svc->shared ? svc->shared->pool : svc ? svc->pool : NULL;
+    if (pool == NULL)
         return false;
-    sl__pool_stats(svc->pool, out);
+    sl__pool_stats(pool, out);
     return true;
+}
+
+/* ---- a daemon's shared client and pool -------------------------------------------- */
+
+int sl__host_shared_new(uv_loop_t *loop, const sl_host_shared_opts_t *opts,
+                        sl_host_shared_t **out)
+{
+    sl_host_shared_t *sh = sl__calloc(1, sizeof(*sh));
+    if (sh == NULL)
+        return SL_ENOMEM;
+    sh->loop = loop;
+    sh->http_limits = (sl_http_limits_t){.concurrency = opts->http_concurrency,
+                                         .per_host = opts->http_per_host};
+    const char *exe = opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
+    if (exe && (sh->worker_exe = sl__strdup(exe)) == NULL) {
+        sl__free(sh);
+        return SL_ENOMEM;
+    }
+    sh->pool_opts = (sl_pool_opts_t){.workers = opts->cpu_workers,
+                                     .memory_bytes = opts->cpu_memory_bytes,
+                                     .exe = sh->worker_exe};
+    *out = sh;
+    return 0;
+}
+
+void sl__host_shared_free(sl_host_shared_t *sh)
+{
+    if (sh == NULL)
+        return;
+    if (sh->http) {
+        sl__io_http_close(sh->http);
+        while (!sl__io_http_closed(sh->http))
+            uv_run(sh->loop, UV_RUN_ONCE);
+        sl__io_http_free(sh->http);
+    }
+    if (sh->pool) {
+        sl__pool_close(sh->pool);
+        while (!sl__pool_closed(sh->pool))
+            uv_run(sh->loop, UV_RUN_ONCE);
+        sl__pool_free(sh->pool);
+    }
+    sl__free(sh->worker_exe);
+    sl__free(sh);
 }

@@ -3,7 +3,11 @@
  *
  * - ticks.c: which ticks are due (SPEC §5: on-time ticks, `missed`, `catchup`), the
  *   schedule's expressions merged, and the deterministic jitter of a tick.
- * - run.c: one run of a workflow for a tick, recorded with its trigger and tick.
+ * - run.c: one run of a workflow for a tick, recorded with its trigger and tick (--once,
+ *   backfill: a loop of its own).
+ * - daemon.c, launch.c, files.c: the daemon (`sluice serve`): every workflow's ticks on one
+ *   loop, runs sharing one HTTP client and one CPU pool, leases renewed on a timer,
+ *   `concurrency`, reloads (uv_fs_event, SIGHUP) and the graceful stop (daemon.h).
  *
  * Times are Unix seconds unless named _ms. Loop thread (run.c) or any (ticks.c).
  */
@@ -74,5 +78,40 @@ void sl__serve_run_id(sl_serve_run_opts_t *opts);
  * "interrupted", or NULL when it could not start (the reason logged).
  */
 const char *sl__serve_run(sl_serve_run_opts_t *opts, bool *signaled);
+
+/* ---- the files served (files.c) ------------------------------------------------- */
+
+#define SL_SERVE_FILES_MAX 10000
+
+typedef struct sl_serve_files {
+    char **items; /* paths, each the list's */
+    size_t count, cap;
+} sl_serve_files_t;
+
+/**
+ * Adds `path` to `l`: a file as itself, a folder as its *.yaml and *.yml files (not
+ * hidden ones), by name. Returns 0; SL_ENOENT (no such file or folder), SL_EIO (a folder
+ * that cannot be read), SL_ELIMIT (more than SL_SERVE_FILES_MAX), SL_ENOMEM, with the
+ * message in `err`. Any thread.
+ */
+int sl__serve_collect(const char *path, sl_serve_files_t *l, char *err, size_t err_size);
+void sl__serve_files_free(sl_serve_files_t *l);
+
+/* ---- the daemon (daemon.c) ------------------------------------------------------- */
+
+typedef struct sl_serve_opts {
+    const sl_registry_t *registry; /* borrowed */
+    sl_store_t *store;             /* borrowed: ticks and leases; runs open their own */
+    char **operands;               /* the files and folders given (borrowed) */
+    size_t operand_count;
+    int64_t grace_ms; /* after SIGTERM/SIGINT, runs get this long before they are canceled */
+} sl_serve_opts_t;
+
+/**
+ * Serves until SIGTERM or SIGINT (then the grace period; a second signal cancels at
+ * once). Returns 0 after a clean stop; SL_ESYS when the loop cannot be set up; SL_ENOMEM.
+ * The process's only loop while it runs (it owns the signals).
+ */
+int sl__serve_daemon(const sl_serve_opts_t *opts);
 
 #endif

@@ -126,13 +126,22 @@ static int check_ours(sl_store_t *store, sqlite3 *db, int64_t version, char *err
     return 0;
 }
 
-/* Runs each migration from `version` up in one transaction of its own. */
+/* Runs each migration from `version` up in one transaction of its own. The version is
+ * read again under the write lock: two processes opening a new state folder at once both
+ * saw version 0, and the second must not run the first one's migrations again. */
 static int migrate(sl_store_t *store, sqlite3 *db, int64_t version, char *err, size_t err_size)
 {
     for (int64_t v = version; v < SL_STORE_SCHEMA_VERSION; v++) {
         char bump[64];
+        int64_t now = v;
         snprintf(bump, sizeof(bump), "PRAGMA user_version = %" PRId64, v + 1);
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+            query_int(db, "PRAGMA user_version", &now) == 0 && now > v) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            v = now - 1; /* migrated meanwhile: go on from there */
+            continue;
+        }
+        if (sqlite3_get_autocommit(db) ||
             sqlite3_exec(db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(db, bump, NULL, NULL, NULL) != SQLITE_OK) {
             int rc = sl__store_fail(db, "migrating the state database", err, err_size);
@@ -409,7 +418,12 @@ int sl__store_reap(sl_store_t *store, char *err, size_t err_size)
         if (!run_is_dead(store, seq))
             continue;
         sqlite3_bind_int64(mark, 1, seq);
-        if (sqlite3_step(mark) != SQLITE_DONE && store->mode == SL_STORE_WRITE)
+        int step = sqlite3_step(mark) & 0xff;
+        /* Busy: another connection wrote since this one's read began (a run just ended,
+         * its lock gone with its commit). The mark is only an early view of what the
+         * next look sees too: skipped, not an error. */
+        if (step != SQLITE_DONE && step != SQLITE_BUSY && step != SQLITE_LOCKED &&
+            store->mode == SL_STORE_WRITE)
             rc = sl__store_fail(db, "marking an interrupted run", err, err_size);
         sqlite3_reset(mark);
     }
@@ -501,6 +515,33 @@ static int take_lock(sl_store_run_t *run, char *err, size_t err_size)
     return 0;
 }
 
+/* The run's tick, claimed in the run's own transaction (one commit for both). */
+static int claim_tick(sl_store_t *store, const sl_store_run_info_t *info, char *err,
+                      size_t err_size)
+{
+    sqlite3 *db = store->read_db;
+    sqlite3_stmt *st;
+    int rc = sl__store_prepare(db,
+                               "INSERT OR IGNORE INTO ticks(workflow, tick, trigger, status, "
+                               "reason, run, time) VALUES(?, ?, ?, 'run', NULL, ?, ?)",
+                               &st, err, err_size);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, info->workflow, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, info->tick_ms);
+    sqlite3_bind_text(st, 3, info->trigger, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, info->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, sl__store_now_ms());
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = sl__store_fail(db, "recording a tick", err, err_size);
+    else if (sqlite3_changes(db) == 0) {
+        snprintf(err, err_size, "the tick is taken");
+        rc = SL_EEXIST;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info, sl_store_run_t **out,
                         char *err, size_t err_size)
 {
@@ -519,6 +560,8 @@ int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info, sl_s
     int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                  ? 0
                  : sl__store_fail(db, "recording the run", err, err_size);
+    if (rc == 0 && info->claim_tick)
+        rc = claim_tick(store, info, err, err_size);
     if (rc == 0)
         rc = insert_run(store, info, vars, &run->seq, err, err_size);
     if (rc == 0)

@@ -96,6 +96,8 @@ typedef struct sl_store_run_info {
     const char *trigger;      /* "manual", "resume", "cron", "backfill" */
     const char *resumed_from; /* the run id this one resumes, or NULL */
     int64_t tick_ms;          /* the schedule tick it is for; 0 = none */
+    bool claim_tick;          /* also claim (workflow, tick_ms) in `ticks`, in the same
+                                 commit: sl__store_run_begin is SL_EEXIST when it is taken */
     int64_t started_ms;
     const sl_value_t *vars;   /* as the run sees them */
     const sl_store_step_info_t *steps;
@@ -104,7 +106,8 @@ typedef struct sl_store_run_info {
 
 /**
  * Records a run's start now (synchronously: before the loop runs it) and returns its
- * recorder. Everything given is copied. Returns SL_EIO (message in `err`), SL_ENOMEM.
+ * recorder. Everything given is copied. Returns SL_EIO (message in `err`), SL_ENOMEM;
+ * SL_EEXIST with `claim_tick` when the tick is recorded already (nothing is written).
  */
 int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info,
                         sl_store_run_t **out, char *err, size_t err_size);
@@ -325,6 +328,19 @@ int sl__store_tick_find(sl_store_t *store, const char *workflow, int64_t tick_ms
  */
 int sl__store_lease(sl_store_t *store, const char *workflow, const char *owner,
                     int64_t ttl_ms, bool *held, char *err, size_t err_size);
+/**
+ * The owner of `workflow`'s lease into `owner` (size at least 128), or SL_ENOTFOUND when
+ * nobody holds one. Returns SL_EIO.
+ */
+int sl__store_lease_owner(sl_store_t *store, const char *workflow, char *owner,
+                          size_t owner_size, char *err, size_t err_size);
+/**
+ * Takes the lease from `dead`, its holder, when `dead` still holds it (a daemon that the
+ * caller knows has died): *held tells whether it did. Returns SL_EIO.
+ */
+int sl__store_lease_take(sl_store_t *store, const char *workflow, const char *dead,
+                         const char *owner, int64_t ttl_ms, bool *held, char *err,
+                         size_t err_size);
 /** Gives the lease up (when `owner` holds it). */
 int sl__store_lease_release(sl_store_t *store, const char *workflow, const char *owner,
                             char *err, size_t err_size);

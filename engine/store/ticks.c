@@ -144,3 +144,41 @@ int sl__store_lease_release(sl_store_t *store, const char *workflow, const char 
     return bind_exec(store, "DELETE FROM leases WHERE workflow = ?1 AND owner = ?3",
                      "releasing a lease", workflow, 0, owner, NULL, NULL, 0, NULL, err, err_size);
 }
+
+int sl__store_lease_owner(sl_store_t *store, const char *workflow, char *owner,
+                          size_t owner_size, char *err, size_t err_size)
+{
+    sqlite3_stmt *st = NULL;
+    owner[0] = '\0';
+    pthread_mutex_lock(&store->read_lock);
+    int rc = sqlite3_prepare_v2(store->read_db, "SELECT owner FROM leases WHERE workflow = ?1",
+                                -1, &st, NULL) == SQLITE_OK
+                 ? 0
+                 : sl__store_fail(store->read_db, "reading a lease", err, err_size);
+    int s = SQLITE_DONE;
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, workflow, -1, SQLITE_STATIC);
+        s = sqlite3_step(st);
+        if (s == SQLITE_ROW)
+            snprintf(owner, owner_size, "%s", sqlite3_column_text(st, 0));
+        else if (s != SQLITE_DONE)
+            rc = sl__store_fail(store->read_db, "reading a lease", err, err_size);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&store->read_lock);
+    return rc < 0 ? rc : s == SQLITE_ROW ? 0 : SL_ENOTFOUND;
+}
+
+int sl__store_lease_take(sl_store_t *store, const char *workflow, const char *dead,
+                         const char *owner, int64_t ttl_ms, bool *held, char *err,
+                         size_t err_size)
+{
+    int changes = 0;
+    int rc = bind_exec(store,
+                       "UPDATE leases SET owner = ?3, expires = ?2 + ?6 "
+                       "WHERE workflow = ?1 AND owner = ?4",
+                       "taking a lease", workflow, sl__store_now_ms(), owner, dead, NULL, ttl_ms,
+                       &changes, err, err_size);
+    *held = rc == 0 && changes == 1;
+    return rc;
+}
