@@ -234,6 +234,7 @@ int sl__host_services_new(uv_loop_t *loop, const sl_workflow_t *wf,
     if (svc->shared)
         exe = svc->shared->worker_exe;
     if (exe && (svc->worker_exe = sl__strdup(exe)) == NULL) {
+        sl__confine_free(svc->roots);
         sl__free(svc);
         return SL_ENOMEM;
     }
