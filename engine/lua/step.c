@@ -17,6 +17,7 @@
 #include "lua/fiber.h"
 #include "lua/lua.h"
 #include "lua/script.h"
+#include "sched/sched.h"
 #include "sched/task.h"
 
 #define STEP_INSTRUCTIONS_DEFAULT 1000000000u
@@ -394,6 +395,13 @@ static void fail_from_error(lua_task_t *lt, int status)
         finish_fail(lt, SL_ELIMIT, sl__vm_mem_refused(lt->vm) ?
                     "not enough memory (the run's Lua memory limit was reached)" :
                     "not enough memory");
+        return;
+    }
+    if (lt->timed_out) { /* what the timeout's timer would say, had the loop turned */
+        char message[96];
+        snprintf(message, sizeof(message), "timed out after %.3gs",
+                 (double)sl__sched_task_timeout_ms(lt->task) / 1000);
+        finish_fail(lt, SL_ETIMEDOUT, message);
         return;
     }
     int code = lt->tripped ? SL_ELIMIT : SL_ELUA;

@@ -41,6 +41,36 @@ sl_vm_box_t *sl__vm_box(lua_State *L)
     return box;
 }
 
+/* ---- charging the helpers' C work -------------------------------------------------- */
+
+/* The instructions a helper's C loop over `n` elements is worth: an eighth of one an
+ * element counted (as vm/costly.c counts), a quarter of one per comparison when it sorts
+ * them (keys() compares strings and then builds the list, whose garbage is collected). */
+static uint64_t helper_units(uint64_t n, bool sorts)
+{
+    if (!sorts)
+        return n / 8 + 1;
+    uint64_t log2n = 1;
+    for (uint64_t m = n; m > 1; m >>= 1)
+        log2n++;
+    return n / 4 * log2n + 1;
+}
+
+/* The values in `v`, itself included; a walk of what json_encode writes. */
+static uint64_t value_nodes(const sl_value_t *v, int depth)
+{
+    uint64_t n = 1;
+    if (depth > 256 || v == NULL)
+        return n;
+    if (v->type == SL_TYPE_LIST)
+        for (size_t i = 0; i < v->as.list->len; i++)
+            n += value_nodes(&v->as.list->items[i], depth + 1);
+    else if (v->type == SL_TYPE_MAP)
+        for (size_t i = 0; i < v->as.map->len; i++)
+            n += value_nodes(&v->as.map->entries[i].value, depth + 1);
+    return n;
+}
+
 /* ---- keys, values ------------------------------------------------------- */
 
 typedef struct sort_key {
@@ -74,6 +104,7 @@ static size_t sorted_keys(lua_State *L, int t, sort_key_t **out)
         lua_pop(L, 1);
         n++;
     }
+    sl__vm_charge(L, helper_units(n, true)); /* the walk, the sort and the list to come */
     sort_key_t *keys = lua_newuserdatauv(L, n ? n * sizeof(*keys) : 1, 0);
     size_t i = 0;
     lua_pushnil(L);
@@ -180,6 +211,10 @@ static int l_sandbox_range(lua_State *L)
                           (LUAI_UACINT)first, (LUAI_UACINT)last, count, SL_VM_RANGE_MAX);
     }
     int n = any ? (int)minus_one + 1 : 0;
+    /* Half an instruction an element (repeated range() calls used to be free): building
+     * and later collecting a list of ten million integers takes as long as some millions
+     * of instructions, and one such range still fits in an expression's budget. */
+    sl__vm_charge(L, (uint64_t)n / 2 + 1);
     sl__vm_new_list(L, n);
     uint64_t value = (uint64_t)first, stride = (uint64_t)step; /* wraps like two's complement */
     for (int i = 0; i < n; i++, value += stride) {
@@ -213,6 +248,7 @@ static int l_sandbox_len(lua_State *L)
             lua_pop(L, 1);
             n++;
         }
+        sl__vm_charge(L, helper_units((uint64_t)n, false));
         lua_pushinteger(L, n);
         return 1;
     }
@@ -232,6 +268,7 @@ static int l_sandbox_json_encode(lua_State *L)
     int rc = sl__vm_pull(L, 1, &box->value, err, sizeof(err));
     if (rc < 0)
         return luaL_error(L, "json_encode: %s", rc == SL_ENOMEM ? "out of memory" : err);
+    sl__vm_charge(L, value_nodes(box->value, 0) + 1); /* converted, then written */
     size_t len = 0;
     if (sl_value_to_json(box->value, &box->text, &len) < 0)
         return luaL_error(L, "json_encode: the text is too large");
@@ -244,6 +281,7 @@ static int l_sandbox_json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
+    sl__vm_charge(L, len / 2 + 1); /* parsing, then as many values pushed */
     sl_vm_box_t *box = sl__vm_box(L);
     char err[256];
     if (sl_value_from_json(text, len, &box->value, err, sizeof(err)) < 0)

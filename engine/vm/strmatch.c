@@ -398,7 +398,9 @@ static const char *match(MatchState *ms, const char *s, const char *p)
     return s;
 }
 
-static const char *lmemfind(const char *s1, size_t l1, const char *s2, size_t l2)
+/* A plain search: lstrlib.c's, with each candidate position's scan and comparison charged
+ * (a needle of a million 'a's then 'b' in a haystack of 'a's compares 10^13 bytes). */
+static const char *lmemfind(lua_State *L, const char *s1, size_t l1, const char *s2, size_t l2)
 {
     if (l2 == 0)
         return s1; /* empty strings are everywhere */
@@ -408,12 +410,14 @@ static const char *lmemfind(const char *s1, size_t l1, const char *s2, size_t l2
     l2--;             /* 1st char will be checked by 'memchr' */
     l1 = l1 - l2;     /* 's2' cannot be found after that */
     while (l1 > 0 && (init = (const char *)memchr(s1, *s2, l1)) != NULL) {
+        sl__vm_charge(L, 1 + ((uint64_t)(init - s1) + l2) / BYTES_PER_STEP);
         init++; /* 1st char is already checked */
         if (memcmp(init, s2 + 1, l2) == 0)
             return init - 1;
         l1 -= (size_t)(init - s1); /* correct 'l1' and 's1' to try again */
         s1 = init;
     }
+    sl__vm_charge(L, l1 / BYTES_PER_STEP); /* the last scan, which found nothing */
     return NULL; /* not found */
 }
 
@@ -525,7 +529,7 @@ static int str_find_aux(lua_State *L, int find)
     }
     /* explicit request or no special characters? */
     if (find && (lua_toboolean(L, 4) || nospecials(p, lp))) {
-        const char *s2 = lmemfind(s + init, ls - init, p, lp); /* do a plain search */
+        const char *s2 = lmemfind(L, s + init, ls - init, p, lp); /* do a plain search */
         if (s2) {
             lua_pushinteger(L, (s2 - s) + 1);
             lua_pushinteger(L, (lua_Integer)((size_t)(s2 - s) + lp));
@@ -598,6 +602,7 @@ static void add_s(MatchState *ms, luaL_Buffer *b, const char *s, const char *e)
     size_t l;
     lua_State *L = ms->L;
     const char *news = lua_tolstring(L, 3, &l);
+    charge(ms, ((uint64_t)l + (uint64_t)(e - s)) / BYTES_PER_STEP); /* the bytes it copies */
     const char *p;
     while ((p = (char *)memchr(news, L_ESC, l)) != NULL) {
         luaL_addlstring(b, news, (size_t)(p - news));
@@ -649,6 +654,7 @@ static int add_value(MatchState *ms, luaL_Buffer *b, const char *s, const char *
     } else if (!lua_isstring(L, -1)) {
         return luaL_error(L, "invalid replacement value (a %s)", luaL_typename(L, -1));
     }
+    charge(ms, lua_rawlen(L, -1) / BYTES_PER_STEP);
     luaL_addvalue(b); /* add result to accumulator */
     return 1;         /* something changed */
 }
