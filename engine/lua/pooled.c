@@ -158,6 +158,12 @@ static int step_output(void *ud, const char *step, const sl_value_t **out)
     return 1;
 }
 
+static const char *step_name(void *ud, size_t i)
+{
+    const char *key = NULL;
+    return sl_value_entry(ud, i, &key) ? key : NULL;
+}
+
 static sl_task_t *task_of(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, "sluice.pooled_task");
@@ -361,6 +367,7 @@ static sl_vm_t *job_vm(sl_task_t *task, const sl_value_t *scope, sl_value_t **em
         .run_id = sl_value_str(sl_value_get(run, "id"), NULL),
         .run_started = sl_value_int_of(sl_value_get(run, "started")),
         .step_output = step_output,
+        .step_name = step_name,
         .ud = (void *)sl_value_get(scope, "steps"),
     };
     *empty = NULL;

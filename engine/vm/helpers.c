@@ -143,7 +143,7 @@ static int keys_or_values(lua_State *L, bool values)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     int t = 1;
-    if (sl__vm_ro_real(L, 1))
+    if (sl__vm_ro_snapshot(L, 1) || sl__vm_ro_real(L, 1))
         t = 2;
     sort_key_t *keys;
     size_t n = sorted_keys(L, t, &keys);
@@ -242,7 +242,7 @@ static int l_sandbox_len(lua_State *L)
     case LUA_TTABLE: {
         lua_Integer n = 0;
         lua_settop(L, 1);
-        int t = sl__vm_ro_real(L, 1) ? 2 : 1;
+        int t = sl__vm_ro_snapshot(L, 1) || sl__vm_ro_real(L, 1) ? 2 : 1;
         lua_pushnil(L);
         while (lua_next(L, t) != 0) {
             lua_pop(L, 1);
@@ -327,6 +327,51 @@ static int l_env_index(lua_State *L)
     return 1;
 }
 
+/* The snapshot of `steps` (argument 1): every finished step's output, read through the
+ * proxy so each is the same view steps.ID gives. */
+static int l_steps_snapshot(lua_State *L)
+{
+    sl_vm_t *vm = sl__vm_of(L);
+    lua_newtable(L);
+    for (size_t i = 0; vm->scope.step_name; i++) {
+        const char *name = vm->scope.step_name(vm->scope.ud, i);
+        if (name == NULL)
+            break;
+        if (lua_getfield(L, 1, name) == LUA_TNIL)
+            lua_pop(L, 1);
+        else
+            lua_setfield(L, -2, name);
+    }
+    return 1;
+}
+
+extern char **environ;
+
+/* The snapshot of `env`: the process environment as a map of strings. */
+static int l_env_snapshot(lua_State *L)
+{
+    lua_newtable(L);
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL || eq == *e)
+            continue;
+        lua_pushlstring(L, *e, (size_t)(eq - *e));
+        lua_pushstring(L, eq + 1);
+        lua_rawset(L, -3);
+    }
+    return 1;
+}
+
+/* pairs(steps), pairs(env): next() over their snapshot. */
+static int l_computed_pairs(lua_State *L)
+{
+    sl__vm_ro_push_next(L);
+    if (!sl__vm_ro_snapshot(L, 1))
+        lua_newtable(L);
+    lua_pushnil(L);
+    return 3;
+}
+
 static int l_readonly_newindex(lua_State *L)
 {
     return luaL_error(L, "%s is read-only", lua_tostring(L, lua_upvalueindex(1)));
@@ -365,11 +410,15 @@ static int l_null_tostring(lua_State *L)
 }
 
 /* Pushes a table whose metatable routes reads to `index` (given an empty table as its
- * upvalue, for caching) and refuses writes. */
-static void push_proxy(lua_State *L, lua_CFunction index, const char *name)
+ * upvalue, for caching) and whole-table reads to `snapshot`, and refuses writes. */
+static void push_proxy(lua_State *L, lua_CFunction index, lua_CFunction snapshot,
+                       const char *name)
 {
     lua_newtable(L);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 5);
+    sl__vm_ro_set_snapshot(L, -1, snapshot);
+    lua_pushcfunction(L, l_computed_pairs);
+    lua_setfield(L, -2, "__pairs");
     lua_newtable(L);
     lua_pushcclosure(L, index, 1);
     lua_setfield(L, -2, "__index");
@@ -451,9 +500,9 @@ static void set_names(lua_State *L, sl_vm_t *vm, int env)
     lua_setfield(L, -2, "name");
     sl__vm_ro_wrap(L, "workflow");
     lua_setfield(L, env, "workflow");
-    push_proxy(L, l_steps_index, "steps");
+    push_proxy(L, l_steps_index, l_steps_snapshot, "steps");
     lua_setfield(L, env, "steps");
-    push_proxy(L, l_env_index, "env");
+    push_proxy(L, l_env_index, l_env_snapshot, "env");
     lua_setfield(L, env, "env");
     lua_pushlightuserdata(L, SL_VM_NULL);
     lua_setfield(L, env, "null");

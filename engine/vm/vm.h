@@ -41,6 +41,9 @@ typedef struct sl_vm_scope {
     /* A finished step's output: returns 1 and *out (borrowed), or 0 when the
      * step has not finished (steps.ID is then nil and not cached). */
     int (*step_output)(void *ud, const char *step, const sl_value_t **out);
+    /* The id of the i-th step that steps.ID may name (finished or not), NULL past the last;
+     * what pairs(steps), keys(steps) and json_encode(steps) walk. NULL: none. */
+    const char *(*step_name)(void *ud, size_t i);
     void *ud;
 } sl_vm_scope_t;
 

@@ -48,7 +48,7 @@ static sl_vm_t *new_vm(size_t memory_bytes)
                     "\"m\": {\"k\": {\"z\": 1}, \"j\": [true]}}");
     if (step_a == NULL)
         step_a = json("{\"x\": 1, \"y\": [1, 2, null], \"s\": \"hi\", \"e\": {}}");
-    sl_vm_scope_t scope = {vars, "wf", "run-1", 1700000000, step_output, NULL};
+    sl_vm_scope_t scope = {vars, "wf", "run-1", 1700000000, step_output, NULL, NULL};
     sl_vm_limits_t limits = {memory_bytes, 0};
     sl_vm_t *vm = NULL;
     CHECK_INT(sl__vm_new(&scope, &limits, &vm), 0);
