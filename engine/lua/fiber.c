@@ -451,5 +451,21 @@ const char *sl__lua_join_args(lua_State *L)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    if (memchr(text, '\0', len) == NULL)
+        return text;
+    /* The log takes C strings: a NUL byte is written as \0 rather than ending the message
+     * there. The joined text stays below the new buffer while it is copied. */
+    luaL_Buffer escaped;
+    luaL_buffinit(L, &escaped);
+    for (size_t at = 0; at < len; at++) {
+        if (text[at] == '\0')
+            luaL_addlstring(&escaped, "\\0", 2);
+        else
+            luaL_addchar(&escaped, text[at]);
+    }
+    luaL_pushresult(&escaped);
+    lua_remove(L, -2);
     return lua_tostring(L, -1);
 }

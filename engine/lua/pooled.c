@@ -255,14 +255,15 @@ typedef struct run_ctx {
 /* Protected: pushes the chunk of the task's code or script. */
 static void push_chunk(lua_State *L, const run_ctx_t *rc)
 {
-    const char *code = sl_value_str(sl_value_get(rc->args, "code"), NULL);
+    size_t code_len = 0;
+    const char *code = sl_value_str(sl_value_get(rc->args, "code"), &code_len);
     const char *script = sl_value_str(sl_value_get(rc->args, "script"), NULL);
     const char *step = sl_value_str(sl_value_get(rc->args, "step"), NULL);
     const char *chunkname;
     int status;
     if (code) {
         chunkname = lua_pushfstring(L, "=step '%s'", step ? step : "?");
-        status = sl__script_compile(L, code, strlen(code), chunkname, false);
+        status = sl__script_compile(L, code, code_len, chunkname, false);
     } else {
         chunkname = lua_pushfstring(L, "@%s", script);
         status = sl__script_compile(L, rc->text, rc->text_len, chunkname, true);

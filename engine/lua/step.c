@@ -145,6 +145,7 @@ typedef struct prepare_args {
     lua_task_t *lt;
     const sl_value_t *args;
     const char *code;
+    size_t code_len; /* all of it: a NUL byte inside a Lua string literal is fine */
     const char *script;
     char *path; /* the script's file (sl__script_path) */
     bool unsafe;
@@ -160,8 +161,11 @@ static bool push_chunk(lua_State *L, const prepare_args_t *pa, int state)
     lua_getfield(L, state, "chunks");
     if (pa->path)
         lua_pushfstring(L, "@%s", pa->path);
-    else
-        lua_pushfstring(L, "=step '%s'\n%s", step_id, pa->code);
+    else {
+        lua_pushfstring(L, "=step '%s'\n", step_id);
+        lua_pushlstring(L, pa->code, pa->code_len);
+        lua_concat(L, 2);
+    }
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TFUNCTION) {
         lua_replace(L, -3);
@@ -174,7 +178,7 @@ static bool push_chunk(lua_State *L, const prepare_args_t *pa, int state)
         return false;
     }
     const char *chunkname = lua_pushfstring(L, "=step '%s'", step_id);
-    if (sl__script_compile(L, pa->code, strlen(pa->code), chunkname, false) != LUA_OK)
+    if (sl__script_compile(L, pa->code, pa->code_len, chunkname, false) != LUA_OK)
         lua_error(L);
     lua_remove(L, -2); /* the chunk name */
     lua_pushvalue(L, -2);
@@ -454,7 +458,7 @@ static int read_params(const sl_value_t *args, prepare_args_t *pa, uint64_t *ins
     const sl_value_t *code = sl_value_get(args, "code"), *script = sl_value_get(args, "script");
     const sl_value_t *unsafe = sl_value_get(args, "unsafe");
     const sl_value_t *max = sl_value_get(args, "max_instructions");
-    pa->code = code ? sl_value_str(code, NULL) : NULL;
+    pa->code = code ? sl_value_str(code, &pa->code_len) : NULL;
     pa->script = script ? sl_value_str(script, NULL) : NULL;
     pa->unsafe = unsafe && sl_value_truthy(unsafe);
     *instructions = STEP_INSTRUCTIONS_DEFAULT;
