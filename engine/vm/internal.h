@@ -12,7 +12,9 @@
 #include "vm/vm.h"
 
 #define SL_VM_DEPTH_MAX 200
-#define SL_VM_PULL_NODES_MAX 10000000 /* values in one conversion from Lua */
+/* Values in one conversion from Lua: the longest range() list and the list itself, so
+ * `foreach: ${{ range(1, 10000000) }}` converts (it used to fail by one node). */
+#define SL_VM_PULL_NODES_MAX (SL_VM_RANGE_MAX + 1)
 
 typedef struct sl_vm_attachment {
     const void *key;

@@ -62,7 +62,7 @@ int sl__vm_push(lua_State *L, const sl_value_t *v);
  * Converts the Lua value at `idx` to a new value; read-only views convert as
  * the tables behind them. Functions, threads, userdata other than null,
  * cycles, depth > 200 and mixed tables are SL_ETYPE with a message in `err`
- * naming the path ("[3].name"). A result of more than 10,000,000 values or
+ * naming the path ("[3].name"). A result of more than 10,000,001 values (a range() list of 10,000,000 fits) or
  * more bytes than the VM's memory cap (a shared table counts once per use) is
  * SL_ELIMIT, found before anything is built. Never raises.
  */
