@@ -17,6 +17,7 @@
 #include "host/host.h"
 #include "lua/fiber.h"
 #include "lua/script.h"
+#include "sched/sched.h"
 #include "sched/task.h"
 
 #define POOLED_INSTRUCTIONS_DEFAULT 1000000000u
@@ -142,6 +143,10 @@ int sl__lua_pooled_start(sl_task_t *task, const sl_value_t *args,
     p->job.args = p->job_args;
     p->job.attempt = (uint32_t)sl__lua_host->task_attempt(task);
     p->job.cbs = &pooled_cbs;
+    /* The attempt's timeout counts from when a worker starts it, as a CPU task's does: the
+     * pool times it (and kills the worker), and the step's timer, which started at
+     * dispatch and would count the wait in the pool's queue, is held for good. */
+    p->job.timeout_ms = sl__sched_task_timeout_hold(task);
     sl__lua_host->task_set_data(task, p);
     sl__pool_submit(pool, &p->job);
     return 0;
@@ -431,7 +436,7 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
         return 0;
     }
     lua_State *co = lua_newthread(sl__vm_lua(ctx.vm));
-    sl_vm_budget_t budget;
+    sl_vm_budget_t budget = {0};
     const sl_value_t *max = sl_value_get(args, "max_instructions");
     uint64_t instructions = max && sl_value_int_of(max) > 0 ? (uint64_t)sl_value_int_of(max)
                                                             : POOLED_INSTRUCTIONS_DEFAULT;
