@@ -363,7 +363,7 @@ static void test_conversion_limits(void)
                             "for i = 1, 2000 do t[i] = s end return t end)()"),
                    "ERR -7: value too large to convert (more than 268435456 bytes)");
     CHECK_STR(eval(vm, "{range(1, 10000000), 1}"),
-              "ERR -7: value too large to convert (more than 10000000 nodes)");
+              "ERR -7: value too large to convert (more than 10000001 nodes)");
     CHECK_STR(eval(vm, "(function() local t = {1, 2} return {t, t, {t}} end)()"),
               "[[1,2],[1,2],[[1,2]]]");
     sl__vm_free(vm);
