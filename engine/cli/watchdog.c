@@ -31,6 +31,7 @@ struct sl_watchdog {
     atomic_bool stopping;
     atomic_uint_fast64_t turns;
     atomic_bool polling;
+    int handles_open; /* freed when both handles have closed (in either order) */
 };
 
 /* The signal handler has no argument: the one watched run's state is global. */
@@ -171,7 +172,7 @@ void sl__watchdog_chain(sl_watchdog_t *wd, int signum)
 static void on_handle_closed(uv_handle_t *handle)
 {
     sl_watchdog_t *wd = handle->data;
-    if (handle == (uv_handle_t *)&wd->after_poll)
+    if (--wd->handles_open == 0)
         sl__free(wd);
 }
 
@@ -192,6 +193,7 @@ void sl__watchdog_stop(sl_watchdog_t *wd)
             sigaction(signum, &chained[signum], NULL);
         chained_set[signum] = false;
     }
+    wd->handles_open = 2;
     uv_close((uv_handle_t *)&wd->before_poll, on_handle_closed);
     uv_close((uv_handle_t *)&wd->after_poll, on_handle_closed);
 }
