@@ -106,10 +106,9 @@ static void watch_tick(sl_watchdog_t *wd, watch_state_t *s)
     if (s->signal_since == 0)
         s->signal_since = now;
     uint64_t waited = now - s->signal_since;
-    if (waited >= WATCH_STALL_MS && !s->aborted) {
-        s->aborted = true;
-        if (sl__vm_poke(SL_VM_POKE_ABORT))
-            say("sluice: the loop is stuck in a Lua call: interrupting it\n");
+    if (waited >= WATCH_STALL_MS && !s->aborted && sl__vm_poke(SL_VM_POKE_ABORT)) {
+        s->aborted = true; /* no Lua running (a plugin's call): asked again next tick */
+        say("sluice: the loop is stuck in a Lua call: interrupting it\n");
     }
     if (waited >= WATCH_GRACE_MS) {
         char line[160];
