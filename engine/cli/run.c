@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/report.h"
+#include "cli/watchdog.h"
 #include "expr/expr.h"
 #include "graph/graph.h"
 #include "host/slurm.h"
@@ -51,6 +52,7 @@ typedef struct run_ctx {
     sl_store_t *store;          /* NULL: SLUICE_STATE=none */
     sl_store_run_row_t *resume; /* the run resumed, or NULL */
     sl_recorder_t *recorder;
+    sl_watchdog_t *watchdog; /* NULL: could not start (the run goes on unwatched) */
     uv_signal_t sigint;
     uv_signal_t sigterm[4]; /* STOP_SIGNALS: each cancels running tasks, as SIGTERM does */
     uv_timer_t progress_timer;
@@ -398,6 +400,13 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
         ctx->sigterm[i].data = ctx;
         uv_signal_start(&ctx->sigterm[i], on_signal, STOP_SIGNALS[i]);
     }
+    /* A loop stuck in one call (Lua's or a plugin's) still yields, honours the stop
+     * signals and, failing everything, exits (docs/architecture.md). */
+    if (sl__watchdog_start(&ctx->loop, &ctx->watchdog) < 0)
+        SL_LOG(SL_LOG_WARN, run_id, NULL, "cannot start the loop's watchdog");
+    sl__watchdog_chain(ctx->watchdog, SIGINT);
+    for (size_t i = 0; i < SL_COUNTOF(STOP_SIGNALS); i++)
+        sl__watchdog_chain(ctx->watchdog, STOP_SIGNALS[i]);
     sl__report_progress_init(&ctx->progress, stdout);
     if (ctx->show_progress)
         uv_timer_start(&ctx->progress_timer, on_progress_tick, 100, 200);
@@ -405,6 +414,8 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
     uint64_t started = sl__clock_now_ns();
     sl__run_start(ctx->run, on_run_done, ctx);
     uv_run(&ctx->loop, UV_RUN_DEFAULT);
+    sl__watchdog_stop(ctx->watchdog);
+    ctx->watchdog = NULL;
     uint64_t elapsed = sl__clock_now_ns() - started;
     sl__report_progress_clear(&ctx->progress);
     sl__report_summary_print(stdout, ctx->run, ctx->wf, ctx->services, elapsed);

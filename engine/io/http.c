@@ -489,6 +489,13 @@ int sl__io_http_start_call(sl_http_client_t *client, const sl_http_call_t *call,
     req->started_ud = call->started_ud;
     req->step_timeout_ms = call->step_timeout_ms;
     *out = req;
+    /* curl reads the URL as a C string: "http://h/a\0b" would fetch http://h/a. */
+    size_t url_len = 0;
+    const char *url = sl_value_str(sl_value_get(request, "url"), &url_len);
+    if (url && memchr(url, '\0', url_len)) {
+        sl__io_http_defer_fail(req, SL_EINVAL, -1, "url contains a NUL byte");
+        return 0;
+    }
     char err[256];
     int rc = sl__io_request_parse(req, request, err, sizeof(err));
     if (rc == SL_ENOMEM) {

@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "lua/fiber.h"
+#include "sched/sched.h"
 #include "sched/task.h"
+#include "vm/vm.h"
 
 #define FIBER_MAGIC 0x66696272u
 /* Resumes per turn of the loop before the driver lets the loop run again: a map over
@@ -296,6 +298,9 @@ static void budget_enter(lua_task_t *lt, fiber_t *f)
     f->budget.since_yield = lt->since_yield;
     f->budget.tripped = lt->tripped;
     f->budget.message = lt->budget_message;
+    /* The attempt's timeout, read again at each resume (an HTTP request may hold it): a
+     * long C call checks it, so it cannot outlive the timeout's timer by much. */
+    sl__vm_budget_set_deadline(&f->budget, sl__sched_task_deadline_ns(lt->task));
     if (lt->tripped && f->budget.armed != 1 && lt->hook) {
         /* Another fiber spent the budget: this one fails at its next instruction. */
         f->budget.armed = 1;
@@ -309,6 +314,7 @@ static void budget_leave(lua_task_t *lt, fiber_t *f)
     lt->since_yield = f->budget.since_yield;
     lt->tripped = f->budget.tripped;
     lt->budget_message = f->budget.message;
+    lt->timed_out = lt->timed_out || f->budget.timed_out;
 }
 
 /* After a yield: the fiber waits for IO or a group, or the hook gave the loop a turn. */
@@ -348,7 +354,9 @@ static step_result_t step(fiber_t *f)
     budget_enter(lt, f);
     sl__vm_mem_clear(vm);
     int nres = 0;
+    lua_State *saved = sl__vm_running_enter(f->co);
     int status = lua_resume(f->co, sl__vm_lua(vm), nargs, &nres);
+    sl__vm_running_leave(saved);
     budget_leave(lt, f);
     if (status == LUA_YIELD) {
         lua_pop(f->co, nres);
@@ -460,5 +468,21 @@ const char *sl__lua_join_args(lua_State *L)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    if (memchr(text, '\0', len) == NULL)
+        return text;
+    /* The log takes C strings: a NUL byte is written as \0 rather than ending the message
+     * there. The joined text stays below the new buffer while it is copied. */
+    luaL_Buffer escaped;
+    luaL_buffinit(L, &escaped);
+    for (size_t at = 0; at < len; at++) {
+        if (text[at] == '\0')
+            luaL_addlstring(&escaped, "\\0", 2);
+        else
+            luaL_addchar(&escaped, text[at]);
+    }
+    luaL_pushresult(&escaped);
+    lua_remove(L, -2);
     return lua_tostring(L, -1);
 }

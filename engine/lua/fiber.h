@@ -107,6 +107,7 @@ struct lua_task {
     uint64_t remaining;
     uint64_t since_yield;
     bool tripped;
+    bool timed_out; /* it tripped on the attempt's deadline (a long C call) */
     const char *budget_message;
     lua_Hook hook; /* vm/vm.c's count hook */
     fiber_t *main;

@@ -20,6 +20,7 @@
 #include "lua/require.h"
 #include "lua/script.h"
 #include "lua/url.h"
+#include "sched/sched.h"
 #include "sched/task.h"
 
 #define POOLED_INSTRUCTIONS_DEFAULT 1000000000u
@@ -148,6 +149,10 @@ int sl__lua_pooled_start(sl_task_t *task, const sl_value_t *args,
     p->job.args = p->job_args;
     p->job.attempt = (uint32_t)sl__lua_host->task_attempt(task);
     p->job.cbs = &pooled_cbs;
+    /* The attempt's timeout counts from when a worker starts it, as a CPU task's does: the
+     * pool times it (and kills the worker), and the step's timer, which started at
+     * dispatch and would count the wait in the pool's queue, is held for good. */
+    p->job.timeout_ms = sl__sched_task_timeout_hold(task);
     sl__lua_host->task_set_data(task, p);
     sl__pool_submit(pool, &p->job);
     return 0;
@@ -162,6 +167,12 @@ static int step_output(void *ud, const char *step, const sl_value_t **out)
         return 0;
     *out = v;
     return 1;
+}
+
+static const char *step_name(void *ud, size_t i)
+{
+    const char *key = NULL;
+    return sl_value_entry(ud, i, &key) ? key : NULL;
 }
 
 static sl_task_t *task_of(lua_State *L)
@@ -257,14 +268,15 @@ typedef struct run_ctx {
 /* Protected: pushes the chunk of the task's code or script. */
 static void push_chunk(lua_State *L, const run_ctx_t *rc)
 {
-    const char *code = sl_value_str(sl_value_get(rc->args, "code"), NULL);
+    size_t code_len = 0;
+    const char *code = sl_value_str(sl_value_get(rc->args, "code"), &code_len);
     const char *script = sl_value_str(sl_value_get(rc->args, "script"), NULL);
     const char *step = sl_value_str(sl_value_get(rc->args, "step"), NULL);
     const char *chunkname;
     int status;
     if (code) {
         chunkname = lua_pushfstring(L, "=step '%s'", step ? step : "?");
-        status = sl__script_compile(L, code, strlen(code), chunkname, false);
+        status = sl__script_compile(L, code, code_len, chunkname, false);
     } else {
         chunkname = lua_pushfstring(L, "@%s", script);
         status = sl__script_compile(L, rc->text, rc->text_len, chunkname, true);
@@ -370,6 +382,7 @@ static sl_vm_t *job_vm(sl_task_t *task, const sl_value_t *scope, sl_value_t **em
         .run_id = sl_value_str(sl_value_get(run, "id"), NULL),
         .run_started = sl_value_int_of(sl_value_get(run, "started")),
         .step_output = step_output,
+        .step_name = step_name,
         .ud = (void *)sl_value_get(scope, "steps"),
     };
     *empty = NULL;
@@ -432,7 +445,7 @@ static int pooled_run(sl_task_t *task, const sl_value_t *args)
         return 0;
     }
     lua_State *co = lua_newthread(sl__vm_lua(ctx.vm));
-    sl_vm_budget_t budget;
+    sl_vm_budget_t budget = {0};
     const sl_value_t *max = sl_value_get(args, "max_instructions");
     uint64_t instructions = max && sl_value_int_of(max) > 0 ? (uint64_t)sl_value_int_of(max)
                                                             : POOLED_INSTRUCTIONS_DEFAULT;

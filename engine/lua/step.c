@@ -19,6 +19,7 @@
 #include "lua/require.h"
 #include "lua/script.h"
 #include "lua/url.h"
+#include "sched/sched.h"
 #include "sched/task.h"
 
 #define STEP_INSTRUCTIONS_DEFAULT 1000000000u
@@ -148,6 +149,7 @@ typedef struct prepare_args {
     lua_task_t *lt;
     const sl_value_t *args;
     const char *code;
+    size_t code_len; /* all of it: a NUL byte inside a Lua string literal is fine */
     const char *script;
     char *path; /* the script's file (sl__script_path) */
     bool unsafe;
@@ -163,8 +165,11 @@ static bool push_chunk(lua_State *L, const prepare_args_t *pa, int state)
     lua_getfield(L, state, "chunks");
     if (pa->path)
         lua_pushfstring(L, "@%s", pa->path);
-    else
-        lua_pushfstring(L, "=step '%s'\n%s", step_id, pa->code);
+    else {
+        lua_pushfstring(L, "=step '%s'\n", step_id);
+        lua_pushlstring(L, pa->code, pa->code_len);
+        lua_concat(L, 2);
+    }
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TFUNCTION) {
         lua_replace(L, -3);
@@ -177,7 +182,7 @@ static bool push_chunk(lua_State *L, const prepare_args_t *pa, int state)
         return false;
     }
     const char *chunkname = lua_pushfstring(L, "=step '%s'", step_id);
-    if (sl__script_compile(L, pa->code, strlen(pa->code), chunkname, false) != LUA_OK)
+    if (sl__script_compile(L, pa->code, pa->code_len, chunkname, false) != LUA_OK)
         lua_error(L);
     lua_remove(L, -2); /* the chunk name */
     lua_pushvalue(L, -2);
@@ -400,6 +405,13 @@ static void fail_from_error(lua_task_t *lt, int status)
                     "not enough memory");
         return;
     }
+    if (lt->timed_out) { /* what the timeout's timer would say, had the loop turned */
+        char message[96];
+        snprintf(message, sizeof(message), "timed out after %.3gs",
+                 (double)sl__sched_task_timeout_ms(lt->task) / 1000);
+        finish_fail(lt, SL_ETIMEDOUT, message);
+        return;
+    }
     int code = lt->tripped ? SL_ELIMIT : SL_ELUA;
     int base = lua_gettop(L);
     lua_pushcfunction(L, l_step_traceback);
@@ -450,7 +462,7 @@ static int read_params(const sl_value_t *args, prepare_args_t *pa, uint64_t *ins
     const sl_value_t *code = sl_value_get(args, "code"), *script = sl_value_get(args, "script");
     const sl_value_t *unsafe = sl_value_get(args, "unsafe");
     const sl_value_t *max = sl_value_get(args, "max_instructions");
-    pa->code = code ? sl_value_str(code, NULL) : NULL;
+    pa->code = code ? sl_value_str(code, &pa->code_len) : NULL;
     pa->script = script ? sl_value_str(script, NULL) : NULL;
     pa->unsafe = unsafe && sl_value_truthy(unsafe);
     *instructions = STEP_INSTRUCTIONS_DEFAULT;

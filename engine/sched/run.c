@@ -571,6 +571,12 @@ static int step_output(void *ud, const char *id, const sl_value_t **out)
     return 1;
 }
 
+static const char *step_name(void *ud, size_t i)
+{
+    const sl_run_t *run = ud;
+    return i < run->wf->step_count ? run->wf->steps[i].id : NULL;
+}
+
 /* Reverse edges: who waits for whom, and who streams from whom. Two passes (count,
  * then fill) so each list is one exact allocation, however many dependants a step has. */
 static int link_steps(sl_run_t *run)
@@ -647,7 +653,8 @@ int sl__run_new(uv_loop_t *loop, const sl_workflow_t *wf, const sl_run_opts_t *o
         rc = link_steps(run);
     sl_vm_scope_t scope = {
         .vars = wf->vars, .workflow_name = wf->name, .run_id = run->run_id,
-        .run_started = run->started_unix, .step_output = step_output, .ud = run,
+        .run_started = run->started_unix, .step_output = step_output,
+        .step_name = step_name, .ud = run,
     };
     if (rc == 0)
         rc = sl__vm_new(&scope, NULL, &run->vm);

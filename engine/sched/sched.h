@@ -220,6 +220,11 @@ void sl__sched_task_timeout_resume(sl_task_t *task);
 /** Names what the attempt is doing ("GET URL") in its timeout message; the first one set
  *  in an attempt stays. Copied. */
 void sl__sched_task_set_subject(sl_task_t *task, const char *subject);
+/**
+ * When the attempt's timeout timer will fire, in sl__clock_now_ns() time (the loop's
+ * clock); 0 when no timeout is running for it (none set, or held). Loop thread only.
+ */
+uint64_t sl__sched_task_deadline_ns(const sl_task_t *task);
 /** The step's timeout per attempt in ms, 0 when it has none. */
 int64_t sl__sched_task_timeout_ms(const sl_task_t *task);
 void sl__sched_task_vlog(sl_task_t *task, int level, const char *fmt, va_list ap);

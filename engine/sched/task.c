@@ -578,6 +578,17 @@ void sl__sched_task_set_subject(sl_task_t *task, const char *subject)
         task->subject = sl__strdup(subject); /* out of memory: the plain message */
 }
 
+uint64_t sl__sched_task_deadline_ns(const sl_task_t *task)
+{
+    const sl_step_t *def = task->step->def;
+    if (def->timeout_ms <= 0 || !task->timer_inited || task->timeout_held ||
+        !uv_is_active((const uv_handle_t *)&task->timer) ||
+        (task->state != TASK_STARTING && task->state != TASK_RUNNING))
+        return 0;
+    uint64_t due_ms = uv_now(task->run->loop) + uv_timer_get_due_in(&task->timer);
+    return due_ms * 1000000u;
+}
+
 int64_t sl__sched_task_timeout_ms(const sl_task_t *task)
 {
     return task->step->def->timeout_ms > 0 ? task->step->def->timeout_ms : 0;

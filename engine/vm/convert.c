@@ -326,7 +326,10 @@ static int pull_table_or_view(pull_ctx_t *c, int idx, sl_value_t *dst, int depth
                                                   : 0;
     if (!lua_checkstack(c->L, 2))
         return pull_error(c, SL_ENOMEM, "out of memory");
-    if (!sl__vm_ro_real(c->L, idx))
+    int snapshot = sl__vm_ro_try_snapshot(c->L, idx); /* steps, env: what they show */
+    if (snapshot < 0)
+        return pull_error(c, SL_ENOMEM, "out of memory");
+    if (snapshot == 0 && !sl__vm_ro_real(c->L, idx))
         return pull_table(c, idx, dst, depth);
     int rc = pull_table(c, lua_gettop(c->L), dst, depth);
     lua_pop(c->L, 1);
@@ -519,7 +522,7 @@ static void measure_value(measure_ctx_t *m, int idx, int depth, uint64_t *bytes,
         return;
     }
     if (type == LUA_TTABLE && depth < SL_VM_DEPTH_MAX && !m->no_memory && lua_checkstack(L, 4)) {
-        if (sl__vm_ro_real(L, idx)) {
+        if (sl__vm_ro_try_snapshot(L, idx) > 0 || sl__vm_ro_real(L, idx)) {
             measure_table(m, lua_gettop(L), depth, bytes, nodes);
             lua_pop(L, 1);
         } else {

@@ -41,6 +41,36 @@ sl_vm_box_t *sl__vm_box(lua_State *L)
     return box;
 }
 
+/* ---- charging the helpers' C work -------------------------------------------------- */
+
+/* The instructions a helper's C loop over `n` elements is worth: an eighth of one an
+ * element counted (as vm/costly.c counts), a quarter of one per comparison when it sorts
+ * them (keys() compares strings and then builds the list, whose garbage is collected). */
+static uint64_t helper_units(uint64_t n, bool sorts)
+{
+    if (!sorts)
+        return n / 8 + 1;
+    uint64_t log2n = 1;
+    for (uint64_t m = n; m > 1; m >>= 1)
+        log2n++;
+    return n / 4 * log2n + 1;
+}
+
+/* The values in `v`, itself included; a walk of what json_encode writes. */
+static uint64_t value_nodes(const sl_value_t *v, int depth)
+{
+    uint64_t n = 1;
+    if (depth > 256 || v == NULL)
+        return n;
+    if (v->type == SL_TYPE_LIST)
+        for (size_t i = 0; i < v->as.list->len; i++)
+            n += value_nodes(&v->as.list->items[i], depth + 1);
+    else if (v->type == SL_TYPE_MAP)
+        for (size_t i = 0; i < v->as.map->len; i++)
+            n += value_nodes(&v->as.map->entries[i].value, depth + 1);
+    return n;
+}
+
 /* ---- keys, values ------------------------------------------------------- */
 
 typedef struct sort_key {
@@ -74,6 +104,7 @@ static size_t sorted_keys(lua_State *L, int t, sort_key_t **out)
         lua_pop(L, 1);
         n++;
     }
+    sl__vm_charge(L, helper_units(n, true)); /* the walk, the sort and the list to come */
     sort_key_t *keys = lua_newuserdatauv(L, n ? n * sizeof(*keys) : 1, 0);
     size_t i = 0;
     lua_pushnil(L);
@@ -112,7 +143,7 @@ static int keys_or_values(lua_State *L, bool values)
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     int t = 1;
-    if (sl__vm_ro_real(L, 1))
+    if (sl__vm_ro_snapshot(L, 1) || sl__vm_ro_real(L, 1))
         t = 2;
     sort_key_t *keys;
     size_t n = sorted_keys(L, t, &keys);
@@ -180,6 +211,10 @@ static int l_sandbox_range(lua_State *L)
                           (LUAI_UACINT)first, (LUAI_UACINT)last, count, SL_VM_RANGE_MAX);
     }
     int n = any ? (int)minus_one + 1 : 0;
+    /* Half an instruction an element (repeated range() calls used to be free): building
+     * and later collecting a list of ten million integers takes as long as some millions
+     * of instructions, and one such range still fits in an expression's budget. */
+    sl__vm_charge(L, (uint64_t)n / 2 + 1);
     sl__vm_new_list(L, n);
     uint64_t value = (uint64_t)first, stride = (uint64_t)step; /* wraps like two's complement */
     for (int i = 0; i < n; i++, value += stride) {
@@ -207,12 +242,13 @@ static int l_sandbox_len(lua_State *L)
     case LUA_TTABLE: {
         lua_Integer n = 0;
         lua_settop(L, 1);
-        int t = sl__vm_ro_real(L, 1) ? 2 : 1;
+        int t = sl__vm_ro_snapshot(L, 1) || sl__vm_ro_real(L, 1) ? 2 : 1;
         lua_pushnil(L);
         while (lua_next(L, t) != 0) {
             lua_pop(L, 1);
             n++;
         }
+        sl__vm_charge(L, helper_units((uint64_t)n, false));
         lua_pushinteger(L, n);
         return 1;
     }
@@ -232,6 +268,7 @@ static int l_sandbox_json_encode(lua_State *L)
     int rc = sl__vm_pull(L, 1, &box->value, err, sizeof(err));
     if (rc < 0)
         return luaL_error(L, "json_encode: %s", rc == SL_ENOMEM ? "out of memory" : err);
+    sl__vm_charge(L, value_nodes(box->value, 0) + 1); /* converted, then written */
     size_t len = 0;
     if (sl_value_to_json(box->value, &box->text, &len) < 0)
         return luaL_error(L, "json_encode: the text is too large");
@@ -244,6 +281,7 @@ static int l_sandbox_json_decode(lua_State *L)
 {
     size_t len;
     const char *text = luaL_checklstring(L, 1, &len);
+    sl__vm_charge(L, len / 2 + 1); /* parsing, then as many values pushed */
     sl_vm_box_t *box = sl__vm_box(L);
     char err[256];
     if (sl_value_from_json(text, len, &box->value, err, sizeof(err)) < 0)
@@ -307,6 +345,51 @@ static int l_env_index(lua_State *L)
     return 1;
 }
 
+/* The snapshot of `steps` (argument 1): every finished step's output, read through the
+ * proxy so each is the same view steps.ID gives. */
+static int l_steps_snapshot(lua_State *L)
+{
+    sl_vm_t *vm = sl__vm_of(L);
+    lua_newtable(L);
+    for (size_t i = 0; vm->scope.step_name; i++) {
+        const char *name = vm->scope.step_name(vm->scope.ud, i);
+        if (name == NULL)
+            break;
+        if (lua_getfield(L, 1, name) == LUA_TNIL)
+            lua_pop(L, 1);
+        else
+            lua_setfield(L, -2, name);
+    }
+    return 1;
+}
+
+extern char **environ;
+
+/* The snapshot of `env`: the process environment as a map of strings. */
+static int l_env_snapshot(lua_State *L)
+{
+    lua_newtable(L);
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL || eq == *e)
+            continue;
+        lua_pushlstring(L, *e, (size_t)(eq - *e));
+        lua_pushstring(L, eq + 1);
+        lua_rawset(L, -3);
+    }
+    return 1;
+}
+
+/* pairs(steps), pairs(env): next() over their snapshot. */
+static int l_computed_pairs(lua_State *L)
+{
+    sl__vm_ro_push_next(L);
+    if (!sl__vm_ro_snapshot(L, 1))
+        lua_newtable(L);
+    lua_pushnil(L);
+    return 3;
+}
+
 static int l_readonly_newindex(lua_State *L)
 {
     return luaL_error(L, "%s is read-only", lua_tostring(L, lua_upvalueindex(1)));
@@ -345,11 +428,15 @@ static int l_null_tostring(lua_State *L)
 }
 
 /* Pushes a table whose metatable routes reads to `index` (given an empty table as its
- * upvalue, for caching) and refuses writes. */
-static void push_proxy(lua_State *L, lua_CFunction index, const char *name)
+ * upvalue, for caching) and whole-table reads to `snapshot`, and refuses writes. */
+static void push_proxy(lua_State *L, lua_CFunction index, lua_CFunction snapshot,
+                       const char *name)
 {
     lua_newtable(L);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 5);
+    sl__vm_ro_set_snapshot(L, -1, snapshot);
+    lua_pushcfunction(L, l_computed_pairs);
+    lua_setfield(L, -2, "__pairs");
     lua_newtable(L);
     lua_pushcclosure(L, index, 1);
     lua_setfield(L, -2, "__index");
@@ -432,9 +519,9 @@ static void set_names(lua_State *L, sl_vm_t *vm, int env)
     lua_setfield(L, -2, "name");
     sl__vm_ro_wrap(L, "workflow");
     lua_setfield(L, env, "workflow");
-    push_proxy(L, l_steps_index, "steps");
+    push_proxy(L, l_steps_index, l_steps_snapshot, "steps");
     lua_setfield(L, env, "steps");
-    push_proxy(L, l_env_index, "env");
+    push_proxy(L, l_env_index, l_env_snapshot, "env");
     lua_setfield(L, env, "env");
     lua_pushlightuserdata(L, SL_VM_NULL);
     lua_setfield(L, env, "null");

@@ -12,7 +12,9 @@
 #include "vm/vm.h"
 
 #define SL_VM_DEPTH_MAX 200
-#define SL_VM_PULL_NODES_MAX 10000000 /* values in one conversion from Lua */
+/* Values in one conversion from Lua: the longest range() list and the list itself, so
+ * `foreach: ${{ range(1, 10000000) }}` converts (it used to fail by one node). */
+#define SL_VM_PULL_NODES_MAX (SL_VM_RANGE_MAX + 1)
 
 typedef struct sl_vm_attachment {
     const void *key;
@@ -63,6 +65,20 @@ bool sl__vm_ro_real(lua_State *L, int idx);
 /** The engine value a value-backed view at `idx` shows (steps.ID and what is in it), or
  *  NULL for anything else. Pushes nothing. */
 const sl_value_t *sl__vm_ro_value(lua_State *L, int idx);
+
+/**
+ * Views computed on read (steps, env): `fn(proxy)` pushes a plain table of everything the
+ * proxy shows (a snapshot), so whole-table reads (pairs, next, keys, values, len,
+ * json_encode, a Lua step's result) see the contents rather than an empty proxy. Sets it
+ * in metatable `mt`. Raises.
+ */
+void sl__vm_ro_set_snapshot(lua_State *L, int mt, lua_CFunction fn);
+/** Pushes the snapshot of the computed view at `idx` and returns true; else pushes nothing.
+ *  Raises (out of memory). */
+bool sl__vm_ro_snapshot(lua_State *L, int idx);
+/** The same, protected: 1 pushed, 0 not a computed view, -1 it failed (out of memory);
+ *  pushes nothing but for 1. */
+int sl__vm_ro_try_snapshot(lua_State *L, int idx);
 
 /** Sets the sandbox's pattern functions (find, match, gmatch, gsub) in a string table. */
 void sl__vm_open_strmatch(lua_State *L, int string_table);

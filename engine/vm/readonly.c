@@ -38,7 +38,7 @@ enum { UP_PROXY = 1, UP_PATH, UP_MT, UP_NEXT };
 
 /* The key of a proxy's real table (or value), inside the proxy: its address is known to C
  * alone. INDEX_KEY: a value-backed map's index, key -> position, once it is big. */
-static const char REAL_KEY, INDEX_KEY;
+static const char REAL_KEY, INDEX_KEY, SNAPSHOT_KEY;
 
 #define VALUE_SCAN_MAX 8 /* a map with more keys than this is looked up through an index */
 
@@ -336,6 +336,37 @@ static int l_ro_len(lua_State *L)
     return 1;
 }
 
+void sl__vm_ro_set_snapshot(lua_State *L, int mt, lua_CFunction fn)
+{
+    mt = lua_absindex(L, mt);
+    lua_pushcfunction(L, fn);
+    lua_rawsetp(L, mt, &SNAPSHOT_KEY);
+}
+
+bool sl__vm_ro_snapshot(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, "read-only view");
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return false;
+    if (lua_rawgetp(L, -1, &SNAPSHOT_KEY) != LUA_TFUNCTION) {
+        lua_pop(L, 2);
+        return false;
+    }
+    lua_remove(L, -2);
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+    return true;
+}
+
+/* Protected: the snapshot of the view at index 1. */
+static int l_ro_snapshot(lua_State *L)
+{
+    if (!sl__vm_ro_snapshot(L, 1))
+        lua_pushnil(L);
+    return 1;
+}
+
 /*
  * The sandbox's `next`, and the iterator of pairs(proxy): over a proxy, next() over its
  * real table with tables handed out as proxies; over any other table, plain next().
@@ -376,7 +407,8 @@ static int l_ro_next(lua_State *L)
     bool proxy = push_real(L, 1);
     if (!proxy) {
         lua_pop(L, 1);
-        lua_pushvalue(L, 1);
+        if (!sl__vm_ro_snapshot(L, 1)) /* steps, env: next() over what they show */
+            lua_pushvalue(L, 1);
     }
     lua_pushvalue(L, 2);
     if (lua_next(L, 3) == 0) {
@@ -536,6 +568,23 @@ bool sl__vm_ro_real(lua_State *L, int idx)
         return true;
     lua_pop(L, 1);
     return false;
+}
+
+int sl__vm_ro_try_snapshot(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (!lua_checkstack(L, 4) || lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+        return 0;
+    bool computed = lua_rawgetp(L, -1, &SNAPSHOT_KEY) == LUA_TFUNCTION;
+    lua_pop(L, 2);
+    if (!computed)
+        return 0;
+    lua_pushcfunction(L, l_ro_snapshot);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TTABLE)
+        return 1;
+    lua_pop(L, 1);
+    return -1;
 }
 
 void sl__vm_ro_push_value(lua_State *L, const sl_value_t *v, const char *name)

@@ -10,6 +10,8 @@
  * sits in a registry table keyed by the caller's stable pointer.
  */
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,33 +84,114 @@ static void budget_trip(lua_State *L, sl_vm_budget_t *budget, const char *messag
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 }
 
+/* ---- the watchdog's pokes ------------------------------------------------- */
+
+static pthread_mutex_t running_lock = PTHREAD_MUTEX_INITIALIZER;
+static lua_State *running_thread; /* the loop thread's Lua code now running; running_lock */
+static atomic_int poke_pending;   /* SL_VM_POKE_* bits not yet seen by the running code */
+
+#define BUDGET_MESSAGE_ABORT "interrupted (the run is being stopped)"
+#define BUDGET_MESSAGE_TIMEOUT "timed out"
+#define CLOCK_EVERY_UNITS 65536 /* charged C work between two reads of the clock */
+
+lua_State *sl__vm_running_enter(lua_State *L)
+{
+    pthread_mutex_lock(&running_lock);
+    lua_State *saved = running_thread;
+    running_thread = L;
+    pthread_mutex_unlock(&running_lock);
+    return saved;
+}
+
+void sl__vm_running_leave(lua_State *saved)
+{
+    pthread_mutex_lock(&running_lock);
+    running_thread = saved;
+    if (saved == NULL)
+        atomic_store(&poke_pending, 0);
+    pthread_mutex_unlock(&running_lock);
+}
+
+bool sl__vm_poke(int what)
+{
+    pthread_mutex_lock(&running_lock);
+    lua_State *L = running_thread;
+    if (L) {
+        atomic_fetch_or(&poke_pending, what);
+        /* Only code under a budget has the hook; the engine's own calls finish by
+         * themselves. Asynchronous lua_sethook is what Lua's own interpreter does on
+         * SIGINT (ldebug.c states the assumptions). */
+        if (lua_gethook(L) == budget_hook)
+            lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    }
+    pthread_mutex_unlock(&running_lock);
+    return L != NULL;
+}
+
+void sl__vm_budget_set_deadline(sl_vm_budget_t *budget, uint64_t deadline_ns)
+{
+    budget->deadline_ns = deadline_ns;
+    budget->unclocked = 0;
+}
+
+/* Why the budget must trip now, apart from running out: a poke to abort, or the deadline
+ * passed (read from the clock when `clock`). NULL when it may go on. */
+static const char *budget_stop_reason(sl_vm_budget_t *budget, bool clock)
+{
+    if (atomic_load_explicit(&poke_pending, memory_order_relaxed) & SL_VM_POKE_ABORT)
+        return BUDGET_MESSAGE_ABORT;
+    if (clock && budget->deadline_ns && sl__clock_now_ns() >= budget->deadline_ns) {
+        budget->timed_out = true;
+        return BUDGET_MESSAGE_TIMEOUT;
+    }
+    return NULL;
+}
+
+/* Trips the budget for `message` and raises it, with the position when the hook has one. */
+static void budget_raise(lua_State *L, lua_Debug *ar, sl_vm_budget_t *budget,
+                         const char *message)
+{
+    budget_trip(L, budget, message);
+    if (ar && lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+        lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, message);
+    else
+        lua_pushstring(L, message);
+    lua_error(L);
+}
+
+/* A Lua step that computes for a while gives the loop a turn (timers, signals, other
+ * tasks) every slice, or when the watchdog asks. Where a C call without a continuation
+ * is on the stack it cannot yield: a later firing will. */
+static void budget_maybe_yield(lua_State *L, sl_vm_budget_t *budget, uint64_t spent, bool asked)
+{
+    budget->since_yield += spent;
+    if (budget->preemptible && (asked || budget->since_yield >= VM_SLICE_INSTRUCTIONS) &&
+        lua_isyieldable(L)) {
+        budget->since_yield = 0;
+        budget->preempted = true;
+        lua_yield(L, 0); /* from a hook: the last call, no values */
+    }
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     sl_vm_budget_t *budget = *(sl_vm_budget_t **)lua_getextraspace(L);
     if (budget == NULL || ar->event != LUA_HOOKCOUNT)
         return;
+    int poke = atomic_load_explicit(&poke_pending, memory_order_relaxed);
+    if (poke & SL_VM_POKE_TURN)
+        atomic_fetch_and(&poke_pending, ~SL_VM_POKE_TURN);
     uint64_t spent = (uint64_t)budget->armed;
     budget->remaining -= spent < budget->remaining ? spent : budget->remaining;
+    const char *stop = budget_stop_reason(budget, true);
+    if (stop)
+        budget_raise(L, ar, budget, stop);
     if (budget->remaining > 0 && !budget->tripped) {
         budget_arm(L, budget);
-        /* A Lua step that computes for a while gives the loop a turn (timers, signals,
-         * other tasks) every slice. Where a C call without a continuation is on the
-         * stack it cannot yield: a later firing will. */
-        budget->since_yield += spent;
-        if (budget->preemptible && budget->since_yield >= VM_SLICE_INSTRUCTIONS &&
-            lua_isyieldable(L)) {
-            budget->since_yield = 0;
-            budget->preempted = true;
-            lua_yield(L, 0); /* from a hook: the last call, no values */
-        }
+        budget_maybe_yield(L, budget, spent, (poke & SL_VM_POKE_TURN) != 0);
         return;
     }
-    budget_trip(L, budget, BUDGET_MESSAGE);
-    if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-        lua_pushfstring(L, "%s:%d: %s", ar->short_src, ar->currentline, BUDGET_MESSAGE);
-    else
-        lua_pushliteral(L, BUDGET_MESSAGE);
-    lua_error(L);
+    budget_raise(L, ar, budget, budget->tripped ? budget->message : BUDGET_MESSAGE);
 }
 
 void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instructions)
@@ -120,12 +203,29 @@ void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instruct
     budget->preemptible = false;
     budget->preempted = false;
     budget->since_yield = 0;
+    budget->timed_out = false;
+    budget->unclocked = 0;
     budget_arm(L, budget);
 }
 
 void sl__vm_budget_stop(lua_State *L)
 {
     lua_sethook(L, NULL, 0, 0);
+}
+
+/* For charged C work: raises when the budget must stop (a poke to abort, the deadline),
+ * reading the clock once per CLOCK_EVERY_UNITS units. */
+static void budget_check_stop(lua_State *L, sl_vm_budget_t *budget, uint64_t units)
+{
+    budget->unclocked += units;
+    bool clock = budget->unclocked >= CLOCK_EVERY_UNITS;
+    if (clock)
+        budget->unclocked = 0;
+    const char *stop = budget_stop_reason(budget, clock);
+    if (stop) {
+        budget_trip(L, budget, stop);
+        luaL_error(L, "%s", stop);
+    }
 }
 
 uint64_t sl__vm_budget_take(lua_State *L, uint64_t want)
@@ -137,6 +237,7 @@ uint64_t sl__vm_budget_take(lua_State *L, uint64_t want)
         budget_trip(L, budget, BUDGET_MESSAGE_PATTERN);
         luaL_error(L, BUDGET_MESSAGE_PATTERN);
     }
+    budget_check_stop(L, budget, want);
     uint64_t taken = want < budget->remaining ? want : budget->remaining;
     budget->remaining -= taken;
     return taken;
@@ -160,6 +261,7 @@ void sl__vm_charge(lua_State *L, uint64_t units)
         budget_trip(L, budget, BUDGET_MESSAGE);
         luaL_error(L, BUDGET_MESSAGE);
     }
+    budget_check_stop(L, budget, units);
     budget->remaining -= units;
 }
 
@@ -398,7 +500,9 @@ int sl__vm_eval(sl_vm_t *vm, const void *key, const char *src, size_t len, const
             else
                 lua_pushnil(L);
             sl__vm_budget_start(L, &vm->expr_budget, vm->expr_instructions);
+            lua_State *saved = sl__vm_running_enter(L);
             status = lua_pcall(L, 3, 1, base + 1);
+            sl__vm_running_leave(saved);
             sl__vm_budget_stop(L);
         }
     }

@@ -42,6 +42,9 @@ typedef struct sl_vm_scope {
     /* A finished step's output: returns 1 and *out (borrowed), or 0 when the
      * step has not finished (steps.ID is then nil and not cached). */
     int (*step_output)(void *ud, const char *step, const sl_value_t **out);
+    /* The id of the i-th step that steps.ID may name (finished or not), NULL past the last;
+     * what pairs(steps), keys(steps) and json_encode(steps) walk. NULL: none. */
+    const char *(*step_name)(void *ud, size_t i);
     void *ud;
 } sl_vm_scope_t;
 
@@ -60,7 +63,7 @@ int sl__vm_push(lua_State *L, const sl_value_t *v);
  * Converts the Lua value at `idx` to a new value; read-only views convert as
  * the tables behind them. Functions, threads, userdata other than null,
  * cycles, depth > 200 and mixed tables are SL_ETYPE with a message in `err`
- * naming the path ("[3].name"). A result of more than 10,000,000 values or
+ * naming the path ("[3].name"). A result of more than 10,000,001 values (a range() list of 10,000,000 fits) or
  * more bytes than the VM's memory cap (a shared table counts once per use) is
  * SL_ELIMIT, found before anything is built. Never raises.
  */
@@ -96,6 +99,9 @@ typedef struct sl_vm_budget {
     bool preemptible;     /* a Lua step's coroutine: the hook yields it now and then */
     uint64_t since_yield; /* instructions run since the hook last yielded */
     bool preempted;       /* the last yield came from the hook, not from a sluice call */
+    uint64_t deadline_ns; /* sl__clock_now_ns() past which the work times out; 0: none */
+    uint64_t unclocked;   /* C work charged since the clock was last read */
+    bool timed_out;       /* it tripped on deadline_ns: the error is a timeout */
 } sl_vm_budget_t;
 
 /** The VM owning a state or thread (the allocator's user data). */
@@ -135,6 +141,13 @@ void sl__vm_box_clear(sl_vm_box_t *box);
 void sl__vm_budget_start(lua_State *L, sl_vm_budget_t *budget, uint64_t instructions);
 void sl__vm_budget_stop(lua_State *L);
 /**
+ * Charged C work and the count hook read the clock now and then: past `deadline_ns` (a
+ * sl__clock_now_ns() time, 0 for none) the budget trips with "timed out" and sets
+ * `timed_out`, so one long C call cannot outlive the task's timeout. The lua kind sets it
+ * from the attempt's timeout.
+ */
+void sl__vm_budget_set_deadline(sl_vm_budget_t *budget, uint64_t deadline_ns);
+/**
  * Work done in C (pattern matching) charged to the running thread's budget: takes up to
  * `want` steps and returns how many it took (at least 1). Raises "instruction budget
  * exceeded (pattern matching)" when nothing is left. `refund` gives unused steps back.
@@ -173,6 +186,25 @@ int sl__vm_msgh(lua_State *L);
  * libraries), not its read-only proxy. Never raises; needs one free stack slot.
  */
 void sl__vm_push_sandbox(lua_State *L);
+
+/*
+ * The watchdog's handle on the loop thread's Lua code (docs/architecture.md, "The loop's
+ * guarantees"). Whoever runs Lua on the loop thread brackets the call with enter/leave
+ * (nesting allowed: leave restores what enter returned); sl__vm_poke, from any thread,
+ * then reaches the code running inside: its count hook fires at its next instruction
+ * (lua_sethook, which Lua allows from another thread or a signal handler), and charged C
+ * work (sl__vm_charge, the matcher) checks the request too.
+ *   SL_VM_POKE_TURN   a Lua step's coroutine yields there, so the loop turns (its timers,
+ *                     its signals); other code carries on.
+ *   SL_VM_POKE_ABORT  the call fails with "interrupted (the run is being stopped)", which
+ *                     a pcall in the script cannot catch.
+ * A poke that finds no Lua running, or that is still pending when the outermost call
+ * leaves, is dropped. sl__vm_poke returns whether Lua was running.
+ */
+enum { SL_VM_POKE_TURN = 1, SL_VM_POKE_ABORT = 2 };
+lua_State *sl__vm_running_enter(lua_State *L);
+void sl__vm_running_leave(lua_State *saved);
+bool sl__vm_poke(int what);
 
 /** The budget thread `L` is charged to; NULL for the VM's main thread and threads that
  *  still use the expression budget (not a Lua step's coroutine). */

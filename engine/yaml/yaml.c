@@ -8,8 +8,11 @@
  * That keeps a "billion laughs" file fast and small.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -682,13 +685,62 @@ out:
     return b.rc ? b.rc : SL_EPARSE;
 }
 
+/* What a file that is not a regular one is, for its error. */
+static const char *file_type_name(mode_t mode)
+{
+    return S_ISFIFO(mode)  ? "a FIFO"
+           : S_ISDIR(mode) ? "a folder"
+           : S_ISCHR(mode) ? "a character device"
+           : S_ISBLK(mode) ? "a block device"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "not a regular file";
+}
+
+/* Opens `file` for reading when it is a regular file. The open itself does not wait: a
+ * FIFO with no writer would park open(2) (and `sluice validate`) forever, so it is opened
+ * with O_NONBLOCK, checked with fstat, and refused. Returns NULL with errno set (nothing
+ * reported), or NULL with *rc set and the problem reported. */
+static FILE *open_regular(const char *file, sl_diag_t *diag, int *rc)
+{
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        *rc = SL_EIO;
+        if (sl__diag_add(diag, file, (sl_mark_t){0, 0}, "cannot read: it is %s, not a regular file",
+                         file_type_name(st.st_mode)) < 0)
+            *rc = SL_ENOMEM;
+        return NULL;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return f;
+}
+
 int sl__yaml_read_file(const char *file, sl_buf_t *buf, sl_diag_t *diag)
 {
     sl__buf_init(buf, SL_YAML_BYTES_MAX);
     int rc = 0;
     /* "-" is standard input, bounded as a file is (read before any loop runs). */
     bool is_stdin = strcmp(file, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(file, "rb");
+    FILE *f = is_stdin ? stdin : open_regular(file, diag, &rc);
+    if (f == NULL && rc < 0)
+        goto out;
     if (f == NULL) {
         rc = errno == ENOENT ? SL_ENOENT : SL_EIO;
         if (sl__diag_add(diag, file, (sl_mark_t){0, 0}, "cannot read: %s", strerror(errno)) < 0)

@@ -9,8 +9,11 @@
  *                  returns the attempt number
  *   test.fail      IO, always fails with `message`
  *   test.echo      CPU, returns its arguments as given
+ *   test.spin_loop IO, spins inside start() for `ms` (the loop's thread stuck in a
+ *                  plugin's call, for the watchdog's tests), then outputs `ms`
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -135,6 +138,20 @@ static const sl_param_t value_params[] = {
     {NULL, 0, 0, NULL},
 };
 static const sl_param_t no_params[] = {{NULL, 0, 0, NULL}};
+static int spin_loop_start(sl_task_t *task, const sl_value_t *args)
+{
+    const sl_value_t *ms = arg(args, "ms");
+    int64_t wait_ms = ms != NULL ? host->value_int_of(ms) : 0;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 <
+             wait_ms);
+    done_copy(task, ms);
+    return 0;
+}
+
 static const sl_param_t sleep_params[] = {
     {"ms", SL_PT_INT, SL_PARAM_REQUIRED, "milliseconds to wait"},
     {NULL, 0, 0, NULL},
@@ -158,6 +175,8 @@ static const sl_kind_t kinds[] = {
     {"test.flaky", SL_EXEC_IO, 0, "Fails the first `fail_times` attempts.", flaky_params,
      flaky_start, NULL},
     {"test.fail", SL_EXEC_IO, 0, "Always fails.", fail_params, fail_start, NULL},
+    {"test.spin_loop", SL_EXEC_IO, 0, "Spins `ms` milliseconds on the loop's thread.",
+     sleep_params, spin_loop_start, NULL},
     {"test.echo", SL_EXEC_CPU, SL_KIND_EXTRA_PARAMS, "Outputs its arguments.", no_params,
      echo_start, NULL},
 };

@@ -311,7 +311,7 @@ static sl_vm_t *new_vm(void)
     char err[64];
     if (step_s == NULL)
         sl_value_from_json("{\"u\": \"http://h\", \"n\": 2}", 25, &step_s, err, sizeof(err));
-    sl_vm_scope_t scope = {NULL, "wf", "r1", 0, step_output, NULL};
+    sl_vm_scope_t scope = {NULL, "wf", "r1", 0, step_output, NULL, NULL};
     sl_vm_t *vm = NULL;
     CHECK_INT(sl__vm_new(&scope, NULL, &vm), 0);
     return vm;

@@ -50,7 +50,7 @@ static sl_vm_t *new_vm_limits(size_t memory_bytes, uint64_t expr_instructions)
                     "\"m\": {\"k\": {\"z\": 1}, \"j\": [true]}}");
     if (step_a == NULL)
         step_a = json("{\"x\": 1, \"y\": [1, 2, null], \"s\": \"hi\", \"e\": {}}");
-    sl_vm_scope_t scope = {vars, "wf", "run-1", 1700000000, step_output, NULL};
+    sl_vm_scope_t scope = {vars, "wf", "run-1", 1700000000, step_output, NULL, NULL};
     sl_vm_limits_t limits = {memory_bytes, expr_instructions};
     sl_vm_t *vm = NULL;
     CHECK_INT(sl__vm_new(&scope, &limits, &vm), 0);
@@ -537,7 +537,7 @@ static void test_conversion_limits(void)
                             "for i = 1, 2000 do t[i] = s end return t end)()"),
                    "ERR -7: value too large to convert (more than 268435456 bytes)");
     CHECK_STR(eval(vm, "{range(1, 10000000), 1}"),
-              "ERR -7: value too large to convert (more than 10000000 nodes)");
+              "ERR -7: value too large to convert (more than 10000001 nodes)");
     CHECK_STR(eval(vm, "(function() local t = {1, 2} return {t, t, {t}} end)()"),
               "[[1,2],[1,2],[[1,2]]]");
     sl__vm_free(vm);
