@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "cli/cli.h"
 #include "cli/command.h"
 #include "cli/common.h"
+#include "cli/watchdog.h"
 #include "serve/serve.h"
 
 #define BACKFILL_TICKS_MAX 100000
@@ -280,6 +282,24 @@ static int parse_serve(int argc, char **argv, sl_cli_parser_t *parser, bool *onc
     return status;
 }
 
+/* The daemon's loop is watched as a run's is (docs/architecture.md, "The loop's
+ * guarantees"): a Lua call that holds it still yields, and SIGTERM/SIGINT still stop it. */
+static void watch_loop(uv_loop_t *loop, void *ud)
+{
+    sl_watchdog_t **wd = ud;
+    if (sl__watchdog_start(loop, wd) < 0)
+        SL_LOG(SL_LOG_WARN, NULL, NULL, "cannot start the loop's watchdog");
+    sl__watchdog_chain(*wd, SIGINT);
+    sl__watchdog_chain(*wd, SIGTERM);
+}
+
+static void unwatch_loop(void *ud)
+{
+    sl_watchdog_t **wd = ud;
+    sl__watchdog_stop(*wd);
+    *wd = NULL;
+}
+
 int sl__cli_serve(int argc, char **argv)
 {
     sl_cli_parser_t parser;
@@ -303,11 +323,15 @@ int sl__cli_serve(int argc, char **argv)
     if (status == 0 && once) {
         status = serve_once(&files, store, reg);
     } else if (status == 0) {
+        sl_watchdog_t *watchdog = NULL;
         sl_serve_opts_t so = {.registry = reg,
                               .store = store,
                               .operands = argv + parser.operand_index,
                               .operand_count = (size_t)(argc - parser.operand_index),
-                              .grace_ms = grace_ms};
+                              .grace_ms = grace_ms,
+                              .loop_started = watch_loop,
+                              .loop_stopped = unwatch_loop,
+                              .loop_ud = &watchdog};
         int rc = sl__serve_daemon(&so);
         if (rc < 0) {
             fprintf(stderr, "sluice: error: serve: %s\n", sl_strerror(rc));

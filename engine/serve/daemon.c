@@ -460,6 +460,8 @@ int sl__serve_daemon(const sl_serve_opts_t *opts)
         return SL_ENOMEM;
     }
     start_handles(d);
+    if (opts->loop_started)
+        opts->loop_started(&d->loop, opts->loop_ud);
     sl__serve_reload(d, true);
     size_t files, scheduled = count_scheduled(d, &files);
     SL_LOG(SL_LOG_INFO, NULL, NULL, "serving %zu workflow file%s, %zu scheduled (pid %d)", files,
@@ -471,6 +473,8 @@ int sl__serve_daemon(const sl_serve_opts_t *opts)
         sl__serve_maybe_quit(d);
     }
     SL_LOG(SL_LOG_INFO, NULL, NULL, "stopped");
+    if (opts->loop_stopped)
+        opts->loop_stopped(opts->loop_ud);
     shut_down(d);
     sl__free(d);
     return 0;

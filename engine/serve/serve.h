@@ -99,12 +99,20 @@ void sl__serve_files_free(sl_serve_files_t *l);
 
 /* ---- the daemon (daemon.c) ------------------------------------------------------- */
 
+struct uv_loop_s;
+
 typedef struct sl_serve_opts {
     const sl_registry_t *registry; /* borrowed */
     sl_store_t *store;             /* borrowed: ticks and leases; runs open their own */
     char **operands;               /* the files and folders given (borrowed) */
     size_t operand_count;
     int64_t grace_ms; /* after SIGTERM/SIGINT, runs get this long before they are canceled */
+    /* Told when the loop starts, its stop signals handled, and when it has stopped: the
+     * command line watches the loop with these (cli/watchdog.h), so that a run stuck in one
+     * call still yields and a stop signal still ends the daemon. NULL: not watched. */
+    void (*loop_started)(struct uv_loop_s *loop, void *ud);
+    void (*loop_stopped)(void *ud);
+    void *loop_ud;
 } sl_serve_opts_t;
 
 /**

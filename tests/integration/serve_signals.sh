@@ -4,7 +4,8 @@
 # file is scheduled; an edited schedule does not fire its just-passed tick; SIGHUP reloads;
 # a removed file stops being scheduled. SIGTERM with a run in flight lets it finish within
 # --grace and exits 0; past the grace the run is canceled and left resumable; a second
-# signal cancels at once. --log json writes one JSON object per line.
+# signal cancels at once, also when a run holds the loop in one long C call (the loop's
+# watchdog). --log json writes one JSON object per line.
 # Usage: serve_signals.sh SLUICE BUILD_DIR SOURCE_DIR
 source "$3/tests/integration/lib/serve.sh"
 serve_setup "$@"
@@ -102,6 +103,39 @@ stop_case again 30s 8000 2
 check "again: a second signal cancels at once" [ "$(runs_of again)" = "10:00 interrupted" ]
 check "again: well before the grace" [ "$stop_ms" -lt 4000 ]
 check "again: the log says so" grep -q "SIGTERM again: canceling 1 run now" again.log
-((failed)) && cat reload.log finish.log past.log again.log resume.out
+# ---- a run stuck in one C call: the loop's watchdog keeps the daemon stoppable ---------
+export SLUICE_STATE=$work/state-stuck
+cat > stuck.yaml <<EOF
+name: stuck
+schedule: { cron: "* * * * *" }
+steps:
+  find:
+    uses: lua
+    with:
+      max_instructions: 1000000000000000
+      code: "local h = string.rep('a', 10000000); local n = string.rep('a', 1000000) .. 'b'; return h:find(n, 1, true)"
+EOF
+SLUICE_NOW=$(iso "$(date -u -d 2030-01-07T10:00:57Z +%s)") \
+    "$sluice" serve stuck.yaml --grace 1s 2> stuck.log &
+daemons+=($!)
+pid=${daemons[-1]}
+check "stuck: the run starts" wait_for 10 running
+sleep 0.5
+t0=$(date +%s%N)
+kill -TERM "$pid"
+for ((i = 0; i < 150; i++)); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2> /dev/null && kill -KILL "$pid"
+wait "$pid"
+stuck_status=$?
+stop_ms=$((($(date +%s%N) - t0) / 1000000))
+check "stuck: SIGTERM stops the daemon, exit 0" [ "$stuck_status" = 0 ]
+check "stuck: within about the grace" [ "$stop_ms" -lt 6000 ]
+# The call cannot yield, so the watchdog fails it before the loop reads the signal: the
+# run ends failed (its task's error says why) and the daemon then stops, within the grace.
+check "stuck: the run ends failed" [ "$(runs_of stuck)" = "10:00 failed" ]
+check "stuck: its task says it was interrupted" \
+    [ "$(q "select count(*) from tasks where error like '%interrupted (the run is being stopped)%'")" = 1 ]
+check "stuck: the log says so" grep -q "the loop is stuck in a Lua call: interrupting it" stuck.log
+((failed)) && cat reload.log finish.log past.log again.log resume.out stuck.log
 [[ -n ${SERVE_SHOW_LOG:-} ]] && cat reload.log finish.log past.log again.log
 serve_report
