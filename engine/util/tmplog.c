@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,13 +18,16 @@
 
 #define LOG_LINE_MAX 4096
 
-static int log_fd = -1;
+static atomic_int log_fd = -1; /* read by sl__tmplog_note without the lock */
 static char log_path[LOG_LINE_MAX];
+/* The log is the process's, and several stores may hold it at once (a daemon's runs each
+ * open their own store, from threadpool threads): counted, and opened under a lock, so a
+ * second open neither races the first (its flock would fail) nor truncates its lines. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned log_holders;
 
-int sl__tmplog_open(const char *dir)
+static int log_open_locked(const char *dir)
 {
-    if (log_fd >= 0)
-        return 0;
     if (mkdir(dir, 0755) < 0 && errno != EEXIST)
         return SL_EIO;
     int n = snprintf(log_path, sizeof(log_path), "%s/parts-%ld.log", dir, (long)getpid());
@@ -40,6 +44,16 @@ int sl__tmplog_open(const char *dir)
     return 0;
 }
 
+int sl__tmplog_open(const char *dir)
+{
+    pthread_mutex_lock(&log_lock);
+    int rc = log_fd >= 0 ? 0 : log_open_locked(dir);
+    if (rc == 0)
+        log_holders++;
+    pthread_mutex_unlock(&log_lock);
+    return rc;
+}
+
 void sl__tmplog_note(const char *path)
 {
     char line[LOG_LINE_MAX];
@@ -52,11 +66,13 @@ void sl__tmplog_note(const char *path)
 
 void sl__tmplog_close(void)
 {
-    if (log_fd < 0)
-        return;
-    unlink(log_path);
-    close(log_fd);
-    log_fd = -1;
+    pthread_mutex_lock(&log_lock);
+    if (log_fd >= 0 && log_holders > 0 && --log_holders == 0) {
+        unlink(log_path);
+        close(log_fd);
+        log_fd = -1;
+    }
+    pthread_mutex_unlock(&log_lock);
 }
 
 /* Only what sluice names its temporary files: PATH.part-[PID-]XXXXXX, DIR/.NAME.[PID.]XXXXXXXX.tmp. */

@@ -5,7 +5,8 @@
  *
  * Each process appends to its own log, DIR/parts-PID.log, which it holds locked (flock)
  * while it lives: a log whose lock is free belongs to a dead process and is swept. Any
- * thread; one log per process.
+ * thread; one log per process, held by each open until its close (the first open's
+ * folder is the log's).
  */
 #ifndef SL_UTIL_TMPLOG_H
 #define SL_UTIL_TMPLOG_H
@@ -15,7 +16,8 @@ int sl__tmplog_open(const char *dir);
 /** Notes a temporary file just made (absolute or relative to the working directory, which
  *  sluice never changes). One write(2) with O_APPEND: threads' lines never mix. */
 void sl__tmplog_note(const char *path);
-/** Ends this process's log (its temporary files are all renamed or removed). */
+/** Lets go of the log; the last holder ends it (its temporary files are all renamed or
+ *  removed). */
 void sl__tmplog_close(void);
 /**
  * Removes the temporary files listed in the logs of dead processes under `dir`, then the
