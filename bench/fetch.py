@@ -25,12 +25,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import machine, measure, start_fixture  # noqa: E402
 
 AIOHTTP = r"""
-import asyncio, json, os, sys
+import asyncio, json, os, ssl, sys
 import aiohttp
 base, mode, n, conc = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+# an optional CA file (bench/tls.py: a private CA) for https:// bases
+ca = sys.argv[5] if len(sys.argv) > 5 else None
+tls = ssl.create_default_context(cafile=ca) if ca and base.startswith("https:") else None
 async def fetch(session, sem, url, path=None):
     async with sem:
-        async with session.get(url) as r:
+        async with session.get(url, ssl=tls) as r:
             r.raise_for_status()
             data = await r.read()
     if path:
@@ -42,7 +45,7 @@ async def main():
     conn = aiohttp.TCPConnector(limit=conc, limit_per_host=conc)
     async with aiohttp.ClientSession(connector=conn) as session:
         if mode == "flags":
-            async with session.get(base + "/en/codes.json") as r:
+            async with session.get(base + "/en/codes.json", ssl=tls) as r:
                 codes = json.loads(await r.text())
             os.makedirs("out/py-flags", exist_ok=True)
             sizes = await asyncio.gather(*(fetch(session, sem, f"{base}/256x192/{c}.png",

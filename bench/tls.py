@@ -28,36 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import machine, measure, measure_rounds  # noqa: E402
 
-AIOHTTP = r"""
-import asyncio, json, os, ssl, sys
-import aiohttp
-base, mode, n, conc, ca = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-tls = ssl.create_default_context(cafile=ca) if base.startswith("https:") else None
-async def fetch(session, sem, url, path=None):
-    async with sem:
-        async with session.get(url, ssl=tls) as r:
-            r.raise_for_status()
-            data = await r.read()
-    if path:
-        with open(path, "wb") as f:
-            f.write(data)
-    return len(data)
-async def main():
-    sem = asyncio.Semaphore(conc)
-    conn = aiohttp.TCPConnector(limit=conc, limit_per_host=conc)
-    async with aiohttp.ClientSession(connector=conn) as session:
-        if mode == "flags":
-            async with session.get(base + "/en/codes.json", ssl=tls) as r:
-                codes = json.loads(await r.text())
-            os.makedirs("out/py-flags", exist_ok=True)
-            sizes = await asyncio.gather(*(fetch(session, sem, f"{base}/256x192/{c}.png",
-                                                 f"out/py-flags/{c}.png") for c in sorted(codes)))
-        else:
-            sizes = await asyncio.gather(*(fetch(session, sem, f"{base}/ip?i={i}")
-                                           for i in range(n)))
-    assert all(s > 0 for s in sizes)
-asyncio.run(main())
-"""
+from fetch import AIOHTTP  # noqa: E402  (the same peer; its 5th argument is the CA file)
 
 # curl --parallel: the flags shape fetches the list first (one curl), then the PNGs.
 CURL_FLAGS = r"""
