@@ -121,8 +121,12 @@ sl_fsio_result_t sl__fsio_read_in(const sl_confine_t *roots, const char *path,
 /* ---- writing --------------------------------------------------------------------------- */
 
 /* Writes all of buf, retrying short writes and EINTR. 0 or an errno. */
-static int write_all(int fd, const char *buf, size_t len, atomic_bool *canceled)
+/* Writes all of buf; *written (when given) tells how much went out, also on failure. */
+static int write_all(int fd, const char *buf, size_t len, atomic_bool *canceled, size_t *written)
 {
+    const char *start = buf;
+    if (written != NULL)
+        *written = 0;
     while (len > 0) {
         if (canceled != NULL && atomic_load(canceled))
             return ECANCELED;
@@ -133,6 +137,8 @@ static int write_all(int fd, const char *buf, size_t len, atomic_bool *canceled)
             return errno;
         buf += n;
         len -= (size_t)n;
+        if (written != NULL)
+            *written = (size_t)(buf - start);
     }
     return 0;
 }
@@ -182,7 +188,7 @@ static int write_replace(const sl_confine_dir_t *dir, mode_t target, const char 
         return -fd;
     if (S_ISREG(target))
         fchmod(fd, target & 07777); /* keep the target's permissions */
-    int error = write_all(fd, data, len, canceled);
+    int error = write_all(fd, data, len, canceled, NULL);
     if (error == 0 && fsync(fd) != 0)
         error = errno;
     if (close(fd) != 0 && error == 0)
@@ -204,7 +210,9 @@ static int write_replace(const sl_confine_dir_t *dir, mode_t target, const char 
     return error;
 }
 
-/* One write() at the end; a failure cuts the file back to where it ended. */
+/* One write() at the end; a failure cuts the file back to where it ended, unless another
+ * writer appended meanwhile (the file is then not just ours plus what we wrote: cutting
+ * would drop its lines, so ours stay as far as they went). */
 static int write_append(const sl_confine_dir_t *dir, const char *data, size_t len,
                         atomic_bool *canceled)
 {
@@ -217,8 +225,11 @@ static int write_append(const sl_confine_dir_t *dir, const char *data, size_t le
     struct stat st;
     int error = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? ENODEV : 0;
     if (error == 0) { /* not to a FIFO or device: that is not what a file write is for */
-        error = write_all(fd, data, len, NULL); /* one write() call: lines do not interleave */
-        if (error != 0) { /* the cut is best effort: the write's error is the one to tell */
+        size_t written;
+        error = write_all(fd, data, len, NULL, &written); /* one write(): lines never mix */
+        struct stat now;
+        if (error != 0 && fstat(fd, &now) == 0 &&
+            now.st_size == st.st_size + (off_t)written) { /* best effort: tell the write's error */
             int cut = ftruncate(fd, st.st_size);
             (void)cut;
         }
