@@ -456,12 +456,24 @@ static int folder_beneath(int root, const char *rel, bool make_dirs, size_t offs
     return walk_folders(root, rel, make_dirs, offset, out);
 }
 
+/* Removes the folders `dir` made after its first `keep`, newest first. */
+static void unmake_to(sl_confine_dir_t *dir, size_t keep)
+{
+    while (dir->made_count > keep) {
+        size_t i = --dir->made_count;
+        unlinkat(dir->made_parent[i], dir->made_name[i], AT_REMOVEDIR);
+        close(dir->made_parent[i]);
+        sl__free(dir->made_name[i]);
+    }
+}
+
 /* The folder `dir` beneath the root it lies beneath: the working directory first for a
  * relative one, then every root its absolute form is beneath. */
 static int open_folder(const sl_confine_t *c, const char *dir, bool make_dirs,
                        sl_confine_dir_t *out)
 {
     int rc = -SL_CONFINE_OUTSIDE;
+    size_t made = out->made_count;
     if (dir[0] != '/') {
         rc = folder_beneath(c->roots[0].fd, dir, make_dirs, 0, out);
         if (rc != -SL_CONFINE_OUTSIDE || c->count == 1)
@@ -473,6 +485,7 @@ static int open_folder(const sl_confine_t *c, const char *dir, bool make_dirs,
     for (size_t i = dir[0] == '/' ? 0 : 1; rc == -SL_CONFINE_OUTSIDE && i < c->count; i++) {
         const char *forms[] = {c->roots[i].real, c->roots[i].given};
         for (size_t f = 0; f < 2 && rc == -SL_CONFINE_OUTSIDE; f++) {
+            unmake_to(out, made); /* what an attempt beneath another root made */
             const char *rest = rest_beneath(abs, forms[f]);
             if (rest == NULL)
                 continue;
@@ -547,12 +560,7 @@ int sl__confine_dir(const sl_confine_t *roots, const char *path, bool make_dirs,
 
 void sl__confine_unmake(sl_confine_dir_t *dir)
 {
-    while (dir->made_count > 0) {
-        size_t i = --dir->made_count;
-        unlinkat(dir->made_parent[i], dir->made_name[i], AT_REMOVEDIR);
-        close(dir->made_parent[i]);
-        sl__free(dir->made_name[i]);
-    }
+    unmake_to(dir, 0);
 }
 
 void sl__confine_dir_close(sl_confine_dir_t *dir)
