@@ -74,6 +74,9 @@ void sl__slurm_elem_end(sl_slurm_elem_t *e)
             *p = sub->next;
             break;
         }
+    for (size_t i = 0; sub->adopted && i < s->adopt_count; i++)
+        if (s->adopt[i].elem && s->adopt[i].elem->sub == sub)
+            s->adopt[i].elem = NULL; /* its task, asked for later, goes out as a new job */
     sub_free(sub);
 }
 

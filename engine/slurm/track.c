@@ -183,7 +183,12 @@ static bool take_record(sl_slurm_t *s, sl_pool_cursor_t *c, uint8_t type, sl_slu
         const uint8_t *data = sl__pool_take(c, len);
         sl_value_t *v = data ? sl__malloc(sizeof(*v)) : NULL;
         size_t used = 0;
-        if (v == NULL || sl__value_wire_decode_keys(v, data, len, &used, keys) < 0 || used != len) {
+        int rc = v ? sl__value_wire_decode_keys(v, data, len, &used, keys) : SL_ENOMEM;
+        if (rc == 0 && used != len) {
+            sl_value_free(v); /* decoded, with bytes after it: the file is not one record */
+            return false;
+        }
+        if (rc < 0) {
             sl__free(v);
             return false;
         }
