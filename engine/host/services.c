@@ -261,7 +261,10 @@ sl_executor_t *sl__host_executor(sl_services_t *svc)
 
 void sl__host_services_close(sl_services_t *svc)
 {
-    if (svc == NULL || svc->shared) /* the daemon's: closed with sl__host_shared_free */
+    if (svc == NULL)
+        return;
+    sl__host_slurm_close(&svc->slurm); /* a run's own, in a daemon too */
+    if (svc->shared) /* the client and pool are the daemon's: sl__host_shared_free */
         return;
     if (svc->http) {
         /* Canceled downloads remove their temporary files in the threadpool: wait for
@@ -272,7 +275,6 @@ void sl__host_services_close(sl_services_t *svc)
         sl__io_http_free(svc->http);
         svc->http = NULL;
     }
-    sl__host_slurm_close(&svc->slurm);
     if (svc->pool) {
         /* Idle workers exit when their socket closes, busy ones are killed: the wait for
          * their exits is short and bounded. */

@@ -419,8 +419,7 @@ static void watch_folder(sl_serve_daemon_t *d, const char *folder)
     if (rc < 0) {
         SL_LOG(SL_LOG_WARN, NULL, NULL, "%s: not watched for changes (%s): SIGHUP reloads it",
                folder, uv_strerror(rc));
-        uv_close((uv_handle_t *)h, NULL);
-        return;
+        uv_close((uv_handle_t *)h, NULL); /* its slot stays taken: it is closing */
     }
     d->watch_count++;
 }
