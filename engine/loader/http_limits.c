@@ -91,6 +91,10 @@ int sl__loader_env_expand(const char *text, char **out, char *err, size_t err_si
     if (rc == 0 && out && (*out = sl__buf_take(&b, NULL)) == NULL)
         rc = SL_ENOMEM;
     sl__buf_close(&b);
+    if (rc == SL_ELIMIT) /* the buffer's bound: the other failures wrote their message */
+        snprintf(err, err_size, "longer than 64 KiB once expanded");
+    else if (rc == SL_ENOMEM)
+        snprintf(err, err_size, "%s", sl_strerror(rc));
     return rc;
 }
 
