@@ -284,8 +284,9 @@ static int parse_serve(int argc, char **argv, sl_cli_parser_t *parser, bool *onc
 
 /* The daemon's loop is watched as a run's is (docs/architecture.md, "The loop's
  * guarantees"): a Lua call that holds it still yields, and SIGTERM/SIGINT still stop it. */
-static void watch_loop(uv_loop_t *loop, void *ud)
+static void watch_loop(uv_loop_t *loop, sl_serve_daemon_t *daemon, void *ud)
 {
+    (void)daemon;
     sl_watchdog_t **wd = ud;
     if (sl__watchdog_start(loop, wd) < 0)
         SL_LOG(SL_LOG_WARN, NULL, NULL, "cannot start the loop's watchdog");

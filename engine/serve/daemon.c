@@ -439,6 +439,22 @@ static size_t count_scheduled(const sl_serve_daemon_t *d, size_t *files)
     return n;
 }
 
+void sl__serve_workflows(sl_serve_daemon_t *d,
+                         void (*fn)(void *ud, const sl_serve_workflow_info_t *info), void *ud)
+{
+    for (sl_serve_entry_t *e = d->entries; e; e = e->next) {
+        const sl_serve_version_t *v = e->cur;
+        sl_serve_workflow_info_t info = {
+            .name = v ? v->wf->name : NULL, .path = e->path,
+            .sched = v && v->sched.count ? &v->sched : NULL,
+            .def = v && v->sched.count ? &v->wf->schedule : NULL,
+            .last_tick = e->last_tick, .active = e->active, .held = e->held,
+            .removed = e->removed,
+        };
+        fn(ud, &info);
+    }
+}
+
 int sl__serve_daemon(const sl_serve_opts_t *opts)
 {
     sl_serve_daemon_t *d = sl__calloc(1, sizeof(*d));
@@ -461,7 +477,7 @@ int sl__serve_daemon(const sl_serve_opts_t *opts)
     }
     start_handles(d);
     if (opts->loop_started)
-        opts->loop_started(&d->loop, opts->loop_ud);
+        opts->loop_started(&d->loop, d, opts->loop_ud);
     sl__serve_reload(d, true);
     size_t files, scheduled = count_scheduled(d, &files);
     SL_LOG(SL_LOG_INFO, NULL, NULL, "serving %zu workflow file%s, %zu scheduled (pid %d)", files,

@@ -26,7 +26,6 @@
 #define SL_SERVE_WATCHES_MAX 256     /* folders watched for changes */
 #define SL_SERVE_RUNS_MAX 64         /* runs open at once, all workflows (more wait their turn) */
 
-typedef struct sl_serve_daemon sl_serve_daemon_t;
 typedef struct sl_serve_entry sl_serve_entry_t;
 typedef struct sl_serve_job sl_serve_job_t;
 

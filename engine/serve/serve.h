@@ -100,6 +100,7 @@ void sl__serve_files_free(sl_serve_files_t *l);
 /* ---- the daemon (daemon.c) ------------------------------------------------------- */
 
 struct uv_loop_s;
+typedef struct sl_serve_daemon sl_serve_daemon_t;
 
 typedef struct sl_serve_opts {
     const sl_registry_t *registry; /* borrowed */
@@ -110,7 +111,7 @@ typedef struct sl_serve_opts {
     /* Told when the loop starts, its stop signals handled, and when it has stopped: the
      * command line watches the loop with these (cli/watchdog.h), so that a run stuck in one
      * call still yields and a stop signal still ends the daemon. NULL: not watched. */
-    void (*loop_started)(struct uv_loop_s *loop, void *ud);
+    void (*loop_started)(struct uv_loop_s *loop, sl_serve_daemon_t *daemon, void *ud);
     void (*loop_stopped)(void *ud);
     void *loop_ud;
 } sl_serve_opts_t;
@@ -121,5 +122,21 @@ typedef struct sl_serve_opts {
  * The process's only loop while it runs (it owns the signals).
  */
 int sl__serve_daemon(const sl_serve_opts_t *opts);
+
+/** A workflow the daemon serves, as the dashboard shows it (borrowed for the call). */
+typedef struct sl_serve_workflow_info {
+    const char *name; /* NULL: the file never validated */
+    const char *path;
+    const sl_serve_schedule_t *sched; /* NULL or count 0: no schedule */
+    const sl_schedule_t *def;         /* its `schedule:` (concurrency, missed, ...), or NULL */
+    int64_t last_tick;                /* the newest tick taken (s); 0: none */
+    size_t active;                    /* its runs going now */
+    bool held;                        /* this daemon holds its lease (schedules it) */
+    bool removed;                     /* its file is gone: no longer scheduled */
+} sl_serve_workflow_info_t;
+
+/** Calls `fn` for each workflow file the daemon serves, by path. Loop thread. */
+void sl__serve_workflows(sl_serve_daemon_t *d,
+                         void (*fn)(void *ud, const sl_serve_workflow_info_t *info), void *ud);
 
 #endif
