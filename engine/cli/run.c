@@ -308,15 +308,6 @@ static void on_run_done(sl_run_t *run, void *ud)
     uv_stop(&ctx->loop);
 }
 
-static void make_run_id(char *buf, size_t size, time_t now)
-{
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    unsigned suffix = (unsigned)(sl__clock_now_ns() ^ (uint64_t)getpid() * 2654435761u) & 0xffffu;
-    snprintf(buf, size, "%04d%02d%02dT%02d%02d%02d-%04x", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, suffix);
-}
-
 static void close_walk(uv_handle_t *handle, void *arg)
 {
     if (!uv_is_closing(handle))
@@ -348,7 +339,7 @@ static int execute(run_ctx_t *ctx, const run_opts_t *o)
 {
     time_t now = time(NULL);
     char run_id[40];
-    make_run_id(run_id, sizeof(run_id), now);
+    sl__store_run_id(run_id, sizeof(run_id));
     int uv_rc = uv_loop_init(&ctx->loop);
     if (uv_rc < 0) { /* EMFILE, most likely: the loop needs descriptors of its own */
         fprintf(stderr, "sluice: error: cannot start the event loop: %s\n", uv_strerror(uv_rc));

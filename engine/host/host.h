@@ -125,6 +125,9 @@ typedef struct sl_recorder_opts {
     const sl_store_run_row_t *resume; /* the run this one resumes, or NULL */
     bool no_cache;                 /* `--no-cache`: lookups always miss (entries are kept) */
     bool claim_tick;               /* claim the tick with the run's start: SL_EEXIST if taken */
+    bool store_shared;             /* the store serves other runs too: its owner attaches it
+                                      to the loop and hears its failures (sl__host_recorder_
+                                      store_failed), not the recorder */
 } sl_recorder_opts_t;
 
 /**
@@ -138,7 +141,8 @@ int sl__host_recorder_new(const sl_recorder_opts_t *opts, sl_recorder_t **out, c
 /**
  * Binds a recorder made with no loop (in a threadpool thread: its reads and the run's
  * start are SQLite work the loop should not wait on) to `loop`, on the loop thread,
- * before its run starts. The store must be the run's own (one loop per store). SL_ESYS.
+ * before its run starts. A store of the run's own is attached to the loop (one loop per
+ * store); a shared one is its owner's to attach. SL_ESYS.
  */
 int sl__host_recorder_attach(sl_recorder_t *rec, uv_loop_t *loop);
 /** For sl_run_opts_t: what the run reports to, and what it may reuse. */
@@ -146,6 +150,14 @@ const sl_run_observer_t *sl__host_recorder_observer(sl_recorder_t *rec);
 const sl_run_memo_t *sl__host_recorder_memo(sl_recorder_t *rec);
 /** Stops `run` (letting running tasks finish) if the store fails; the error is kept. */
 void sl__host_recorder_watch(sl_recorder_t *rec, sl_run_t *run);
+/** Frees a recorder made in a group of run starts that was rolled back (nothing of it is
+ *  recorded). The thread that made it; NULL: no-op. */
+void sl__host_recorder_discard(sl_recorder_t *rec);
+/** Removes the run of a recorder whose run never started (its tick's claim goes too);
+ *  the recorder is then freed as usual. Loop thread. */
+void sl__host_recorder_drop(sl_recorder_t *rec);
+/** Tells a recorder of a shared store that the store failed: its run stops. */
+void sl__host_recorder_store_failed(sl_recorder_t *rec, const char *error);
 /** The store's failure, if one happened (borrowed), or NULL. */
 const char *sl__host_recorder_error(const sl_recorder_t *rec);
 /** Records the end of the finished `run`: every step's counters and the run's status. */

@@ -47,6 +47,7 @@ struct sl_recorder {
     int64_t resume_seq;  /* the resumed run's runs.seq, or 0 */
     uint64_t reused;
     bool no_cache;
+    bool store_shared; /* the store is the daemon's: not attached or detached here */
     cache_index_t cache;
     size_t lookups;      /* in the threadpool now */
     bool *step_recorded; /* per step: its final counters are recorded (it ended) */

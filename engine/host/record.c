@@ -82,7 +82,8 @@ static pthread_t loop_thread;
 static sl_recorder_t *live_recorders; /* loop thread only */
 
 /* A log line of the loop goes to the recorder of its run (a line naming no run: to the
- * only recorder, if there is one). */
+ * only recorder, if there is one and it is a run's own: a daemon's lines are the
+ * daemon's). */
 static void on_log(void *ud, int level, const char *run, const char *where,
                    const char *message)
 {
@@ -90,7 +91,8 @@ static void on_log(void *ud, int level, const char *run, const char *where,
         return; /* not from the loop: the store is the loop's */
     sl_recorder_t *rec = NULL;
     for (sl_recorder_t *r = live_recorders; r; r = r->next_live)
-        if (run ? strcmp(run, r->run_id) == 0 : r == live_recorders && r->next_live == NULL)
+        if (run ? strcmp(run, r->run_id) == 0
+                : r == live_recorders && r->next_live == NULL && !r->store_shared)
             rec = r;
     if (rec == NULL || rec->srun == NULL)
         return;
@@ -125,16 +127,21 @@ static void live_remove(sl_recorder_t *rec)
 
 /* ---- the store's news --------------------------------------------------------------------- */
 
-static void on_store_event(void *ud, uint64_t committed, const char *error)
+void sl__host_recorder_store_failed(sl_recorder_t *rec, const char *error)
 {
-    sl_recorder_t *rec = ud;
-    if (error == NULL || rec->error)
+    if (rec->error)
         return;
     rec->error = sl__strdup(error);
     SL_LOG(SL_LOG_ERROR, rec->run_id, NULL, "the state store failed: %s; the run stops",
            error);
     if (rec->watched)
         sl__run_stop(rec->watched, false);
+}
+
+static void on_store_event(void *ud, uint64_t committed, const char *error)
+{
+    if (error)
+        sl__host_recorder_store_failed(ud, error);
 }
 
 void sl__host_recorder_watch(sl_recorder_t *rec, sl_run_t *run)
@@ -311,6 +318,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
     rec->wf = o->wf;
     rec->loop = o->loop;
     rec->no_cache = o->no_cache;
+    rec->store_shared = o->store_shared;
     rec->resume_seq = o->resume ? o->resume->seq : 0;
     rec->origin_ns = sl__clock_now_ns();
     rec->step_recorded = sl__calloc(o->wf->step_count + 1, sizeof(bool)); /* NULL: all again */
@@ -324,7 +332,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
         rc = sl__host_cache_load(rec, err, err_size);
     if (rc == 0)
         rc = begin(rec, o, err, err_size);
-    if (rc == 0 && rec->loop)
+    if (rc == 0 && rec->loop && !rec->store_shared)
         rc = sl__store_attach(rec->store, rec->loop, on_store_event, rec);
     if (rc < 0) {
         if (rc == SL_ENOMEM)
@@ -343,7 +351,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
 
 int sl__host_recorder_attach(sl_recorder_t *rec, uv_loop_t *loop)
 {
-    int rc = sl__store_attach(rec->store, loop, on_store_event, rec);
+    int rc = rec->store_shared ? 0 : sl__store_attach(rec->store, loop, on_store_event, rec);
     if (rc < 0)
         return rc;
     rec->loop = loop;
@@ -383,6 +391,24 @@ void sl__host_recorder_finish(sl_recorder_t *rec, const sl_run_t *run)
     rec->srun = NULL;
 }
 
+void sl__host_recorder_drop(sl_recorder_t *rec)
+{
+    if (rec->srun == NULL)
+        return;
+    live_remove(rec);
+    sl__store_run_drop(rec->srun);
+    rec->srun = NULL;
+}
+
+void sl__host_recorder_discard(sl_recorder_t *rec)
+{
+    if (rec == NULL)
+        return;
+    sl__store_run_discard(rec->srun);
+    rec->srun = NULL;
+    sl__host_recorder_free(rec);
+}
+
 void sl__host_recorder_free(sl_recorder_t *rec)
 {
     if (rec == NULL)
@@ -391,7 +417,8 @@ void sl__host_recorder_free(sl_recorder_t *rec)
         sl__store_run_end(rec->srun, "interrupted", sl__store_now_ms(), rec->error, rec->ok,
                           rec->failed, rec->cached);
     live_remove(rec);
-    sl__store_detach(rec->store);
+    if (!rec->store_shared)
+        sl__store_detach(rec->store);
     for (size_t i = 0; rec->recall && i < rec->wf->step_count; i++) {
         for (size_t k = 0; k < rec->recall[i].count; k++)
             sl_value_free(rec->recall[i].items[k]);

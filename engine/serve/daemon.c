@@ -95,6 +95,30 @@ static void dispatch_due(sl_serve_entry_t *e, const int64_t *due, size_t n)
     }
 }
 
+/* An idle workflow's next tick is claimed and its run made SL_SERVE_AHEAD_MS before it
+ * (its run's timer waits for the tick): at the tick itself only the run starts, so a
+ * thousand workflows on one tick start on time. A workflow with a run going meets its
+ * tick when it comes, where `concurrency` decides. */
+static int64_t take_ahead(sl_serve_entry_t *e, int64_t next, int64_t now_ms)
+{
+    for (int i = 0; i < 4 && next * 1000 - now_ms <= SL_SERVE_AHEAD_MS; i++) {
+        if (e->ahead_tried == next)
+            return next; /* was busy when looked at: the tick is met when it comes */
+        e->ahead_tried = next;
+        if (e->active > 0 || e->queued > 0)
+            return next;
+        char when[64];
+        sl__serve_when(e->cur, next, when, sizeof when);
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s due (its run made ready ahead)", e->name,
+               when);
+        e->last_tick = next;
+        sl__serve_launch(e, next);
+        if (sl__serve_next(&e->cur->sched, next, &next) < 0)
+            return 0;
+    }
+    return next;
+}
+
 void sl__serve_entry_check(sl_serve_entry_t *e)
 {
     sl_serve_daemon_t *d = e->d;
@@ -108,9 +132,11 @@ void sl__serve_entry_check(sl_serve_entry_t *e)
         e->last_tick = due[n - 1];
     dispatch_due(e, due, n);
     int64_t next, after = e->last_tick > now ? e->last_tick : now;
-    if (sl__serve_next(&e->cur->sched, after, &next) < 0)
+    if (sl__serve_next(&e->cur->sched, after, &next) < 0 ||
+        (next = take_ahead(e, next, now_ms)) == 0)
         return; /* no tick ever again (a date that never comes) */
-    int64_t delay_ms = next * 1000 - now_ms;
+    int64_t at_ms = next * 1000 - (e->ahead_tried == next ? 0 : SL_SERVE_AHEAD_MS);
+    int64_t delay_ms = at_ms - now_ms;
     uv_timer_start(&e->timer, on_entry_timer, delay_ms > 0 ? (uint64_t)delay_ms : 0, 0);
 }
 
@@ -348,6 +374,12 @@ static void begin_stop(sl_serve_daemon_t *d, const char *signame)
     }
     while (d->waiting_head) /* ticks not claimed yet: not taken */
         sl__serve_job_cancel(d->waiting_head);
+    for (sl_serve_entry_t *e = d->entries; e; e = e->next)
+        for (sl_serve_job_t *job = e->runs; job; job = job->next)
+            if (!job->started && !job->canceled && !job->reaped) {
+                job->drop = true; /* claimed ahead or waiting out its jitter: given back */
+                sl__serve_job_cancel(job);
+            }
     SL_LOG(SL_LOG_INFO, NULL, NULL,
            "%s: stopping: no more ticks; %zu run%s going get %.3g s to finish", signame, d->running,
            d->running == 1 ? "" : "s", (double)d->opts->grace_ms / 1000);
@@ -377,6 +409,23 @@ static void on_signal(uv_signal_t *handle, int signum)
 }
 
 /* ---- the daemon -------------------------------------------------------------------- */
+
+/* The store's writer failed (disk full, a corrupted database): nothing more is recorded,
+ * so the runs stop and so does the daemon. */
+static void on_store_event(void *ud, uint64_t committed, const char *error)
+{
+    sl_serve_daemon_t *d = ud;
+    if (error == NULL || d->store_failed)
+        return;
+    d->store_failed = true;
+    SL_LOG(SL_LOG_ERROR, NULL, NULL, "the state store failed: %s; the daemon stops", error);
+    for (sl_serve_entry_t *e = d->entries; e; e = e->next)
+        for (sl_serve_job_t *job = e->runs; job; job = job->next)
+            if (job->rec)
+                sl__host_recorder_store_failed(job->rec, error);
+    if (!d->stopping)
+        begin_stop(d, "store failure");
+}
 
 static void start_handles(sl_serve_daemon_t *d)
 {
@@ -418,6 +467,7 @@ static void shut_down(sl_serve_daemon_t *d)
         uv_close((uv_handle_t *)&e->timer, NULL);
     }
     sl__host_shared_free(d->shared);
+    sl__store_detach(d->store); /* its writer finishes with the store's close */
     uv_walk(&d->loop, close_walk, NULL);
     for (int i = 0; i < 1000 && uv_loop_close(&d->loop) == UV_EBUSY; i++)
         uv_run(&d->loop, UV_RUN_NOWAIT);
@@ -466,11 +516,18 @@ int sl__serve_daemon(const sl_serve_opts_t *opts)
     }
     d->opts = opts;
     d->store = opts->store;
+    d->claims_tail = &d->claims;
+    if (sl__store_attach(d->store, &d->loop, on_store_event, d) < 0) {
+        uv_loop_close(&d->loop);
+        sl__free(d);
+        return SL_ESYS;
+    }
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     snprintf(d->owner, sizeof d->owner, "%s:%d", host, (int)getpid());
     sl_host_shared_opts_t so = {0};
     if (sl__host_shared_new(&d->loop, &so, &d->shared) < 0) {
+        sl__store_detach(d->store);
         uv_loop_close(&d->loop);
         sl__free(d);
         return SL_ENOMEM;
@@ -492,6 +549,7 @@ int sl__serve_daemon(const sl_serve_opts_t *opts)
     if (opts->loop_stopped)
         opts->loop_stopped(opts->loop_ud);
     shut_down(d);
+    int rc = d->store_failed ? SL_EIO : 0;
     sl__free(d);
-    return 0;
+    return rc;
 }

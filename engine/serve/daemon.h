@@ -24,7 +24,9 @@
 #define SL_SERVE_JUMP_MS 1500        /* a drift past this is a clock jump */
 #define SL_SERVE_RELOAD_DELAY_MS 300 /* file events are gathered this long before a reload */
 #define SL_SERVE_WATCHES_MAX 256     /* folders watched for changes */
-#define SL_SERVE_RUNS_MAX 64         /* runs open at once, all workflows (more wait their turn) */
+#define SL_SERVE_RUNS_MAX 1024       /* runs open at once, all workflows (more wait their turn) */
+#define SL_SERVE_CLAIM_GROUP 256     /* tick claims recorded in one commit */
+#define SL_SERVE_AHEAD_MS 2000       /* an idle workflow's tick is claimed this long ahead */
 
 typedef struct sl_serve_entry sl_serve_entry_t;
 typedef struct sl_serve_job sl_serve_job_t;
@@ -52,6 +54,7 @@ struct sl_serve_entry {
     bool removed, held;
     bool lease_logged; /* "scheduled by another" said once */
     int64_t last_tick; /* the newest tick taken (s); 0: none recorded yet */
+    int64_t ahead_tried; /* the tick last looked at ahead of time (s) */
     uv_timer_t timer;  /* the next tick */
     size_t active;     /* runs of this entry not yet reaped */
     sl_serve_job_t *runs;
@@ -67,26 +70,27 @@ struct sl_serve_job {
     sl_serve_version_t *v;
     int64_t tick;
     char run_id[40];
-    sl_store_t *store; /* the run's own connection and writer */
     sl_services_t *svc;
     sl_recorder_t *rec;
     sl_run_t *run;
-    uv_work_t work;
     uv_timer_t delay;
     bool won, started, canceled, reaped, delay_open;
+    bool drop;    /* canceled before it started (the daemon stops): its claim is given back */
     bool waiting; /* in the daemon's queue of runs past SL_SERVE_RUNS_MAX */
-    bool counted; /* one of the open runs (from its claim to its store's close) */
+    bool counted; /* one of the open runs (from its claim to its reap) */
     uint64_t started_ns;
     char err[512];
     sl_serve_job_t *next;      /* in its entry's runs */
     sl_serve_job_t *next_done; /* in the daemon's reap list */
     sl_serve_job_t *next_waiting;
+    sl_serve_job_t *next_claim; /* in the daemon's claims or the group being claimed */
 };
 
 struct sl_serve_daemon {
     uv_loop_t loop;
     const sl_serve_opts_t *opts;
-    sl_store_t *store; /* ticks and leases (its read connection is locked: any thread) */
+    sl_store_t *store; /* ticks, leases and every run's records (its read connection is
+                          locked: any thread; its writer is attached to the loop) */
     char owner[128];   /* host:pid, the lease holder's name */
     sl_host_shared_t *shared;
     sl_serve_entry_t *entries;
@@ -94,6 +98,9 @@ struct sl_serve_daemon {
     size_t running;       /* jobs not yet reaped, all entries */
     size_t open_runs;     /* jobs counted against SL_SERVE_RUNS_MAX */
     sl_serve_job_t *waiting_head, *waiting_tail; /* their turn comes in this order */
+    sl_serve_job_t *claims, **claims_tail;       /* waiting for a group's commit */
+    sl_serve_job_t *claiming;                    /* the group in the threadpool */
+    uv_work_t claim_work;
     size_t works;                                /* threadpool items in flight */
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t lease_timer, watch_timer, grace_timer, reload_timer;
@@ -101,7 +108,7 @@ struct sl_serve_daemon {
     size_t watch_count;
     int64_t base_wall_ms;
     uint64_t base_loop_ms;
-    bool stopping, canceling, quit, lease_busy, reload_busy, reload_again;
+    bool stopping, canceling, quit, lease_busy, reload_busy, reload_again, store_failed;
 };
 
 /* launch.c */

@@ -1,10 +1,12 @@
 /*
- * A daemon's run of a tick, on the daemon's loop: the tick is claimed in the store and the
- * run's own store connection opened in the threadpool; then its services (the daemon's
- * shared client and pool), its recorder and the run are made, it waits out its jitter on
- * a timer, and runs. A finished run is reaped between loop turns (closing a run turns the
- * loop, which must not happen inside one of its callbacks); its store is closed in the
- * threadpool. A canceled run is recorded interrupted, so it stays resumable.
+ * A daemon's run of a tick, on the daemon's loop: the tick is claimed and the run's start
+ * recorded in the threadpool, with the claims of every other tick waiting, in one commit
+ * of the daemon's store (its one writer then records all the runs); then the run's
+ * services (the daemon's shared client and pool) and the run are made, it waits out its
+ * jitter (and the rest of its tick, when it was claimed ahead) on a timer, and runs. A
+ * finished run is reaped between loop turns (closing a run turns the loop, which must not
+ * happen inside one of its callbacks). A canceled run is recorded interrupted, so it stays
+ * resumable.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -120,7 +122,7 @@ static void start_job(sl_serve_job_t *job)
     sl_services_opts_t so = {.registry = d->opts->registry, .prestart = true, .shared = d->shared};
     int rc = sl__host_services_new(&d->loop, wf, &so, &job->svc);
     if (rc == 0 && (rc = sl__host_recorder_attach(job->rec, &d->loop)) < 0)
-        snprintf(job->err, sizeof job->err, "cannot watch the run's store: %s", sl_strerror(rc));
+        snprintf(job->err, sizeof job->err, "cannot record the run: %s", sl_strerror(rc));
     if (rc == 0) {
         sl_run_opts_t ro = {.run_id = job->run_id,
                             .started_unix = sl__store_now_ms() / 1000,
@@ -151,23 +153,25 @@ static void start_job(sl_serve_job_t *job)
     uv_timer_start(&job->delay, on_delay, delay_ms > 0 ? (uint64_t)delay_ms : 0, 0);
 }
 
-/* The run's store opened, and its start recorded with its tick's claim in one commit
- * (SQLite's commits wait on the disk: the fewer the better). */
-static void claim_work(uv_work_t *work)
+/* ---- claims: the ticks' runs recorded in groups ------------------------------------- */
+
+/* A tick's run recorded with its tick's claim, in the threadpool, inside a group. */
+static void claim_job_work(sl_serve_job_t *job)
 {
-    sl_serve_job_t *job = work->data;
-    if (sl__store_open(sl__store_dir(job->d->store), SL_STORE_WRITE, &job->store, job->err,
-                       sizeof job->err) < 0) {
-        job->store = NULL;
-        return;
-    }
-    sl_recorder_opts_t ro = {.store = job->store,
+    const sl_workflow_t *wf = job->v->wf;
+    /* when it will start (after its jitter, or its tick when claimed ahead), in the store's
+     * clock (the real one; the daemon's may be SLUICE_NOW's) */
+    int64_t wait_ms = job->tick * 1000 +
+                      sl__serve_jitter_ms(wf->name, job->tick, wf->schedule.jitter_ms) -
+                      sl__clock_wall_ms();
+    sl_recorder_opts_t ro = {.store = job->d->store,
                              .wf = job->v->wf,
                              .run_id = job->run_id,
                              .trigger = "cron",
                              .tick_ms = job->tick * 1000,
-                             .started_ms = sl__store_now_ms(),
-                             .claim_tick = true};
+                             .started_ms = sl__store_now_ms() + (wait_ms > 0 ? wait_ms : 0),
+                             .claim_tick = true,
+                             .store_shared = true};
     int rc = sl__host_recorder_new(&ro, &job->rec, job->err, sizeof job->err);
     job->won = rc == 0;
     if (rc < 0)
@@ -176,10 +180,31 @@ static void claim_work(uv_work_t *work)
         job->err[0] = '\0'; /* taken: not an error */
 }
 
-static void claim_after(uv_work_t *work, int status)
+/* Every claim waiting, SL_SERVE_CLAIM_GROUP at a time, in one commit: SQLite's commits
+ * wait on the disk, and a thousand workflows may share a tick. */
+static void group_work(uv_work_t *work)
 {
-    sl_serve_job_t *job = work->data;
-    job->d->works--;
+    sl_serve_daemon_t *d = work->data;
+    char err[512] = "";
+    if (sl__store_group_begin(d->store, err, sizeof err) < 0) {
+        for (sl_serve_job_t *job = d->claiming; job; job = job->next_claim)
+            snprintf(job->err, sizeof job->err, "%s", err);
+        return;
+    }
+    for (sl_serve_job_t *job = d->claiming; job; job = job->next_claim)
+        claim_job_work(job);
+    if (sl__store_group_end(d->store, err, sizeof err) == 0)
+        return;
+    for (sl_serve_job_t *job = d->claiming; job; job = job->next_claim) {
+        sl__host_recorder_discard(job->rec); /* rolled back: nothing of it is recorded */
+        job->rec = NULL;
+        job->won = false;
+        snprintf(job->err, sizeof job->err, "%s", err);
+    }
+}
+
+static void claim_after(sl_serve_job_t *job)
+{
     char when[64];
     sl__serve_when(job->v, job->tick, when, sizeof when);
     if (!job->won && job->err[0] == '\0')
@@ -187,11 +212,50 @@ static void claim_after(uv_work_t *work, int status)
                "%s: tick %s already taken (by another sluice serve): "
                "not run again",
                job->v->wf->name, when);
-    if (!job->won || job->store == NULL || job->rec == NULL) {
+    if (!job->won || job->rec == NULL) {
         job_done(job);
         return;
     }
     start_job(job);
+}
+
+static void submit_group(sl_serve_daemon_t *d);
+
+static void group_after(uv_work_t *work, int status)
+{
+    sl_serve_daemon_t *d = work->data;
+    d->works--;
+    sl_serve_job_t *jobs = d->claiming;
+    d->claiming = NULL;
+    while (jobs) {
+        sl_serve_job_t *job = jobs;
+        jobs = job->next_claim;
+        job->next_claim = NULL;
+        claim_after(job);
+    }
+    submit_group(d);
+}
+
+/* Hands the claims waiting to the threadpool, unless a group is in it already. */
+static void submit_group(sl_serve_daemon_t *d)
+{
+    if (d->claiming || d->claims == NULL)
+        return;
+    sl_serve_job_t **tail = &d->claims;
+    for (size_t n = 0; *tail && n < SL_SERVE_CLAIM_GROUP; n++)
+        tail = &(*tail)->next_claim;
+    d->claiming = d->claims;
+    d->claims = *tail;
+    *tail = NULL;
+    if (d->claims == NULL)
+        d->claims_tail = &d->claims;
+    d->claim_work.data = d;
+    d->works++;
+    if (uv_queue_work(&d->loop, &d->claim_work, group_work, group_after) < 0) {
+        for (sl_serve_job_t *job = d->claiming; job; job = job->next_claim)
+            snprintf(job->err, sizeof job->err, "the threadpool refused the tick");
+        group_after(&d->claim_work, 0);
+    }
 }
 
 static void begin_claim(sl_serve_job_t *job)
@@ -199,15 +263,12 @@ static void begin_claim(sl_serve_job_t *job)
     sl_serve_daemon_t *d = job->d;
     job->counted = true;
     d->open_runs++;
-    d->works++;
-    if (uv_queue_work(&d->loop, &job->work, claim_work, claim_after) < 0) {
-        d->works--;
-        snprintf(job->err, sizeof job->err, "the threadpool refused the tick");
-        job_done(job);
-    }
+    *d->claims_tail = job;
+    d->claims_tail = &job->next_claim;
+    submit_group(d);
 }
 
-/* A counted run has let its store go: the first one waiting takes its turn. */
+/* A counted run is over: the first one waiting takes its turn. */
 static void next_turn(sl_serve_daemon_t *d)
 {
     d->open_runs--;
@@ -258,7 +319,6 @@ void sl__serve_launch(sl_serve_entry_t *e, int64_t tick)
     e->runs = job;
     e->active++;
     d->running++;
-    job->work.data = job;
     if (d->open_runs >= SL_SERVE_RUNS_MAX) { /* the daemon-wide cap: wait for a turn */
         job->waiting = true;
         if (d->waiting_tail)
@@ -290,38 +350,20 @@ void sl__serve_job_cancel(sl_serve_job_t *job)
 
 /* ---- reaping ----------------------------------------------------------------------- */
 
-static void store_close_work(uv_work_t *work)
+static void free_job(sl_serve_job_t *job)
 {
-    sl_serve_job_t *job = work->data;
-    sl__store_close(job->store); /* waits for the writer's last commit */
-}
-
-static void store_close_after(uv_work_t *work, int status)
-{
-    sl_serve_job_t *job = work->data;
     sl_serve_daemon_t *d = job->d;
-    d->works--;
     if (job->counted)
         next_turn(d);
     sl__free(job);
     sl__serve_maybe_quit(d);
 }
 
-/* Closes the run's store in the threadpool, then frees the job (counted in d->works since
- * its reap: the daemon does not quit before the store has committed and closed). */
-static void release_store(sl_serve_job_t *job)
-{
-    sl_serve_daemon_t *d = job->d;
-    if (job->store == NULL ||
-        uv_queue_work(&d->loop, &job->work, store_close_work, store_close_after) < 0) {
-        sl__store_close(job->store);
-        store_close_after(&job->work, 0);
-    }
-}
-
 static void on_delay_closed(uv_handle_t *handle)
 {
-    release_store(handle->data);
+    sl_serve_job_t *job = handle->data;
+    job->d->works--;
+    free_job(job);
 }
 
 static void unlink_job(sl_serve_job_t *job)
@@ -342,7 +384,13 @@ static void finish_job(sl_serve_job_t *job)
     char when[64];
     sl__serve_when(job->v, job->tick, when, sizeof when);
     const char *status = NULL;
-    if (job->rec && job->run) {
+    if (job->drop && job->rec) {
+        sl__host_recorder_drop(job->rec);
+        SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s not started (the daemon stops): not taken",
+               job->v->wf->name, when);
+        if (job->run)
+            sl__run_close(job->run);
+    } else if (job->rec && job->run) {
         sl__host_recorder_finish(job->rec, job->run);
         status = sl__run_succeeded(job->run) ? "succeeded"
                  : sl__run_stopped(job->run) ? "interrupted"
@@ -356,7 +404,7 @@ static void finish_job(sl_serve_job_t *job)
         SL_LOG(strcmp(status, "succeeded") == 0 ? SL_LOG_INFO : SL_LOG_WARN, job->run_id, NULL,
                "%s: run %s for tick %s %s in %.3f s%s%s", job->v->wf->name, job->run_id, when,
                status, secs, job->err[0] ? ": " : "", job->err);
-    else if (job->won || job->err[0])
+    else if ((job->won || job->err[0]) && !job->drop)
         SL_LOG(SL_LOG_ERROR, NULL, NULL, "%s: tick %s: the run could not start: %s",
                job->v->wf->name, when, job->err[0] ? job->err : "unknown reason");
     sl__host_recorder_free(job->rec);
@@ -377,11 +425,12 @@ void sl__serve_reap(sl_serve_daemon_t *d)
         sl_serve_entry_t *e = job->e;
         sl__serve_version_unref(job->v);
         job->v = NULL;
-        d->works++; /* until its store is closed */
-        if (job->delay_open)
+        if (job->delay_open) {
+            d->works++; /* until its timer is closed */
             uv_close((uv_handle_t *)&job->delay, on_delay_closed);
-        else
-            release_store(job);
+        } else {
+            free_job(job);
+        }
         sl__serve_entry_idle(e);
     }
 }

@@ -23,16 +23,7 @@ typedef struct tick_run {
 
 void sl__serve_run_id(sl_serve_run_opts_t *opts)
 {
-    static unsigned counter;
-    time_t now = (time_t)(sl__store_now_ms() / 1000);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    unsigned suffix =
-        (unsigned)((sl__clock_now_ns() ^ (uint64_t)getpid() * 2654435761u) + ++counter * 40503u) &
-        0xffffu;
-    snprintf(opts->run_id, sizeof(opts->run_id), "%04d%02d%02dT%02d%02d%02d-%04x",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             suffix);
+    sl__store_run_id(opts->run_id, sizeof(opts->run_id));
 }
 
 static void on_done(sl_run_t *run, void *ud)

@@ -58,6 +58,8 @@ struct sl_store {
     sqlite3 *read_db;        /* reads, serialized by read_lock */
     pthread_mutex_t read_lock;
     sqlite3_stmt *cache_output_st; /* on read_db, kept: a cached rerun reads one per task */
+    bool group_open;         /* a group of run starts is open on read_db (its lock held) */
+    rec_block_t *group_steps; /* the group's runs' step records, handed over at its commit */
 
     /* The writer thread and its queue. */
     sqlite3 *write_db;       /* the writer thread's own */
@@ -110,6 +112,14 @@ void sl__store_writer_stop(sl_store_t *store);
  *  part) in the filling block; NULL when out of memory (the failure is recorded). */
 rec_t *sl__store_record(sl_store_t *store, rec_type_t type, int64_t run, size_t parts,
                         const uint32_t *len);
+/** The bytes a record of these parts takes in a block. */
+size_t sl__store_record_size(size_t parts, const uint32_t *len);
+/** A block of `cap` bytes (NULL: out of memory), and a record put into one with room. */
+rec_block_t *sl__store_block_new(size_t cap);
+rec_t *sl__store_block_put(rec_block_t *block, rec_type_t type, int64_t run, size_t parts,
+                           const uint32_t *len);
+/** Hands `block` to the writer after what is queued. Any thread. */
+void sl__store_enqueue(sl_store_t *store, rec_block_t *block);
 /** Part `i` of a record (NULL for a NULL part), and its length. */
 uint8_t *sl__store_part(const rec_t *r, size_t i, uint32_t *len);
 /** Hands the filling block to the writer. Loop thread. */

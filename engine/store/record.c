@@ -119,17 +119,18 @@ void sl__store_cache_put(sl_store_run_t *run, const sl_store_cache_entry_t *e)
         put_text(r, 7 + i, files[i]);
 }
 
-void sl__store_run_end(sl_store_run_t *run, const char *status, int64_t finished_ms,
-                       const char *error, uint64_t tasks_ok, uint64_t tasks_failed,
-                       uint64_t tasks_cached)
+/* The run's end (or, with `drop`, its removal), and its lock handed to the writer. */
+static void queue_end(sl_store_run_t *run, const char *status, int64_t finished_ms,
+                      const char *error, const uint64_t counts[3], bool drop)
 {
     uint32_t len[3] = {text_len(status), text_len(error), run->lock_path ?
                        (uint32_t)strlen(run->lock_path) + 1 : REC_NULL};
     rec_t *r = sl__store_record(run->store, REC_RUN_END, run->seq, 3, len);
     if (r) {
-        int64_t nums[5] = {finished_ms, (int64_t)tasks_ok, (int64_t)tasks_failed,
-                           (int64_t)tasks_cached, run->lock_fd};
+        int64_t nums[5] = {finished_ms, (int64_t)counts[0], (int64_t)counts[1],
+                           (int64_t)counts[2], run->lock_fd};
         memcpy(r->num, nums, sizeof(nums));
+        r->flag = drop;
         put_text(r, 0, status);
         put_text(r, 1, error);
         uint8_t *p = sl__store_part(r, 2, NULL);
@@ -144,6 +145,20 @@ void sl__store_run_end(sl_store_run_t *run, const char *status, int64_t finished
     sl__store_hand_over(run->store);
     sl__free(run->lock_path);
     sl__free(run);
+}
+
+void sl__store_run_end(sl_store_run_t *run, const char *status, int64_t finished_ms,
+                       const char *error, uint64_t tasks_ok, uint64_t tasks_failed,
+                       uint64_t tasks_cached)
+{
+    uint64_t counts[3] = {tasks_ok, tasks_failed, tasks_cached};
+    queue_end(run, status, finished_ms, error, counts, false);
+}
+
+void sl__store_run_drop(sl_store_run_t *run)
+{
+    uint64_t counts[3] = {0, 0, 0};
+    queue_end(run, NULL, 0, NULL, counts, true);
 }
 
 void sl__store_slurm_job(sl_store_run_t *run, const sl_store_slurm_job_t *job)

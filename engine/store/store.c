@@ -205,6 +205,30 @@ int64_t sl__store_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static unsigned run_id_base;
+static _Atomic unsigned run_id_counter;
+
+static void seed_run_ids(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    run_id_base = (unsigned)(((uint64_t)ts.tv_nsec ^ (uint64_t)getpid() * 2654435761u) & 0xffffu);
+}
+
+/* Ids of one process never collide within a second (a counter from a random start: a
+ * daemon starts a thousand runs in one); another process's start differs at random. */
+void sl__store_run_id(char *buf, size_t size)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, seed_run_ids);
+    time_t now = (time_t)(sl__store_now_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    unsigned suffix = (run_id_base + run_id_counter++) & 0xffffu;
+    snprintf(buf, size, "%04d%02d%02dT%02d%02d%02d-%04x", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, suffix);
+}
+
 const char *sl__store_default_dir(void)
 {
     const char *dir = getenv("SLUICE_STATE");
@@ -329,7 +353,11 @@ int sl__store_open(const char *dir, sl_store_mode_t mode, sl_store_t **out, char
         return SL_ENOMEM;
     }
     store->mode = mode;
-    pthread_mutex_init(&store->read_lock, NULL);
+    pthread_mutexattr_t recursive; /* a group of run starts reads inside its transaction */
+    pthread_mutexattr_init(&recursive);
+    pthread_mutexattr_settype(&recursive, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&store->read_lock, &recursive);
+    pthread_mutexattr_destroy(&recursive);
     pthread_mutex_init(&store->lock, NULL);
     pthread_cond_init(&store->wake, NULL);
     pthread_cond_init(&store->done, NULL);
@@ -464,25 +492,40 @@ static int insert_run(sl_store_t *store, const sl_store_run_info_t *info, char *
     return rc;
 }
 
-/* The run's steps go to the writer (their rows come with its first batch, off the loop);
- * the workflow's row is written now. */
-static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int64_t seq, char *err,
-                        size_t err_size)
+static uint32_t part_len(const char *text)
 {
+    return text ? (uint32_t)strlen(text) : REC_NULL;
+}
+
+/* The run's steps go to the writer in a block of their own, handed over once the run's
+ * row is committed (their rows come with the writer's next batch, off the loop; this may
+ * be a threadpool thread, so the loop's filling block is not touched); the workflow's row
+ * is written now. */
+static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int64_t seq,
+                        rec_block_t **steps, char *err, size_t err_size)
+{
+    size_t size = 0;
+    for (size_t i = 0; i < info->step_count; i++) {
+        const sl_store_step_info_t *s = &info->steps[i];
+        uint32_t len[3] = {part_len(s->id), part_len(s->kind), part_len(s->def_hash)};
+        size += sl__store_record_size(3, len);
+    }
+    rec_block_t *block = info->step_count ? sl__store_block_new(size) : NULL;
+    if (info->step_count && block == NULL)
+        return SL_ENOMEM;
     for (size_t i = 0; i < info->step_count; i++) {
         const sl_store_step_info_t *s = &info->steps[i];
         const char *texts[3] = {s->id, s->kind, s->def_hash};
         uint32_t len[3];
         for (int k = 0; k < 3; k++)
-            len[k] = texts[k] ? (uint32_t)strlen(texts[k]) : REC_NULL;
-        rec_t *r = sl__store_record(store, REC_STEP_INFO, seq, 3, len);
-        if (r == NULL)
-            return SL_ENOMEM;
+            len[k] = part_len(texts[k]);
+        rec_t *r = sl__store_block_put(block, REC_STEP_INFO, seq, 3, len);
         r->num[0] = (int64_t)i;
         for (int k = 0; k < 3; k++)
             if (texts[k])
                 memcpy(sl__store_part(r, (size_t)k, NULL), texts[k], len[k]);
     }
+    *steps = block;
     sqlite3 *db = store->read_db;
     sqlite3_stmt *st;
     int rc = sl__store_prepare(db,
@@ -542,6 +585,65 @@ static int claim_tick(sl_store_t *store, const sl_store_run_info_t *info, char *
     return rc;
 }
 
+/* ---- groups of run starts ------------------------------------------------------------ */
+
+int sl__store_group_begin(sl_store_t *store, char *err, size_t err_size)
+{
+    pthread_mutex_lock(&store->read_lock);
+    if (sqlite3_exec(store->read_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = sl__store_fail(store->read_db, "recording runs", err, err_size);
+        pthread_mutex_unlock(&store->read_lock);
+        return rc;
+    }
+    store->group_open = true;
+    return 0;
+}
+
+int sl__store_group_end(sl_store_t *store, char *err, size_t err_size)
+{
+    int rc = sqlite3_exec(store->read_db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+                 ? 0
+                 : sl__store_fail(store->read_db, "recording runs", err, err_size);
+    if (rc < 0)
+        sqlite3_exec(store->read_db, "ROLLBACK", NULL, NULL, NULL);
+    store->group_open = false;
+    rec_block_t *steps = store->group_steps;
+    store->group_steps = NULL;
+    while (steps) { /* their runs are committed now (or rolled back: dropped) */
+        rec_block_t *next = steps->next;
+        steps->next = NULL;
+        if (rc == 0)
+            sl__store_enqueue(store, steps);
+        else
+            sl__free(steps);
+        steps = next;
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+/* The statements of a run's start: a transaction of its own, or a savepoint in a group. */
+static int start_tx(sl_store_t *store, char *err, size_t err_size)
+{
+    const char *sql = store->group_open ? "SAVEPOINT run_begin" : "BEGIN IMMEDIATE";
+    return sqlite3_exec(store->read_db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : sl__store_fail(store->read_db, "recording the run", err, err_size);
+}
+
+static int end_tx(sl_store_t *store, int rc, char *err, size_t err_size)
+{
+    sqlite3 *db = store->read_db;
+    const char *sql = store->group_open ? "RELEASE run_begin" : "COMMIT";
+    if (rc == 0 && sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        rc = sl__store_fail(db, "recording the run", err, err_size);
+    if (rc < 0 && store->group_open)
+        sqlite3_exec(db, "ROLLBACK TO run_begin; RELEASE run_begin", NULL, NULL, NULL);
+    else if (rc < 0)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
 int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info, sl_store_run_t **out,
                         char *err, size_t err_size)
 {
@@ -555,11 +657,9 @@ int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info, sl_s
     }
     run->store = store;
     run->lock_fd = -1;
-    sqlite3 *db = store->read_db;
+    rec_block_t *steps = NULL;
     pthread_mutex_lock(&store->read_lock);
-    int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-                 ? 0
-                 : sl__store_fail(db, "recording the run", err, err_size);
+    int rc = start_tx(store, err, err_size);
     if (rc == 0 && info->claim_tick)
         rc = claim_tick(store, info, err, err_size);
     if (rc == 0)
@@ -567,24 +667,36 @@ int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info, sl_s
     if (rc == 0)
         rc = take_lock(run, err, err_size);
     if (rc == 0)
-        rc = insert_steps(store, info, run->seq, err, err_size);
-    if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-        rc = sl__store_fail(db, "recording the run", err, err_size);
-    if (rc < 0)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        rc = insert_steps(store, info, run->seq, &steps, err, err_size);
+    rc = end_tx(store, rc, err, err_size);
+    if (rc == 0 && steps && store->group_open) { /* handed over with the group's commit */
+        steps->next = store->group_steps;
+        store->group_steps = steps;
+    } else if (rc == 0 && steps) {
+        sl__store_enqueue(store, steps);
+    } else {
+        sl__free(steps);
+    }
     pthread_mutex_unlock(&store->read_lock);
     sl__free(vars);
     if (rc < 0) {
-        if (run->lock_fd >= 0) {
-            unlink(run->lock_path);
-            close(run->lock_fd);
-        }
-        sl__free(run->lock_path);
-        sl__free(run);
+        sl__store_run_discard(run);
         return rc;
     }
     *out = run;
     return 0;
+}
+
+void sl__store_run_discard(sl_store_run_t *run)
+{
+    if (run == NULL)
+        return;
+    if (run->lock_fd >= 0) {
+        unlink(run->lock_path);
+        close(run->lock_fd);
+    }
+    sl__free(run->lock_path);
+    sl__free(run);
 }
 
 int64_t sl__store_run_seq(const sl_store_run_t *run)

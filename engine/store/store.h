@@ -42,6 +42,8 @@ typedef enum {
 
 /** The wall clock in Unix milliseconds, as the store records times. */
 int64_t sl__store_now_ms(void);
+/** A new run id, "20261203T201500-1a2b" (UTC now, then 16 bits unique in the process). */
+void sl__store_run_id(char *buf, size_t size);
 
 /**
  * The state folder this process uses: SLUICE_STATE, or ".sluice". Borrowed (the
@@ -111,6 +113,18 @@ typedef struct sl_store_run_info {
  */
 int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info,
                         sl_store_run_t **out, char *err, size_t err_size);
+/**
+ * Groups the run starts that follow, on this thread, into one transaction: a daemon that
+ * starts many runs at one tick waits on the disk once. Each sl__store_run_begin in the
+ * group succeeds or fails alone (a taken tick writes nothing); sl__store_group_end
+ * commits them all (on failure none is recorded: their recorders must be dropped).
+ * Other threads' store calls wait for the group. Returns 0, SL_EIO (message in `err`).
+ */
+int sl__store_group_begin(sl_store_t *store, char *err, size_t err_size);
+int sl__store_group_end(sl_store_t *store, char *err, size_t err_size);
+/** Lets go of a recorder whose start was rolled back with its group: its lock goes,
+ *  nothing is queued. Any thread. */
+void sl__store_run_discard(sl_store_run_t *run);
 /** The run's number in the database (runs.seq). */
 int64_t sl__store_run_seq(const sl_store_run_t *run);
 
@@ -167,6 +181,10 @@ void sl__store_cache_put(sl_store_run_t *run, const sl_store_cache_entry_t *entr
 void sl__store_run_end(sl_store_run_t *run, const char *status, int64_t finished_ms,
                        const char *error, uint64_t tasks_ok, uint64_t tasks_failed,
                        uint64_t tasks_cached);
+
+/** Removes a run that never started (claimed ahead of its tick, then its daemon stopped):
+ *  its rows and its tick's claim go, as if it had never been claimed. Loop thread. */
+void sl__store_run_drop(sl_store_run_t *run);
 
 /** A Slurm array job the run submitted or took over (slurm_jobs). `tasks`: per element
  *  the (step index, item) pairs of its tasks (slurm/slurm.h). */

@@ -14,7 +14,8 @@
  *   LOG      time, level, seq; where, message
  *   CACHE    item, created; key, workflow, step, kind, version, parts (wire), output
  *            (wire), file, file hash, etag, last-modified
- *   RUN_END  finished, ok, failed, cached, lock fd; status, error, lock path
+ *   RUN_END  finished, ok, failed, cached, lock fd; status, error, lock path; flag = drop
+ *            (the run never started: its rows and its tick's claim are deleted instead)
  *   STEP_INFO step; id, kind, definition hash (a run's steps, written with its first batch)
  */
 #include <errno.h>
@@ -43,12 +44,8 @@ static void note_failure(sl_store_t *store, const char *message)
         uv_async_send(&store->notify);
 }
 
-void sl__store_hand_over(sl_store_t *store)
+void sl__store_enqueue(sl_store_t *store, rec_block_t *block)
 {
-    rec_block_t *block = store->filling;
-    if (block == NULL || block->records == 0)
-        return;
-    store->filling = NULL;
     pthread_mutex_lock(&store->lock);
     if (store->queue_tail)
         store->queue_tail->next = block;
@@ -60,27 +57,35 @@ void sl__store_hand_over(sl_store_t *store)
     pthread_mutex_unlock(&store->lock);
 }
 
-rec_t *sl__store_record(sl_store_t *store, rec_type_t type, int64_t run, size_t parts,
-                        const uint32_t *len)
+void sl__store_hand_over(sl_store_t *store)
+{
+    rec_block_t *block = store->filling;
+    if (block == NULL || block->records == 0)
+        return;
+    store->filling = NULL;
+    sl__store_enqueue(store, block);
+}
+
+size_t sl__store_record_size(size_t parts, const uint32_t *len)
 {
     size_t size = pad8(sizeof(rec_t) + parts * sizeof(uint32_t));
     for (size_t i = 0; i < parts; i++)
         size += len[i] == REC_NULL ? 0 : pad8(len[i]);
-    rec_block_t *block = store->filling;
-    if (block && block->cap - block->used < size) {
-        sl__store_hand_over(store);
-        block = NULL;
-    }
-    if (block == NULL) {
-        size_t cap = size > STORE_BLOCK_BYTES ? size : STORE_BLOCK_BYTES;
-        block = sl__malloc(sizeof(*block) + cap);
-        if (block == NULL) {
-            note_failure(store, "out of memory queuing a record");
-            return NULL;
-        }
+    return size;
+}
+
+rec_block_t *sl__store_block_new(size_t cap)
+{
+    rec_block_t *block = sl__malloc(sizeof(*block) + cap);
+    if (block)
         *block = (rec_block_t){.cap = cap};
-        store->filling = block;
-    }
+    return block;
+}
+
+rec_t *sl__store_block_put(rec_block_t *block, rec_type_t type, int64_t run, size_t parts,
+                           const uint32_t *len)
+{
+    size_t size = sl__store_record_size(parts, len);
     rec_t *r = (rec_t *)(void *)(block->data + block->used);
     memset(r, 0, sizeof(*r));
     r->size = (uint32_t)size;
@@ -90,8 +95,28 @@ rec_t *sl__store_record(sl_store_t *store, rec_type_t type, int64_t run, size_t 
     memcpy((uint8_t *)(r + 1), len, parts * sizeof(uint32_t));
     block->used += size;
     block->records++;
-    store->filled++;
     return r;
+}
+
+rec_t *sl__store_record(sl_store_t *store, rec_type_t type, int64_t run, size_t parts,
+                        const uint32_t *len)
+{
+    size_t size = sl__store_record_size(parts, len);
+    rec_block_t *block = store->filling;
+    if (block && block->cap - block->used < size) {
+        sl__store_hand_over(store);
+        block = NULL;
+    }
+    if (block == NULL) {
+        block = sl__store_block_new(size > STORE_BLOCK_BYTES ? size : STORE_BLOCK_BYTES);
+        if (block == NULL) {
+            note_failure(store, "out of memory queuing a record");
+            return NULL;
+        }
+        store->filling = block;
+    }
+    store->filled++;
+    return sl__store_block_put(block, type, run, parts, len);
 }
 
 uint8_t *sl__store_part(const rec_t *r, size_t i, uint32_t *len)
@@ -149,6 +174,7 @@ typedef struct writer {
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *batch_st[3]; /* batch_kinds' statements */
     sqlite3_stmt *active_st;   /* a batch's latest task ends onto their runs' rows */
+    sqlite3_stmt *drop_st[3];  /* a dropped run's tick claim, steps and row */
     struct {
         int64_t run, ms;
     } active[ACTIVE_RUNS]; /* the batch's runs and their latest task ends */
@@ -333,11 +359,30 @@ static int bind_slurm_job(sqlite3_stmt *st, const rec_t *r)
     return 0;
 }
 
+/* A run end flagged as a drop: the run never started, and goes with its tick's claim. */
+static int drop_run(writer_t *w, const rec_t *r)
+{
+    int rc = 0;
+    for (size_t i = 0; i < SL_COUNTOF(w->drop_st) && rc == 0; i++) {
+        sqlite3_bind_int64(w->drop_st[i], 1, r->run);
+        rc = step_statement(w, w->drop_st[i], 0);
+    }
+    return rc;
+}
+
+static const char *const drop_statements[3] = {
+    "DELETE FROM ticks WHERE run = (SELECT id FROM runs WHERE seq = ?1)",
+    "DELETE FROM steps WHERE run = ?1",
+    "DELETE FROM runs WHERE seq = ?1",
+};
+
 static int write_record(writer_t *w, const rec_t *r)
 {
     int which = r->type - REC_TASK;
     if (which < 0 || which >= ST_COUNT)
         return 0;
+    if (r->type == REC_RUN_END && r->flag)
+        return drop_run(w, r);
     sqlite3_stmt *st = w->st[which];
     sqlite3_bind_int64(st, 1, r->run);
     int rc = which == ST_TASK        ? bind_task(w, st, r, 0)
@@ -478,6 +523,8 @@ static void finalize_all(writer_t *w)
     for (size_t i = 0; i < SL_COUNTOF(w->batch_st); i++)
         sqlite3_finalize(w->batch_st[i]);
     sqlite3_finalize(w->active_st);
+    for (size_t i = 0; i < SL_COUNTOF(w->drop_st); i++)
+        sqlite3_finalize(w->drop_st[i]);
 }
 
 static void *writer_main(void *arg)
@@ -543,6 +590,9 @@ int sl__store_writer_start(sl_store_t *store, char *err, size_t err_size)
                                "UPDATE runs SET active = max(coalesce(active,"
                                " 0), ?2) WHERE seq = ?1",
                                &w->active_st, err, err_size);
+    for (size_t i = 0; i < SL_COUNTOF(drop_statements) && rc == 0; i++)
+        rc = sl__store_prepare(store->write_db, drop_statements[i], &w->drop_st[i], err,
+                               err_size);
     for (size_t i = 0; i < SL_COUNTOF(batch_kinds) && rc == 0; i++) {
         char *sql = batch_sql(&batch_kinds[i]);
         rc = sql ? sl__store_prepare(store->write_db, sql, &w->batch_st[i], err, err_size)

@@ -136,6 +136,30 @@ check "stuck: the run ends failed" [ "$(runs_of stuck)" = "10:00 failed" ]
 check "stuck: its task says it was interrupted" \
     [ "$(q "select count(*) from tasks where error like '%interrupted (the run is being stopped)%'")" = 1 ]
 check "stuck: the log says so" grep -q "the loop is stuck in a Lua call: interrupting it" stuck.log
-((failed)) && cat reload.log finish.log past.log again.log resume.out stuck.log
+# ---- a tick claimed ahead, then SIGTERM before it comes: its claim is given back ------
+export SLUICE_STATE=$work/state-ahead
+workflow ahead "* * * * *" 1 > ahead.yaml
+SLUICE_NOW=$(iso "$(date -u -d 2030-01-07T10:00:55Z +%s)") "$sluice" serve ahead.yaml 2> ahead.log &
+daemons+=($!)
+pid=${daemons[-1]}
+made_ready() { grep -q "ahead: tick 2030-01-07T10:01:00+00:00 due (its run made ready ahead)" ahead.log; }
+check "ahead: the next tick's run is made ready ahead of it" wait_for 10 made_ready
+kill -TERM "$pid"
+wait "$pid"
+check "ahead: exits 0" [ $? = 0 ]
+check "ahead: the log says the tick was not taken" \
+    grep -q "ahead: tick 2030-01-07T10:01:00+00:00 not started (the daemon stops): not taken" ahead.log
+check "ahead: only the on-time tick is recorded" \
+    [ "$(q "select group_concat(strftime('%H:%M', tick / 1000, 'unixepoch')) from ticks")" = "10:00" ]
+check "ahead: and only its run" [ "$(runs_of ahead)" = "10:00 succeeded" ]
+SLUICE_NOW=$(iso "$(date -u -d 2030-01-07T10:01:05Z +%s)") "$sluice" serve ahead.yaml 2> ahead2.log &
+daemons+=($!)
+pid=${daemons[-1]}
+two_runs() { [[ $(q "select count(*) from runs where finished is not null") == 2 ]]; }
+check "ahead: after a restart the given-back tick runs on time" wait_for 10 two_runs
+kill -TERM "$pid"
+wait "$pid"
+check "ahead: 10:00 and 10:01, once each" [ "$(runs_of ahead)" = $'10:00 succeeded\n10:01 succeeded' ]
+((failed)) && cat reload.log finish.log past.log again.log resume.out stuck.log ahead.log ahead2.log
 [[ -n ${SERVE_SHOW_LOG:-} ]] && cat reload.log finish.log past.log again.log
 serve_report
