@@ -28,11 +28,12 @@
 /** The engine's host table (built on first use; lives as long as the process). */
 const sl_host_t *sl__host_table(void);
 
-/* A daemon's HTTP client and worker pool, shared by all its runs (serve). */
+/* A daemon's HTTP engine (one curl multi: each run has its own client with its own limits
+ * in it) and worker pool, shared by all its runs (serve). */
 typedef struct sl_host_shared sl_host_shared_t;
 
 typedef struct sl_host_shared_opts {
-    uint32_t http_concurrency, http_per_host; /* the daemon-wide caps; 0 = the defaults */
+    uint32_t http_concurrency;                /* the daemon-wide cap; 0 = 1024 */
     uint32_t cpu_workers;                     /* 0 = auto */
     uint64_t cpu_memory_bytes;                /* per worker; 0 = unlimited */
     const char *worker_exe;                   /* copied; NULL = sl__pool_default_exe() */

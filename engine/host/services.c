@@ -5,8 +5,10 @@
  * makes a window's worth of them, not 15,000). Tasks of `executor: slurm` steps go to the
  * Slurm executor instead (host/slurm.c).
  *
- * Runs of a daemon (serve) share one client and one pool (sl_host_shared_t, with the
- * daemon's caps): a run's services then borrow them and never close them.
+ * Runs of a daemon (serve) share one curl multi and one pool (sl_host_shared_t, with the
+ * daemon's caps): each run still has a client of its own in that multi, with its
+ * workflow's limits.http (rates, robots, its folders, trust, proxy), while the pool is
+ * borrowed as it is and never closed by a run.
  */
 #include <stdio.h>
 #include <string.h>
@@ -25,16 +27,16 @@ typedef struct cpu_job {
 
 struct sl_host_shared {
     uv_loop_t *loop;
-    sl_http_limits_t http_limits;
+    uint32_t http_concurrency;
     sl_pool_opts_t pool_opts;
-    char *worker_exe;       /* NULL: no workers */
-    sl_http_client_t *http; /* made on the first request of any run */
+    char *worker_exe;         /* NULL: no workers */
+    sl_http_engine_t *engine; /* made on the first request of any run */
     sl_pool_t *pool;        /* started on the first CPU task of any run */
 };
 
 struct sl_services {
     sl_executor_t executor; /* first: the executor's callbacks find the services from it */
-    sl_host_shared_t *shared; /* borrowed, or NULL: the client and pool are the run's own */
+    sl_host_shared_t *shared; /* borrowed, or NULL: the engine and pool are the run's own */
     uv_loop_t *loop;
     const sl_workflow_t *wf;
     const sl_registry_t *registry;
@@ -264,9 +266,7 @@ void sl__host_services_close(sl_services_t *svc)
     if (svc == NULL)
         return;
     sl__host_slurm_close(&svc->slurm); /* a run's own, in a daemon too */
-    if (svc->shared) /* the client and pool are the daemon's: sl__host_shared_free */
-        return;
-    if (svc->http) {
+    if (svc->http) { /* in a daemon, the engine under it stays */
         /* Canceled downloads remove their temporary files in the threadpool: wait for
          * that (it is short), so no work outlives the loop. */
         sl__io_http_close(svc->http);
@@ -275,6 +275,8 @@ void sl__host_services_close(sl_services_t *svc)
         sl__io_http_free(svc->http);
         svc->http = NULL;
     }
+    if (svc->shared) /* the pool is the daemon's: sl__host_shared_free */
+        return;
     if (svc->pool) {
         /* Idle workers exit when their socket closes, busy ones are killed: the wait for
          * their exits is short and bounded. */
@@ -301,20 +303,18 @@ void sl__host_services_free(sl_services_t *svc)
     sl__free(svc);
 }
 
-static int shared_http(sl_host_shared_t *sh, sl_http_client_t **out, char *err,
-                       size_t err_size)
+/* The daemon's engine, made on the first request of any of its runs. */
+static int shared_engine(sl_host_shared_t *sh, sl_http_engine_t **out, char *err,
+                         size_t err_size)
 {
-    if (sh->http == NULL) {
-        int rc = sl__io_http_load(err, err_size);
-        if (rc < 0)
-            return rc;
-        rc = sl__io_http_new(sh->loop, &sh->http_limits, &sh->http);
+    if (sh->engine == NULL) {
+        int rc = sl__io_http_engine_new(sh->loop, sh->http_concurrency, 0, &sh->engine);
         if (rc < 0) {
             snprintf(err, err_size, "cannot start the HTTP client: %s", sl_strerror(rc));
             return rc;
         }
     }
-    *out = sh->http;
+    *out = sh->engine;
     return 0;
 }
 
@@ -325,10 +325,11 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
         snprintf(err, err_size, "this run has no HTTP client");
         return SL_EINVAL;
     }
-    if (svc->shared)
-        return shared_http(svc->shared, out, err, err_size);
     if (svc->http == NULL) {
         int rc = sl__io_http_load(err, err_size);
+        sl_http_engine_t *engine = NULL;
+        if (rc == 0 && svc->shared)
+            rc = shared_engine(svc->shared, &engine, err, err_size);
         if (rc < 0)
             return rc;
         const sl_limits_t *limits = &svc->wf->limits;
@@ -352,7 +353,8 @@ int sl__host_http(sl_task_t *task, sl_http_client_t **out, char *err, size_t err
             .h2c = limits->http_h2c,
             .max_streams = limits->http_max_streams,
         };
-        rc = sl__io_http_new(svc->loop, &http_limits, &svc->http);
+        rc = engine ? sl__io_http_new_in(engine, &http_limits, &svc->http)
+                    : sl__io_http_new(svc->loop, &http_limits, &svc->http);
         if (proxy)
             explicit_bzero(proxy, strlen(proxy));
         sl__free(proxy);
@@ -385,7 +387,7 @@ const sl_registry_t *sl__host_registry(sl_task_t *task)
 
 bool sl__host_http_stats(const sl_services_t *svc, sl_http_stats_t *out)
 {
-    const sl_http_client_t *http = svc && svc->shared ? svc->shared->http : svc ? svc->http : NULL;
+    const sl_http_client_t *http = svc ? svc->http : NULL;
     if (http == NULL)
         return false;
     sl__io_http_stats(http, out);
@@ -410,8 +412,7 @@ int sl__host_shared_new(uv_loop_t *loop, const sl_host_shared_opts_t *opts,
     if (sh == NULL)
         return SL_ENOMEM;
     sh->loop = loop;
-    sh->http_limits = (sl_http_limits_t){.concurrency = opts->http_concurrency,
-                                         .per_host = opts->http_per_host};
+    sh->http_concurrency = opts->http_concurrency;
     const char *exe = opts->worker_exe ? opts->worker_exe : sl__pool_default_exe();
     if (exe && (sh->worker_exe = sl__strdup(exe)) == NULL) {
         sl__free(sh);
@@ -428,11 +429,11 @@ void sl__host_shared_free(sl_host_shared_t *sh)
 {
     if (sh == NULL)
         return;
-    if (sh->http) {
-        sl__io_http_close(sh->http);
-        while (!sl__io_http_closed(sh->http))
+    if (sh->engine) { /* every run's client is freed by now */
+        sl__io_http_engine_close(sh->engine);
+        while (!sl__io_http_engine_closed(sh->engine))
             uv_run(sh->loop, UV_RUN_ONCE);
-        sl__io_http_free(sh->http);
+        sl__io_http_engine_free(sh->engine);
     }
     if (sh->pool) {
         sl__pool_close(sh->pool);

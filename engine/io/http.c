@@ -22,11 +22,11 @@
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
-    sl_http_client_t *client;
-    sock_ctx_t *prev, *next; /* the client's watched sockets */
+    sl_http_engine_t *engine;
+    sock_ctx_t *prev, *next; /* the engine's watched sockets */
 };
 
-static void check_done(sl_http_client_t *client);
+static void check_done(sl_http_engine_t *engine);
 static void on_sock_closed(uv_handle_t *handle);
 
 /* ---- handles ---------------------------------------------------------------- */
@@ -37,13 +37,19 @@ static void on_handle_closed(uv_handle_t *handle)
     client->handles_open--;
 }
 
+static void on_engine_handle_closed(uv_handle_t *handle)
+{
+    sl_http_engine_t *engine = handle->data;
+    engine->handles_open--;
+}
+
 static void unwatch(sock_ctx_t *ctx)
 {
-    sl_http_client_t *client = ctx->client;
+    sl_http_engine_t *engine = ctx->engine;
     if (ctx->prev)
         ctx->prev->next = ctx->next;
     else
-        client->socks = ctx->next;
+        engine->socks = ctx->next;
     if (ctx->next)
         ctx->next->prev = ctx->prev;
     uv_poll_stop(&ctx->poll);
@@ -53,15 +59,15 @@ static void unwatch(sock_ctx_t *ctx)
 static void on_sock_closed(uv_handle_t *handle)
 {
     sock_ctx_t *ctx = handle->data;
-    sl_http_client_t *client = ctx->client;
+    sl_http_engine_t *engine = ctx->engine;
     sl__free(ctx);
-    client->handles_open--;
+    engine->handles_open--;
 }
 
 static void on_poll(uv_poll_t *poll, int status, int events)
 {
     sock_ctx_t *ctx = poll->data;
-    sl_http_client_t *client = ctx->client;
+    sl_http_engine_t *engine = ctx->engine;
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -70,8 +76,8 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     if (events & UV_WRITABLE)
         flags |= CURL_CSELECT_OUT;
     int running = 0;
-    curl_multi_socket_action(client->multi, ctx->fd, flags, &running);
-    check_done(client);
+    curl_multi_socket_action(engine->multi, ctx->fd, flags, &running);
+    check_done(engine);
 }
 
 static void on_deferred(uv_idle_t *idle);
@@ -81,11 +87,12 @@ static void on_deferred(uv_idle_t *idle);
  * forever: fail the transfer instead, from the loop (curl must not be re-entered
  * from its own callback).
  */
-static int unwatchable(sl_http_client_t *client, CURL *easy)
+static int unwatchable(CURL *easy)
 {
     sl_http_t *req = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&req);
     if (req && !req->broken && req->state == REQ_ACTIVE) {
+        sl_http_client_t *client = req->client;
         req->broken = true;
         req->queue_next = client->broken;
         client->broken = req;
@@ -97,48 +104,48 @@ static int unwatchable(sl_http_client_t *client, CURL *easy)
 /* CURLMOPT_SOCKETFUNCTION: start, change or stop watching a socket. */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    sl_http_client_t *client = userp;
+    sl_http_engine_t *engine = userp;
     sock_ctx_t *ctx = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (ctx) {
             unwatch(ctx);
-            curl_multi_assign(client->multi, fd, NULL);
+            curl_multi_assign(engine->multi, fd, NULL);
         }
         return 0;
     }
     if (ctx == NULL) {
         ctx = sl__malloc(sizeof(*ctx));
         if (ctx == NULL)
-            return unwatchable(client, easy);
+            return unwatchable(easy);
         ctx->fd = fd;
-        ctx->client = client;
-        if (uv_poll_init_socket(client->loop, &ctx->poll, fd) < 0) {
+        ctx->engine = engine;
+        if (uv_poll_init_socket(engine->loop, &ctx->poll, fd) < 0) {
             sl__free(ctx);
-            return unwatchable(client, easy);
+            return unwatchable(easy);
         }
         ctx->poll.data = ctx;
         ctx->prev = NULL;
-        ctx->next = client->socks;
-        if (client->socks)
-            client->socks->prev = ctx;
-        client->socks = ctx;
-        client->handles_open++;
-        curl_multi_assign(client->multi, fd, ctx);
+        ctx->next = engine->socks;
+        if (engine->socks)
+            engine->socks->prev = ctx;
+        engine->socks = ctx;
+        engine->handles_open++;
+        curl_multi_assign(engine->multi, fd, ctx);
     }
     int events = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
         events |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         events |= UV_WRITABLE;
-    return uv_poll_start(&ctx->poll, events, on_poll) < 0 ? unwatchable(client, easy) : 0;
+    return uv_poll_start(&ctx->poll, events, on_poll) < 0 ? unwatchable(easy) : 0;
 }
 
 static void on_timer(uv_timer_t *timer)
 {
-    sl_http_client_t *client = timer->data;
+    sl_http_engine_t *engine = timer->data;
     int running = 0;
-    curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(client);
+    curl_multi_socket_action(engine->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(engine);
 }
 
 /*
@@ -148,11 +155,11 @@ static void on_timer(uv_timer_t *timer)
  */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
-    sl_http_client_t *client = userp;
+    sl_http_engine_t *engine = userp;
     if (timeout_ms < 0)
-        uv_timer_stop(&client->timer);
+        uv_timer_stop(&engine->timer);
     else
-        uv_timer_start(&client->timer, on_timer, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
+        uv_timer_start(&engine->timer, on_timer, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, 0);
     return 0;
 }
 
@@ -208,7 +215,7 @@ static void on_deferred(uv_idle_t *idle)
         if (req->state == REQ_ACTIVE)
             on_curl_done(req, CURLE_OUT_OF_MEMORY);
     }
-    sl__io_http_pump(client);
+    sl__io_http_slot_freed(client);
     sl_http_t *list = client->deferred_head;
     client->deferred_head = client->deferred_tail = NULL;
     uv_idle_stop(idle);
@@ -274,7 +281,7 @@ int sl__io_http_activate(sl_http_t *req)
         return rc;
     req->state = REQ_ACTIVE;
     req->started_ns = sl__clock_now_ns();
-    if (curl_multi_add_handle(req->client->multi, req->easy) != CURLM_OK)
+    if (curl_multi_add_handle(req->client->engine->multi, req->easy) != CURLM_OK)
         return SL_EINTERNAL;
     sl_http_started_fn started = req->started;
     req->started = NULL;
@@ -287,13 +294,22 @@ int sl__io_http_activate(sl_http_t *req)
 static void slot_free(sl_http_t *req, bool conn_kept)
 {
     req->client->inflight--;
+    req->client->engine->inflight--;
     sl__io_hosts_ended(req->host, conn_kept);
 }
 
-/* Takes requests off the host queues while the limits allow. */
+/* Room for one more request in the engine (all its clients together). */
+static bool engine_room(const sl_http_engine_t *engine)
+{
+    return engine->inflight + engine->saves_closing < engine->concurrency;
+}
+
+/* Takes requests off the host queues while the limits (the client's and its engine's)
+ * allow. */
 void sl__io_http_pump(sl_http_client_t *client)
 {
-    while (!client->closing &&
+    sl_http_engine_t *engine = client->engine;
+    while (!client->closing && engine_room(engine) &&
            client->inflight + client->saves_closing < client->limits.concurrency) {
         host_t *host = sl__io_hosts_next_ready(client);
         if (host == NULL)
@@ -308,6 +324,7 @@ void sl__io_http_pump(sl_http_client_t *client)
             continue;
         }
         client->inflight++;
+        engine->inflight++;
         if (client->inflight > client->stats.inflight_max)
             client->stats.inflight_max = client->inflight;
         sl__io_hosts_started(host, req);
@@ -335,24 +352,25 @@ void sl__io_http_opened(sl_http_t *req, int error)
         sl__io_http_report(req, rc, NULL, message, -1);
         sl__io_http_release(req);
     }
-    sl__io_http_pump(client);
+    sl__io_http_slot_freed(client);
 }
 
 static void on_curl_done(sl_http_t *req, CURLcode result)
 {
     sl_http_client_t *client = req->client;
-    curl_multi_remove_handle(client->multi, req->easy);
-    if (sl__io_transport_restart(req, result) &&
-        curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
+    CURLM *multi = client->engine->multi;
+    curl_multi_remove_handle(multi, req->easy);
+    if (sl__io_transport_restart(req, result) && curl_multi_add_handle(multi, req->easy) == CURLM_OK)
         return;
     req->result = result;
     sl__io_transport_count(req);
-    if (sl__io_request_redirect(req) && curl_multi_add_handle(client->multi, req->easy) == CURLM_OK)
+    if (sl__io_request_redirect(req) && curl_multi_add_handle(multi, req->easy) == CURLM_OK)
         return; /* the next hop, in the same slot */
     slot_free(req, result == CURLE_OK);
     if (req->save && req->save->fd >= 0) { /* its file holds a descriptor a while longer */
         req->save->closing = true;
         client->saves_closing++;
+        client->engine->saves_closing++;
     }
     if (req->save) {
         req->state = REQ_FINISHING;
@@ -363,18 +381,40 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
     }
 }
 
-static void check_done(sl_http_client_t *client)
+/* Pumps every client that has requests waiting, from where the last round stopped, until
+ * the engine is full: one client's queue does not starve the others. */
+static void pump_engine(sl_http_engine_t *engine)
+{
+    sl_http_client_t *first = engine->pump_from ? engine->pump_from : engine->clients;
+    sl_http_client_t *c = first;
+    while (c && engine_room(engine)) {
+        sl_http_client_t *next = c->engine_next ? c->engine_next : engine->clients;
+        if (c->ready_head)
+            sl__io_http_pump(c);
+        engine->pump_from = next;
+        c = next == first ? NULL : next;
+    }
+}
+
+void sl__io_http_slot_freed(sl_http_client_t *client)
+{
+    sl__io_http_pump(client);
+    if (!client->engine->owned)
+        pump_engine(client->engine);
+}
+
+static void check_done(sl_http_engine_t *engine)
 {
     CURLMsg *msg;
     int left = 0;
-    while ((msg = curl_multi_info_read(client->multi, &left))) {
+    while ((msg = curl_multi_info_read(engine->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         sl_http_t *req = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&req);
         on_curl_done(req, msg->data.result);
     }
-    sl__io_http_pump(client);
+    pump_engine(engine);
 }
 
 /* ---- the API ------------------------------------------------------------------ */
@@ -400,15 +440,51 @@ static int64_t env_duration(const char *name, int64_t fallback)
     return fallback;
 }
 
-int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out)
+int sl__io_http_engine_new(uv_loop_t *loop, uint32_t concurrency, uint32_t max_streams,
+                           sl_http_engine_t **out)
 {
     char err[256];
     if (sl__curl_open(err, sizeof(err)) < 0)
         return SL_ENOTFOUND;
+    sl_http_engine_t *engine = sl__calloc(1, sizeof(*engine));
+    if (engine == NULL)
+        return SL_ENOMEM;
+    engine->loop = loop;
+    engine->concurrency = sl__io_fds_concurrency(concurrency ? concurrency : 1024);
+    engine->multi = curl_multi_init();
+    engine->share = curl_share_init();
+    if (engine->multi == NULL || engine->share == NULL) {
+        curl_multi_cleanup(engine->multi);
+        curl_share_cleanup(engine->share);
+        sl__free(engine);
+        return SL_ENOMEM;
+    }
+    /* DNS answers and TLS sessions survive across the multi's connections. */
+    curl_share_setopt(engine->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(engine->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_multi_setopt(engine->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(engine->multi, CURLMOPT_SOCKETDATA, engine);
+    curl_multi_setopt(engine->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(engine->multi, CURLMOPT_TIMERDATA, engine);
+    curl_multi_setopt(engine->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(engine->multi, CURLMOPT_MAXCONNECTS, (long)engine->concurrency);
+    if (max_streams > 0)
+        curl_multi_setopt(engine->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)max_streams);
+    uv_timer_init(loop, &engine->timer);
+    engine->timer.data = engine;
+    engine->handles_open = 1;
+    *out = engine;
+    return 0;
+}
+
+int sl__io_http_new_in(sl_http_engine_t *engine, const sl_http_limits_t *limits,
+                       sl_http_client_t **out)
+{
     sl_http_client_t *client = sl__calloc(1, sizeof(*client));
     if (client == NULL)
         return SL_ENOMEM;
-    client->loop = loop;
+    client->loop = engine->loop;
+    client->engine = engine;
     client->limits = *limits;
     if (client->limits.concurrency == 0)
         client->limits.concurrency = 128;
@@ -419,37 +495,39 @@ int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_cli
     client->default_timeout_ms = env_duration("SLUICE_HTTP_TIMEOUT", HTTP_TIMEOUT_MS_DEFAULT);
     client->default_idle_ms =
         env_duration("SLUICE_HTTP_IDLE_TIMEOUT", HTTP_IDLE_TIMEOUT_MS_DEFAULT);
-    client->multi = curl_multi_init();
-    client->share = curl_share_init();
-    if (client->multi == NULL || client->share == NULL) {
-        curl_multi_cleanup(client->multi);
-        curl_share_cleanup(client->share);
-        sl__free(client);
-        return SL_ENOMEM;
-    }
-    /* DNS answers and TLS sessions survive across the multi's connections. */
-    curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(client->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
-    curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
-    curl_multi_setopt(client->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, (long)client->limits.concurrency);
     if (sl__io_transport_init(client, limits) < 0) {
         sl__io_transport_free(client);
-        curl_multi_cleanup(client->multi);
-        curl_share_cleanup(client->share);
         sl__free(client);
         return SL_ENOMEM;
     }
     client->limits.ca_file = client->limits.proxy = NULL; /* the caller's: not kept */
-    uv_timer_init(loop, &client->timer);
-    uv_idle_init(loop, &client->deferred_idle);
-    client->timer.data = client->deferred_idle.data = client;
-    client->handles_open = 2;
+    uv_idle_init(engine->loop, &client->deferred_idle);
+    client->deferred_idle.data = client;
+    client->handles_open = 1;
+    client->engine_next = engine->clients;
+    if (engine->clients)
+        engine->clients->engine_prev = client;
+    engine->clients = client;
     *out = client;
     return 0;
+}
+
+int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out)
+{
+    sl_http_engine_t *engine;
+    uint32_t concurrency = limits->concurrency ? limits->concurrency : 128;
+    int rc = sl__io_http_engine_new(loop, concurrency, limits->max_streams, &engine);
+    if (rc < 0)
+        return rc;
+    engine->owned = true;
+    rc = sl__io_http_new_in(engine, limits, out);
+    if (rc < 0) {
+        sl__io_http_engine_close(engine);
+        while (!sl__io_http_engine_closed(engine))
+            uv_run(loop, UV_RUN_NOWAIT);
+        sl__io_http_engine_free(engine);
+    }
+    return rc;
 }
 
 sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt,
@@ -536,7 +614,7 @@ void sl__io_http_cancel(sl_http_t *req)
                 link = &(*link)->queue_next;
             *link = req->queue_next;
         }
-        curl_multi_remove_handle(client->multi, req->easy);
+        curl_multi_remove_handle(client->engine->multi, req->easy);
         slot_free(req, false);
         break;
     case REQ_DONE:
@@ -551,23 +629,34 @@ void sl__io_http_cancel(sl_http_t *req)
              req->url ? req->url : "?");
     sl__io_http_report(req, SL_ECANCELED, NULL, message, 0);
     sl__io_http_release(req);
-    sl__io_http_pump(client);
+    sl__io_http_slot_freed(client);
 }
 
 bool sl__io_http_closed(const sl_http_client_t *client)
 {
-    return client == NULL || (client->closing && client->handles_open == 0 && client->live == NULL);
+    return client == NULL ||
+           (client->closing && client->handles_open == 0 && client->live == NULL &&
+            (!client->engine->owned || sl__io_http_engine_closed(client->engine)));
 }
 
 void sl__io_http_free(sl_http_client_t *client)
 {
     if (client == NULL)
         return;
-    /* Last: requests that waited for their disk work held easy handles using the share. */
-    curl_share_cleanup(client->share);
+    sl_http_engine_t *engine = client->engine;
+    if (client->engine_prev)
+        client->engine_prev->engine_next = client->engine_next;
+    else
+        engine->clients = client->engine_next;
+    if (client->engine_next)
+        client->engine_next->engine_prev = client->engine_prev;
+    if (engine->pump_from == client)
+        engine->pump_from = NULL;
     sl__io_transport_free(client);
     sl__io_hosts_free_all(client);
     sl__free(client);
+    if (engine->owned) /* last: requests that waited for their disk work used its share */
+        sl__io_http_engine_free(engine);
 }
 
 void sl__io_http_close(sl_http_client_t *client)
@@ -588,14 +677,36 @@ void sl__io_http_close(sl_http_client_t *client)
             break;
         sl__io_http_cancel(req);
     }
-    uv_timer_stop(&client->timer);
-    curl_multi_cleanup(client->multi);
-    client->multi = NULL;
-    while (client->socks) /* whatever curl closed without telling socket_cb */
-        unwatch(client->socks);
-    uv_close((uv_handle_t *)&client->timer, on_handle_closed);
     uv_close((uv_handle_t *)&client->deferred_idle, on_handle_closed);
     sl__io_hosts_close_timers(client);
+    if (client->engine->owned)
+        sl__io_http_engine_close(client->engine);
+}
+
+void sl__io_http_engine_close(sl_http_engine_t *engine)
+{
+    if (engine == NULL || engine->closing)
+        return;
+    engine->closing = true;
+    uv_timer_stop(&engine->timer);
+    curl_multi_cleanup(engine->multi);
+    engine->multi = NULL;
+    while (engine->socks) /* whatever curl closed without telling socket_cb */
+        unwatch(engine->socks);
+    uv_close((uv_handle_t *)&engine->timer, on_engine_handle_closed);
+}
+
+bool sl__io_http_engine_closed(const sl_http_engine_t *engine)
+{
+    return engine == NULL || (engine->closing && engine->handles_open == 0);
+}
+
+void sl__io_http_engine_free(sl_http_engine_t *engine)
+{
+    if (engine == NULL)
+        return;
+    curl_share_cleanup(engine->share);
+    sl__free(engine);
 }
 
 void sl__io_http_stats(const sl_http_client_t *client, sl_http_stats_t *out)

@@ -23,6 +23,7 @@
 #include "sluice/plugin.h"
 
 typedef struct sl_http_client sl_http_client_t;
+typedef struct sl_http_engine sl_http_engine_t;
 
 typedef struct sl_http_limits {
     uint32_t concurrency; /* requests in flight, all hosts; 0 = 128 */
@@ -49,6 +50,24 @@ int sl__io_http_load(char *err, size_t err_size);
  * libcurl) or SL_EINTERNAL.
  */
 int sl__io_http_new(uv_loop_t *loop, const sl_http_limits_t *limits, sl_http_client_t **out);
+
+/**
+ * One curl multi for many clients (the runs of a daemon): their requests share its
+ * connections, DNS answers and TLS sessions, and `concurrency` caps them in flight all
+ * together (0 = 1024, within the descriptors the process may open), while each client's
+ * own limits still apply to its requests. `max_streams` (HTTP/2 streams per connection;
+ * 0 = the server's) is the engine's: a client's own is not used. SL_ENOMEM, SL_ENOTFOUND.
+ */
+int sl__io_http_engine_new(uv_loop_t *loop, uint32_t concurrency, uint32_t max_streams,
+                           sl_http_engine_t **out);
+/** A client with `limits` whose requests go through `engine` (sl__io_http_new otherwise). */
+int sl__io_http_new_in(sl_http_engine_t *engine, const sl_http_limits_t *limits,
+                       sl_http_client_t **out);
+/** Starts closing an engine whose clients are all freed; run the loop until
+ *  sl__io_http_engine_closed, then free it. NULL: no-op (and closed). */
+void sl__io_http_engine_close(sl_http_engine_t *engine);
+bool sl__io_http_engine_closed(const sl_http_engine_t *engine);
+void sl__io_http_engine_free(sl_http_engine_t *engine);
 
 /**
  * Cancels every request (their callbacks run with SL_ECANCELED) and starts closing

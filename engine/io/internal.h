@@ -136,11 +136,26 @@ struct host {
 
 typedef enum { ROBOTS_UNKNOWN = 0, ROBOTS_FETCHING, ROBOTS_KNOWN } robots_state_t;
 
-struct sl_http_client {
+/* One curl multi and its watches: a client's own, or shared by a daemon's runs'. */
+struct sl_http_engine {
     uv_loop_t *loop;
     CURLM *multi;
-    CURLSH *share;
+    CURLSH *share;             /* DNS answers and TLS sessions */
     uv_timer_t timer;          /* curl's timeout */
+    sock_ctx_t *socks;         /* sockets curl asked us to watch */
+    uint32_t concurrency;      /* requests in flight, all its clients */
+    uint32_t inflight, saves_closing;
+    sl_http_client_t *clients; /* the clients using it */
+    sl_http_client_t *pump_from; /* where the next pump of all clients begins (fairness) */
+    int handles_open;
+    bool closing;
+    bool owned;                /* made by its one client (sl__io_http_new), freed with it */
+};
+
+struct sl_http_client {
+    uv_loop_t *loop;
+    sl_http_engine_t *engine;
+    sl_http_client_t *engine_prev, *engine_next;
     uv_idle_t deferred_idle;   /* reports failures found outside curl */
     sl_http_limits_t limits;
     int64_t default_timeout_ms; /* HTTP_TIMEOUT_MS_DEFAULT or SLUICE_HTTP_TIMEOUT */
@@ -152,7 +167,6 @@ struct sl_http_client {
     sl_http_t *deferred_head, *deferred_tail;
     sl_http_t *broken;         /* transfers whose socket could not be watched */
     sl_http_t *live;           /* every request not yet freed */
-    sock_ctx_t *socks;         /* sockets curl asked us to watch */
     uint32_t inflight;
     uint32_t saves_closing;    /* save_to files still open after their transfer (fsync,
                                 * rename): descriptors that count against concurrency */
@@ -171,6 +185,8 @@ sl_http_t *sl__io_http_new_request(sl_http_client_t *client, uint32_t attempt,
 void sl__io_http_defer_fail(sl_http_t *req, int code, int64_t retry_after_ms, const char *fmt,
                             ...) SL_PRINTF(4, 5);
 void sl__io_http_pump(sl_http_client_t *client);
+/** A slot of `client` (and so of its engine) came free: pumps it, then its engine's others. */
+void sl__io_http_slot_freed(sl_http_client_t *client);
 int sl__io_http_activate(sl_http_t *req);
 void sl__io_http_report(sl_http_t *req, int code, sl_value_t *response, const char *message,
                         int64_t retry_after_ms);

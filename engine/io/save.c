@@ -142,6 +142,7 @@ static void after_work(uv_work_t *work, int status)
     if (closed) { /* its descriptor is free for another request */
         save->closing = false;
         client->saves_closing--;
+        client->engine->saves_closing--;
     }
     if (save->fd < 0 && work->work_cb != open_work) {
         sl__free(save->tmp_path); /* renamed or removed */
@@ -163,7 +164,7 @@ static void after_work(uv_work_t *work, int status)
     }
     save_advance(req); /* may free req */
     if (closed)
-        sl__io_http_pump(client);
+        sl__io_http_slot_freed(client);
 }
 
 static void queue(sl_http_t *req, uv_work_cb cb)

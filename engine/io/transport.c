@@ -36,10 +36,7 @@ int sl__io_transport_init(sl_http_client_t *client, const sl_http_limits_t *limi
         return SL_ENOMEM;
     if (limits->proxy && *limits->proxy && (client->proxy = sl__strdup(limits->proxy)) == NULL)
         return SL_ENOMEM;
-    if (limits->max_streams > 0)
-        curl_multi_setopt(client->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
-                          (long)limits->max_streams);
-    return 0;
+    return 0; /* max_streams is the engine's (sl__io_http_engine_new) */
 }
 
 void sl__io_transport_free(sl_http_client_t *client)
