@@ -26,7 +26,7 @@
 #define SL_SERVE_WATCHES_MAX 256     /* folders watched for changes */
 #define SL_SERVE_RUNS_MAX 1024       /* runs open at once, all workflows (more wait their turn) */
 #define SL_SERVE_CLAIM_GROUP 256     /* tick claims recorded in one commit */
-#define SL_SERVE_AHEAD_MS 2000       /* an idle workflow's tick is claimed this long ahead */
+#define SL_SERVE_AHEAD_MS 5000       /* an idle workflow's tick is claimed this long ahead */
 
 typedef struct sl_serve_entry sl_serve_entry_t;
 typedef struct sl_serve_job sl_serve_job_t;

@@ -98,9 +98,21 @@ static void on_run_done(sl_run_t *run, void *ud)
     job_done(ud);
 }
 
+/* When the run of `job` starts: its tick and its jitter, in the daemon's clock (ms). */
+static int64_t start_at_ms(const sl_serve_job_t *job)
+{
+    const sl_workflow_t *wf = job->v->wf;
+    return job->tick * 1000 + sl__serve_jitter_ms(wf->name, job->tick, wf->schedule.jitter_ms);
+}
+
 static void on_delay(uv_timer_t *timer)
 {
     sl_serve_job_t *job = timer->data;
+    int64_t early_ms = start_at_ms(job) - sl__clock_wall_ms();
+    if (early_ms > 0) { /* the loop's clock runs a little behind the wall's: never early */
+        uv_timer_start(&job->delay, on_delay, (uint64_t)early_ms, 0);
+        return;
+    }
     char when[64];
     sl__serve_when(job->v, job->tick, when, sizeof when);
     job->started = true;
@@ -139,9 +151,7 @@ static void start_job(sl_serve_job_t *job)
         return;
     }
     sl__host_recorder_watch(job->rec, job->run);
-    int64_t delay_ms = job->tick * 1000 +
-                       sl__serve_jitter_ms(wf->name, job->tick, wf->schedule.jitter_ms) -
-                       sl__clock_wall_ms();
+    int64_t delay_ms = start_at_ms(job) - sl__clock_wall_ms();
     uv_timer_init(&d->loop, &job->delay);
     job->delay.data = job;
     job->delay_open = true;
@@ -158,12 +168,9 @@ static void start_job(sl_serve_job_t *job)
 /* A tick's run recorded with its tick's claim, in the threadpool, inside a group. */
 static void claim_job_work(sl_serve_job_t *job)
 {
-    const sl_workflow_t *wf = job->v->wf;
     /* when it will start (after its jitter, or its tick when claimed ahead), in the store's
      * clock (the real one; the daemon's may be SLUICE_NOW's) */
-    int64_t wait_ms = job->tick * 1000 +
-                      sl__serve_jitter_ms(wf->name, job->tick, wf->schedule.jitter_ms) -
-                      sl__clock_wall_ms();
+    int64_t wait_ms = start_at_ms(job) - sl__clock_wall_ms();
     sl_recorder_opts_t ro = {.store = job->d->store,
                              .wf = job->v->wf,
                              .run_id = job->run_id,

@@ -139,7 +139,7 @@ check "stuck: the log says so" grep -q "the loop is stuck in a Lua call: interru
 # ---- a tick claimed ahead, then SIGTERM before it comes: its claim is given back ------
 export SLUICE_STATE=$work/state-ahead
 workflow ahead "* * * * *" 1 > ahead.yaml
-SLUICE_NOW=$(iso "$(date -u -d 2030-01-07T10:00:55Z +%s)") "$sluice" serve ahead.yaml 2> ahead.log &
+SLUICE_NOW=$(iso "$(date -u -d 2030-01-07T10:00:50Z +%s)") "$sluice" serve ahead.yaml 2> ahead.log &
 daemons+=($!)
 pid=${daemons[-1]}
 made_ready() { grep -q "ahead: tick 2030-01-07T10:01:00+00:00 due (its run made ready ahead)" ahead.log; }
