@@ -190,11 +190,13 @@ static void take_dead_lease(sl_serve_daemon_t *d, lease_item_t *it)
         snprintf(it->dead, sizeof it->dead, "%s", holder);
 }
 
+/* A round is one transaction: a thousand workflows' renewals wait on the disk once. */
 static void lease_work(uv_work_t *work)
 {
     lease_round_t *r = work->data;
     sl_serve_daemon_t *d = r->d;
     char err[256];
+    bool grouped = sl__store_group_begin(d->store, err, sizeof err) == 0;
     for (size_t i = 0; i < r->count; i++) {
         lease_item_t *it = &r->items[i];
         if (it->release)
@@ -212,6 +214,12 @@ static void lease_work(uv_work_t *work)
             sl__store_tick_last(d->store, it->name, "cron", &it->last_ms, it->err, sizeof it->err) <
                 0)
             it->held = false;
+    }
+    if (!grouped || sl__store_group_end(d->store, err, sizeof err) == 0)
+        return;
+    for (size_t i = 0; i < r->count; i++) { /* nothing of the round was recorded */
+        r->items[i].held = false;
+        snprintf(r->items[i].err, sizeof r->items[i].err, "%s", err);
     }
 }
 

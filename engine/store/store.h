@@ -114,11 +114,12 @@ typedef struct sl_store_run_info {
 int sl__store_run_begin(sl_store_t *store, const sl_store_run_info_t *info,
                         sl_store_run_t **out, char *err, size_t err_size);
 /**
- * Groups the run starts that follow, on this thread, into one transaction: a daemon that
- * starts many runs at one tick waits on the disk once. Each sl__store_run_begin in the
- * group succeeds or fails alone (a taken tick writes nothing); sl__store_group_end
- * commits them all (on failure none is recorded: their recorders must be dropped).
- * Other threads' store calls wait for the group. Returns 0, SL_EIO (message in `err`).
+ * Groups the store calls that follow, on this thread, into one transaction: a daemon that
+ * starts many runs at one tick, or renews many leases, waits on the disk once. Each
+ * sl__store_run_begin in the group succeeds or fails alone (a taken tick writes nothing);
+ * sl__store_group_end commits them all (on failure none is recorded: their recorders
+ * must be discarded). Other threads' store calls wait for the group. Returns 0, SL_EIO
+ * (message in `err`).
  */
 int sl__store_group_begin(sl_store_t *store, char *err, size_t err_size);
 int sl__store_group_end(sl_store_t *store, char *err, size_t err_size);
