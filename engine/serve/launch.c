@@ -135,6 +135,8 @@ static void start_job(sl_serve_job_t *job)
     int rc = sl__host_services_new(&d->loop, wf, &so, &job->svc);
     if (rc == 0 && (rc = sl__host_recorder_attach(job->rec, &d->loop)) < 0)
         snprintf(job->err, sizeof job->err, "cannot record the run: %s", sl_strerror(rc));
+    if (rc == 0) /* its Slurm jobs are recorded, so a resume takes them over */
+        rc = sl__host_services_record(job->svc, job->rec, job->err, sizeof job->err);
     if (rc == 0) {
         sl_run_opts_t ro = {.run_id = job->run_id,
                             .started_unix = sl__store_now_ms() / 1000,

@@ -101,6 +101,8 @@ const char *sl__serve_run(sl_serve_run_opts_t *o, bool *signaled)
             .resume = o->resume,
         };
         rc = sl__host_recorder_new(&rec_opts, &rec, err, sizeof(err));
+        if (rc == 0) /* Slurm jobs recorded (and a resumed run's taken over) */
+            rc = sl__host_services_record(svc, rec, err, sizeof(err));
         ro.observer = rec ? sl__host_recorder_observer(rec) : NULL;
         ro.memo = rec ? sl__host_recorder_memo(rec) : NULL;
     }

@@ -4,7 +4,8 @@
 # squeue calls per interval, primes.yaml giving the local pool's results, a crashing
 # element retried then reported with its job id and log, a request no node can meet
 # failing with Slurm's reason, SIGTERM leaving squeue empty, the array limit honoured by
-# splitting, and a killed run resumed without resubmitting finished elements. Cluster
+# splitting, a killed run resumed without resubmitting finished elements, and the runs of
+# serve (--once and the daemon) recording their jobs as `run` does. Cluster
 # calls are counted by wrappers first on PATH. Skips (exit 77) when not root.
 # Usage: slurm.sh SLUICE BUILD_DIR SOURCE_DIR
 set -u
@@ -147,6 +148,31 @@ run split.yaml || fail "25 elements"
 if grep -o -- "--array=0-[0-9]*" calls/sbatch | grep -qv -- "--array=0-[0-9]$"; then
   fail "an array above MaxArraySize: $(cat calls/sbatch)"
 fi
+# 8. Under serve (--once, and the daemon) a run's Slurm jobs are recorded as `run`'s are, so
+# that a resume can take them over.
+cat > cron.yaml <<'YAML'
+name: cronslurm
+schedule: { cron: "* * * * *" }
+limits: { slurm: { poll: 200ms } }
+steps:
+  burn:
+    uses: test.spin
+    executor: slurm
+    foreach: "${{ range(1, 2) }}"
+    with: { ms: 200, value: "${{ item }}" }
+YAML
+slurm_rows() { sqlite3 .sluice/state.db "select count(*) from slurm_jobs s join runs r
+  on s.run = r.seq where r.workflow = 'cronslurm' and r.status = 'succeeded'"; }
+SLUICE_NOW=2030-01-07T10:00:05Z timeout 120 "$sluice" serve --once cron.yaml > out 2> err ||
+  fail "serve --once of a Slurm step"
+(( $(slurm_rows) >= 1 )) || fail "serve --once did not record its Slurm job"
+SLUICE_NOW=2030-01-07T10:01:05Z "$sluice" serve cron.yaml > out 2> err &
+engine=$!
+for _ in $(seq 300); do [[ $(slurm_rows) -ge 2 ]] && break; sleep 0.1; done
+kill -TERM $engine; wait $engine; status=$?; engine=
+(( $(slurm_rows) >= 2 )) || fail "the daemon's run did not record its Slurm job"
+(( status == 0 )) || fail "the daemon exited $status"
+queue_empty || fail "jobs left after serve"
 # 7. The engine killed mid-job, then --resume: finished elements are collected and running
 # ones re-attached to, with no new submission; the killed run's finished tasks are reused.
 cat > resume.yaml <<'YAML'
