@@ -562,26 +562,13 @@ static int take_lock(sl_store_run_t *run, char *err, size_t err_size)
 static int claim_tick(sl_store_t *store, const sl_store_run_info_t *info, char *err,
                       size_t err_size)
 {
-    sqlite3 *db = store->read_db;
-    sqlite3_stmt *st;
-    int rc = sl__store_prepare(db,
-                               "INSERT OR IGNORE INTO ticks(workflow, tick, trigger, status, "
-                               "reason, run, time) VALUES(?, ?, ?, 'run', NULL, ?, ?)",
-                               &st, err, err_size);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, info->workflow, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, info->tick_ms);
-    sqlite3_bind_text(st, 3, info->trigger, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 4, info->id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, sl__store_now_ms());
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = sl__store_fail(db, "recording a tick", err, err_size);
-    else if (sqlite3_changes(db) == 0) {
+    sl_store_tick_t tick = {info->workflow, info->tick_ms, info->trigger, "run", NULL, info->id};
+    bool won = false;
+    int rc = sl__store_tick_claim(store, &tick, &won, err, err_size);
+    if (rc == 0 && !won) {
         snprintf(err, err_size, "the tick is taken");
         rc = SL_EEXIST;
     }
-    sqlite3_finalize(st);
     return rc;
 }
 

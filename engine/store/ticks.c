@@ -13,9 +13,9 @@
 #include "store/internal.h"
 
 /* Runs one statement with these parameters (those `sql` lacks are not bound). */
-static int bind_exec(sl_store_t *store, const char *sql, const char *what, const char *t1,
-                     int64_t n2, const char *t3, const char *t4, const char *t5, int64_t n6,
-                     int *changes, char *err, size_t err_size)
+static int bind_exec7(sl_store_t *store, const char *sql, const char *what, const char *t1,
+                      int64_t n2, const char *t3, const char *t4, const char *t5, int64_t n6,
+                      const char *t7, int *changes, char *err, size_t err_size)
 {
     sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&store->read_lock);
@@ -29,6 +29,7 @@ static int bind_exec(sl_store_t *store, const char *sql, const char *what, const
         sqlite3_bind_text(st, 4, t4, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, t5, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6, n6);
+        sqlite3_bind_text(st, 7, t7, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sl__store_fail(store->read_db, what, err, err_size);
         else if (changes)
@@ -39,18 +40,24 @@ static int bind_exec(sl_store_t *store, const char *sql, const char *what, const
     return rc;
 }
 
+static int bind_exec(sl_store_t *store, const char *sql, const char *what, const char *t1,
+                     int64_t n2, const char *t3, const char *t4, const char *t5, int64_t n6,
+                     int *changes, char *err, size_t err_size)
+{
+    return bind_exec7(store, sql, what, t1, n2, t3, t4, t5, n6, NULL, changes, err, err_size);
+}
+
 int sl__store_tick_claim(sl_store_t *store, const sl_store_tick_t *tick, bool *won, char *err,
                          size_t err_size)
 {
+    /* One statement: a tick taken already keeps its record whole (its run too). */
     int changes = 0;
-    int rc = bind_exec(store,
-                       "INSERT OR IGNORE INTO ticks(workflow, tick, trigger, status, reason,"
-                       " run, time) VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6)",
+    int rc = bind_exec7(store,
+                        "INSERT OR IGNORE INTO ticks(workflow, tick, trigger, status, reason,"
+                        " run, time) VALUES(?1, ?2, ?3, ?4, ?5, ?7, ?6)",
                        "recording a tick", tick->workflow, tick->tick_ms, tick->trigger,
-                       tick->status, tick->reason, sl__store_now_ms(), &changes, err, err_size);
-    if (rc == 0 && tick->run_id)
-        rc = sl__store_tick_set_run(store, tick->workflow, tick->tick_ms, tick->run_id, err,
-                                    err_size);
+                       tick->status, tick->reason, sl__store_now_ms(), tick->run_id,
+                       &changes, err, err_size);
     *won = rc == 0 && changes == 1;
     return rc;
 }

@@ -75,23 +75,40 @@ check "no tick ran twice" [ "$(q "select count(*) from ticks where workflow = 'c
 killed=$(q "select id from runs where status = 'interrupted'")
 "$sluice" run --quiet crash.yaml --resume "$killed" > resume.out 2>&1
 check "the killed run resumes" [ $? = 0 ]
-# ---- more runs due at once than may be open (64): the rest wait their turn ----------------
+# ---- more runs due at once than may be open (1,024): the rest wait their turn -------------
 export SLUICE_STATE=$work/state3
 mkdir many
-for i in $(seq -w 1 80); do
+for i in $(seq -w 1 1100); do
     printf 'name: m%s\nschedule: { cron: "* * * * *" }\nsteps:\n  get: { uses: http.get, with: { url: "%s/get?m=%s" } }\n' \
         "$i" "$url" "$i" > "many/m$i.yaml"
 done
 SLUICE_NOW=$(iso $((base - 27))) "$sluice" serve many 2> e.log & # 10:00:30: the next tick is 30 s away
 daemons+=($!)
 first=$(((base - 57) * 1000)) # 10:00, the on-time tick
-all_done() { [[ $(q "select count(*) from runs where status = 'succeeded' and tick = $first") == 80 ]]; }
-check "80 runs due at once all run" wait_for 60 all_done
+all_done() { [[ $(q "select count(*) from runs where status = 'succeeded' and tick = $first") == 1100 ]]; }
+check "1,100 runs due at once all run" wait_for 90 all_done
 kill -TERM "${daemons[-1]}"
 wait "${daemons[-1]}"
 check "that daemon exits 0" [ $? = 0 ]
-check "80 ticks, each once" [ "$(q "select count(*), count(distinct workflow) from ticks
-                                   where tick = $first")" = "80|80" ]
-((failed)) && cat a.log b.log c.log d.log e.log runs.txt resume.out
+check "1,100 ticks, each once" [ "$(q "select count(*), count(distinct workflow) from ticks
+                                   where tick = $first")" = "1100|1100" ]
+# ---- serve --once while another is running the tick: not run again, and the tick keeps the
+# run that ran it ---------------------------------------------------------------------------
+export SLUICE_STATE=$work/state4
+printf 'name: taken\nschedule: { cron: "* * * * *" }\nsteps:\n  get: { uses: http.get, with: { url: "%s/get?delay_ms=2000" } }\n' \
+    "$url" > taken.yaml
+SLUICE_NOW=$(iso $((base - 50))) "$sluice" serve --once taken.yaml 2> f.log &
+daemons+=($!)
+going() { [[ $(q "select count(*) from runs where status = 'running'") == 1 ]]; }
+check "the first --once runs the tick" wait_for 10 going
+SLUICE_NOW=$(iso $((base - 50))) "$sluice" serve --once taken.yaml 2> g.log
+check "the second --once exits 0" [ $? = 0 ]
+check "the second leaves the tick alone" \
+    grep -Eq "scheduled by another sluice serve|no tick due|already taken, not run again" g.log
+wait "${daemons[-1]}"
+check "the tick names the run that ran it" \
+    [ "$(q "select run from ticks")" = "$(q "select id from runs")" ]
+check "one run" [ "$(q "select count(*) from runs")" = 1 ]
+((failed)) && cat a.log b.log c.log d.log e.log f.log g.log runs.txt resume.out
 [[ -n ${SERVE_SHOW_LOG:-} ]] && cat a.log b.log c.log d.log
 serve_report
