@@ -12,6 +12,8 @@
 
 typedef struct cmd {
     sl_slurm_t *s;
+    struct cmd *prev, *next; /* in s->cmds */
+    bool exited;
     uv_process_t proc;
     uv_pipe_t out, err;
     uv_timer_t timer;
@@ -33,8 +35,15 @@ static void cmd_closed(uv_handle_t *h)
     c->done(s, c->ud, c->status, out, out ? out_len : 0, c->err_buf.data ? c->err_buf.data : "");
     sl__free(out);
     sl__buf_close(&c->err_buf);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->cmds = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     sl__free(c);
-    s->children--;
+    if (--s->children == 0 && s->closing && !uv_is_closing((uv_handle_t *)&s->close_timer))
+        uv_close((uv_handle_t *)&s->close_timer, sl__slurm_handle_closed);
 }
 
 static void cmd_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -60,6 +69,7 @@ static void cmd_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 static void cmd_exit(uv_process_t *proc, int64_t status, int term_signal)
 {
     cmd_t *c = proc->data;
+    c->exited = true;
     if (c->status == 0)
         c->status = term_signal ? 128 + term_signal : status;
     uv_timer_stop(&c->timer);
@@ -67,11 +77,18 @@ static void cmd_exit(uv_process_t *proc, int64_t status, int term_signal)
     uv_close((uv_handle_t *)proc, cmd_closed);
 }
 
+/* Kills the command and whatever it started: it leads a session of its own (detached),
+ * and a child left behind would hold its pipes open. */
+static void cmd_kill(cmd_t *c)
+{
+    c->status = -3;
+    if (c->proc.pid > 0 && kill(-c->proc.pid, SIGKILL) < 0)
+        uv_process_kill(&c->proc, SIGKILL);
+}
+
 static void cmd_timeout(uv_timer_t *t)
 {
-    cmd_t *c = t->data;
-    c->status = -3;
-    uv_process_kill(&c->proc, SIGKILL);
+    cmd_kill(t->data);
 }
 
 /* Runs argv[0] (looked up on PATH); `done` comes later from the loop, also when the
@@ -103,10 +120,15 @@ int sl__slurm_cmd(sl_slurm_t *s, char *const *argv, sl_slurm_cmd_fn done, void *
                                .stdio = stdio,
                                .flags = UV_PROCESS_DETACHED};
     s->children++;
+    c->next = s->cmds;
+    if (s->cmds)
+        s->cmds->prev = c;
+    s->cmds = c;
     int rc = uv_spawn(s->loop, &c->proc, &po);
     if (rc < 0) {
         sl__buf_addf(&c->err_buf, "cannot run %s: %s", argv[0], uv_strerror(rc));
         c->status = -1;
+        c->exited = true;
         c->open = 4;
         uv_close((uv_handle_t *)&c->proc, cmd_closed);
         uv_close((uv_handle_t *)&c->out, cmd_closed);
@@ -119,6 +141,22 @@ int sl__slurm_cmd(sl_slurm_t *s, char *const *argv, sl_slurm_cmd_fn done, void *
     uv_read_start((uv_stream_t *)&c->err, cmd_alloc, cmd_read);
     uv_timer_start(&c->timer, cmd_timeout, SLURM_CMD_TIMEOUT_MS, 0);
     return 0;
+}
+
+static void on_close_wait(uv_timer_t *t)
+{
+    sl_slurm_t *s = t->data;
+    for (cmd_t *c = s->cmds; c; c = c->next)
+        if (!c->exited)
+            cmd_kill(c);
+}
+
+void sl__slurm_cmds_close(sl_slurm_t *s)
+{
+    if (s->children == 0)
+        uv_close((uv_handle_t *)&s->close_timer, sl__slurm_handle_closed);
+    else
+        uv_timer_start(&s->close_timer, on_close_wait, (uint64_t)s->close_wait_ms, 0);
 }
 
 void sl__slurm_argv_free(char **argv)

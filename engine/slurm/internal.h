@@ -18,7 +18,7 @@
 #define SLURM_MISSING_POLLS 3     /* polls a finished element's output may lag (NFS) */
 #define SLURM_LOG_TAIL 2048       /* bytes of an element's log quoted in its error */
 #define SLURM_OUTPUT_MAX ((int64_t)SL_POOL_FRAME_MAX) /* an element's output file */
-#define SLURM_CLOSE_WAIT_MS 15000                     /* at close, how long scancel gets */
+#define SLURM_CLOSE_WAIT_MS 15000 /* the default of sl_slurm_opts_t.close_wait_ms */
 
 typedef enum {
     ELEM_WRITING = 0, /* its input file is being written */
@@ -73,8 +73,10 @@ struct sl_slurm {
     char *exe, *workdir, *dir; /* dir: this executor's folder under workdir */
     char *name;                /* the job name of all its arrays */
     int64_t poll_ms, poll_now_ms;
+    int64_t close_wait_ms;
     uv_timer_t flush_timer, poll_timer, cancel_timer, close_timer;
     int handles_open, children, works;
+    struct cmd *cmds; /* the commands going (cmd.c) */
     uint64_t flush_started_ns;
     size_t queued_at_arm;
     sl_slurm_job_t *queue_head, *queue_tail;
@@ -123,6 +125,9 @@ void sl__slurm_scancel_flush(sl_slurm_t *s);
 void sl__slurm_cancel_soon(sl_slurm_t *s);
 /* Adds "JOB" (index < 0) or "JOB_INDEX" to the next scancel. */
 void sl__slurm_cancel_add(sl_slurm_t *s, uint64_t job, int64_t index);
-void sl__slurm_track_close(sl_slurm_t *s);
+/** Counts a closed handle of `s` (its data). */
+void sl__slurm_handle_closed(uv_handle_t *h);
+/** At close: commands still going after close_wait_ms are killed (cmd.c). */
+void sl__slurm_cmds_close(sl_slurm_t *s);
 
 #endif

@@ -618,6 +618,7 @@ int sl__slurm_new(uv_loop_t *loop, const sl_slurm_opts_t *opts, const sl_slurm_c
     s->loop = loop;
     s->cbs = *cbs;
     s->poll_ms = s->poll_now_ms = opts->poll_ms > 0 ? opts->poll_ms : 1000;
+    s->close_wait_ms = opts->close_wait_ms > 0 ? opts->close_wait_ms : SLURM_CLOSE_WAIT_MS;
     /* One folder and one job name per executor: the process and the time tell runs apart. */
     char token[64];
     snprintf(token, sizeof(token), "%lld-%ld", (long long)(sl__clock_now_ns() / 1000000),
@@ -645,7 +646,7 @@ int sl__slurm_new(uv_loop_t *loop, const sl_slurm_opts_t *opts, const sl_slurm_c
     return 0;
 }
 
-static void on_handle_closed(uv_handle_t *h)
+void sl__slurm_handle_closed(uv_handle_t *h)
 {
     ((sl_slurm_t *)h->data)->handles_open--;
 }
@@ -684,9 +685,10 @@ void sl__slurm_close(sl_slurm_t *s)
         }
     }
     sl__slurm_scancel_flush(s);
-    uv_timer_t *timers[] = {&s->flush_timer, &s->poll_timer, &s->cancel_timer, &s->close_timer};
+    uv_timer_t *timers[] = {&s->flush_timer, &s->poll_timer, &s->cancel_timer};
     for (size_t i = 0; i < SL_COUNTOF(timers); i++)
-        uv_close((uv_handle_t *)timers[i], on_handle_closed);
+        uv_close((uv_handle_t *)timers[i], sl__slurm_handle_closed);
+    sl__slurm_cmds_close(s); /* the commands going (scancel) get SLURM_CLOSE_WAIT_MS */
 }
 
 bool sl__slurm_closed(const sl_slurm_t *s)

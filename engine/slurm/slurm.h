@@ -54,6 +54,8 @@ typedef struct sl_slurm_opts {
     const char *exe;     /* the sluice binary the elements run (absolute); copied */
     const char *workdir; /* the shared work directory (absolute); copied */
     int64_t poll_ms;     /* the first poll interval; 0 = 1 s (backs off to 16 times it) */
+    int64_t close_wait_ms; /* at close, how long the commands going (scancel) get before
+                              they are killed; 0 = 15 s */
 } sl_slurm_opts_t;
 
 /**

@@ -253,5 +253,39 @@ static void test_close_queued(void)
     remove_dir();
 }
 
+/* A cluster command that hangs at close (an sbatch that never answers): killed after
+ * close_wait_ms, so that closing the executor is bounded; its jobs end canceled. */
+static void test_close_bounded(void)
+{
+    setup("sleep 300\n");
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char work[300];
+    snprintf(work, sizeof(work), "%s/work", dir);
+    sl_slurm_opts_t opts = {.exe = SLUICE_EXE, .workdir = work, .poll_ms = 100,
+                            .close_wait_ms = 300};
+    sl_slurm_t *s = NULL;
+    CHECK_INT(sl__slurm_new(&loop, &opts, &cbs, &s), 0);
+    outcome_t outs[2] = {0};
+    sl_value_t *args[2];
+    submit_echo(s, outs, args, 2, "test.echo");
+    while (calls("sbatch") == 0) /* the hanging sbatch has started */
+        uv_run(&loop, UV_RUN_NOWAIT);
+    uint64_t t0 = uv_hrtime();
+    sl__slurm_close(s);
+    while (!sl__slurm_closed(s))
+        uv_run(&loop, UV_RUN_ONCE);
+    double secs = (double)(uv_hrtime() - t0) / 1e9;
+    CHECK(secs < 10); /* the command's own timeout is 120 s */
+    CHECK(outs[0].ended && outs[1].ended);
+    CHECK_INT(outs[0].code, SL_ECANCELED);
+    sl__slurm_free(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK_INT(uv_loop_close(&loop), 0);
+    for (size_t i = 0; i < 2; i++)
+        sl_value_free(args[i]);
+    remove_dir();
+}
+
 TEST_MAIN(60, T(test_round_trip), T(test_crash), T(test_sbatch_refuses),
-          T(test_truncated_output), T(test_close_queued))
+          T(test_truncated_output), T(test_close_queued), T(test_close_bounded))
