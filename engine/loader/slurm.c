@@ -106,14 +106,17 @@ static void slurm_extra_one(sl_loader_t *ld, const sl_node_t *item, sl_value_t *
                            text);
         return;
     }
+    /* sbatch takes any unambiguous prefix of a long option: '--arr' is '--array'. */
     size_t name_len = strcspn(text, "=");
     for (size_t i = 0; slurm_reserved[i]; i++)
-        if (strlen(slurm_reserved[i]) == name_len &&
+        if (strlen(slurm_reserved[i]) >= name_len &&
             strncmp(text, slurm_reserved[i], name_len) == 0) {
+            bool whole = strlen(slurm_reserved[i]) == name_len;
             sl__loader_problem(ld, item->mark,
-                               "'extra' may not set '%s': sluice sets it for "
+                               "'extra' may not set '%s'%s%.*s%s: sluice sets it for "
                                "its array jobs",
-                               slurm_reserved[i]);
+                               slurm_reserved[i], whole ? "" : " ('", whole ? 0 : (int)name_len,
+                               text, whole ? "" : "' abbreviates it)");
             return;
         }
     if (sl_value_push(args, sl_value_cstring(text)) < 0)

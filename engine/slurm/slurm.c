@@ -442,17 +442,6 @@ static void on_sbatch(sl_slurm_t *s, void *ud, int64_t status, char *out, size_t
     sl__slurm_poll_arm(s);
 }
 
-static char *argf(const char *fmt, ...) SL_PRINTF(1, 2);
-static char *argf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char buf[4200];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    return sl__strdup(buf);
-}
-
 static int sub_argv(sl_slurm_t *s, sl_slurm_sub_t *sub, const sl_slurm_job_t *job)
 {
     size_t extra = job->sbatch ? sl_value_len(job->sbatch) : 0;
@@ -462,15 +451,15 @@ static int sub_argv(sl_slurm_t *s, sl_slurm_sub_t *sub, const sl_slurm_job_t *jo
     size_t n = 0;
     argv[n++] = sl__strdup("sbatch");
     argv[n++] = sl__strdup("--parsable");
-    argv[n++] = argf("--job-name=%s", s->name);
+    argv[n++] = sl__asprintf("--job-name=%s", s->name);
     if (sub->throttle)
-        argv[n++] = argf("--array=0-%u%%%u", sub->count - 1, sub->throttle);
+        argv[n++] = sl__asprintf("--array=0-%u%%%u", sub->count - 1, sub->throttle);
     else
-        argv[n++] = argf("--array=0-%u", sub->count - 1);
-    argv[n++] = argf("--output=%s/s%u_%%a.log", s->dir, sub->base);
+        argv[n++] = sl__asprintf("--array=0-%u", sub->count - 1);
+    argv[n++] = sl__asprintf("--output=%s/s%u_%%a.log", s->dir, sub->base);
     for (size_t i = 0; i < extra; i++)
         argv[n++] = sl__strdup(sl_value_str(sl_value_at(job->sbatch, i), NULL));
-    argv[n++] = argf("%s/s%u.sh", s->dir, sub->base);
+    argv[n++] = sl__asprintf("%s/s%u.sh", s->dir, sub->base);
     sub->argv = argv;
     for (size_t i = 0; i < n; i++)
         if (argv[i] == NULL)
