@@ -8,6 +8,7 @@
  * SLUICE_TEST_HTTP_MAX_CONNS lowers the connection cap below what a test can open (the
  * defaults are http.h's), so that a slowloris or a flood is seen in a few seconds.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,9 +338,19 @@ static int bind_listener(sl_http_server_t *s, const struct sockaddr_storage *ss,
     return 0;
 }
 
+/* A client that resets its connection must not raise a SIGPIPE that kills the engine (the
+ * CLI ignores it already; an embedder may not). */
+static void ignore_sigpipe(void)
+{
+    struct sigaction current;
+    if (sigaction(SIGPIPE, NULL, &current) == 0 && current.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
 int sl__http_listen(uv_loop_t *loop, const sl_http_opts_t *opts, sl_http_server_t **out,
                     char *err, size_t err_size)
 {
+    ignore_sigpipe();
     struct sockaddr_storage ss;
     bool loopback = true;
     int rc = check_addr(opts, &ss, &loopback, err, err_size);
