@@ -69,6 +69,7 @@ struct sl_http_conn {
     sl_http_state_t state;
     int open_handles;        /* tcp and timer, until their close callbacks */
     bool closing, refused, reading, read_eof, feeding;
+    bool shut_down;          /* the sending side is shut: everything queued was sent */
     llhttp_t parser;
     /* The bytes read and not parsed yet. */
     char in[SL_HTTP_IN_MAX];

@@ -127,11 +127,9 @@ void sl__http_conn_timer(sl_http_conn_t *conn)
     if (conn->closing)
         return;
     const sl_http_opts_t *o = &conn->server->opts;
-    uint64_t ms = conn->state == SL_HTTP_WAITING     ? o->header_timeout_ms
-                  : conn->state == SL_HTTP_ANSWERING ? o->write_timeout_ms
-                                                     : SL_HTTP_LINGER_MS;
-    if (conn->state == SL_HTTP_LINGERING && o->write_timeout_ms < ms)
-        ms = o->write_timeout_ms;
+    uint64_t ms = conn->state == SL_HTTP_WAITING ? o->header_timeout_ms : o->write_timeout_ms;
+    if (conn->state == SL_HTTP_LINGERING && conn->queued == 0 && SL_HTTP_LINGER_MS < ms)
+        ms = SL_HTTP_LINGER_MS; /* all sent: a short wait for the client's EOF */
     uv_timer_start(&conn->timer, on_timer, ms, 0);
 }
 
@@ -154,14 +152,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || conn->closing)
         return;
     if (nread < 0) {
-        if (nread == UV_EOF && conn->state == SL_HTTP_ANSWERING && conn->ex &&
-            !conn->ex->streaming) {
-            /* The client sent all it will: answer what it asked, then close. */
-            conn->read_eof = true;
-            sl__http_conn_reading(conn);
+        bool gone = nread != UV_EOF || (conn->ex && conn->ex->streaming) ||
+                    (conn->state == SL_HTTP_LINGERING && conn->shut_down);
+        if (gone) {
+            sl__http_conn_close(conn);
             return;
         }
-        sl__http_conn_close(conn);
+        /* The client sent all it will: what it asked is answered (the bytes queued are
+         * sent), then the connection closes. */
+        conn->read_eof = true;
+        sl__http_conn_reading(conn);
+        if (conn->state == SL_HTTP_WAITING && conn->ex == NULL)
+            sl__http_feed(conn); /* it finishes the connection once nothing is left */
         return;
     }
     if (conn->state == SL_HTTP_LINGERING || conn->refused)
@@ -195,6 +197,7 @@ void sl__http_conn_reading(sl_http_conn_t *conn)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     sl_http_conn_t *conn = req->data;
+    conn->shut_down = true;
     if ((status < 0 || conn->read_eof) && !conn->closing)
         sl__http_conn_close(conn); /* sent, and the client has closed its side already */
 }
