@@ -28,6 +28,7 @@ static void on_written(uv_write_t *req, int status)
     write_req_t *w = req->data;
     sl_http_conn_t *conn = w->conn;
     conn->queued -= w->len;
+    conn->server->queued -= w->len;
     sl__free(w);
     if (status < 0) {
         sl__http_conn_close(conn); /* a no-op when it is closing already */
@@ -47,7 +48,8 @@ static int send_pieces(sl_http_conn_t *conn, const uv_buf_t *pieces, size_t coun
         total += pieces[i].len;
     if (total == 0)
         return 0;
-    if (conn->queued + total > SL_HTTP_QUEUED_MAX) {
+    if (conn->queued + total > SL_HTTP_QUEUED_MAX ||
+        conn->server->queued + total > SL_HTTP_SERVER_QUEUED_MAX) {
         SL_LOG(SL_LOG_WARN, NULL, NULL, "http: a client reads too slowly: dropped");
         sl__http_conn_close(conn);
         return -1;
@@ -72,6 +74,7 @@ static int send_pieces(sl_http_conn_t *conn, const uv_buf_t *pieces, size_t coun
         return -1;
     }
     conn->queued += total;
+    conn->server->queued += total;
     return 0;
 }
 

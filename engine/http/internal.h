@@ -17,8 +17,9 @@
 #define SL_HTTP_HEADERS_MAX (8u * 1024) /* the header lines together: past it, 431 */
 #define SL_HTTP_HEADER_COUNT_MAX 64     /* header lines: past it, 431 */
 #define SL_HTTP_IN_MAX (8u * 1024)      /* bytes read ahead (pipelined) while one is answered */
-#define SL_HTTP_QUEUED_MAX (8u * 1024 * 1024) /* queued past this: the client is dropped */
-#define SL_HTTP_RESP_HEADERS_MAX 4096         /* the handler's added headers */
+#define SL_HTTP_QUEUED_MAX (8u * 1024 * 1024)         /* queued past this: the client is dropped */
+#define SL_HTTP_SERVER_QUEUED_MAX (64u * 1024 * 1024) /* the same, all connections together */
+#define SL_HTTP_RESP_HEADERS_MAX 4096                 /* the handler's added headers */
 #define SL_HTTP_LINGER_MS 2000 /* after the last response, the wait for the client's EOF */
 #define SL_HTTP_LAST_EVENT_ID_MAX 256
 
@@ -41,6 +42,7 @@ struct sl_http_server {
     size_t served;          /* connections under the cap */
     size_t refused;         /* connections being answered 503 */
     size_t closing_handles; /* connections whose handles are closing */
+    size_t queued;          /* bytes queued on every connection */
     bool listener_open, closing;
     void (*done)(void *ud);
     void *done_ud;
