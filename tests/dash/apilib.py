@@ -40,7 +40,9 @@ class Env:
             self.passed += 1
         else:
             self.failed += 1
-            print("FAIL: %s %s" % (name, detail), flush=True)
+            detail = str(detail)
+            print("FAIL: %s %s" % (name, detail[:600] + ("..." if len(detail) > 600 else "")),
+                  flush=True)
         return cond
 
     def report(self):
