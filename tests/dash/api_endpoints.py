@@ -290,7 +290,22 @@ def check_workflows(env, port, served):
     env.check("its lease and runs", s["lease_held"] is True and s["active"] == 0, s)
 
 
+def check_empty(env):
+    """Before any run: empty lists, 404 for a run."""
+    serve, port = env.serve(log="serve0.log")
+    status, _, doc = get_json(port, "/api/runs")
+    env.check("no runs yet: an empty list", status == 200 and doc == {"runs": [], "next": None},
+              (status, doc))
+    status, _, doc = get_json(port, "/api/runs/last")
+    env.check("no runs yet: 404 for the last", status == 404 and "error" in doc, (status, doc))
+    status, _, doc = get_json(port, "/api/workflows")
+    env.check("no runs yet: no workflows", status == 200 and doc == {"workflows": []}, doc)
+    serve.send_signal(signal.SIGTERM)
+    serve.wait(20)
+
+
 def test(env):
+    check_empty(env)
     make_state(env)
     serve, port = env.serve()
     hold = start_running(env)
