@@ -300,8 +300,7 @@ def check_empty(env):
     env.check("no runs yet: 404 for the last", status == 404 and "error" in doc, (status, doc))
     status, _, doc = get_json(port, "/api/workflows")
     env.check("no runs yet: no workflows", status == 200 and doc == {"workflows": []}, doc)
-    serve.send_signal(signal.SIGTERM)
-    serve.wait(20)
+    env.stop(serve, "serve --http on no state")
 
 
 def test(env):
@@ -337,15 +336,11 @@ def test(env):
                                       for s in doc["steps"]] == cli["steps"])
     hold.send_signal(signal.SIGTERM)
     hold.wait(20)
-    serve.send_signal(signal.SIGTERM)
-    code = serve.wait(20)
-    env.check("serve --http stops on SIGTERM", code == 0, (code, open(
-        os.path.join(env.work, "serve.log")).read()[-2000:]))
+    env.stop(serve, "serve --http")
     serve, port = env.serve("sched.yaml", log="serve2.log")
     wait_for(10, lambda: env.q("select count(*) from leases where workflow = 'sched'")[0][0])
     check_workflows(env, port, served=True)
-    serve.send_signal(signal.SIGTERM)
-    serve.wait(20)
+    env.stop(serve, "serve --http with a schedule")
 
 
 if __name__ == "__main__":

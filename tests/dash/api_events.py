@@ -83,7 +83,7 @@ def test(env):
     time.sleep(1)  # the poller's first look: what is there is not news
     run = env.spawn_run("slow.yaml")
     evs = sse.events(lambda evs: any(e["event"] == "run_finished" for e in evs), 40)
-    run.wait(30)
+    env.check("the slow run fails (its last item)", run.wait(30) == 1)
     run_id = evs[0]["data"]["run"] if evs else None
     env.check("the run's id is the database's", run_id ==
               env.q("select id from runs where workflow = 'slow'")[0][0], run_id)
@@ -125,8 +125,7 @@ def test(env):
     late = SSE(port)
     env.check("a stream again once they closed", late.status == 200, late.status)
     late.close()
-    serve.terminate()
-    env.check("serve --http stops", serve.wait(20) == 0)
+    env.stop(serve, "serve --http")
 
 
 if __name__ == "__main__":

@@ -74,9 +74,19 @@ class Env:
     def run(self, wf, expect=None, timeout=60):
         p = subprocess.run([self.sluice, "run", wf], cwd=self.work, env=self.env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-        if expect is not None and p.returncode != expect:
-            print("sluice run %s: exit %d\n%s" % (wf, p.returncode, p.stderr.decode()))
+        if expect is not None:
+            self.check("sluice run %s exits %d" % (wf, expect), p.returncode == expect,
+                       (p.returncode, p.stderr.decode()[-1500:]))
         return p.returncode
+
+    def stop(self, proc, name):
+        """SIGTERM, then its exit must be 0 (a sanitizer's report is not)."""
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            code = "timeout"
+        self.check("%s stops on SIGTERM with 0" % name, code == 0, code)
 
     def spawn_run(self, wf):
         p = subprocess.Popen([self.sluice, "run", wf], cwd=self.work, env=self.env,
