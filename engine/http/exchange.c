@@ -85,7 +85,7 @@ void sl__http_sent(sl_http_conn_t *conn)
 {
     if (conn->closing)
         return;
-    if (conn->state == SL_HTTP_ANSWERING)
+    if (conn->state != SL_HTTP_WAITING)
         sl__http_conn_timer(conn); /* the client reads: the write timeout starts again */
     sl_http_exchange_t *ex = conn->ex;
     if (ex && ex->drain_cb && conn->queued < SL_HTTP_HIGH_WATER / 4) {

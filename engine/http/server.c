@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http/internal.h"
 
@@ -126,11 +127,9 @@ void sl__http_conn_timer(sl_http_conn_t *conn)
     if (conn->closing)
         return;
     const sl_http_opts_t *o = &conn->server->opts;
-    uint64_t ms = conn->state == SL_HTTP_WAITING     ? o->header_timeout_ms
-                  : conn->state == SL_HTTP_ANSWERING ? o->write_timeout_ms
-                                                     : SL_HTTP_LINGER_MS;
-    if (conn->state == SL_HTTP_LINGERING && o->write_timeout_ms < ms)
-        ms = o->write_timeout_ms;
+    uint64_t ms = conn->state == SL_HTTP_WAITING ? o->header_timeout_ms : o->write_timeout_ms;
+    if (conn->state == SL_HTTP_LINGERING && conn->queued == 0 && SL_HTTP_LINGER_MS < ms)
+        ms = SL_HTTP_LINGER_MS; /* all sent: a short wait for the client's EOF */
     uv_timer_start(&conn->timer, on_timer, ms, 0);
 }
 
@@ -153,14 +152,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || conn->closing)
         return;
     if (nread < 0) {
-        if (nread == UV_EOF && conn->state == SL_HTTP_ANSWERING && conn->ex &&
-            !conn->ex->streaming) {
-            /* The client sent all it will: answer what it asked, then close. */
-            conn->read_eof = true;
-            sl__http_conn_reading(conn);
+        bool gone = nread != UV_EOF || (conn->ex && conn->ex->streaming) ||
+                    (conn->state == SL_HTTP_LINGERING && conn->shut_down);
+        if (gone) {
+            sl__http_conn_close(conn);
             return;
         }
-        sl__http_conn_close(conn);
+        /* The client sent all it will: what it asked is answered (the bytes queued are
+         * sent), then the connection closes. */
+        conn->read_eof = true;
+        sl__http_conn_reading(conn);
+        if (conn->state == SL_HTTP_WAITING && conn->ex == NULL)
+            sl__http_feed(conn); /* it finishes the connection once nothing is left */
         return;
     }
     if (conn->state == SL_HTTP_LINGERING || conn->refused)
@@ -194,6 +197,7 @@ void sl__http_conn_reading(sl_http_conn_t *conn)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     sl_http_conn_t *conn = req->data;
+    conn->shut_down = true;
     if ((status < 0 || conn->read_eof) && !conn->closing)
         sl__http_conn_close(conn); /* sent, and the client has closed its side already */
 }
@@ -214,16 +218,12 @@ void sl__http_conn_finish(sl_http_conn_t *conn)
 
 /* ---- accepting ---------------------------------------------------------------------- */
 
-static void accept_one(sl_http_server_t *s)
+/* A connection made and counted, its socket not set up yet; NULL when out of memory. */
+static sl_http_conn_t *conn_new(sl_http_server_t *s)
 {
     sl_http_conn_t *conn = sl__calloc(1, sizeof(*conn));
-    uv_tcp_t spare;
-    if (conn == NULL) { /* take it and drop it: the backlog must not fill */
-        uv_tcp_init(s->loop, &spare);
-        uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&spare);
-        uv_close((uv_handle_t *)&spare, NULL);
-        return;
-    }
+    if (conn == NULL)
+        return NULL;
     conn->server = s;
     uv_tcp_init(s->loop, &conn->tcp);
     uv_timer_init(s->loop, &conn->timer);
@@ -239,10 +239,13 @@ static void accept_one(sl_http_server_t *s)
     else
         s->served++;
     sl__http_request_init(conn);
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&conn->tcp) < 0) {
-        sl__http_conn_close(conn);
-        return;
-    }
+    return conn;
+}
+
+/* The connection's socket is ready: refuse it (over the cap) or wait for its request. */
+static void conn_start(sl_http_conn_t *conn)
+{
+    sl_http_server_t *s = conn->server;
     uv_tcp_nodelay(&conn->tcp, 1);
     if (conn->refused && s->refused > s->opts.max_conns) {
         sl__http_conn_close(conn); /* a flood past twice the cap: not even a 503 */
@@ -254,6 +257,49 @@ static void accept_one(sl_http_server_t *s)
         sl__http_conn_timer(conn);
         sl__http_conn_reading(conn);
     }
+}
+
+static void free_handle(uv_handle_t *handle)
+{
+    sl__free(handle);
+}
+
+static void accept_one(sl_http_server_t *s)
+{
+    sl_http_conn_t *conn = conn_new(s);
+    if (conn == NULL) { /* take it and drop it: the backlog must not fill */
+        uv_tcp_t *spare = sl__malloc(sizeof(*spare));
+        if (spare == NULL)
+            return;
+        uv_tcp_init(s->loop, spare);
+        uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)spare);
+        uv_close((uv_handle_t *)spare, free_handle);
+        return;
+    }
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&conn->tcp) < 0) {
+        sl__http_conn_close(conn);
+        return;
+    }
+    conn_start(conn);
+}
+
+int sl__http_adopt(sl_http_server_t *s, uv_os_sock_t fd)
+{
+    sl_http_conn_t *conn = conn_new(s);
+    if (conn == NULL)
+        return SL_ENOMEM;
+    if (uv_tcp_open(&conn->tcp, fd) < 0) {
+        close(fd);
+        sl__http_conn_close(conn);
+        return SL_ESYS;
+    }
+    conn_start(conn);
+    return 0;
+}
+
+size_t sl__http_open_conns(const sl_http_server_t *s)
+{
+    return s->served + s->refused + s->closing_handles;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
