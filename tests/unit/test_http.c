@@ -83,8 +83,8 @@ static void test_addr(void)
     struct sockaddr_storage ss;
     bool loopback = false;
     char err[256];
-    const char *local[] = {"127.0.0.1:7070", ":0", "localhost:80", "[::1]:80", "127.9.9.9:1",
-                           "[::ffff:127.0.0.1]:5"};
+    const char *local[] = {"127.0.0.1:7070", ":0",          "localhost:80",
+                           "[::1]:80",       "127.9.9.9:1", "[::ffff:127.0.0.1]:5"};
     for (size_t i = 0; i < SL_COUNTOF(local); i++) {
         loopback = false;
         CHECK_INT(sl__http_parse_addr(local[i], &ss, &loopback, err, sizeof err), 0);
@@ -99,8 +99,10 @@ static void test_addr(void)
         CHECK_INT(sl__http_parse_addr(open[i], &ss, &loopback, err, sizeof err), 0);
         CHECK(!loopback);
     }
-    const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80", "host.example:80",
-                         "[::1]80", "1.2.3.4:-1", "[127.0.0.1]:80", "1.2.3:80", "", ":", "[::1:80"};
+    const char *bad[] = {
+        "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80",   "host.example:80",
+        "[::1]80",   "1.2.3.4:-1", "[127.0.0.1]:80",  "1.2.3:80", "",
+        ":",         "[::1:80"};
     for (size_t i = 0; i < SL_COUNTOF(bad); i++) {
         err[0] = '\0';
         CHECK_INT(sl__http_parse_addr(bad[i], &ss, &loopback, err, sizeof err), -1);
@@ -118,7 +120,7 @@ typedef struct fixture {
     sl_http_server_t *server;
     uv_async_t finished;
     int port;
-    size_t max_queued;       /* the most a producer saw queued */
+    size_t max_queued; /* the most a producer saw queued */
     int gone_calls, closed_calls;
     sl_http_exchange_t *held; /* an exchange left open (for the close test) */
     uint32_t write_timeout_ms;
@@ -254,8 +256,11 @@ static void run_with_client(fixture_t *f, void (*client)(fixture_t *f), uint32_t
 {
     char err[256];
     CHECK_INT(uv_loop_init(&f->loop), 0);
-    sl_http_opts_t o = {.addr = "127.0.0.1:0", .handler = handler, .ud = f,
-                        .header_timeout_ms = header_timeout_ms, .max_conns = 8,
+    sl_http_opts_t o = {.addr = "127.0.0.1:0",
+                        .handler = handler,
+                        .ud = f,
+                        .header_timeout_ms = header_timeout_ms,
+                        .max_conns = 8,
                         .write_timeout_ms = f->write_timeout_ms};
     CHECK_INT(sl__http_listen(&f->loop, &o, &f->server, err, sizeof err), 0);
     CHECK(!sl__http_public(f->server));
@@ -590,5 +595,4 @@ static void test_listen_errors(void)
 TEST_MAIN(60, T(test_split_target), T(test_query), T(test_addr), T(test_server_basics),
           T(test_server_refusals), T(test_server_pipeline), T(test_server_stream),
           T(test_server_timeouts), T(test_server_close_with_exchange_open),
-          T(test_server_write_timeout),
-          T(test_listen_errors))
+          T(test_server_write_timeout), T(test_listen_errors))
