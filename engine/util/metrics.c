@@ -91,13 +91,11 @@ static void family_free(sl_metrics_family_t *f)
 
 void sl__metrics_free(sl_metrics_t *m)
 {
-    if (m == NULL)
-        return;
+    if (m == NULL || m == global_registry)
+        return; /* the process's lives as long as the process: its series are kept */
     for (size_t i = 0; i < m->count; i++)
         family_free(m->families[i]);
     sl__free(m->families);
-    if (m == global_registry)
-        global_registry = NULL;
     sl__free(m);
 }
 

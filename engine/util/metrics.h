@@ -44,12 +44,13 @@ typedef enum {
 /** The upper bounds of the histogram buckets, in seconds: 0.005 … 60 (then +Inf). */
 extern const double sl__metrics_bounds[SL_METRICS_BUCKETS];
 
-/** The process's registry, made on the first call; NULL when out of memory. */
+/** The process's registry, made on the first call (then retried until it is made); NULL
+ *  when out of memory. It is never freed: callers keep pointers to its series. */
 sl_metrics_t *sl__metrics_global(void);
 
 /** A registry of its own (tests); `series_max` 0: SL_METRICS_SERIES_MAX. NULL: no memory. */
 sl_metrics_t *sl__metrics_new(size_t series_max);
-/** Frees the registry, its families and series. NULL: nothing. */
+/** Frees the registry, its families and series. NULL or the process's: nothing. */
 void sl__metrics_free(sl_metrics_t *m);
 
 /**

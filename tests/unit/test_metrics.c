@@ -253,9 +253,13 @@ static void test_global(void)
 {
     sl_metrics_t *g = sl__metrics_global();
     CHECK(g != NULL && sl__metrics_global() == g);
-    sl__metrics_free(g);
-    CHECK(sl__metrics_global() != NULL); /* freed: made again */
-    sl__metrics_free(sl__metrics_global());
+    sl_metrics_family_t *f = sl__metrics_family(g, "kept_total", SL_METRICS_COUNTER, "K.", NULL);
+    sl_metrics_series_t *s = sl__metrics_series(f, NULL);
+    sl__metrics_add(s, 1);
+    sl__metrics_free(g); /* refused: callers keep its series */
+    CHECK(sl__metrics_global() == g);
+    sl__metrics_add(s, 1);
+    CHECK(sl__metrics_value(s) == 2);
 }
 
 TEST_MAIN(30, T(test_counter_and_gauge), T(test_bad_families), T(test_escaping),
