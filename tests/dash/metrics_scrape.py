@@ -1,11 +1,13 @@
 """tests/dash/metrics_scrape.py: /metrics of a real `sluice serve --http` counts the runs it
-made. Two workflows scheduled every minute against the fixture server, with SLUICE_NOW 3 s
-before a minute: each runs its on-time tick at once and the next minute's 3 s later, so
-two runs each. `ok` fetches 100 bytes and runs Lua over three items; `bad` gets an HTTP
-500 (its step fails, the step after it never runs). The scrape must parse as strict
-Prometheus text (metrics_prom.py) and its counters match: runs started and finished by
-status, tasks by kind and outcome, HTTP transfers by class and bytes, the schedule lag,
-the next tick (what `sluice next` says), build and process metrics.
+made. Three workflows scheduled every minute against the fixture server, with SLUICE_NOW
+3 s before a minute: each runs its on-time tick at once and the next minute's 3 s later.
+`ok` fetches 100 bytes, runs Lua over three items and a CPU step in the pool (two runs);
+`bad` gets an HTTP 500, so its step fails and the step after it never runs (two runs);
+`slow`'s request takes 7 s, so its second tick finds it running and is skipped (forbid:
+one run). The scrape must parse as strict Prometheus text (metrics_prom.py) and its
+counters match: runs started and finished by status, ticks skipped, tasks by kind and
+outcome, HTTP transfers by class and bytes, the schedule lag, the next tick (what `sluice
+next` says), the pool's workers, build and process metrics.
 
 Usage: metrics_scrape.py SLUICE BUILD_DIR SOURCE_DIR
 """
@@ -61,6 +63,17 @@ steps:
     uses: lua
     foreach: "${{{{ steps.words }}}}"
     with: {{ code: "return #item" }}
+  primes:
+    uses: primes.sieve
+    with: {{ limit: 1000 }}
+""")
+    with open(os.path.join(work, "slow.yaml"), "w") as f:
+        f.write(f"""name: slow
+schedule: {{ cron: "* * * * *", concurrency: forbid }}
+steps:
+  get:
+    uses: http.get
+    with: {{ url: "{url}/drip?bytes=8&interval_ms=1000" }}
 """)
     with open(os.path.join(work, "bad.yaml"), "w") as f:
         f.write(f"""name: bad
@@ -127,22 +140,33 @@ def check_counts(fam, work, sluice, now_of_daemon):
                                       status="succeeded") == 2)
     check("bad failed twice", total(fam, "sluice_runs_finished_total", workflow="bad",
                                     status="failed") == 2)
-    check("no other run status", len(fam["sluice_runs_finished_total"].samples) == 2)
+    check("slow started once", total(fam, "sluice_runs_started_total", workflow="slow",
+                                     trigger="cron") == 1)
+    check("slow succeeded once", total(fam, "sluice_runs_finished_total", workflow="slow",
+                                       status="succeeded") == 1)
+    check("no other run status", len(fam["sluice_runs_finished_total"].samples) == 3)
+    check("slow's second tick skipped: forbid",
+          total(fam, "sluice_ticks_skipped_total", workflow="slow", reason="forbid") == 1)
+    check("no other skip", len(fam["sluice_ticks_skipped_total"].samples) == 1)
     tasks = fam["sluice_tasks_total"]
-    check("http.get ok: 2", tasks.get(kind="http.get", outcome="ok") == 2)
+    check("http.get ok: 2 + 1", tasks.get(kind="http.get", outcome="ok") == 3)
+    check("primes.sieve ok: 2", tasks.get(kind="primes.sieve", outcome="ok") == 2)
     check("http.get failed: 2", tasks.get(kind="http.get", outcome="failed") == 2)
     check("lua ok: 2 x (1 + 3) items", tasks.get(kind="lua", outcome="ok") == 8)
     check("no lua failed", tasks.get(kind="lua", outcome="failed") == 0)
     dur = fam["sluice_task_duration_seconds"]
-    check("durations of http.get: 4", dur.get("_count", kind="http.get") == 4)
+    check("durations of http.get: 5", dur.get("_count", kind="http.get") == 5)
+    check("slow's request took over 3 s",
+          dur.get("_bucket", kind="http.get", le="2.5") == 4)
     check("durations of lua: 8", dur.get("_count", kind="lua") == 8)
     req = fam["sluice_http_requests_total"]
-    check("2xx transfers: 2", req.get(code_class="2xx") == 2)
+    check("2xx transfers: 3", req.get(code_class="2xx") == 3)
     check("5xx transfers: 2", req.get(code_class="5xx") == 2)
     check("no transport error", req.get(code_class="error") == 0)
     body_500 = len('{"status": 500}\n')
     got = total(fam, "sluice_http_response_bytes_total")
-    check(f"body bytes: 2 x 100 + 2 x {body_500} (got {got})", got == 200 + 2 * body_500)
+    check(f"body bytes: 2 x 100 + 2 x {body_500} + 8 (got {got})",
+          got == 200 + 2 * body_500 + 8)
     lag = fam["sluice_schedule_lag_seconds"]
     check("lag counted per run", lag.get("_count", workflow="ok") == 2 and
           lag.get("_count", workflow="bad") == 2)
@@ -171,8 +195,10 @@ def check_rest(fam, headers, text):
     check("process rss", (total(fam, "process_resident_memory_bytes") or 0) > 1 << 20)
     start = total(fam, "process_start_time_seconds") or 0
     check(f"process start time near now ({start})", abs(start - time.time()) < 120)
-    workers = fam.get("sluice_pool_workers")
-    check("pool workers gauge", workers is not None and workers.type == "gauge")
+    workers = fam["sluice_pool_workers"]
+    check("no worker busy once the runs are done", workers.get(state="busy") == 0)
+    check("workers idle", (workers.get(state="idle") or 0) >= 1)
+    check("none respawned", total(fam, "sluice_pool_workers_respawned_total") == 0)
     for f in fam.values():
         for name, labels, _ in f.samples:
             for value in labels.values():
@@ -196,13 +222,13 @@ def main():
         env = dict(os.environ, SLUICE_STATE=os.path.join(work, "state"), SLUICE_NOW=iso(base_now))
         log_path = os.path.join(work, "serve.log")
         with open(log_path, "w") as log:
-            daemon = subprocess.Popen([sluice, "serve", "--http", "127.0.0.1:0", "ok.yaml",
-                                       "bad.yaml"], cwd=work, env=env, stdout=log, stderr=log)
+            argv = [sluice, "serve", "--http", "127.0.0.1:0", "ok.yaml", "bad.yaml", "slow.yaml"]
+            daemon = subprocess.Popen(argv, cwd=work, env=env, stdout=log, stderr=log)
         base = dashboard_url(log_path, daemon)
         check("the dashboard's address is logged", base is not None)
         if base is None:
             return
-        fam = wait_runs(base, 4)
+        fam = wait_runs(base, 5)
         status, headers, text = scrape(base)
         check("200", status == 200)
         fam = metrics_prom.parse(text)
