@@ -1,8 +1,8 @@
 /*
  * What the daemon counts for /metrics (docs/metrics.md): runs started and finished by
  * workflow, the lag from a tick to its run's start, and the ticks skipped by a bounded
- * reason. Called from launch.c once a run or a tick, on the loop: a lookup each time is
- * cheap at that rate. The next tick of each workflow is read at scrape time (dash/).
+ * reason. Called from launch.c and daemon.c once a run or a tick, on the loop: a lookup
+ * each time is cheap at that rate. The next tick of each workflow is read at scrape time (dash/).
  */
 #include <string.h>
 
@@ -62,11 +62,28 @@ const char *sl__serve_metrics_reason(const char *reason)
     return "other";
 }
 
+static sl_metrics_family_t *skipped_family(void)
+{
+    return sl__metrics_family(sl__metrics_global(), "sluice_ticks_skipped_total",
+                              SL_METRICS_COUNTER, "Ticks not run, by workflow and reason.",
+                              skip_labels);
+}
+
 void sl__serve_metrics_skipped(const sl_serve_entry_t *e, const char *reason)
 {
-    sl__metrics_count(sl__metrics_family(sl__metrics_global(), "sluice_ticks_skipped_total",
-                                         SL_METRICS_COUNTER,
-                                         "Ticks not run, by workflow and reason.", skip_labels),
+    sl__metrics_count(skipped_family(),
                       (const char *[]){e->name ? e->name : "", sl__serve_metrics_reason(reason)},
                       1);
+}
+
+void sl__serve_metrics_dropped(const sl_serve_entry_t *e, int64_t last, int64_t now, size_t due)
+{
+    uint64_t catchup = 0, missed = 0;
+    sl__serve_dropped(&e->cur->sched, last, now, due, &catchup, &missed);
+    const char *name = e->name ? e->name : "";
+    sl_metrics_family_t *f = catchup || missed ? skipped_family() : NULL;
+    if (catchup)
+        sl__metrics_count(f, (const char *[]){name, "catchup"}, (double)catchup);
+    if (missed)
+        sl__metrics_count(f, (const char *[]){name, "missed"}, (double)missed);
 }
