@@ -3,8 +3,9 @@ workflows (default 100, generated: one small fixture request each, every minute)
 simulated minutes (default 3; SLUICE_NOW starts 3 s before a minute and runs at the real
 pace, so this takes M real minutes per case), twice: without --http, and with --http and a
 client that scrapes /metrics and polls /api/runs?limit=50 once a second each. Reports the
-daemon's CPU seconds (user + system, from /proc/PID/stat just before SIGTERM) both ways,
-the difference, the runs recorded, and the scrapes' latency and size.
+daemon's CPU seconds (user + system, from /proc/PID/stat 5 s before the end of the last
+minute, when its tick's runs are done; then SIGTERM) both ways, the difference, the runs
+recorded, and the scrapes' latency and size.
 
 Usage: /usr/bin/python3 bench/dash_cpu.py BUILD_DIR [--workflows N] [--minutes M]
 """
@@ -85,7 +86,9 @@ def serve_case(sluice, work, name, minutes, http):
             raise RuntimeError("no dashboard address in the log")
         poller = Poller(base, ["/metrics", "/api/runs?limit=50"])
         poller.start()
-    time.sleep(minutes * 60)
+    # the same window both ways: until 5 s before the end of the last simulated minute,
+    # so that the last tick's runs are done in both cases
+    time.sleep(max(0.0, real + minutes * 60 - 5 - time.time()))
     cpu, rss, hwm = proc_stats(daemon.pid)
     if poller:
         poller.stop.set()

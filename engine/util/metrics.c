@@ -15,6 +15,11 @@
 const double sl__metrics_bounds[SL_METRICS_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
                                                        1,     2.5,  5,     10,   30,  60};
 
+/* The bounds as `le` writes them (the unit test checks they match). */
+static const char *const bound_texts[SL_METRICS_BUCKETS + 1] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60",
+    "+Inf"};
+
 struct sl_metrics_series {
     char *key; /* the label values, each NUL-terminated, one after the other */
     size_t key_len;
@@ -410,11 +415,15 @@ static void puts_(writer_t *w, const char *s)
 }
 
 /* `s` escaped: backslash and newline always, the double quote in label values; invalid
- * UTF-8 as U+FFFD. */
+ * UTF-8 as U+FFFD. Plain ASCII (nearly every value) is copied at once. */
 static void put_escaped(writer_t *w, const char *s, bool quote)
 {
-    size_t len = strlen(s);
-    for (size_t i = 0; i < len;) {
+    size_t len = strlen(s), plain = 0;
+    while (plain < len && (unsigned char)s[plain] < 0x80 && s[plain] != '\\' &&
+           s[plain] != '\n' && s[plain] != '"')
+        plain++;
+    put(w, s, plain);
+    for (size_t i = plain; i < len;) {
         size_t n = sl__utf8_next(s + i, len - i);
         if (n == 0) {
             puts_(w, "\xEF\xBF\xBD");
@@ -443,7 +452,17 @@ static void put_number(writer_t *w, double v)
         snprintf(text, sizeof text, "NaN");
     else if (isinf(v))
         snprintf(text, sizeof text, v > 0 ? "+Inf" : "-Inf");
-    else {
+    else if (v == (double)(int64_t)v && v > -1e15 && v < 1e15) { /* counts: no printf */
+        char *end = text + sizeof text, *p = end;
+        uint64_t n = v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v;
+        do
+            *--p = (char)('0' + n % 10);
+        while ((n /= 10) > 0);
+        if (v < 0)
+            *--p = '-';
+        put(w, p, (size_t)(end - p));
+        return;
+    } else {
         snprintf(text, sizeof text, "%.15g", v);
         if (strtod(text, NULL) != v)
             snprintf(text, sizeof text, "%.17g", v);
@@ -482,13 +501,8 @@ static void put_histogram(writer_t *w, const sl_metrics_family_t *f, const sl_me
 {
     uint64_t cumulative = 0;
     for (size_t b = 0; b <= SL_METRICS_BUCKETS; b++) {
-        char le[32];
-        if (b < SL_METRICS_BUCKETS)
-            snprintf(le, sizeof le, "%g", sl__metrics_bounds[b]);
-        else
-            snprintf(le, sizeof le, "+Inf");
         cumulative += s->buckets[b];
-        put_sample(w, f, "_bucket", s, le, (double)cumulative);
+        put_sample(w, f, "_bucket", s, bound_texts[b], (double)cumulative);
     }
     put_sample(w, f, "_sum", s, NULL, s->value);
     put_sample(w, f, "_count", s, NULL, (double)s->count);

@@ -71,6 +71,29 @@ static void test_counter_and_gauge(void)
     sl__metrics_free(m);
 }
 
+static void test_numbers(void)
+{
+    sl_metrics_t *m = sl__metrics_new(0);
+    const char *labels[] = {"n", NULL};
+    sl_metrics_family_t *g = sl__metrics_family(m, "g", SL_METRICS_GAUGE, "G.", labels);
+    double values[] = {-3, 0, 0.1, 1e15, 123456789012345, 2.5e-7, 1.0 / 3};
+    const char *texts[] = {"-3", "0", "0.1", "1e+15", "123456789012345", "2.5e-07",
+                           "0.33333333333333331"};
+    for (size_t i = 0; i < SL_COUNTOF(values); i++) {
+        char n[8];
+        snprintf(n, sizeof n, "%zu", i);
+        sl__metrics_set(sl__metrics_series(g, (const char *[]){n}), values[i]);
+    }
+    char *text = expose(m);
+    for (size_t i = 0; i < SL_COUNTOF(values); i++) {
+        char line[64];
+        snprintf(line, sizeof line, "g{n=\"%zu\"} %s\n", i, texts[i]);
+        CHECK_CONTAINS(text, line);
+    }
+    sl__free(text);
+    sl__metrics_free(m);
+}
+
 static void test_bad_families(void)
 {
     sl_metrics_t *m = sl__metrics_new(0);
@@ -149,6 +172,11 @@ static void test_histogram(void)
     CHECK_CONTAINS(text, "d_seconds_count{kind=\"lua\"} 7\n");
     CHECK_INT(count_of(text, "_bucket{"), SL_METRICS_BUCKETS + 1);
     CHECK(strstr(text, "le=\"2.5\"") < strstr(text, "le=\"5\"")); /* in bound order */
+    for (size_t b = 0; b < SL_METRICS_BUCKETS; b++) { /* every bound, written as it is */
+        char le[32];
+        snprintf(le, sizeof le, "le=\"%g\"", sl__metrics_bounds[b]);
+        CHECK_CONTAINS(text, le);
+    }
     sl__free(text);
     sl__metrics_free(m);
 }
@@ -262,6 +290,6 @@ static void test_global(void)
     CHECK(sl__metrics_value(s) == 2);
 }
 
-TEST_MAIN(30, T(test_counter_and_gauge), T(test_bad_families), T(test_escaping),
+TEST_MAIN(30, T(test_counter_and_gauge), T(test_numbers), T(test_bad_families), T(test_escaping),
           T(test_histogram), T(test_bound_and_overflow), T(test_clear_and_sorted),
           T(test_writer_stops), T(test_alloc_faults), T(test_global))
