@@ -143,4 +143,5 @@ def main():
         print(scrape_row(dash["samples"], path))
 
 
-main()
+if __name__ == "__main__":
+    main()
