@@ -38,3 +38,17 @@ foreach(script ${SLUICE_DASH_METRICS_TESTS})
                    ${CMAKE_SOURCE_DIR})
   set_tests_properties(dash/${name} PROPERTIES TIMEOUT 180)
 endforeach()
+
+# The dashboard's HTTP server: tests/dash/http_*.py (Debian's python3: raw sockets, the real
+# binary), each run with the binary, the build folder and the source folder. Each part of the
+# dashboard registers its own files (api_*.py below, pages in dash/pages.cmake).
+file(GLOB SLUICE_DASH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/dash/http_*.py)
+foreach(script ${SLUICE_DASH_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  if(NOT name MATCHES "^_")
+    add_test(NAME dash/${name}
+             COMMAND /usr/bin/python3 ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR}
+                     ${CMAKE_SOURCE_DIR})
+    set_tests_properties(dash/${name} PROPERTIES TIMEOUT 180)
+  endif()
+endforeach()
