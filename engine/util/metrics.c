@@ -382,7 +382,7 @@ void sl__metrics_count(sl_metrics_family_t *f, const char *const *values, double
 /* ---- the exposition ---------------------------------------------------------------- */
 
 typedef struct writer {
-    char buf[8192];
+    char buf[64 * 1024]; /* pieces this big: few writes for the output of a whole registry */
     size_t len;
     sl_metrics_out_fn out;
     void *ud;
