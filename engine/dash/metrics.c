@@ -104,12 +104,11 @@ static void set_next_tick(void *ud, const sl_serve_workflow_info_t *info)
 static void set_scrape_time(sl_dash_t *dash, sl_metrics_t *m)
 {
     static const char *const version_label[] = {"version", NULL};
-    sl__metrics_set(sl__metrics_series(sl__metrics_family(m, "sluice_build_info",
-                                                          SL_METRICS_GAUGE,
-                                                          "The version of sluice; always 1.",
-                                                          version_label),
-                                       (const char *[]){SLUICE_VERSION}),
-                    1);
+    sl__metrics_set(
+        sl__metrics_series(sl__metrics_family(m, "sluice_build_info", SL_METRICS_GAUGE,
+                                              "The version of sluice; always 1.", version_label),
+                           (const char *[]){SLUICE_VERSION}),
+        1);
     set_process(dash->metrics, m);
     static const char *const workflow_label[] = {"workflow", NULL};
     sl_metrics_family_t *next = sl__metrics_family(

@@ -4,11 +4,19 @@
  * looked up at its first item end and kept with the recorder: an item end costs a few adds.
  * Loop thread (the observer's).
  */
-#include "host/internal.h"
 #include "util/metrics.h"
+#include "host/internal.h"
 
-enum { OUTCOME_OK, OUTCOME_FAILED, OUTCOME_SKIPPED, OUTCOME_CANCELED, OUTCOME_CACHED,
-       OUTCOMES, DURATION = OUTCOMES, PER_STEP };
+enum {
+    OUTCOME_OK,
+    OUTCOME_FAILED,
+    OUTCOME_SKIPPED,
+    OUTCOME_CANCELED,
+    OUTCOME_CACHED,
+    OUTCOMES,
+    DURATION = OUTCOMES,
+    PER_STEP
+};
 
 static const char *const outcome_names[OUTCOMES] = {"ok", "failed", "skipped", "canceled",
                                                     "cached"};
@@ -34,10 +42,14 @@ static void step_series(const char *kind, sl_metrics_series_t **slots)
 static int outcome_of(const sl_item_report_t *r)
 {
     switch (r->status) {
-    case SL_ITEM_OK: return r->cached ? OUTCOME_CACHED : OUTCOME_OK;
-    case SL_ITEM_FAILED: return OUTCOME_FAILED;
-    case SL_ITEM_SKIPPED: return OUTCOME_SKIPPED;
-    case SL_ITEM_CANCELED: return OUTCOME_CANCELED;
+    case SL_ITEM_OK:
+        return r->cached ? OUTCOME_CACHED : OUTCOME_OK;
+    case SL_ITEM_FAILED:
+        return OUTCOME_FAILED;
+    case SL_ITEM_SKIPPED:
+        return OUTCOME_SKIPPED;
+    case SL_ITEM_CANCELED:
+        return OUTCOME_CANCELED;
     }
     return OUTCOME_FAILED;
 }

@@ -4,8 +4,8 @@
  * workers started to replace one that died. Summed over the pools of the process (a daemon
  * has one). Loop thread; the series are looked up once (the registry is never freed).
  */
-#include "pool/internal.h"
 #include "util/metrics.h"
+#include "pool/internal.h"
 
 static sl_metrics_series_t *busy_series, *idle_series, *respawned_series;
 static bool looked_up;

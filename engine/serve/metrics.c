@@ -38,8 +38,7 @@ void sl__serve_metrics_finished(const sl_serve_job_t *job, const char *status)
         return; /* never started: not counted as started either */
     sl__metrics_count(sl__metrics_family(sl__metrics_global(), "sluice_runs_finished_total",
                                          SL_METRICS_COUNTER,
-                                         "Runs finished, by workflow and status.",
-                                         finished_labels),
+                                         "Runs finished, by workflow and status.", finished_labels),
                       (const char *[]){job->v->wf->name, status}, 1);
 }
 
@@ -47,10 +46,8 @@ void sl__serve_metrics_finished(const sl_serve_job_t *job, const char *status)
 static const struct {
     const char *text, *label;
 } skip_reasons[] = {
-    {"(concurrency: forbid)", "forbid"},
-    {"(concurrency: replace)", "replace"},
-    {"too many ticks waiting", "queue_full"},
-    {"the daemon stopped", "stopping"},
+    {"(concurrency: forbid)", "forbid"},      {"(concurrency: replace)", "replace"},
+    {"too many ticks waiting", "queue_full"}, {"the daemon stopped", "stopping"},
     {"its file was removed", "removed"},
 };
 

@@ -17,8 +17,8 @@ const double sl__metrics_bounds[SL_METRICS_BUCKETS] = {0.005, 0.01, 0.025, 0.05,
 
 /* The bounds as `le` writes them (the unit test checks they match). */
 static const char *const bound_texts[SL_METRICS_BUCKETS + 1] = {
-    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30", "60",
-    "+Inf"};
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5",
+    "1",     "2.5",  "5",     "10",   "30",  "60",   "+Inf"};
 
 struct sl_metrics_series {
     char *key; /* the label values, each NUL-terminated, one after the other */
@@ -173,9 +173,8 @@ static bool valid_family(const char *name, sl_metrics_type_t type, const char *c
     return true;
 }
 
-static sl_metrics_family_t *family_make(sl_metrics_t *m, const char *name,
-                                        sl_metrics_type_t type, const char *help,
-                                        const char *const *labels)
+static sl_metrics_family_t *family_make(sl_metrics_t *m, const char *name, sl_metrics_type_t type,
+                                        const char *help, const char *const *labels)
 {
     sl_metrics_family_t *f = sl__calloc(1, sizeof(*f));
     if (f == NULL)
@@ -194,9 +193,8 @@ static sl_metrics_family_t *family_make(sl_metrics_t *m, const char *name,
     return f;
 }
 
-sl_metrics_family_t *sl__metrics_family(sl_metrics_t *m, const char *name,
-                                        sl_metrics_type_t type, const char *help,
-                                        const char *const *labels)
+sl_metrics_family_t *sl__metrics_family(sl_metrics_t *m, const char *name, sl_metrics_type_t type,
+                                        const char *help, const char *const *labels)
 {
     if (m == NULL)
         return NULL;
@@ -218,8 +216,7 @@ sl_metrics_family_t *sl__metrics_family(sl_metrics_t *m, const char *name,
     sl_metrics_family_t *f = family_make(m, name, type, help, labels);
     if (f == NULL)
         return NULL;
-    memmove(m->families + slot + 1, m->families + slot,
-            (m->count - slot) * sizeof(*m->families));
+    memmove(m->families + slot + 1, m->families + slot, (m->count - slot) * sizeof(*m->families));
     m->families[slot] = f;
     m->count++;
     return f;
@@ -304,8 +301,7 @@ static sl_metrics_series_t *series_insert(sl_metrics_family_t *f, size_t slot, c
 }
 
 /* Past the bound: the label set with its first value "other", or with all of them. */
-static size_t overflow_key(sl_metrics_family_t *f, char *key, const char *const *values,
-                           bool all)
+static size_t overflow_key(sl_metrics_family_t *f, char *key, const char *const *values, bool all)
 {
     if (!f->warned) {
         f->warned = true;
@@ -419,8 +415,8 @@ static void puts_(writer_t *w, const char *s)
 static void put_escaped(writer_t *w, const char *s, bool quote)
 {
     size_t len = strlen(s), plain = 0;
-    while (plain < len && (unsigned char)s[plain] < 0x80 && s[plain] != '\\' &&
-           s[plain] != '\n' && s[plain] != '"')
+    while (plain < len && (unsigned char)s[plain] < 0x80 && s[plain] != '\\' && s[plain] != '\n' &&
+           s[plain] != '"')
         plain++;
     put(w, s, plain);
     for (size_t i = plain; i < len;) {
@@ -454,7 +450,7 @@ static void put_number(writer_t *w, double v)
         snprintf(text, sizeof text, v > 0 ? "+Inf" : "-Inf");
     else if (v == (double)(int64_t)v && v > -1e15 && v < 1e15) { /* counts: no printf */
         char *end = text + sizeof text, *p = end;
-        uint64_t n = v < 0 ? (uint64_t)-(int64_t)v : (uint64_t)v;
+        uint64_t n = v < 0 ? (uint64_t) - (int64_t)v : (uint64_t)v;
         do
             *--p = (char)('0' + n % 10);
         while ((n /= 10) > 0);

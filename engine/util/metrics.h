@@ -24,11 +24,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SL_METRICS_LABELS_MAX 4      /* labels per family */
-#define SL_METRICS_SERIES_MAX 1000   /* label sets per family, by default */
-#define SL_METRICS_OVERFLOW_MAX 100  /* label sets with the first label "other", beyond it */
-#define SL_METRICS_VALUE_MAX 128     /* bytes of a label value kept */
-#define SL_METRICS_BUCKETS 13        /* histogram buckets, +Inf not counted */
+#define SL_METRICS_LABELS_MAX 4     /* labels per family */
+#define SL_METRICS_SERIES_MAX 1000  /* label sets per family, by default */
+#define SL_METRICS_OVERFLOW_MAX 100 /* label sets with the first label "other", beyond it */
+#define SL_METRICS_VALUE_MAX 128    /* bytes of a label value kept */
+#define SL_METRICS_BUCKETS 13       /* histogram buckets, +Inf not counted */
 #define SL_METRICS_OTHER "other"
 
 typedef struct sl_metrics sl_metrics_t;
@@ -61,9 +61,8 @@ void sl__metrics_free(sl_metrics_t *m);
  * `le` on a histogram, a name registered with another type or labels; NULL when out of
  * memory.
  */
-sl_metrics_family_t *sl__metrics_family(sl_metrics_t *m, const char *name,
-                                        sl_metrics_type_t type, const char *help,
-                                        const char *const *labels);
+sl_metrics_family_t *sl__metrics_family(sl_metrics_t *m, const char *name, sl_metrics_type_t type,
+                                        const char *help, const char *const *labels);
 
 /**
  * The series of `f` with label values `values` (one per label name, copied; NULL for a

@@ -43,8 +43,8 @@ static void test_counter_and_gauge(void)
 {
     sl_metrics_t *m = sl__metrics_new(0);
     const char *labels[] = {"workflow", "status", NULL};
-    sl_metrics_family_t *f = sl__metrics_family(m, "sluice_runs_finished_total",
-                                                SL_METRICS_COUNTER, "Runs finished.", labels);
+    sl_metrics_family_t *f = sl__metrics_family(m, "sluice_runs_finished_total", SL_METRICS_COUNTER,
+                                                "Runs finished.", labels);
     CHECK(f != NULL);
     CHECK(sl__metrics_family(m, "sluice_runs_finished_total", SL_METRICS_COUNTER, "x", labels) ==
           f);
@@ -77,8 +77,8 @@ static void test_numbers(void)
     const char *labels[] = {"n", NULL};
     sl_metrics_family_t *g = sl__metrics_family(m, "g", SL_METRICS_GAUGE, "G.", labels);
     double values[] = {-3, 0, 0.1, 1e15, 123456789012345, 2.5e-7, 1.0 / 3};
-    const char *texts[] = {"-3", "0", "0.1", "1e+15", "123456789012345", "2.5e-07",
-                           "0.33333333333333331"};
+    const char *texts[] = {
+        "-3", "0", "0.1", "1e+15", "123456789012345", "2.5e-07", "0.33333333333333331"};
     for (size_t i = 0; i < SL_COUNTOF(values); i++) {
         char n[8];
         snprintf(n, sizeof n, "%zu", i);
@@ -153,8 +153,8 @@ static void test_histogram(void)
 {
     sl_metrics_t *m = sl__metrics_new(0);
     const char *labels[] = {"kind", NULL};
-    sl_metrics_family_t *f = sl__metrics_family(m, "d_seconds", SL_METRICS_HISTOGRAM,
-                                                "Durations.", labels);
+    sl_metrics_family_t *f =
+        sl__metrics_family(m, "d_seconds", SL_METRICS_HISTOGRAM, "Durations.", labels);
     sl_metrics_series_t *s = sl__metrics_series(f, (const char *[]){"lua"});
     double seen[] = {0.001, 0.005, 0.007, 0.3, 59, 61, 1000};
     for (size_t i = 0; i < SL_COUNTOF(seen); i++)
@@ -185,8 +185,7 @@ static void test_bound_and_overflow(void)
 {
     sl_metrics_t *m = sl__metrics_new(10);
     const char *labels[] = {"workflow", "status", NULL};
-    sl_metrics_family_t *f =
-        sl__metrics_family(m, "r_total", SL_METRICS_COUNTER, "Runs.", labels);
+    sl_metrics_family_t *f = sl__metrics_family(m, "r_total", SL_METRICS_COUNTER, "Runs.", labels);
     char name[32];
     for (int i = 0; i < 10; i++) {
         snprintf(name, sizeof name, "wf%02d", i);
