@@ -27,6 +27,18 @@ add_test(NAME layers/check COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/
 add_test(NAME layers/selftest COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/layers/selftest.sh)
 set_tests_properties(layers/check layers/selftest PROPERTIES TIMEOUT 60)
 
+# The dashboard's metrics (tests/dash/metrics_*.py: the text format's parser, a real `serve
+# --http` scraped), each run with the binary, the build and the source folders (Debian's
+# python: the one first on PATH may lack its modules).
+file(GLOB SLUICE_DASH_METRICS_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/dash/metrics_*.py)
+foreach(script ${SLUICE_DASH_METRICS_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  add_test(NAME dash/${name}
+           COMMAND /usr/bin/python3 ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR}
+                   ${CMAKE_SOURCE_DIR})
+  set_tests_properties(dash/${name} PROPERTIES TIMEOUT 180)
+endforeach()
+
 # The dashboard's HTTP server: tests/dash/http_*.py (Debian's python3: raw sockets, the real
 # binary), each run with the binary, the build folder and the source folder. Each part of the
 # dashboard registers its own files (api_*.py below, pages in dash/pages.cmake).

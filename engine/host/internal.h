@@ -56,6 +56,7 @@ struct sl_recorder {
     uint64_t ok, failed, cached;
     bool live;                /* in the list of recorders the log is handed to */
     sl_recorder_t *next_live; /* (the runs of one loop: a daemon has several) */
+    struct sl_metrics_series **metric_series; /* metrics.c: per step, its series; or NULL */
 };
 
 /* cache.c */
@@ -68,5 +69,9 @@ void sl__host_cache_forget(void *ud, void *memo);
 /** What a cached task's item end means for the cache: records a new entry, and gives the
  *  note the task row keeps (why it ran, or that it was reused). */
 const char *sl__host_cache_ended(sl_recorder_t *rec, const sl_item_report_t *report);
+
+/* metrics.c */
+/** Counts an item's end for /metrics (docs/metrics.md). */
+void sl__host_metrics_item(sl_recorder_t *rec, const sl_item_report_t *report);
 
 #endif

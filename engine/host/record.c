@@ -35,6 +35,7 @@ static void on_item_ended(void *ud, const sl_item_report_t *r)
     rec->ok += r->status == SL_ITEM_OK;
     rec->failed += r->status == SL_ITEM_FAILED;
     rec->cached += r->cached;
+    sl__host_metrics_item(rec, r);
     sl__store_task(rec->srun, &t);
     record_progress(rec, r->step);
 }
@@ -464,6 +465,7 @@ void sl__host_recorder_free(sl_recorder_t *rec)
     sl__free(rec->output_hash);
     sl__free(rec->step_recorded);
     sl__free(rec->progress_ms);
+    sl__free(rec->metric_series);
     sl__host_cache_close(rec);
     sl__free(rec->error);
     sl__free(rec->run_id);

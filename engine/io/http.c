@@ -364,6 +364,7 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
         return;
     req->result = result;
     sl__io_transport_count(req);
+    sl__io_metrics_transfer(req);
     if (sl__io_request_redirect(req) && curl_multi_add_handle(multi, req->easy) == CURLM_OK)
         return; /* the next hop, in the same slot */
     slot_free(req, result == CURLE_OK);

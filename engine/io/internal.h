@@ -229,6 +229,9 @@ bool sl__io_transport_restart(sl_http_t *req, CURLcode result);
 uint32_t sl__io_transport_streams_cap(const host_t *host);
 /** Counts the finished transfer's new connections and protocol version. */
 void sl__io_transport_count(sl_http_t *req);
+/* metrics.c */
+/** Counts a finished transfer for /metrics: its status class and body bytes. */
+void sl__io_metrics_transfer(sl_http_t *req);
 
 /* hosts.c */
 /** "scheme://host:port" of `url` (the scheme's default port when it has none), or NULL. */

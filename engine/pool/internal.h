@@ -95,4 +95,10 @@ void sl__pool_reap_late(sl_pool_worker_t *w, uint64_t now_ns);
 /** Closes the worker's socket (it exits on EOF); busy workers are killed. */
 void sl__pool_shut(sl_pool_worker_t *w);
 
+/* metrics.c */
+/** Moves the busy and idle worker gauges of /metrics (docs/metrics.md). */
+void sl__pool_metrics_workers(int busy_delta, int idle_delta);
+/** Counts a worker started to replace a dead one. */
+void sl__pool_metrics_respawned(void);
+
 #endif

@@ -267,8 +267,10 @@ void sl__pool_worker_gone(sl_pool_t *pool, sl_pool_worker_t *w)
     char err[256];
     if (sl__pool_spawn(pool, err, sizeof(err)) < 0)
         pool->broken = sl__strdup(err);
-    else
+    else {
         SL_LOG(SL_LOG_DEBUG, NULL, NULL, "pool: worker %u replaced", w->id);
+        sl__pool_metrics_respawned();
+    }
 }
 
 /* ---- the API -------------------------------------------------------------------------- */

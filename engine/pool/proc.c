@@ -92,8 +92,10 @@ static sl_pool_job_t *pop_job(sl_pool_worker_t *w)
         w->head->prev = NULL;
     job->next = job->prev = NULL;
     job->worker = NULL;
-    if (--w->job_count == 0)
+    if (--w->job_count == 0) {
         uv_unref((uv_handle_t *)&w->pipe); /* an idle worker does not keep the loop running */
+        sl__pool_metrics_workers(-1, +1);
+    }
     if (job->batch_end) {
         w->batches--;
         sl__pool_kick(w->pool);
@@ -328,6 +330,7 @@ int sl__pool_spawn(sl_pool_t *pool, char *err, size_t err_size)
     }
     w->pid = w->process.pid;
     pool->alive++;
+    sl__pool_metrics_workers(0, +1);
     pool->stats.started++;
     uv_unref((uv_handle_t *)&w->process);
     uv_unref((uv_handle_t *)&w->pipe);
@@ -395,8 +398,10 @@ static void link_job(sl_pool_worker_t *w, sl_pool_job_t *job)
     else
         w->head = job;
     w->tail = job;
-    if (w->job_count++ == 0)
+    if (w->job_count++ == 0) {
         uv_ref((uv_handle_t *)&w->pipe);
+        sl__pool_metrics_workers(+1, -1);
+    }
 }
 
 void sl__pool_send(sl_pool_worker_t *w, sl_pool_job_t **jobs, size_t n)
@@ -571,6 +576,7 @@ static void died(sl_pool_worker_t *w)
     sl_pool_t *pool = w->pool;
     w->dead = true;
     pool->alive--;
+    sl__pool_metrics_workers(w->job_count > 0 ? -1 : 0, w->job_count > 0 ? 0 : -1);
     uint64_t started = 0;
     sl_pool_job_t *running = sl__pool_running(w, &started);
     if (w->kill_reason == KILL_TIMEOUT) /* its result may have come in before the kill landed */

@@ -128,6 +128,7 @@ void sl__serve_entry_check(sl_serve_entry_t *e)
     int64_t now_ms = sl__clock_wall_ms(), now = now_ms / 1000;
     int64_t due[SL_SERVE_MISSED_MAX];
     size_t n = sl__serve_due(&e->cur->sched, e->last_tick, now, due);
+    sl__serve_metrics_dropped(e, e->last_tick, now, n);
     if (n > 0)
         e->last_tick = due[n - 1];
     dispatch_due(e, due, n);

@@ -134,6 +134,19 @@ void sl__serve_leases(sl_serve_daemon_t *d);
 /** Quits once stopping and nothing is left. */
 void sl__serve_maybe_quit(sl_serve_daemon_t *d);
 
+/* metrics.c: the counters of /metrics (docs/metrics.md) */
+/** A run started (its trigger, and the lag from its tick). */
+void sl__serve_metrics_started(const sl_serve_job_t *job);
+/** A run that started ended with `status` (NULL: it never ran; not counted). */
+void sl__serve_metrics_finished(const sl_serve_job_t *job, const char *status);
+/** A tick of `e` skipped for `reason` (sl__serve_skip's text), counted by its kind. */
+void sl__serve_metrics_skipped(const sl_serve_entry_t *e, const char *reason);
+/** Counts the ticks sl__serve_due dropped for `e` (catchup, missed) at `now`. */
+void sl__serve_metrics_dropped(const sl_serve_entry_t *e, int64_t last, int64_t now, size_t due);
+/** The bounded label of a skip's `reason`: forbid, replace, queue_full, stopping, removed,
+ *  other. */
+const char *sl__serve_metrics_reason(const char *reason);
+
 /* files.c */
 /** Loads every file of the operands (changed ones only), then applies what changed. */
 void sl__serve_reload(sl_serve_daemon_t *d, bool at_start);

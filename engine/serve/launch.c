@@ -66,6 +66,7 @@ void sl__serve_skip(sl_serve_entry_t *e, int64_t tick, const char *reason)
     char when[64];
     sl__serve_when(e->cur, tick, when, sizeof when);
     SL_LOG(SL_LOG_INFO, NULL, NULL, "%s: tick %s skipped: %s", e->name, when, reason);
+    sl__serve_metrics_skipped(e, reason);
     skip_work_t *s = sl__calloc(1, sizeof(*s));
     if (s == NULL || (s->name = sl__strdup(e->name)) == NULL ||
         (s->reason = sl__strdup(reason)) == NULL) {
@@ -124,6 +125,8 @@ static void on_delay(uv_timer_t *timer)
         snprintf(job->err, sizeof job->err, "the run could not start");
         job_done(job);
     }
+    if (job->started)
+        sl__serve_metrics_started(job);
 }
 
 /* Makes the run of a claimed tick and waits out its jitter. */
@@ -409,6 +412,7 @@ static void finish_job(sl_serve_job_t *job)
         sl__run_close(job->run);
     }
     double secs = job->started ? (double)(sl__clock_now_ns() - job->started_ns) / 1e9 : 0;
+    sl__serve_metrics_finished(job, status);
     if (status)
         SL_LOG(strcmp(status, "succeeded") == 0 ? SL_LOG_INFO : SL_LOG_WARN, job->run_id, NULL,
                "%s: run %s for tick %s %s in %.3f s%s%s", job->v->wf->name, job->run_id, when,

@@ -52,6 +52,14 @@ int sl__serve_next(const sl_serve_schedule_t *s, int64_t after, int64_t *out);
  */
 size_t sl__serve_due(const sl_serve_schedule_t *s, int64_t last, int64_t now, int64_t *out);
 
+/**
+ * What sl__serve_due(s, last, now) left out when it returned `due` ticks: how many ticks
+ * after `last` were older than `catchup` (*catchup), and how many within it `missed` (or
+ * the cap of SL_SERVE_MISSED_MAX) dropped (*missed). Both 0 without a `last`.
+ */
+void sl__serve_dropped(const sl_serve_schedule_t *s, int64_t last, int64_t now, size_t due,
+                       uint64_t *catchup, uint64_t *missed);
+
 /** The jitter of `tick` of `workflow` in ms: the same on every call, below `jitter_ms`. */
 int64_t sl__serve_jitter_ms(const char *workflow, int64_t tick, int64_t jitter_ms);
 

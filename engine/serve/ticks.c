@@ -98,6 +98,30 @@ size_t sl__serve_due(const sl_serve_schedule_t *s, int64_t last, int64_t now, in
     return n;
 }
 
+/* The ticks in (after, now], walked at most DUE_WALK_MAX times. */
+static uint64_t ticks_between(const sl_serve_schedule_t *s, int64_t after, int64_t now)
+{
+    uint64_t n = 0;
+    int64_t t = after;
+    for (size_t walked = 0; walked < DUE_WALK_MAX; walked++, n++)
+        if (sl__serve_next(s, t, &t) < 0 || t > now)
+            break;
+    return n;
+}
+
+void sl__serve_dropped(const sl_serve_schedule_t *s, int64_t last, int64_t now, size_t due,
+                       uint64_t *catchup, uint64_t *missed)
+{
+    *catchup = *missed = 0;
+    if (last == 0 || last >= now)
+        return; /* no history: only an on-time tick was ever wanted */
+    int64_t floor = now - s->def->catchup_ms / 1000 - 1;
+    uint64_t within = ticks_between(s, last > floor ? last : floor, now);
+    if (last < floor)
+        *catchup = ticks_between(s, last, floor);
+    *missed = within > due ? within - due : 0;
+}
+
 int64_t sl__serve_jitter_ms(const char *workflow, int64_t tick, int64_t jitter_ms)
 {
     if (jitter_ms <= 0)

@@ -1,11 +1,11 @@
 /*
  * Unit tests of serve/ticks.c over engine/cron: which ticks are due (on-time, `missed`,
- * `catchup`, the cap of 100), deterministic jitter, and the DST sweep: for Europe/Berlin,
- * America/New_York, Australia/Lord_Howe (a 30-minute shift) and Europe/London, around every
- * transition from 2000 to 2037, schedules at 01:30 and 02:30 fire exactly once per local
- * day (a time in the gap at the first instant after it, a repeated one at its first
- * occurrence), and hourly and every-15-minute schedules fire exactly once in every local
- * slot that exists (never 0, never 2).
+ * `catchup`, the cap of 100) and how many they leave out, deterministic jitter, and the
+ * DST sweep: for Europe/Berlin, America/New_York, Australia/Lord_Howe (a 30-minute shift)
+ * and Europe/London, around every transition from 2000 to 2037, schedules at 01:30 and
+ * 02:30 fire exactly once per local day (a time in the gap at the first instant after it,
+ * a repeated one at its first occurrence), and hourly and every-15-minute schedules fire
+ * exactly once in every local slot that exists (never 0, never 2).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -93,6 +93,38 @@ static void test_due_catchup_and_cap(void)
     CHECK_INT(sl__serve_due(&f.s, last, at("2030-01-08T00:00:00Z"), due), SL_SERVE_MISSED_MAX);
     CHECK_INT(due[SL_SERVE_MISSED_MAX - 1], at("2030-01-08T00:00:00Z")); /* the newest 100 */
     CHECK_INT(due[0], at("2030-01-07T22:21:00Z"));
+    sl__serve_schedule_close(&f.s);
+}
+
+/* What sl__serve_due left out, for sluice_ticks_skipped_total{reason=catchup|missed}. */
+static void test_dropped_ticks(void)
+{
+    sched_fixture_t f;
+    int64_t due[SL_SERVE_MISSED_MAX], last = at("2030-01-07T00:00:00Z");
+    int64_t now = at("2030-01-07T10:00:30Z");
+    uint64_t catchup = 9, missed = 9;
+    open_sched(&f, "0 * * * *", "UTC", SL_MISSED_ALL, 3 * 3600);
+    size_t n = sl__serve_due(&f.s, last, now, due);
+    sl__serve_dropped(&f.s, last, now, n, &catchup, &missed);
+    CHECK_INT(catchup, 7); /* 01:00 … 07:00 are past 3 h; 08, 09, 10 run */
+    CHECK_INT(missed, 0);
+    sl__serve_schedule_close(&f.s);
+    open_sched(&f, "0 * * * *", "UTC", SL_MISSED_LAST, 3 * 3600);
+    n = sl__serve_due(&f.s, last, now, due);
+    sl__serve_dropped(&f.s, last, now, n, &catchup, &missed);
+    CHECK_INT(catchup, 7);
+    CHECK_INT(missed, 2); /* 08 and 09: only the newest runs */
+    sl__serve_dropped(&f.s, 0, now, 1, &catchup, &missed);
+    CHECK(catchup == 0 && missed == 0); /* no history: nothing was owed */
+    sl__serve_dropped(&f.s, at("2030-01-07T10:00:00Z"), now, 0, &catchup, &missed);
+    CHECK(catchup == 0 && missed == 0); /* the last tick is the newest */
+    sl__serve_schedule_close(&f.s);
+    open_sched(&f, "* * * * *", "UTC", SL_MISSED_ALL, 30 * 86400);
+    now = at("2030-01-08T00:00:00Z");
+    n = sl__serve_due(&f.s, last, now, due);
+    sl__serve_dropped(&f.s, last, now, n, &catchup, &missed);
+    CHECK_INT(catchup, 0);
+    CHECK_INT(missed, 1440 - SL_SERVE_MISSED_MAX); /* past the cap of 100 */
     sl__serve_schedule_close(&f.s);
 }
 
@@ -249,5 +281,5 @@ static void test_dst_sweep_london(void)
 }
 
 TEST_MAIN(60, T(test_due_on_time_only_without_history), T(test_due_missed_modes),
-          T(test_due_catchup_and_cap), T(test_jitter_deterministic), T(test_dst_sweep_berlin),
-          T(test_dst_sweep_new_york), T(test_dst_sweep_lord_howe), T(test_dst_sweep_london))
+          T(test_due_catchup_and_cap), T(test_dropped_ticks), T(test_jitter_deterministic),
+          T(test_dst_sweep_berlin), T(test_dst_sweep_new_york), T(test_dst_sweep_lord_howe), T(test_dst_sweep_london))
