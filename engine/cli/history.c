@@ -73,14 +73,7 @@ const sl_cli_command_t sl__cli_cache_command = {
 /* "2026-12-03T21:28:52Z", or "-" for no time. */
 static void format_time(int64_t ms, char *buf, size_t size)
 {
-    if (ms <= 0) {
-        snprintf(buf, size, "-");
-        return;
-    }
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sl__store_format_time(ms, buf, size);
 }
 
 static void format_duration(int64_t from, int64_t to, char *buf, size_t size)
@@ -102,56 +95,16 @@ static int open_store(sl_store_mode_t mode, sl_store_t **out)
     return status;
 }
 
-/* ---- JSON helpers: build a value, print it once --------------------------------------- */
+/* ---- JSON: the store's rows as values (store/json.c), printed once ------------------ */
 
 static int set_str(sl_value_t *map, const char *key, const char *s)
 {
     return sl_value_set(map, key, s && *s ? sl_value_cstring(s) : sl_value_nil());
 }
 
-static int set_time(sl_value_t *map, const char *key, int64_t ms)
-{
-    char buf[32];
-    format_time(ms, buf, sizeof(buf));
-    return sl_value_set(map, key, ms > 0 ? sl_value_cstring(buf) : sl_value_nil());
-}
-
 static sl_value_t *run_json(const sl_store_run_row_t *r)
 {
-    sl_value_t *m = sl_value_map(), *tasks = sl_value_map();
-    int rc = m && tasks ? 0 : SL_ENOMEM;
-    const char *names[] = {"id", "workflow", "path", "trigger", "status", "resumed_from",
-                           "error"};
-    const char *values[] = {r->id, r->workflow, r->path, r->trigger, r->status,
-                            r->resumed_from, r->error};
-    for (size_t i = 0; rc == 0 && i < SL_COUNTOF(names); i++)
-        rc = set_str(m, names[i], values[i]);
-    if (rc == 0)
-        rc = set_time(m, "tick", r->tick_ms);
-    if (rc == 0)
-        rc = set_time(m, "started", r->started_ms);
-    if (rc == 0)
-        rc = set_time(m, "finished", r->finished_ms);
-    if (rc == 0)
-        rc = sl_value_set(m, "duration_ms", r->finished_ms ? sl_value_int(r->finished_ms -
-                                                                           r->started_ms)
-                                                           : sl_value_nil());
-    if (rc == 0)
-        rc = sl_value_set(tasks, "ok", sl_value_int((int64_t)r->tasks_ok));
-    if (rc == 0)
-        rc = sl_value_set(tasks, "failed", sl_value_int((int64_t)r->tasks_failed));
-    if (rc == 0)
-        rc = sl_value_set(tasks, "cached", sl_value_int((int64_t)r->tasks_cached));
-    if (rc == 0) {
-        rc = sl_value_set(m, "tasks", tasks);
-        tasks = NULL;
-    }
-    sl_value_free(tasks);
-    if (rc < 0) {
-        sl_value_free(m);
-        return NULL;
-    }
-    return m;
+    return sl__store_run_json(r);
 }
 
 static int print_json(const sl_value_t *v)
@@ -256,27 +209,8 @@ typedef struct show_ctx {
 static int show_step(void *ud, const sl_store_step_row_t *s)
 {
     show_ctx_t *c = ud;
-    if (c->json) {
-        sl_value_t *m = sl_value_map();
-        int rc = m ? 0 : SL_ENOMEM;
-        const char *names[] = {"id", "kind", "status"};
-        const char *values[] = {s->id, s->kind, s->status};
-        for (size_t i = 0; rc == 0 && i < 3; i++)
-            rc = set_str(m, names[i], values[i]);
-        const char *counts[] = {"total", "ok", "failed", "skipped", "cached", "retries"};
-        uint64_t nums[] = {s->total, s->ok, s->failed, s->skipped, s->cached, s->retries};
-        for (size_t i = 0; rc == 0 && i < 6; i++)
-            rc = sl_value_set(m, counts[i], sl_value_int((int64_t)nums[i]));
-        if (rc == 0)
-            rc = set_time(m, "started", s->started_ms);
-        if (rc == 0)
-            rc = set_time(m, "finished", s->ended_ms);
-        if (rc == 0)
-            rc = sl_value_set(m, "duration_ms", s->ended_ms && s->started_ms
-                                                    ? sl_value_int(s->ended_ms - s->started_ms)
-                                                    : sl_value_nil());
-        return rc == 0 ? sl_value_push(c->steps, m) : (sl_value_free(m), rc);
-    }
+    if (c->json)
+        return sl_value_push(c->steps, sl__store_step_json(s));
     char duration[32];
     format_duration(s->started_ms, s->ended_ms, duration, sizeof(duration));
     fprintf(stdout, "%-*s  %-12.30s %-9s %7" PRIu64 " %7" PRIu64 " %7" PRIu64 " %7" PRIu64
@@ -289,21 +223,8 @@ static int show_task(void *ud, const sl_store_task_row_t *t)
 {
     show_ctx_t *c = ud;
     bool failed = strcmp(t->status, "failed") == 0;
-    if (c->json) {
-        sl_value_t *m = sl_value_map();
-        int rc = m ? set_str(m, "step", t->step_id) : SL_ENOMEM;
-        if (rc == 0)
-            rc = sl_value_set(m, "item", sl_value_int(t->item + 1));
-        if (rc == 0)
-            rc = set_str(m, failed ? "error" : "reason", failed ? t->error : t->cache_note);
-        if (rc == 0)
-            rc = sl_value_set(m, "attempts", sl_value_int(t->attempts));
-        if (rc < 0) {
-            sl_value_free(m);
-            return rc;
-        }
-        return sl_value_push(failed ? c->failed : c->notes, m);
-    }
+    if (c->json)
+        return sl_value_push(failed ? c->failed : c->notes, sl__store_task_json(t));
     c->any = true;
     if (!failed)
         return 0;
@@ -394,15 +315,7 @@ static int show_log(void *ud, const sl_store_log_row_t *l)
                 l->where ? ": " : "", l->message);
         return 0;
     }
-    sl_value_t *m = sl_value_map();
-    int rc = m ? set_str(m, "time", when) : SL_ENOMEM;
-    if (rc == 0)
-        rc = set_str(m, "level", l->level);
-    if (rc == 0)
-        rc = set_str(m, "task", l->where);
-    if (rc == 0)
-        rc = set_str(m, "message", l->message);
-    return rc == 0 ? sl_value_push(c->log, m) : (sl_value_free(m), rc);
+    return sl_value_push(c->log, sl__store_log_json(l));
 }
 
 static void print_run_head(const sl_store_run_row_t *r)

@@ -62,7 +62,7 @@ static sl_store_t *store_work(sl_dash_t *dash)
     if (dash->store == NULL) {
         char err[512];
         sl_store_t *store = NULL;
-        if (sl__store_open(dash->state_dir, SL_STORE_READ, &store, err, sizeof err) == 0)
+        if (sl__store_open(dash->state_dir, SL_STORE_READONLY, &store, err, sizeof err) == 0)
             dash->store = store;
     }
     sl_store_t *store = dash->store;

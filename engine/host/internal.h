@@ -41,6 +41,7 @@ struct sl_recorder {
     sl_run_observer_t observer;
     sl_run_memo_t memo;
     sl_run_t *watched;   /* stopped when the store fails */
+    uint64_t *progress_ms; /* per step: the loop time its counters were last recorded */
     char *error;         /* the store's failure */
     recall_step_t *recall; /* per step, or NULL without a resume */
     bool *rerun;         /* per step: changed since the resumed run (or after one that did) */

@@ -10,6 +10,8 @@
 
 #include "host/internal.h"
 
+#define PROGRESS_MS 500 /* a running step's counters are recorded at most this often */
+
 /* ---- the observer --------------------------------------------------------------------- */
 
 static const sl_store_task_status_t task_status[] = {
@@ -18,6 +20,8 @@ static const sl_store_task_status_t task_status[] = {
     [SL_ITEM_SKIPPED] = SL_STORE_TASK_SKIPPED,
     [SL_ITEM_CANCELED] = SL_STORE_TASK_CANCELED,
 };
+
+static void record_progress(sl_recorder_t *rec, size_t step);
 
 static void on_item_ended(void *ud, const sl_item_report_t *r)
 {
@@ -32,6 +36,7 @@ static void on_item_ended(void *ud, const sl_item_report_t *r)
     rec->failed += r->status == SL_ITEM_FAILED;
     rec->cached += r->cached;
     sl__store_task(rec->srun, &t);
+    record_progress(rec, r->step);
 }
 
 static int64_t unix_ms(const sl_recorder_t *rec, uint64_t mono_ns)
@@ -66,6 +71,23 @@ static void record_step(sl_recorder_t *rec, size_t step, const sl_step_stats_t *
         .retries = s->retries,
     };
     sl__store_step(rec->srun, step, &c);
+}
+
+/* A running step's counters reach the database as its items end, at most every
+ * PROGRESS_MS per step (one clock read, no timer), so that the dashboard, or a `serve` in
+ * another process, follows the run live. Its end records them once more, whole. */
+static void record_progress(sl_recorder_t *rec, size_t step)
+{
+    if (rec->watched == NULL || rec->progress_ms == NULL || rec->loop == NULL)
+        return;
+    uint64_t now = uv_now(rec->loop);
+    if (rec->progress_ms[step] && now - rec->progress_ms[step] < PROGRESS_MS)
+        return;
+    const sl_step_stats_t *stats = sl__run_step_stats(rec->watched, step);
+    if (stats == NULL || stats->ended_ns)
+        return; /* ended: on_step_ended records it */
+    rec->progress_ms[step] = now ? now : 1;
+    record_step(rec, step, stats);
 }
 
 static void on_step_ended(void *ud, size_t step, const sl_step_stats_t *stats)
@@ -280,12 +302,23 @@ static int load_resume(sl_recorder_t *rec, const sl_store_run_row_t *row, char *
 static int begin(sl_recorder_t *rec, const sl_recorder_opts_t *o, char *err, size_t err_size)
 {
     const sl_workflow_t *wf = o->wf;
-    sl_store_step_info_t *steps = sl__calloc(wf->step_count + 1, sizeof(*steps));
-    if (steps == NULL)
-        return SL_ENOMEM;
+    size_t deps = 0;
     for (size_t i = 0; i < wf->step_count; i++)
-        steps[i] = (sl_store_step_info_t){wf->steps[i].id, wf->steps[i].uses,
-                                          wf->steps[i].def_hash};
+        deps += wf->steps[i].dep_count;
+    sl_store_step_info_t *steps = sl__calloc(wf->step_count + 1, sizeof(*steps));
+    char **needs = sl__calloc(deps + 1, sizeof(*needs)); /* the ids, borrowed from wf */
+    if (steps == NULL || needs == NULL) {
+        sl__free(steps);
+        sl__free(needs);
+        return SL_ENOMEM;
+    }
+    for (size_t i = 0, at = 0; i < wf->step_count; i++) {
+        const sl_step_t *step = &wf->steps[i];
+        steps[i] = (sl_store_step_info_t){step->id, step->uses, step->def_hash, needs + at,
+                                          step->dep_count};
+        for (size_t d = 0; d < step->dep_count; d++)
+            needs[at++] = wf->steps[step->deps[d]].id;
+    }
     sl_store_run_info_t info = {
         .id = o->run_id, .workflow = wf->name, .path = wf->path, .file_hash = wf->file_hash,
         .trigger = o->trigger ? o->trigger : "manual",
@@ -295,6 +328,7 @@ static int begin(sl_recorder_t *rec, const sl_recorder_opts_t *o, char *err, siz
     };
     int rc = sl__store_run_begin(rec->store, &info, &rec->srun, err, err_size);
     sl__free(steps);
+    sl__free(needs);
     return rc;
 }
 
@@ -314,6 +348,7 @@ int sl__host_recorder_new(const sl_recorder_opts_t *o, sl_recorder_t **out, char
     rec->resume_seq = o->resume ? o->resume->seq : 0;
     rec->origin_ns = sl__clock_now_ns();
     rec->step_recorded = sl__calloc(o->wf->step_count + 1, sizeof(bool)); /* NULL: all again */
+    rec->progress_ms = sl__calloc(o->wf->step_count + 1, sizeof(uint64_t)); /* NULL: none */
     rec->origin_ms = sl__store_now_ms();
     rec->observer = (sl_run_observer_t){rec, on_item_ended, on_step_ended};
     rec->memo = (sl_run_memo_t){rec, on_recall, sl__host_cache_lookup,
@@ -401,6 +436,7 @@ void sl__host_recorder_free(sl_recorder_t *rec)
     sl__free(rec->rerun);
     sl__free(rec->output_hash);
     sl__free(rec->step_recorded);
+    sl__free(rec->progress_ms);
     sl__host_cache_close(rec);
     sl__free(rec->error);
     sl__free(rec->run_id);

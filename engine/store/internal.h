@@ -100,7 +100,10 @@ int sl__store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, char *er
                       size_t err_size);
 /** Formats SQLite's error of `db` (with `what` it was doing) into `err`; returns SL_EIO. */
 int sl__store_fail(sqlite3 *db, const char *what, char *err, size_t err_size);
-/** Marks runs left "running" by dead processes as "interrupted" (their lock is free). */
+/** True when the process recording run `seq` is gone (its lock is free or absent). */
+bool sl__store_run_is_dead(const sl_store_t *store, int64_t seq);
+/** Marks runs left "running" by dead processes as "interrupted" (their lock is free);
+ *  nothing in SL_STORE_READONLY. */
 int sl__store_reap(sl_store_t *store, char *err, size_t err_size);
 
 /* writer.c */

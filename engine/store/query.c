@@ -44,7 +44,7 @@ static int each_row(sl_store_t *store, sqlite3_stmt *st, row_fn row, void *ctx, 
 
 #define RUN_COLUMNS                                                                                \
     "seq, id, workflow, path, hash, trigger, status, resumed_from, tick, started, finished,"       \
-    " tasks_ok, tasks_failed, tasks_cached, error"
+    " tasks_ok, tasks_failed, tasks_cached, error, active"
 
 static void read_run(sqlite3_stmt *st, sl_store_run_row_t *r)
 {
@@ -66,9 +66,30 @@ static void read_run(sqlite3_stmt *st, sl_store_run_row_t *r)
     copy(r->error, sizeof(r->error), text(st, 14));
 }
 
+/* A read-only store marks nothing: a run left "running" by a process that died reads as
+ * sl__store_reap would have marked it. */
+static void read_run_of(sl_store_t *store, sqlite3_stmt *st, sl_store_run_row_t *r)
+{
+    read_run(st, r);
+    if (store->mode != SL_STORE_READONLY || strcmp(r->status, "running") != 0 ||
+        !sl__store_run_is_dead(store, r->seq))
+        return;
+    copy(r->status, sizeof(r->status), "interrupted");
+    r->finished_ms = sqlite3_column_type(st, 15) == SQLITE_NULL ? r->started_ms
+                                                                : sqlite3_column_int64(st, 15);
+    if (r->error[0] == '\0')
+        copy(r->error, sizeof(r->error), "the process recording it ended");
+}
+
+typedef struct first_ctx {
+    sl_store_t *store;
+    sl_store_run_row_t *row;
+} first_ctx_t;
+
 static int first_run(sqlite3_stmt *st, void *ctx)
 {
-    read_run(st, ctx);
+    first_ctx_t *c = ctx;
+    read_run_of(c->store, st, c->row);
     return 1;
 }
 
@@ -89,7 +110,8 @@ int sl__store_find_run(sl_store_t *store, const char *ref, const char *workflow,
     if (rc == 0) {
         if (!last || workflow)
             sqlite3_bind_text(st, 1, last ? workflow : ref, -1, SQLITE_STATIC);
-        rc = each_row(store, st, first_run, out, err, err_size);
+        first_ctx_t ctx = {store, out};
+        rc = each_row(store, st, first_run, &ctx, err, err_size);
     }
     pthread_mutex_unlock(&store->read_lock);
     if (rc == 0 && out->seq == 0) {
@@ -104,6 +126,7 @@ int sl__store_find_run(sl_store_t *store, const char *ref, const char *workflow,
 }
 
 typedef struct run_ctx {
+    sl_store_t *store;
     int (*fn)(void *ud, const sl_store_run_row_t *row);
     void *ud;
 } run_ctx_t;
@@ -112,8 +135,26 @@ static int each_run(sqlite3_stmt *st, void *ctx)
 {
     run_ctx_t *c = ctx;
     sl_store_run_row_t row;
-    read_run(st, &row);
+    read_run_of(c->store, st, &row);
     return c->fn(c->ud, &row);
+}
+
+/* One statement per combination of filters: `(?1 IS NULL OR workflow = ?1)` would keep
+ * SQLite from the index of the filter given, and `(?3 = 0 OR seq < ?3)` from its range
+ * (a deep page of 100,000 runs would scan them). */
+static const char *list_sql(const sl_store_filter_t *f)
+{
+    static const char *const sql[4] = {
+        "SELECT " RUN_COLUMNS " FROM runs WHERE ?1 IS NULL AND ?2 IS NULL AND"
+        " seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        "SELECT " RUN_COLUMNS " FROM runs INDEXED BY runs_workflow WHERE workflow = ?1 AND"
+        " ?2 IS NULL AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        "SELECT " RUN_COLUMNS " FROM runs INDEXED BY runs_status WHERE ?1 IS NULL AND"
+        " status = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        "SELECT " RUN_COLUMNS " FROM runs INDEXED BY runs_workflow WHERE workflow = ?1 AND"
+        " status = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+    };
+    return sql[(f->workflow ? 1 : 0) | (f->status ? 2 : 0)];
 }
 
 int sl__store_list_runs(sl_store_t *store, const sl_store_filter_t *filter,
@@ -124,18 +165,100 @@ int sl__store_list_runs(sl_store_t *store, const sl_store_filter_t *filter,
     int rc = sl__store_reap(store, err, err_size);
     sqlite3_stmt *st = NULL;
     if (rc == 0)
-        rc = sl__store_prepare(store->read_db,
-                               "SELECT " RUN_COLUMNS " FROM runs WHERE (?1 IS NULL OR workflow"
-                               " = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 = 0 OR seq <"
-                               " ?3) ORDER BY seq DESC LIMIT ?4",
-                               &st, err, err_size);
+        rc = sl__store_prepare(store->read_db, list_sql(filter), &st, err, err_size);
     if (rc == 0) {
         sqlite3_bind_text(st, 1, filter->workflow, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, filter->status, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, filter->before_seq);
+        sqlite3_bind_int64(st, 3, filter->before_seq > 0 ? filter->before_seq : INT64_MAX);
         sqlite3_bind_int64(st, 4, filter->limit ? filter->limit : 20);
-        run_ctx_t ctx = {fn, ud};
+        run_ctx_t ctx = {store, fn, ud};
         rc = each_row(store, st, each_run, &ctx, err, err_size);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+static int query_runs(sl_store_t *store, const char *sql, int64_t a, int64_t b,
+                      int (*fn)(void *ud, const sl_store_run_row_t *row), void *ud, char *err,
+                      size_t err_size)
+{
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *st = NULL;
+    int rc = sl__store_prepare(store->read_db, sql, &st, err, err_size);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, a);
+        sqlite3_bind_int64(st, 2, b);
+        run_ctx_t ctx = {store, fn, ud};
+        rc = each_row(store, st, each_run, &ctx, err, err_size);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+int sl__store_runs_after(sl_store_t *store, int64_t after_seq, uint32_t limit,
+                         int (*fn)(void *ud, const sl_store_run_row_t *row), void *ud,
+                         char *err, size_t err_size)
+{
+    return query_runs(store,
+                      "SELECT " RUN_COLUMNS " FROM runs WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                      after_seq, limit, fn, ud, err, err_size);
+}
+
+static int copy_run(void *ud, const sl_store_run_row_t *row)
+{
+    *(sl_store_run_row_t *)ud = *row;
+    return 1;
+}
+
+int sl__store_run_by_seq(sl_store_t *store, int64_t seq, sl_store_run_row_t *out, char *err,
+                         size_t err_size)
+{
+    out->seq = 0;
+    int rc = query_runs(store, "SELECT " RUN_COLUMNS " FROM runs WHERE seq = ?1 AND ?2 = ?2",
+                        seq, 0, copy_run, out, err, err_size);
+    if (rc == 0 && out->seq == 0) {
+        snprintf(err, err_size, "no run number %" PRId64 " recorded in %s", seq, store->dir);
+        return SL_ENOTFOUND;
+    }
+    return rc;
+}
+
+static int each_workflow(sqlite3_stmt *st, void *ctx)
+{
+    run_ctx_t *c = ctx;
+    sl_store_workflow_row_t r = {text(st, 0), text(st, 1), text(st, 2),
+                                 sqlite3_column_int64(st, 3)};
+    return ((int (*)(void *, const sl_store_workflow_row_t *))(void *)c->fn)(c->ud, &r);
+}
+
+int sl__store_list_workflows(sl_store_t *store,
+                             int (*fn)(void *ud, const sl_store_workflow_row_t *row), void *ud,
+                             char *err, size_t err_size)
+{
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *st = NULL;
+    int rc = sl__store_prepare(store->read_db,
+                               "SELECT name, path, hash, updated FROM workflows ORDER BY name",
+                               &st, err, err_size);
+    if (rc == 0) {
+        run_ctx_t ctx = {store, (int (*)(void *, const sl_store_run_row_t *))(void *)fn, ud};
+        rc = each_row(store, st, each_workflow, &ctx, err, err_size);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
+}
+
+int sl__store_data_version(sl_store_t *store, int64_t *out, char *err, size_t err_size)
+{
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *st = NULL;
+    int rc = sl__store_prepare(store->read_db, "PRAGMA data_version", &st, err, err_size);
+    if (rc == 0) {
+        int step = sqlite3_step(st);
+        *out = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        if (step != SQLITE_ROW)
+            rc = sl__store_fail(store->read_db, "reading the state database", err, err_size);
+        sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&store->read_lock);
     return rc;
@@ -159,6 +282,7 @@ static int each_step(sqlite3_stmt *st, void *ctx)
         .status = text(st, 4),
         .started_ms = sqlite3_column_int64(st, 5),
         .ended_ms = sqlite3_column_int64(st, 6),
+        .needs = text_or_null(st, 13),
     };
     uint64_t *counts[] = {&r.total, &r.ok, &r.failed, &r.skipped, &r.cached, &r.retries};
     for (int i = 0; i < 6; i++)
@@ -188,7 +312,7 @@ int sl__store_list_steps(sl_store_t *store, int64_t run_seq,
     cb_ctx_t ctx = {(void *)fn, ud};
     return query_run(store,
                      "SELECT idx, id, kind, def_hash, status, started, finished, total,"
-                     " ok, failed, skipped, cached, retries FROM steps WHERE run = ?1 AND"
+                     " ok, failed, skipped, cached, retries, needs FROM steps WHERE run = ?1 AND"
                      " ?2 = ?2 ORDER BY idx",
                      run_seq, 0, each_step, &ctx, err, err_size);
 }
@@ -222,6 +346,43 @@ int sl__store_list_tasks(sl_store_t *store, int64_t run_seq, bool notes,
                      " ON s.run = t.run AND s.idx = t.step WHERE t.run = ?1 AND (t.status ="
                      " 'failed' OR (?2 AND t.cache_note IS NOT NULL)) ORDER BY t.step, t.item",
                      run_seq, notes, each_task, &ctx, err, err_size);
+}
+
+int sl__store_list_failed(sl_store_t *store, int64_t run_seq, uint32_t limit,
+                          int (*fn)(void *ud, const sl_store_task_row_t *row), void *ud,
+                          char *err, size_t err_size)
+{
+    cb_ctx_t ctx = {(void *)fn, ud};
+    return query_run(store,
+                     "SELECT t.step, t.item, s.id, t.status, t.error, t.cache_note,"
+                     " t.attempts, t.cached, t.started, t.finished FROM tasks t INDEXED BY"
+                     " tasks_failed JOIN steps s ON s.run = t.run AND s.idx = t.step WHERE"
+                     " t.run = ?1 AND t.status = 'failed' ORDER BY t.step, t.item LIMIT ?2",
+                     run_seq, limit, each_task, &ctx, err, err_size);
+}
+
+int sl__store_failed_since(sl_store_t *store, int64_t run_seq, int64_t since_ms,
+                           uint32_t limit, int (*fn)(void *ud, const sl_store_task_row_t *row),
+                           void *ud, char *err, size_t err_size)
+{
+    cb_ctx_t ctx = {(void *)fn, ud};
+    pthread_mutex_lock(&store->read_lock);
+    sqlite3_stmt *st;
+    int rc = sl__store_prepare(store->read_db,
+                               "SELECT t.step, t.item, s.id, t.status, t.error, t.cache_note,"
+                               " t.attempts, t.cached, t.started, t.finished FROM tasks t"
+                               " INDEXED BY tasks_failed_time JOIN steps s ON s.run = t.run AND"
+                               " s.idx = t.step WHERE t.run = ?1 AND t.status = 'failed' AND"
+                               " t.finished >= ?2 ORDER BY t.finished LIMIT ?3",
+                               &st, err, err_size);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, run_seq);
+        sqlite3_bind_int64(st, 2, since_ms);
+        sqlite3_bind_int64(st, 3, limit);
+        rc = each_row(store, st, each_task, &ctx, err, err_size);
+    }
+    pthread_mutex_unlock(&store->read_lock);
+    return rc;
 }
 
 static int each_log(sqlite3_stmt *st, void *ctx)

@@ -67,6 +67,12 @@ static const char *const migrations[SL_STORE_SCHEMA_VERSION] = {
     "CREATE TABLE slurm_jobs(run INTEGER NOT NULL, job INTEGER NOT NULL, step TEXT NOT NULL,"
     " name TEXT NOT NULL, dir TEXT NOT NULL, first INTEGER NOT NULL,"
     " elements INTEGER NOT NULL, tasks BLOB, PRIMARY KEY(run, job)) WITHOUT ROWID;",
+    /* 5 -> 6: each step's `needs` (a JSON list of step ids) for the dashboard's graph;
+     * indexes for its lists: runs by status, a run's failed tasks in order and by time */
+    "ALTER TABLE steps ADD COLUMN needs TEXT;"
+    "CREATE INDEX runs_status ON runs(status, seq);"
+    "CREATE INDEX tasks_failed ON tasks(run, step, item) WHERE status = 'failed';"
+    "CREATE INDEX tasks_failed_time ON tasks(run, finished) WHERE status = 'failed';",
 };
 
 int sl__store_fail(sqlite3 *db, const char *what, char *err, size_t err_size)
@@ -157,7 +163,9 @@ static int migrate(sl_store_t *store, sqlite3 *db, int64_t version, char *err, s
 
 static int open_db(sl_store_t *store, bool write, sqlite3 **out, char *err, size_t err_size)
 {
-    int flags = (write ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE) |
+    int flags = (write                                ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                 : store->mode == SL_STORE_READONLY ? SQLITE_OPEN_READONLY
+                                                    : SQLITE_OPEN_READWRITE) |
                 SQLITE_OPEN_NOMUTEX;
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(store->db_path, &db, flags, NULL) != SQLITE_OK) {
@@ -181,7 +189,8 @@ static int setup_db(sl_store_t *store, sqlite3 *db, char *err, size_t err_size)
     int rc = check_ours(store, db, version, err, err_size);
     if (rc < 0)
         return rc;
-    if (sqlite3_exec(db,
+    if (store->mode != SL_STORE_READONLY &&
+        sqlite3_exec(db,
                      "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                      "PRAGMA foreign_keys = OFF",
                      NULL, NULL, NULL) != SQLITE_OK)
@@ -302,7 +311,7 @@ static int store_init(sl_store_t *store, char *err, size_t err_size)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, configure_sqlite);
     struct stat st;
-    if (store->mode == SL_STORE_READ && stat(store->db_path, &st) < 0) {
+    if (store->mode != SL_STORE_WRITE && stat(store->db_path, &st) < 0) {
         snprintf(err, err_size, "no state in %s yet (no run has been recorded here)", store->dir);
         return SL_ENOENT;
     }
@@ -384,12 +393,12 @@ static char *lock_path(const sl_store_t *store, int64_t seq)
 }
 
 /* True when the process recording run `seq` is gone: its lock file is free or absent. */
-static bool run_is_dead(const sl_store_t *store, int64_t seq)
+bool sl__store_run_is_dead(const sl_store_t *store, int64_t seq)
 {
     char *path = lock_path(store, seq);
     if (path == NULL)
         return false;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = open(path, (store->mode == SL_STORE_READONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC);
     bool dead = fd < 0 ? errno == ENOENT : flock(fd, LOCK_EX | LOCK_NB) == 0;
     if (fd >= 0 && dead && store->mode == SL_STORE_WRITE)
         unlink(path); /* still holding the lock: no recorder can come back for it */
@@ -401,6 +410,8 @@ static bool run_is_dead(const sl_store_t *store, int64_t seq)
 
 int sl__store_reap(sl_store_t *store, char *err, size_t err_size)
 {
+    if (store->mode == SL_STORE_READONLY)
+        return 0; /* never written: readers show such runs interrupted (query.c) */
     sqlite3 *db = store->read_db;
     sqlite3_stmt *list = NULL, *mark = NULL;
     int rc = sl__store_prepare(db, "SELECT seq FROM runs WHERE status = 'running'", &list, err,
@@ -415,7 +426,7 @@ int sl__store_reap(sl_store_t *store, char *err, size_t err_size)
                               &mark, err, err_size);
     while (rc == 0 && sqlite3_step(list) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(list, 0);
-        if (!run_is_dead(store, seq))
+        if (!sl__store_run_is_dead(store, seq))
             continue;
         sqlite3_bind_int64(mark, 1, seq);
         int step = sqlite3_step(mark) & 0xff;
@@ -464,6 +475,20 @@ static int insert_run(sl_store_t *store, const sl_store_run_info_t *info, char *
     return rc;
 }
 
+/* A step's needs as a JSON list of ids into *out (the caller's), "[]" when none. */
+static int needs_json(const sl_store_step_info_t *s, char **out)
+{
+    sl_value_t *list = sl_value_list();
+    int rc = list ? 0 : SL_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < s->needs_count; i++)
+        rc = sl_value_push(list, sl_value_cstring(s->needs[i]));
+    size_t len;
+    if (rc == 0)
+        rc = sl_value_to_json(list, out, &len);
+    sl_value_free(list);
+    return rc;
+}
+
 /* The run's steps go to the writer (their rows come with its first batch, off the loop);
  * the workflow's row is written now. */
 static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int64_t seq, char *err,
@@ -471,17 +496,23 @@ static int insert_steps(sl_store_t *store, const sl_store_run_info_t *info, int6
 {
     for (size_t i = 0; i < info->step_count; i++) {
         const sl_store_step_info_t *s = &info->steps[i];
-        const char *texts[3] = {s->id, s->kind, s->def_hash};
-        uint32_t len[3];
-        for (int k = 0; k < 3; k++)
+        char *needs = NULL;
+        if (needs_json(s, &needs) < 0)
+            return SL_ENOMEM;
+        const char *texts[4] = {s->id, s->kind, s->def_hash, needs};
+        uint32_t len[4];
+        for (int k = 0; k < 4; k++)
             len[k] = texts[k] ? (uint32_t)strlen(texts[k]) : REC_NULL;
-        rec_t *r = sl__store_record(store, REC_STEP_INFO, seq, 3, len);
+        rec_t *r = sl__store_record(store, REC_STEP_INFO, seq, 4, len);
+        if (r != NULL) {
+            r->num[0] = (int64_t)i;
+            for (int k = 0; k < 4; k++)
+                if (texts[k])
+                    memcpy(sl__store_part(r, (size_t)k, NULL), texts[k], len[k]);
+        }
+        sl__free(needs);
         if (r == NULL)
             return SL_ENOMEM;
-        r->num[0] = (int64_t)i;
-        for (int k = 0; k < 3; k++)
-            if (texts[k])
-                memcpy(sl__store_part(r, (size_t)k, NULL), texts[k], len[k]);
     }
     sqlite3 *db = store->read_db;
     sqlite3_stmt *st;

@@ -29,7 +29,7 @@
 #include "util/util.h"
 #include "value/value.h"
 
-#define SL_STORE_SCHEMA_VERSION 5
+#define SL_STORE_SCHEMA_VERSION 6
 #define SL_STORE_INLINE_MAX 4096 /* larger outputs live in objects/ */
 
 typedef struct sl_store sl_store_t;
@@ -38,6 +38,8 @@ typedef struct sl_store_run sl_store_run_t;
 typedef enum {
     SL_STORE_READ = 0,  /* history commands: nothing is created or migrated */
     SL_STORE_WRITE = 1, /* runs: the folder and database are made and migrated */
+    SL_STORE_READONLY = 2, /* the dashboard: a read-only connection that never writes
+                              (runs whose recorder died are shown "interrupted", not marked) */
 } sl_store_mode_t;
 
 /** The wall clock in Unix milliseconds, as the store records times. */
@@ -86,6 +88,9 @@ typedef struct sl_store_step_info {
     const char *id;
     const char *kind;
     const char *def_hash; /* fingerprint of the step's definition: what changed on resume */
+    char *const *needs;   /* the ids of the steps it depends on (its `needs`, explicit and
+                             implied), recorded as a JSON list */
+    size_t needs_count;
 } sl_store_step_info_t;
 
 typedef struct sl_store_run_info {
@@ -198,7 +203,8 @@ typedef struct sl_store_run_row {
 
 /**
  * Finds run `ref`: its id, or "last" (the newest; of `workflow` when not NULL). Runs left
- * "running" by a process that died are marked "interrupted" first. Returns 0 and *out, or
+ * "running" by a process that died are marked "interrupted" first (SL_STORE_READONLY:
+ * shown so, not marked). Returns 0 and *out, or
  * SL_ENOTFOUND, SL_EIO (message in `err`).
  */
 int sl__store_find_run(sl_store_t *store, const char *ref, const char *workflow,
@@ -211,7 +217,8 @@ typedef struct sl_store_filter {
     uint32_t limit;       /* 0: 20 */
 } sl_store_filter_t;
 
-/** Calls `fn` per run, newest first. Stops at `fn`'s first nonzero result. Returns SL_EIO. */
+/** Calls `fn` per run, newest first. Stops at `fn`'s first nonzero result. Returns SL_EIO.
+ *  Each filter given uses its index (runs(workflow, seq), runs(status, seq)). */
 int sl__store_list_runs(sl_store_t *store, const sl_store_filter_t *filter,
                         int (*fn)(void *ud, const sl_store_run_row_t *row), void *ud,
                         char *err, size_t err_size);
@@ -219,6 +226,7 @@ int sl__store_list_runs(sl_store_t *store, const sl_store_filter_t *filter,
 typedef struct sl_store_step_row {
     int64_t index;
     const char *id, *kind, *def_hash, *status;
+    const char *needs; /* a JSON list of step ids; NULL for runs recorded before schema 6 */
     int64_t started_ms, ended_ms;
     uint64_t total, ok, failed, skipped, cached, retries;
 } sl_store_step_row_t;
@@ -246,6 +254,50 @@ typedef struct sl_store_log_row {
     int64_t time_ms;
     const char *level, *where, *message;
 } sl_store_log_row_t;
+
+/** At most `limit` of the run's failed tasks, in step and item order (an index of the
+ *  failed ones: a run of a million tasks reads only these). */
+int sl__store_list_failed(sl_store_t *store, int64_t run_seq, uint32_t limit,
+                          int (*fn)(void *ud, const sl_store_task_row_t *row), void *ud,
+                          char *err, size_t err_size);
+/** At most `limit` of the run's tasks that failed at `since_ms` or later, oldest first. */
+int sl__store_failed_since(sl_store_t *store, int64_t run_seq, int64_t since_ms,
+                           uint32_t limit, int (*fn)(void *ud, const sl_store_task_row_t *row),
+                           void *ud, char *err, size_t err_size);
+/** At most `limit` runs with a seq above `after_seq`, oldest first. */
+int sl__store_runs_after(sl_store_t *store, int64_t after_seq, uint32_t limit,
+                         int (*fn)(void *ud, const sl_store_run_row_t *row), void *ud,
+                         char *err, size_t err_size);
+/** The run numbered `seq`: 0, SL_ENOTFOUND, SL_EIO. */
+int sl__store_run_by_seq(sl_store_t *store, int64_t seq, sl_store_run_row_t *out, char *err,
+                         size_t err_size);
+
+typedef struct sl_store_workflow_row {
+    const char *name, *path, *hash;
+    int64_t updated_ms; /* its latest run's start */
+} sl_store_workflow_row_t;
+
+/** The workflows recorded (the `workflows` table), by name. Strings borrowed for the call. */
+int sl__store_list_workflows(sl_store_t *store,
+                             int (*fn)(void *ud, const sl_store_workflow_row_t *row), void *ud,
+                             char *err, size_t err_size);
+/** SQLite's PRAGMA data_version of the read connection: it changes when another
+ *  connection commits (a poller skips its work while it does not). */
+int sl__store_data_version(sl_store_t *store, int64_t *out, char *err, size_t err_size);
+
+/* ---- the same rows as JSON (json.c): `sluice runs/show --json` and the dashboard ------ */
+
+/** "2026-12-03T21:28:52Z" (UTC), or "-" for no time (ms <= 0). */
+void sl__store_format_time(int64_t ms, char *buf, size_t size);
+/** A run as `sluice runs --json` prints it (a new map; NULL when out of memory). */
+sl_value_t *sl__store_run_json(const sl_store_run_row_t *r);
+/** A step as `sluice show --json` prints it under "steps". */
+sl_value_t *sl__store_step_json(const sl_store_step_row_t *s);
+/** A failed task (step, item from 1, error, attempts) as under "failed"; with a cache note
+ *  and not failed: step, item, reason, attempts. */
+sl_value_t *sl__store_task_json(const sl_store_task_row_t *t);
+/** A log line (time, level, task, message) as under "log". */
+sl_value_t *sl__store_log_json(const sl_store_log_row_t *l);
 
 /** The last `count` log lines of the run, oldest first. */
 int sl__store_list_logs(sl_store_t *store, int64_t run_seq, uint32_t count,

@@ -15,7 +15,8 @@
  *   CACHE    item, created; key, workflow, step, kind, version, parts (wire), output
  *            (wire), file, file hash, etag, last-modified
  *   RUN_END  finished, ok, failed, cached, lock fd; status, error, lock path
- *   STEP_INFO step; id, kind, definition hash (a run's steps, written with its first batch)
+ *   STEP_INFO step; id, kind, definition hash, needs (JSON) (a run's steps, written with
+ *            its first batch; a STEP record keeps the row's needs)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -116,12 +117,16 @@ enum {
  * a busy run's write time (1.1 µs a task row against 0.6). */
 #define BATCH_ROWS 16
 
+/* A step's row is replaced whole at each STEP record: its needs (recorded at the run's
+ * start) are carried over from the row it replaces. */
+#define STEP_NEEDS "(SELECT needs FROM steps WHERE run = ? AND idx = ?)"
+
 static const char *const statements[ST_COUNT] = {
     "INSERT OR REPLACE INTO tasks(run, step, item, status, attempts, started, finished,"
     " error, output, object, cached, cache_note) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "INSERT OR REPLACE INTO steps(run, idx, status, started, finished, total, ok, failed,"
-    " skipped, cached, retries, id, kind, def_hash)"
-    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " skipped, cached, retries, id, kind, def_hash, needs)"
+    " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " STEP_NEEDS ")",
     "INSERT OR REPLACE INTO logs(run, seq, time, level, task, message)"
     " VALUES(?, ?, ?, ?, ?, ?)",
     "INSERT OR REPLACE INTO cache(key, workflow, step, item, kind, version, parts, output,"
@@ -129,8 +134,8 @@ static const char *const statements[ST_COUNT] = {
     " VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "UPDATE runs SET status = ?2, finished = ?3, error = ?4, tasks_ok = ?5,"
     " tasks_failed = ?6, tasks_cached = ?7 WHERE seq = ?1",
-    "INSERT INTO steps(run, idx, id, kind, def_hash, status, total, ok, failed, skipped,"
-    " cached, retries) VALUES(?, ?, ?, ?, ?, 'waiting', 0, 0, 0, 0, 0, 0)",
+    "INSERT INTO steps(run, idx, id, kind, def_hash, needs, status, total, ok, failed,"
+    " skipped, cached, retries) VALUES(?, ?, ?, ?, ?, ?, 'waiting', 0, 0, 0, 0, 0, 0)",
     "INSERT OR REPLACE INTO slurm_jobs(run, job, step, name, dir, first, elements, tasks)"
     " VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 };
@@ -261,6 +266,8 @@ static int bind_step(writer_t *w, sqlite3_stmt *st, const rec_t *r, int at)
         sqlite3_bind_int64(st, at + 3 + i, r->num[i]);
     for (int i = 1; i <= 3; i++)
         bind_part(st, at + 11 + i, r, (size_t)i);
+    sqlite3_bind_int64(st, at + 15, r->run);
+    sqlite3_bind_int64(st, at + 16, r->num[0]);
     return 0;
 }
 
@@ -312,7 +319,7 @@ static int bind_step_info(writer_t *w, sqlite3_stmt *st, const rec_t *r, int at)
 {
     sqlite3_bind_int64(st, at + 1, r->run);
     sqlite3_bind_int64(st, at + 2, r->num[0]);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         bind_part(st, at + 3 + i, r, (size_t)i);
     return 0;
 }
@@ -381,16 +388,16 @@ static const batch_kind_t batch_kinds[3] = {
      "INSERT OR REPLACE INTO tasks(run, step, item, status, attempts, started, finished,"
      " error, output, object, cached, cache_note) VALUES ",
      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "", bind_task},
-    {REC_STEP_INFO, 5,
-     "INSERT INTO steps(run, idx, id, kind, def_hash, status, total, ok, failed, skipped,"
-     " cached, retries) VALUES ",
-     "(?, ?, ?, ?, ?, 'waiting', 0, 0, 0, 0, 0, 0)", "", bind_step_info},
+    {REC_STEP_INFO, 6,
+     "INSERT INTO steps(run, idx, id, kind, def_hash, needs, status, total, ok, failed,"
+     " skipped, cached, retries) VALUES ",
+     "(?, ?, ?, ?, ?, ?, 'waiting', 0, 0, 0, 0, 0, 0)", "", bind_step_info},
     /* a step's end replaces its row whole: an UPDATE costs more, and UPDATE … FROM
      * (VALUES …) ten times more, than a replacing insert */
-    {REC_STEP, 14,
+    {REC_STEP, 16,
      "INSERT OR REPLACE INTO steps(run, idx, status, started, finished, total, ok, failed,"
-     " skipped, cached, retries, id, kind, def_hash) VALUES ",
-     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "", bind_step},
+     " skipped, cached, retries, id, kind, def_hash, needs) VALUES ",
+     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, " STEP_NEEDS ")", "", bind_step},
 };
 
 /* BATCH_ROWS records of one batch kind from `at` in one statement, when that many follow

@@ -199,9 +199,9 @@ CREATE TABLE tasks(run INTEGER NOT NULL, step INTEGER NOT NULL, item INTEGER NOT
 INSERT INTO runs(id, workflow, path, trigger, started, finished, status) VALUES('old-run-1', 'ancient', 'a.yaml', 'manual', 1700000000000, 1700000001000, 'succeeded');
 PRAGMA user_version = 1;
 EOF
-SLUICE_STATE=$work/v1 sl 2 runs && has last.err 'schema version 1; a `sluice run` updates it to 5'
+SLUICE_STATE=$work/v1 sl 2 runs && has last.err 'schema version 1; a `sluice run` updates it to 6'
 SLUICE_STATE=$work/v1 sl 0 run --quiet hist.yaml
-[[ $(sqlite3 v1/state.db 'pragma user_version') == 5 ]] && ok || bad "v1 not migrated"
+[[ $(sqlite3 v1/state.db 'pragma user_version') == 6 ]] && ok || bad "v1 not migrated"
 SLUICE_STATE=$work/v1 sl 0 runs && has last.out 'old-run-1 +ancient +manual +2023-11-14T22:13:20Z +1.000s +succeeded'
 has last.out 'hist +manual'
 
