@@ -305,7 +305,7 @@ static void write_failed(run_page_t *p)
         sl__dash_out_h(o, t->step_id);
         sl__dash_out_f(o, "</td><td class=\"num\">%lld</td><td class=\"num\">%u</td>"
                           "<td class=\"error-text\">",
-                       (long long)t->item, (unsigned)t->attempts);
+                       (long long)t->item + 1, (unsigned)t->attempts); /* items from 1 */
         sl__dash_out_h(o, t->error);
         sl__dash_out_s(o, "</td></tr>");
         if (sl__dash_out_pending(o) >= SL_HTTP_HIGH_WATER)
