@@ -7,6 +7,10 @@
  * (a tick claimed elsewhere is not run) and runs them oldest first; exits 0, or 1 when a
  * run failed. backfill: one run per tick in [--from, --to], oldest first, trigger
  * backfill; a tick already run is kept, an interrupted one is resumed.
+ *
+ * serve --http ADDR: the daemon's loop also answers the dashboard (dash/) at ADDR; the
+ * address is checked and bound once before the daemon starts, so that a bad one, one off
+ * loopback without --http-public, or one in use exits 2 before anything runs.
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -21,12 +25,14 @@
 #include "cli/command.h"
 #include "cli/common.h"
 #include "cli/watchdog.h"
+#include "dash/dash.h"
+#include "http/http.h"
 #include "serve/serve.h"
 
 #define BACKFILL_TICKS_MAX 100000
 #define LEASE_TTL_MS (10 * 60 * 1000)
 
-enum { SERVE_ONCE, SERVE_GRACE, SERVE_HTTP, SERVE_LOG };
+enum { SERVE_ONCE, SERVE_GRACE, SERVE_HTTP, SERVE_HTTP_PUBLIC, SERVE_LOG };
 
 static const sl_cli_option_t serve_options[] = {
     [SERVE_ONCE] = {"once", 0, NULL, "run every tick that is due now and exit when those runs end",
@@ -37,8 +43,13 @@ static const sl_cli_option_t serve_options[] = {
                      0},
     [SERVE_HTTP] = {"http", 0, "ADDR",
                     "also serve the dashboard and /metrics at ADDR (e.g.\n"
-                    "127.0.0.1:7070); an address off loopback must be explicit",
+                    "127.0.0.1:7070, [::1]:7070, :7070); without workflows, only\n"
+                    "the dashboard is served",
                     0},
+    [SERVE_HTTP_PUBLIC] = {"http-public", 0, NULL,
+                           "let --http bind an address off loopback (the dashboard is\n"
+                           "then open to the network: read-only, but unauthenticated)",
+                           0},
     [SERVE_LOG] = {"log", 0, "text|json", "log line format on stderr (default text)", 0},
 };
 
@@ -255,64 +266,151 @@ static int parse_grace(const char *value, int64_t *out)
                                "--grace expects a duration such as 30s or 2m, got '%s'", value);
 }
 
-static int parse_serve(int argc, char **argv, sl_cli_parser_t *parser, bool *once,
-                       int64_t *grace_ms, sl_logfmt_t *log)
+typedef struct serve_args {
+    bool once;
+    int64_t grace_ms;
+    sl_logfmt_t log;
+    const char *http;   /* --http ADDR, or NULL */
+    bool http_public;
+} serve_args_t;
+
+static int parse_serve(int argc, char **argv, sl_cli_parser_t *parser, serve_args_t *a)
 {
-    sl__cli_parser_init(parser, &sl__cli_serve_command, argc, argv);
+    const sl_cli_command_t *cmd = &sl__cli_serve_command;
+    sl__cli_parser_init(parser, cmd, argc, argv);
     int index, status = 0;
     bool grace_given = false;
     while (status == 0 && (index = sl__cli_parser_next(parser)) != SL_CLI_PARSE_END) {
         if (index == SL_CLI_PARSE_BAD)
             status = SL_EXIT_USAGE;
         else if (index == SERVE_ONCE)
-            *once = true;
+            a->once = true;
         else if (index == SERVE_GRACE)
-            status = parse_grace(parser->value, grace_ms), grace_given = true;
+            status = parse_grace(parser->value, &a->grace_ms), grace_given = true;
         else if (index == SERVE_LOG)
-            status = parse_log(&sl__cli_serve_command, parser->value, log);
+            status = parse_log(cmd, parser->value, &a->log);
         else if (index == SERVE_HTTP)
-            status = sl__cli_usage_error(&sl__cli_serve_command,
-                                         "--http (the dashboard) is not available yet");
+            a->http = parser->value;
+        else if (index == SERVE_HTTP_PUBLIC)
+            a->http_public = true;
     }
-    if (status == 0 && *once && grace_given)
-        status = sl__cli_usage_error(&sl__cli_serve_command,
-                                     "--grace is for the daemon, not --once");
-    if (status == 0 && parser->operand_index >= argc)
-        status = sl__cli_usage_error(&sl__cli_serve_command, "no workflow file or folder given");
+    if (status == 0 && a->once && grace_given)
+        status = sl__cli_usage_error(cmd, "--grace is for the daemon, not --once");
+    if (status == 0 && a->once && a->http)
+        status = sl__cli_usage_error(cmd, "--http is for the daemon, not --once");
+    if (status == 0 && a->http_public && a->http == NULL)
+        status = sl__cli_usage_error(cmd, "--http-public goes with --http ADDR");
+    if (status == 0 && parser->operand_index >= argc && a->http == NULL)
+        status = sl__cli_usage_error(cmd, "no workflow file or folder given");
     return status;
+}
+
+/* ---- the daemon, and its dashboard ------------------------------------------------- */
+
+typedef struct daemon_ctx {
+    sl_watchdog_t *watchdog;
+    const serve_args_t *args;
+    sl_http_server_t *server;
+    sl_dash_t *dash;
+    bool http_failed;
+} daemon_ctx_t;
+
+static int check_http(const serve_args_t *a)
+{
+    char err[512];
+    sl_http_opts_t o = {.addr = a->http, .public_ok = a->http_public};
+    if (sl__http_check(&o, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "sluice: error: serve: --http %s: %s\n", a->http, err);
+    return SL_EXIT_USAGE;
+}
+
+/* The dashboard on the daemon's loop. A failure here (the address taken since it was
+ * checked) stops the daemon as a SIGTERM would, and serve exits 2. */
+static void start_http(daemon_ctx_t *ctx, uv_loop_t *loop, sl_serve_daemon_t *daemon)
+{
+    char err[512];
+    const char *state_dir = sl__store_default_dir();
+    sl_dash_opts_t dopts = {.loop = loop, .state_dir = state_dir ? state_dir : ".", .daemon = daemon};
+    sl_http_opts_t hopts = {.addr = ctx->args->http, .public_ok = ctx->args->http_public};
+    int rc = sl__dash_new(&dopts, &ctx->dash, err, sizeof err);
+    if (rc == 0) {
+        hopts.handler = sl__dash_handle;
+        hopts.ud = ctx->dash;
+        rc = sl__http_listen(loop, &hopts, &ctx->server, err, sizeof err);
+    }
+    if (rc < 0) {
+        SL_LOG(SL_LOG_ERROR, NULL, NULL, "serve: --http %s: %s", ctx->args->http, err);
+        ctx->http_failed = true;
+        uv_kill(getpid(), SIGTERM);
+        return;
+    }
+    const char *addr = sl__http_address(ctx->server);
+    if (sl__http_public(ctx->server))
+        SL_LOG(SL_LOG_WARN, NULL, NULL,
+               "the dashboard at %s is off loopback (--http-public): anyone who can reach this "
+               "host can read it",
+               addr);
+    SL_LOG(SL_LOG_INFO, NULL, NULL, "dashboard at http://%s/", addr);
 }
 
 /* The daemon's loop is watched as a run's is (docs/architecture.md, "The loop's
  * guarantees"): a Lua call that holds it still yields, and SIGTERM/SIGINT still stop it. */
-static void watch_loop(uv_loop_t *loop, sl_serve_daemon_t *daemon, void *ud)
+static void loop_started(uv_loop_t *loop, sl_serve_daemon_t *daemon, void *ud)
 {
-    (void)daemon;
-    sl_watchdog_t **wd = ud;
-    if (sl__watchdog_start(loop, wd) < 0)
+    daemon_ctx_t *ctx = ud;
+    if (sl__watchdog_start(loop, &ctx->watchdog) < 0)
         SL_LOG(SL_LOG_WARN, NULL, NULL, "cannot start the loop's watchdog");
-    sl__watchdog_chain(*wd, SIGINT);
-    sl__watchdog_chain(*wd, SIGTERM);
+    sl__watchdog_chain(ctx->watchdog, SIGINT);
+    sl__watchdog_chain(ctx->watchdog, SIGTERM);
+    if (ctx->args->http)
+        start_http(ctx, loop, daemon);
 }
 
-static void unwatch_loop(void *ud)
+/* The server's connections close while the daemon's shutdown turns the loop; the
+ * dashboard is freed once that loop is gone (serve_daemon). */
+static void loop_stopped(void *ud)
 {
-    sl_watchdog_t **wd = ud;
-    sl__watchdog_stop(*wd);
-    *wd = NULL;
+    daemon_ctx_t *ctx = ud;
+    sl__watchdog_stop(ctx->watchdog);
+    ctx->watchdog = NULL;
+    sl__http_close(ctx->server, NULL, NULL);
+    ctx->server = NULL;
+}
+
+static int serve_daemon(const serve_args_t *a, char **operands, size_t count, sl_store_t *store,
+                        const sl_registry_t *reg)
+{
+    if (a->http && check_http(a) != 0)
+        return SL_EXIT_USAGE;
+    daemon_ctx_t ctx = {.args = a};
+    sl_serve_opts_t so = {.registry = reg,
+                          .store = store,
+                          .operands = operands,
+                          .operand_count = count,
+                          .grace_ms = a->grace_ms,
+                          .loop_started = loop_started,
+                          .loop_stopped = loop_stopped,
+                          .loop_ud = &ctx};
+    int rc = sl__serve_daemon(&so);
+    sl__dash_free(ctx.dash); /* its server closed and the loop gone: no exchange is left */
+    if (rc < 0) {
+        fprintf(stderr, "sluice: error: serve: %s\n", sl_strerror(rc));
+        return SL_EXIT_INTERNAL;
+    }
+    return ctx.http_failed ? SL_EXIT_USAGE : SL_EXIT_OK;
 }
 
 int sl__cli_serve(int argc, char **argv)
 {
     sl_cli_parser_t parser;
-    bool once = false;
-    int64_t grace_ms = 30000;
-    sl_logfmt_t log = SL_LOGFMT_TEXT;
-    int status = parse_serve(argc, argv, &parser, &once, &grace_ms, &log);
+    serve_args_t a = {.grace_ms = 30000, .log = SL_LOGFMT_TEXT};
+    int status = parse_serve(argc, argv, &parser, &a);
     if (status == 0)
         status = setup_clock();
     if (status != 0)
         return status;
-    sl__log_setup(SL_LOG_INFO, log);
+    sl__log_setup(SL_LOG_INFO, a.log);
     sl_serve_files_t files = {0};
     status = collect_all(argv + parser.operand_index, argc - parser.operand_index, &files);
     sl_registry_t *reg = NULL;
@@ -321,24 +419,11 @@ int sl__cli_serve(int argc, char **argv)
         status = SL_EXIT_INTERNAL;
     if (status == 0)
         status = open_state(&sl__cli_serve_command, &store);
-    if (status == 0 && once) {
+    if (status == 0 && a.once)
         status = serve_once(&files, store, reg);
-    } else if (status == 0) {
-        sl_watchdog_t *watchdog = NULL;
-        sl_serve_opts_t so = {.registry = reg,
-                              .store = store,
-                              .operands = argv + parser.operand_index,
-                              .operand_count = (size_t)(argc - parser.operand_index),
-                              .grace_ms = grace_ms,
-                              .loop_started = watch_loop,
-                              .loop_stopped = unwatch_loop,
-                              .loop_ud = &watchdog};
-        int rc = sl__serve_daemon(&so);
-        if (rc < 0) {
-            fprintf(stderr, "sluice: error: serve: %s\n", sl_strerror(rc));
-            status = SL_EXIT_INTERNAL;
-        }
-    }
+    else if (status == 0)
+        status = serve_daemon(&a, argv + parser.operand_index,
+                              (size_t)(argc - parser.operand_index), store, reg);
     sl__store_close(store);
     sl__registry_free(reg);
     sl__serve_files_free(&files);

@@ -59,6 +59,12 @@ typedef struct sl_http_opts {
  */
 int sl__http_listen(uv_loop_t *loop, const sl_http_opts_t *opts, sl_http_server_t **out,
                     char *err, size_t err_size);
+/**
+ * Checks `opts->addr` as sl__http_listen does (its form; loopback unless public_ok) and that
+ * it can be bound now, by binding a socket and closing it at once: a command line refuses a
+ * bad address this way before it starts its loop. The same returns as sl__http_listen.
+ */
+int sl__http_check(const sl_http_opts_t *opts, char *err, size_t err_size);
 /** The address bound, as "127.0.0.1:7070" (the real port when 0 was asked). */
 const char *sl__http_address(const sl_http_server_t *server);
 /** True when the address bound is off loopback. */
