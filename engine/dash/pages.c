@@ -187,7 +187,7 @@ void sl__dash_out_badge(sl_dash_out_t *o, const char *status)
     sl__dash_out_s(o, "</span>");
 }
 
-/* ---- a page's frame --------------------------------------------------------------------- */
+/* ---- a page's frame (http/ adds X-Content-Type-Options: nosniff to every response) --------------------------------------------------------------------- */
 
 static const sl_dash_asset_t *asset_named(const char *name)
 {
@@ -202,7 +202,6 @@ static void security_headers(sl_http_exchange_t *ex)
 {
     sl__http_header(ex, "Content-Security-Policy",
                     "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
-    sl__http_header(ex, "X-Content-Type-Options", "nosniff");
     sl__http_header(ex, "Referrer-Policy", "no-referrer");
 }
 
@@ -212,6 +211,7 @@ void sl__dash_page_begin(sl_dash_out_t *o, int status, const char *title, const 
     security_headers(o->ex);
     sl__http_begin(o->ex, status, "text/html; charset=utf-8");
     const sl_dash_asset_t *css = asset_named("app.css"), *js = asset_named("app.js");
+    const sl_dash_asset_t *icon = asset_named("favicon.svg");
     sl__dash_out_s(o, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
                       "<title>");
@@ -219,6 +219,8 @@ void sl__dash_page_begin(sl_dash_out_t *o, int status, const char *title, const 
     sl__dash_out_s(o, " \xc2\xb7 sluice</title>");
     sl__dash_out_f(o, "<link rel=\"stylesheet\" href=\"/static/app.css?v=%s\">",
                    css ? css->hash : "0");
+    sl__dash_out_f(o, "<link rel=\"icon\" type=\"image/svg+xml\" href=\"/static/favicon.svg?v=%s\">",
+                   icon ? icon->hash : "0");
     sl__dash_out_f(o, "<script src=\"/static/app.js?v=%s\" defer></script>", js ? js->hash : "0");
     sl__dash_out_f(o, "</head><body data-page=\"%s\">", page);
     sl__dash_out_s(o, "<header class=\"top\"><a class=\"brand\" href=\"/\">sluice</a>"
