@@ -420,6 +420,19 @@ static int64_t query_number(const sl_http_request_t *req, const char *key, int64
     return v;
 }
 
+/* A query parameter that is a number from 0: 0 when absent, -1 when bad. */
+static int64_t query_offset(const sl_http_request_t *req, const char *key)
+{
+    char text[32], *end = NULL;
+    int n = sl__http_query(req, key, text, sizeof text);
+    if (n == -1)
+        return 0;
+    if (n <= 0 || text[0] < '0' || text[0] > '9')
+        return -1;
+    long long v = strtoll(text, &end, 10);
+    return *end == '\0' && v >= 0 && v < INT64_MAX ? v : -1;
+}
+
 static void runs_page(sl_dash_t *dash, sl_http_exchange_t *ex, const sl_http_request_t *req)
 {
     runs_page_t *p = sl__calloc(1, sizeof(*p));
@@ -672,7 +685,11 @@ bool sl__dash_pages(sl_dash_t *dash, sl_http_exchange_t *ex, const sl_http_reque
     if (strcmp(path, "/") == 0) {
         runs_page(dash, ex, req);
     } else if (strncmp(path, "/runs/", 6) == 0 && path[6] && !strchr(path + 6, '/')) {
-        sl__dash_run_page(dash, ex, path + 6);
+        int64_t from = query_offset(req, "steps");
+        if (from < 0)
+            sl__dash_page_error(ex, 400, "bad query: steps is a step's number from 0");
+        else
+            sl__dash_run_page(dash, ex, path + 6, (size_t)from);
     } else if (strncmp(path, "/workflows/", 11) == 0 && path[11] && !strchr(path + 11, '/')) {
         workflow_page(dash, ex, path + 11);
     } else if (strncmp(path, "/static/", 8) == 0) {

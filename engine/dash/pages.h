@@ -26,7 +26,9 @@ extern const size_t sl__dash_asset_count;
 
 /* ---- a run's graph, laid out (layout.c) ----------------------------------------------- */
 
-#define SL_DASH_GRAPH_NODES_MAX 2000 /* steps drawn in a run's graph; beyond, a message */
+#define SL_DASH_GRAPH_NODES_MAX 1000 /* steps drawn in a run's graph; beyond, a message */
+#define SL_DASH_GANTT_MAX 500        /* steps on a run's timeline */
+#define SL_DASH_STEPS_PAGE 500       /* rows of a run's steps table (?steps=OFFSET pages) */
 
 #define SL_DASH_NODE_W 168 /* a node's box, in SVG units */
 #define SL_DASH_NODE_H 34
@@ -100,7 +102,9 @@ void sl__dash_page_end(sl_dash_out_t *o);
 /** A whole error page (404, 400, 500, 503) with `message`, ended. */
 void sl__dash_page_error(sl_http_exchange_t *ex, int status, const char *message);
 
-/** The run page at /runs/RUN (runpage.c): takes the exchange. `ref` is copied. */
-void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref);
+/** The run page at /runs/RUN (runpage.c), its steps table from step `steps_from`: takes
+ *  the exchange. `ref` is copied. */
+void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref,
+                       size_t steps_from);
 
 #endif

@@ -50,6 +50,7 @@ typedef struct run_page {
     size_t gantt_count; /* steps on the timeline */
     size_t gantt_done;  /* bars written */
     int64_t now_ms;
+    size_t steps_from, steps_to; /* the rows of the steps table */
 } run_page_t;
 
 /* ---- in the threadpool -------------------------------------------------------------------- */
@@ -125,7 +126,7 @@ static void write_graph_open(run_page_t *p)
     sl__dash_out_s(o, "<section class=\"graph-section\"><h2>Graph</h2>");
     if (l->count < p->run->step_count)
         sl__dash_out_f(o, "<p class=\"note\" id=\"graph-cap\">The graph shows the first %zu of "
-                          "%zu steps (by dependency depth); the table below lists them all."
+                          "%zu steps (by dependency depth); the steps table lists them all."
                           "</p>",
                        l->count, p->run->step_count);
     sl__dash_out_f(o, "<div class=\"scroll graph-box\"><svg class=\"graph\" "
@@ -185,7 +186,7 @@ static void gantt_span(run_page_t *p)
             p->t0 = s->started_ms;
         if (s->ended_ms > p->t1)
             p->t1 = s->ended_ms;
-        if (p->gantt_count < SL_DASH_GRAPH_NODES_MAX)
+        if (p->gantt_count < SL_DASH_GANTT_MAX)
             p->gantt_count++;
     }
     if (p->t1 <= p->t0)
@@ -252,10 +253,35 @@ static void write_gantt_bar(run_page_t *p)
     p->gantt_done++;
 }
 
+/* A link to the steps table from step `from`. */
+static void steps_link(run_page_t *p, size_t from, const char *text)
+{
+    sl__dash_out_s(&p->out, "<a class=\"page\" href=\"/runs/");
+    sl__dash_out_url(&p->out, p->run->run.id);
+    sl__dash_out_f(&p->out, "?steps=%zu#steps\">%s</a>", from, text);
+}
+
 static void write_steps_open(run_page_t *p)
 {
+    size_t n = p->run->step_count;
+    p->steps_from = p->steps_from < n ? p->steps_from : 0;
+    p->steps_to = n - p->steps_from > SL_DASH_STEPS_PAGE ? p->steps_from + SL_DASH_STEPS_PAGE
+                                                         : n;
+    sl__dash_out_s(&p->out, "<section id=\"steps\"><h2>Steps</h2>");
+    if (n > SL_DASH_STEPS_PAGE) {
+        sl__dash_out_f(&p->out, "<p class=\"pager\"><span class=\"note\">Steps %zu\xe2\x80\x93%zu "
+                                "of %zu</span>",
+                       p->steps_from + 1, p->steps_to, n);
+        if (p->steps_from > 0)
+            steps_link(p, p->steps_from > SL_DASH_STEPS_PAGE ? p->steps_from - SL_DASH_STEPS_PAGE
+                                                             : 0,
+                       "\xe2\x86\x90 Previous");
+        if (p->steps_to < n)
+            steps_link(p, p->steps_to, "Next \xe2\x86\x92");
+        sl__dash_out_s(&p->out, "</p>");
+    }
     sl__dash_out_s(&p->out,
-                   "<section><h2>Steps</h2><div class=\"scroll\"><table class=\"steps\">"
+                   "<div class=\"scroll\"><table class=\"steps\">"
                    "<thead><tr><th>Step</th><th>Kind</th><th>Status</th><th>Items done / total"
                    "</th><th>Ok</th><th>Failed</th><th>Skipped</th><th>Cached</th>"
                    "<th>Retries</th><th>Start</th><th>Duration</th></tr></thead><tbody>");
@@ -383,16 +409,18 @@ static void write_next(run_page_t *p)
         }
         break;
     case SEC_GANTT_CLOSE:
-        if (p->gantt_count < p->run->step_count && p->gantt_count == SL_DASH_GRAPH_NODES_MAX)
+        if (p->gantt_count < p->run->step_count && p->gantt_count == SL_DASH_GANTT_MAX)
             sl__dash_out_f(&p->out, "</svg></div><p class=\"note\">The timeline shows the "
                                     "first %d steps.</p></section>",
-                           SL_DASH_GRAPH_NODES_MAX);
+                           SL_DASH_GANTT_MAX);
         else
             sl__dash_out_s(&p->out, p->gantt_count ? "</svg></div></section>" : "</section>");
         break;
     case SEC_STEPS_OPEN: write_steps_open(p); break;
     case SEC_STEPS:
-        if (p->at < p->run->step_count) {
+        if (p->at < p->steps_from)
+            p->at = p->steps_from;
+        if (p->at < p->steps_to) {
             write_step(p, &p->run->steps[p->at++].row);
             return;
         }
@@ -481,7 +509,8 @@ static void run_after(sl_dash_work_t *w)
     pump(p);
 }
 
-void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref)
+void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref,
+                       size_t steps_from)
 {
     run_page_t *p = sl__calloc(1, sizeof(*p));
     if (p == NULL || strlen(ref) >= sizeof p->ref) {
@@ -491,6 +520,7 @@ void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref)
         return;
     }
     p->ex = ex;
+    p->steps_from = steps_from;
     snprintf(p->ref, sizeof p->ref, "%s", ref);
     p->w.run = run_work;
     p->w.after = run_after;
