@@ -154,6 +154,15 @@ def write(path, text):
         f.write(text)
 
 
+def wide_workflow(count):
+    lines = ["name: wide", "steps:"]
+    for i in range(count):
+        lines += ["  s%d:" % i, "    uses: lua", '    with: { code: "return 1" }']
+        if i % 2:
+            lines.append("    needs: [s%d]" % (i - 1))
+    return "\n".join(lines) + "\n"
+
+
 def record_runs(env):
     wfdir = os.path.join(env.work, "workflows")
     os.mkdir(wfdir)
@@ -166,6 +175,8 @@ def record_runs(env):
     env.run("run", "--quiet", os.path.join(wfdir, "nightly.yaml"), check_exit=0)
     env.run("run", "--quiet", "shop.yaml", check_exit=0)
     env.run("run", "--quiet", "hostile.yaml", check_exit=1)
+    write(os.path.join(env.work, "wide.yaml"), wide_workflow(1200))
+    env.run("run", "--quiet", "wide.yaml", check_exit=0)
     runs = json.loads(env.run("runs", "--json", "--limit", "100", check_exit=0).stdout)
     return wfdir, runs
 
@@ -211,6 +222,31 @@ def check_http(env, runs):
     check(re.findall(r'<tr data-run="([^"]+)"', page) == shop, "the workflow filter")
     _, _, page = fetch(env.base + "/?workflow=%3Cb%3E")
     check("<b>" not in page and "&lt;b&gt;" in page, "the filter's value is escaped")
+
+
+def check_big_run(env, runs):
+    """Past the caps: 1,000 graph nodes and a note, the steps table in pages of 500."""
+    run = next(r for r in runs if r["workflow"] == "wide")
+    _, _, page = fetch(env.base + "/runs/" + run["id"])
+    check(page.count('<g class="node ') == 1000, "the graph draws 1,000 of 1,200 steps")
+    check("first 1000 of 1200 steps" in page, "the graph says what it leaves out")
+    check(page.count('<rect class="bar ') == 500, "the timeline shows 500 steps")
+    seen, url = [], "/runs/" + run["id"]
+    for _ in range(5):
+        s, _, page = fetch(env.base + url)
+        rows = re.findall(r'<tr data-step="([^"]+)"', page)
+        check(s == 200 and 0 < len(rows) <= 500, "a page of at most 500 steps: %s" % url)
+        seen += rows
+        m = re.search(r'<a class="page" href="([^"]+)">Next', page)
+        if not m:
+            break
+        url = m.group(1).split("#")[0]
+    check(seen == ["s%d" % i for i in range(1200)], "the steps' pages list every step once")
+    check("Steps 1001\u20131200 of 1200" in page, "the last page says where it is")
+    check(fetch(env.base + "/runs/" + run["id"] + "?steps=x")[0] == 400, "steps=x is 400")
+    _, _, page = fetch(env.base + "/runs/" + run["id"] + "?steps=99999")
+    check(re.findall(r'<tr data-step="([^"]+)"', page)[:1] == ["s0"],
+          "steps past the end show the first page")
 
 
 def shots(browser, name, url, outdir):
@@ -355,6 +391,7 @@ def main():
         wfdir, runs = record_runs(env)
         env.start_serve(wfdir)
         check_http(env, runs)
+        check_big_run(env, runs)
         browser = pages_cdp.Browser()
         check_runs_page(browser, env, runs)
         failed = check_failed_run(browser, env, runs)
