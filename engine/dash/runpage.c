@@ -30,8 +30,12 @@ typedef enum {
     SEC_STEPS_OPEN,
     SEC_STEPS,
     SEC_STEPS_CLOSE,
+    SEC_FAILED_OPEN,
     SEC_FAILED,
+    SEC_FAILED_CLOSE,
+    SEC_LOG_OPEN,
     SEC_LOG,
+    SEC_LOG_CLOSE,
     SEC_END,
     SEC_DONE,
 } section_t;
@@ -106,10 +110,18 @@ static void write_head(run_page_t *p)
         sl__dash_out_duration(o, r->finished_ms - r->started_ms);
     else
         sl__dash_out_s(o, "running");
+    uint64_t ok = r->tasks_ok, failed = r->tasks_failed;
+    if (r->finished_ms <= 0) { /* the run's row counts at its end: sum its steps' now */
+        ok = failed = 0;
+        for (size_t i = 0; i < p->run->step_count; i++) {
+            ok += p->run->steps[i].row.ok;
+            failed += p->run->steps[i].row.failed;
+        }
+    }
     sl__dash_out_f(o, "</dd><dt>Tasks</dt><dd><span id=\"run-ok\">%llu</span> ok, "
                       "<span id=\"run-failed\">%llu</span> failed, %llu cached</dd><dt>Steps"
                       "</dt><dd>%zu</dd></dl>",
-                   (unsigned long long)r->tasks_ok, (unsigned long long)r->tasks_failed,
+                   (unsigned long long)ok, (unsigned long long)failed,
                    (unsigned long long)r->tasks_cached, p->run->step_count);
     if (r->error[0]) {
         sl__dash_out_s(o, "<p class=\"error-text run-error\">");
@@ -316,66 +328,58 @@ static void write_step(run_page_t *p, const sl_store_step_row_t *s)
     sl__dash_out_s(o, "</td></tr>");
 }
 
-static void write_failed(run_page_t *p)
+static void write_failed_open(run_page_t *p)
+{
+    sl__dash_out_f(&p->out,
+                   "<section><h2>Failed tasks <span class=\"count\" id=\"failed-count\">%zu"
+                   "%s</span></h2><div class=\"scroll\"><table class=\"failed\"><thead><tr>"
+                   "<th>Step</th><th>Item</th><th>Attempts</th><th>Error</th></tr></thead>"
+                   "<tbody id=\"failed-list\">",
+                   p->run->failed_count, p->run->failed_more ? "+" : "");
+}
+
+static void write_failed(run_page_t *p, const sl_store_task_row_t *t)
 {
     sl_dash_out_t *o = &p->out;
-    const sl_dash_run_t *run = p->run;
-    sl__dash_out_f(o, "<section><h2>Failed tasks <span class=\"count\" id=\"failed-count\">%zu"
-                      "%s</span></h2><div class=\"scroll\"><table class=\"failed\"><thead><tr>"
-                      "<th>Step</th><th>Item</th><th>Attempts</th><th>Error</th></tr></thead>"
-                      "<tbody id=\"failed-list\">",
-                   run->failed_count, run->failed_more ? "+" : "");
-    for (size_t i = 0; i < run->failed_count; i++) {
-        const sl_store_task_row_t *t = &run->failed[i].row;
-        sl__dash_out_s(o, "<tr><td>");
-        sl__dash_out_h(o, t->step_id);
-        sl__dash_out_f(o, "</td><td class=\"num\">%lld</td><td class=\"num\">%u</td>"
-                          "<td class=\"error-text\">",
-                       (long long)t->item + 1, (unsigned)t->attempts); /* items from 1 */
-        sl__dash_out_h(o, t->error);
-        sl__dash_out_s(o, "</td></tr>");
-        if (sl__dash_out_pending(o) >= SL_HTTP_HIGH_WATER)
-            sl__dash_out_flush(o); /* bounded: SL_DASH_FAILED_MAX rows of bounded errors */
-    }
+    sl__dash_out_s(o, "<tr><td>");
+    sl__dash_out_h(o, t->step_id);
+    sl__dash_out_f(o, "</td><td class=\"num\">%lld</td><td class=\"num\">%u</td>"
+                      "<td class=\"error-text\">",
+                   (long long)t->item + 1, (unsigned)t->attempts); /* items from 1 */
+    sl__dash_out_h(o, t->error);
+    sl__dash_out_s(o, "</td></tr>");
+}
+
+static void write_failed_close(run_page_t *p)
+{
+    sl_dash_out_t *o = &p->out;
     sl__dash_out_s(o, "</tbody></table></div>");
-    if (run->failed_count == 0)
+    if (p->run->failed_count == 0)
         sl__dash_out_s(o, "<p class=\"empty\" id=\"failed-none\">No task failed.</p>");
-    if (run->failed_more)
+    if (p->run->failed_more)
         sl__dash_out_f(o, "<p class=\"note\">Only the first %d are shown.</p>",
                        SL_DASH_FAILED_MAX);
     sl__dash_out_s(o, "</section>");
 }
 
-static void write_log(run_page_t *p)
+static void write_log_line(run_page_t *p, const sl_store_log_row_t *l)
 {
     sl_dash_out_t *o = &p->out;
-    sl__dash_out_s(o, "<section><h2>Log</h2>");
-    if (p->run->log_count == 0) {
-        sl__dash_out_s(o, "<p class=\"empty\">No log lines.</p></section>");
-        return;
+    time_t t = (time_t)(l->time_ms / 1000);
+    struct tm tm;
+    char clock[16] = "";
+    if (gmtime_r(&t, &tm) != NULL)
+        strftime(clock, sizeof clock, "%H:%M:%S", &tm);
+    sl__dash_out_f(o, "<span class=\"t\">%s.%03d</span> <span class=\"lv-%s\">", clock,
+                   (int)(l->time_ms % 1000), sl__dash_status_class(l->level));
+    sl__dash_out_h(o, l->level);
+    sl__dash_out_s(o, "</span> ");
+    if (l->where && *l->where) {
+        sl__dash_out_h(o, l->where);
+        sl__dash_out_s(o, ": ");
     }
-    sl__dash_out_s(o, "<pre class=\"log\">");
-    for (size_t i = 0; i < p->run->log_count; i++) {
-        const sl_store_log_row_t *l = &p->run->logs[i].row;
-        time_t t = (time_t)(l->time_ms / 1000);
-        struct tm tm;
-        char clock[16] = "";
-        if (gmtime_r(&t, &tm) != NULL)
-            strftime(clock, sizeof clock, "%H:%M:%S", &tm);
-        sl__dash_out_f(o, "<span class=\"t\">%s.%03d</span> <span class=\"lv-", clock,
-                       (int)(l->time_ms % 1000));
-        sl__dash_out_s(o, sl__dash_status_class(l->level));
-        sl__dash_out_s(o, "\">");
-        sl__dash_out_h(o, l->level);
-        sl__dash_out_s(o, "</span> ");
-        if (l->where && *l->where) {
-            sl__dash_out_h(o, l->where);
-            sl__dash_out_s(o, ": ");
-        }
-        sl__dash_out_h(o, l->message);
-        sl__dash_out_s(o, "\n");
-    }
-    sl__dash_out_s(o, "</pre></section>");
+    sl__dash_out_h(o, l->message);
+    sl__dash_out_s(o, "\n");
 }
 
 /* ---- streaming ------------------------------------------------------------------------ */
@@ -427,8 +431,28 @@ static void write_next(run_page_t *p)
         sl__dash_out_s(&p->out, "</tbody></table></div></section>");
         break;
     case SEC_STEPS_CLOSE: break;
-    case SEC_FAILED: write_failed(p); break;
-    case SEC_LOG: write_log(p); break;
+    case SEC_FAILED_OPEN: write_failed_open(p); break;
+    case SEC_FAILED:
+        if (p->at < p->run->failed_count) {
+            write_failed(p, &p->run->failed[p->at++].row);
+            return;
+        }
+        break;
+    case SEC_FAILED_CLOSE: write_failed_close(p); break;
+    case SEC_LOG_OPEN:
+        sl__dash_out_s(&p->out, p->run->log_count ? "<section><h2>Log</h2><pre class=\"log\">"
+                                                  : "<section><h2>Log</h2><p class=\"empty\">"
+                                                    "No log lines.</p>");
+        break;
+    case SEC_LOG:
+        if (p->at < p->run->log_count) {
+            write_log_line(p, &p->run->logs[p->at++].row);
+            return;
+        }
+        break;
+    case SEC_LOG_CLOSE:
+        sl__dash_out_s(&p->out, p->run->log_count ? "</pre></section>" : "</section>");
+        break;
     case SEC_END: sl__dash_page_end(&p->out); break;
     case SEC_DONE: return;
     }

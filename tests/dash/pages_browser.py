@@ -365,6 +365,11 @@ def check_live(browser, env):
         done = browser.eval("document.querySelector('tr[data-step=\"tick\"] .c-done')"
                             ".textContent")
         check(done == "20", "all 20 items done on the page: %r" % done)
+        ok, deadline = "", time.time() + 10
+        while ok != "20" and time.time() < deadline:
+            time.sleep(0.2)
+            ok = browser.eval("document.querySelector('#run-ok').textContent")
+        check(ok == "20", "the run's tasks ok counted live: %r" % ok)
         check(browser.eval("window.__loaded_once") == 42, "the page never reloaded")
         return run_id
     finally:

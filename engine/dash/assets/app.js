@@ -55,23 +55,27 @@
     if (el) el.textContent = String(value);
   }
 
-  function runTotals(steps) {
-    let ok = 0, failed = 0;
-    for (const s of steps.values()) {
-      if (!s.row) continue;
-      ok += Number(s.row.querySelector('.c-ok').textContent) || 0;
-      failed += Number(s.row.querySelector('.c-failed').textContent) || 0;
-    }
-    setText(document, '#run-ok', ok);
-    setText(document, '#run-failed', failed);
+  /* The run's totals move by each step's change: the steps table may show only a page of
+   * the steps, so a step first heard of becomes its own baseline. */
+  function countOf(id) {
+    return Number((document.getElementById(id) || {}).textContent) || 0;
   }
 
-  function onProgress(steps, ev) {
-    const s = steps.get(String(ev.step));
-    if (!s) return;
+  function moveTotals(counts, step, ok, failed) {
+    const before = counts.get(step);
+    counts.set(step, { ok: ok, failed: failed });
+    if (!before) return;
+    setText(document, '#run-ok', countOf('run-ok') + ok - before.ok);
+    setText(document, '#run-failed', countOf('run-failed') + failed - before.failed);
+  }
+
+  function onProgress(steps, counts, ev) {
     const total = Number(ev.total) || 0, ok = Number(ev.ok) || 0;
     const failed = Number(ev.failed) || 0, skipped = Number(ev.skipped) || 0;
     const done = ok + failed + skipped;
+    moveTotals(counts, String(ev.step), ok, failed);
+    const s = steps.get(String(ev.step));
+    if (!s) return;
     if (s.row) {
       setBadge(s.row.querySelector('.c-status'), ev.status);
       const bar = s.row.querySelector('progress');
@@ -84,7 +88,6 @@
       s.row.classList.toggle('has-failed', failed > 0);
     }
     for (const m of s.marks) setStatusClass(m, ev.status);
-    runTotals(steps);
   }
 
   function onTaskFailed(ev) {
@@ -107,7 +110,19 @@
     if (count) count.textContent = String(list.children.length);
   }
 
+  /* At its end the run's own counts are final: read them from the API. */
+  function refreshTotals(id) {
+    fetch('/api/runs/' + encodeURIComponent(id)).then((r) => r.ok ? r.json() : null)
+      .then((j) => {
+        const tasks = j && (j.tasks || (j.run && j.run.tasks));
+        if (!tasks) return;
+        setText(document, '#run-ok', Number(tasks.ok) || 0);
+        setText(document, '#run-failed', Number(tasks.failed) || 0);
+      }).catch(() => {});
+  }
+
   function onFinished(run, source, ev) {
+    refreshTotals(run.getAttribute('data-run'));
     run.setAttribute('data-status', ev.status || '');
     setBadge(document.getElementById('run-status'), ev.status);
     if (ev.duration !== undefined) {
@@ -121,6 +136,12 @@
   function follow(run) {
     const id = run.getAttribute('data-run');
     const steps = indexSteps();
+    const counts = new Map();
+    for (const [step, s] of steps) {
+      if (!s.row) continue;
+      counts.set(step, { ok: Number(s.row.querySelector('.c-ok').textContent) || 0,
+                         failed: Number(s.row.querySelector('.c-failed').textContent) || 0 });
+    }
     const source = new EventSource('/api/events?run=' + encodeURIComponent(id));
     const live = document.getElementById('live');
     let seen = 0;
@@ -130,7 +151,7 @@
       if (!ev || (ev.run !== undefined && String(ev.run) !== id)) return;
       type = type || ev.type || ev.event;
       document.body.setAttribute('data-events', String(++seen));
-      if (type === 'step_progress') onProgress(steps, ev);
+      if (type === 'step_progress') onProgress(steps, counts, ev);
       else if (type === 'task_failed') onTaskFailed(ev);
       else if (type === 'run_finished') onFinished(run, source, ev);
       else if (type === 'run_started') setBadge(document.getElementById('run-status'), 'running');
