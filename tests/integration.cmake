@@ -26,3 +26,16 @@ add_test(NAME layers/check COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/
          ${CMAKE_SOURCE_DIR}/engine ${CMAKE_CURRENT_SOURCE_DIR}/layers/layers.txt)
 add_test(NAME layers/selftest COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/layers/selftest.sh)
 set_tests_properties(layers/check layers/selftest PROPERTIES TIMEOUT 60)
+
+# Dashboard tests: tests/dash/*.py (Debian's python3: raw sockets, the real binary), each run
+# with the binary, the build folder and the source folder; a file named _*.py is a helper.
+file(GLOB SLUICE_DASH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/dash/*.py)
+foreach(script ${SLUICE_DASH_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  if(NOT name MATCHES "^_")
+    add_test(NAME dash/${name}
+             COMMAND /usr/bin/python3 ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR}
+                     ${CMAKE_SOURCE_DIR})
+    set_tests_properties(dash/${name} PROPERTIES TIMEOUT 180)
+  endif()
+endforeach()

@@ -95,6 +95,11 @@ void sl__http_conn_timer(sl_http_conn_t *conn);
 void sl__http_conn_reading(sl_http_conn_t *conn);
 /** The response is over: shut down the sending side and linger for the client's EOF. */
 void sl__http_conn_finish(sl_http_conn_t *conn);
+/** Serves a connected stream socket as if accepted (the fuzz target's socketpair); the
+ *  server owns `fd` from then on, also on failure. Returns 0, SL_ENOMEM or SL_ESYS. */
+int sl__http_adopt(sl_http_server_t *s, uv_os_sock_t fd);
+/** Connections open or closing. */
+size_t sl__http_open_conns(const sl_http_server_t *s);
 
 /* request.c */
 /** Sets up the parser of a new connection. */
@@ -120,8 +125,8 @@ const char *sl__http_reason(int status);
 /* url.c: pure functions of strings. */
 /** Splits `target` ("/a%20b?x=1") into its percent-decoded path, NUL-terminated in `path`
  *  (size `size`, at least strlen(target) + 1), and *query (pointing into target after
- *  '?', or at ""). Returns 0; -1 when the target is not a path ("*", "http://…"), has a
- *  malformed escape, or decodes to a NUL. */
+ *  '?', or at ""); a fragment ("#...") is cut off in place. Returns 0; -1 when the target
+ *  is not a path ("*", "http://..."), has a malformed escape, or decodes to a NUL. */
 int sl__http_split_target(char *target, char *path, size_t size, const char **query);
 /** Looks `key` up in a raw query: sl__http_query's rules (see http.h), on a string. */
 int sl__http_query_find(const char *query, const char *key, char *buf, size_t size);

@@ -8,9 +8,11 @@
  * SLUICE_TEST_HTTP_MAX_CONNS lowers the connection cap below what a test can open (the
  * defaults are http.h's), so that a slowloris or a flood is seen in a few seconds.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http/internal.h"
 
@@ -213,16 +215,12 @@ void sl__http_conn_finish(sl_http_conn_t *conn)
 
 /* ---- accepting ---------------------------------------------------------------------- */
 
-static void accept_one(sl_http_server_t *s)
+/* A connection made and counted, its socket not set up yet; NULL when out of memory. */
+static sl_http_conn_t *conn_new(sl_http_server_t *s)
 {
     sl_http_conn_t *conn = sl__calloc(1, sizeof(*conn));
-    uv_tcp_t spare;
-    if (conn == NULL) { /* take it and drop it: the backlog must not fill */
-        uv_tcp_init(s->loop, &spare);
-        uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&spare);
-        uv_close((uv_handle_t *)&spare, NULL);
-        return;
-    }
+    if (conn == NULL)
+        return NULL;
     conn->server = s;
     uv_tcp_init(s->loop, &conn->tcp);
     uv_timer_init(s->loop, &conn->timer);
@@ -238,10 +236,13 @@ static void accept_one(sl_http_server_t *s)
     else
         s->served++;
     sl__http_request_init(conn);
-    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&conn->tcp) < 0) {
-        sl__http_conn_close(conn);
-        return;
-    }
+    return conn;
+}
+
+/* The connection's socket is ready: refuse it (over the cap) or wait for its request. */
+static void conn_start(sl_http_conn_t *conn)
+{
+    sl_http_server_t *s = conn->server;
     uv_tcp_nodelay(&conn->tcp, 1);
     if (conn->refused && s->refused > s->opts.max_conns) {
         sl__http_conn_close(conn); /* a flood past twice the cap: not even a 503 */
@@ -253,6 +254,49 @@ static void accept_one(sl_http_server_t *s)
         sl__http_conn_timer(conn);
         sl__http_conn_reading(conn);
     }
+}
+
+static void free_handle(uv_handle_t *handle)
+{
+    sl__free(handle);
+}
+
+static void accept_one(sl_http_server_t *s)
+{
+    sl_http_conn_t *conn = conn_new(s);
+    if (conn == NULL) { /* take it and drop it: the backlog must not fill */
+        uv_tcp_t *spare = sl__malloc(sizeof(*spare));
+        if (spare == NULL)
+            return;
+        uv_tcp_init(s->loop, spare);
+        uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)spare);
+        uv_close((uv_handle_t *)spare, free_handle);
+        return;
+    }
+    if (uv_accept((uv_stream_t *)&s->listener, (uv_stream_t *)&conn->tcp) < 0) {
+        sl__http_conn_close(conn);
+        return;
+    }
+    conn_start(conn);
+}
+
+int sl__http_adopt(sl_http_server_t *s, uv_os_sock_t fd)
+{
+    sl_http_conn_t *conn = conn_new(s);
+    if (conn == NULL)
+        return SL_ENOMEM;
+    if (uv_tcp_open(&conn->tcp, fd) < 0) {
+        close(fd);
+        sl__http_conn_close(conn);
+        return SL_ESYS;
+    }
+    conn_start(conn);
+    return 0;
+}
+
+size_t sl__http_open_conns(const sl_http_server_t *s)
+{
+    return s->served + s->refused + s->closing_handles;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -337,9 +381,19 @@ static int bind_listener(sl_http_server_t *s, const struct sockaddr_storage *ss,
     return 0;
 }
 
+/* A client that resets its connection must not raise a SIGPIPE that kills the engine (the
+ * CLI ignores it already; an embedder may not). */
+static void ignore_sigpipe(void)
+{
+    struct sigaction current;
+    if (sigaction(SIGPIPE, NULL, &current) == 0 && current.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+}
+
 int sl__http_listen(uv_loop_t *loop, const sl_http_opts_t *opts, sl_http_server_t **out,
                     char *err, size_t err_size)
 {
+    ignore_sigpipe();
     struct sockaddr_storage ss;
     bool loopback = true;
     int rc = check_addr(opts, &ss, &loopback, err, err_size);
