@@ -27,9 +27,10 @@ add_test(NAME layers/check COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/
 add_test(NAME layers/selftest COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/layers/selftest.sh)
 set_tests_properties(layers/check layers/selftest PROPERTIES TIMEOUT 60)
 
-# Dashboard tests: tests/dash/*.py (Debian's python3: raw sockets, the real binary), each run
-# with the binary, the build folder and the source folder; a file named _*.py is a helper.
-file(GLOB SLUICE_DASH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/dash/*.py)
+# The dashboard's HTTP server: tests/dash/http_*.py (Debian's python3: raw sockets, the real
+# binary), each run with the binary, the build folder and the source folder. Each part of the
+# dashboard registers its own files (api_*.py below, pages in dash/pages.cmake).
+file(GLOB SLUICE_DASH_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/dash/http_*.py)
 foreach(script ${SLUICE_DASH_TESTS})
   get_filename_component(name ${script} NAME_WE)
   if(NOT name MATCHES "^_")
@@ -38,4 +39,13 @@ foreach(script ${SLUICE_DASH_TESTS})
                      ${CMAKE_SOURCE_DIR})
     set_tests_properties(dash/${name} PROPERTIES TIMEOUT 180)
   endif()
+endforeach()
+# The dashboard's API (tests/dash/api_*.py: a real `serve --http` over a real state folder),
+# each run with the binary, the build and the source folders.
+file(GLOB SLUICE_DASH_API_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/dash/api_*.py)
+foreach(script ${SLUICE_DASH_API_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  add_test(NAME dash/${name}
+           COMMAND /usr/bin/python3 ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(dash/${name} PROPERTIES TIMEOUT 240)
 endforeach()

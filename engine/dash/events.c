@@ -89,6 +89,7 @@ struct sl_dash_events {
     size_t ring_start, ring_count;
     uint64_t next_id;
     uint64_t stopped_at; /* loop time the poller stopped; 0: running or never */
+    uint64_t drops;      /* clients dropped so far */
 };
 
 /* ---- events made in the threadpool ------------------------------------------------------ */
@@ -364,6 +365,7 @@ static void client_drop(client_t *c)
             break;
         }
     e->client_count--;
+    e->drops++;
     sl__http_end(c->ex);
     sl__free(c);
     if (e->client_count == 0 && e->timers) {
@@ -374,18 +376,22 @@ static void client_drop(client_t *c)
 }
 
 /* Writes `e` to the client unless its filter says no; drops a client that reads too
- * slowly. Returns false when the client was dropped. */
+ * slowly. A write that fails closes the connection, whose gone callback drops the client
+ * (maybe before the write returns): after a send, `c` may be freed. Returns false when
+ * the client was dropped. */
 static bool client_send(client_t *c, const event_t *ev)
 {
     if (c->run[0] && strcmp(c->run, ev->run) != 0)
         return true;
-    if (sl__http_queued(c->ex) > SL_HTTP_HIGH_WATER ||
-        sl__http_printf(c->ex, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", ev->id, ev->type,
-                        ev->data) < 0) {
+    sl_dash_events_t *e = c->events;
+    if (sl__http_queued(c->ex) > SL_HTTP_HIGH_WATER) {
         client_drop(c);
         return false;
     }
-    return true;
+    uint64_t drops = e->drops;
+    sl__http_printf(c->ex, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", ev->id, ev->type,
+                    ev->data);
+    return e->drops == drops;
 }
 
 static void broadcast(sl_dash_events_t *e, const event_t *ev)
@@ -452,9 +458,10 @@ static void on_keepalive(uv_timer_t *timer)
     sl_dash_events_t *e = timer->data;
     for (client_t *c = e->clients, *next; c; c = next) {
         next = c->next;
-        if (sl__http_queued(c->ex) > SL_HTTP_HIGH_WATER ||
-            sl__http_printf(c->ex, ": keepalive\n\n") < 0)
+        if (sl__http_queued(c->ex) > SL_HTTP_HIGH_WATER)
             client_drop(c);
+        else
+            sl__http_printf(c->ex, ": keepalive\n\n"); /* a failure drops it (gone) */
     }
 }
 
@@ -519,11 +526,12 @@ bool sl__dash_event_stream(sl_dash_t *dash, sl_http_exchange_t *ex, const sl_htt
         client_drop(c);
         return true;
     }
-    sl__http_printf(ex, "retry: 2000\n: sluice events\n\n");
-    if (req->last_event_id)
-        send_missed(e, c, req->last_event_id);
-    if (e->client_count == 1 && e->clients == c)
+    if (e->client_count == 1)
         start_polling(e);
+    uint64_t drops = e->drops;
+    sl__http_printf(ex, "retry: 2000\n: sluice events\n\n");
+    if (req->last_event_id && e->drops == drops)
+        send_missed(e, c, req->last_event_id);
     return true;
 }
 
@@ -547,6 +555,7 @@ int sl__dash_events_new(sl_dash_t *dash)
     e->dash = dash;
     e->poller = p;
     p->events = e;
+    p->w.ud = p;
     e->timers = t;
     /* Ids go on from the time the dashboard started: a client of an earlier one that
      * reconnects with its last id is sent the whole ring, not a wrong part of it. */
@@ -573,17 +582,22 @@ void sl__dash_events_free(sl_dash_t *dash)
         return;
     while (e->clients)
         client_drop(e->clients);
+    /* The daemon closes every handle of its loop before the dashboard is freed (serve's
+     * shutdown walks them): then the timers are only memory. Another embedder's loop may
+     * still run: then they are closed here, and freed once closed. */
     timers_t *t = e->timers;
-    t->poll.data = t->keepalive.data = t;
-    uv_close((uv_handle_t *)&t->poll, timer_closed);
-    uv_close((uv_handle_t *)&t->keepalive, timer_closed);
+    if (uv_is_closing((uv_handle_t *)&t->poll) && uv_is_closing((uv_handle_t *)&t->keepalive)) {
+        sl__free(t);
+    } else {
+        t->poll.data = t->keepalive.data = t;
+        uv_close((uv_handle_t *)&t->poll, timer_closed);
+        uv_close((uv_handle_t *)&t->keepalive, timer_closed);
+    }
     e->timers = NULL;
     poller_t *p = e->poller;
     p->events = NULL;
-    if (!p->busy) {
-        p->busy = true;
-        poll_after(&p->w); /* frees it */
-    }
+    if (!p->busy)
+        poll_after(&p->w); /* with no events to go to: frees it */
     for (size_t i = 0; i < e->ring_count; i++)
         sl__free(e->ring[(e->ring_start + i) % RING_SIZE].data);
     sl__free(e);

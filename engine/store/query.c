@@ -44,7 +44,8 @@ static int each_row(sl_store_t *store, sqlite3_stmt *st, row_fn row, void *ctx, 
 
 #define RUN_COLUMNS                                                                                \
     "seq, id, workflow, path, hash, trigger, status, resumed_from, tick, started, finished,"       \
-    " tasks_ok, tasks_failed, tasks_cached, error, active"
+    " tasks_ok, tasks_failed, tasks_cached, error, CASE WHEN status = 'running' THEN"           \
+    " coalesce(active, (SELECT max(finished) FROM tasks WHERE tasks.run = runs.seq)) END"
 
 static void read_run(sqlite3_stmt *st, sl_store_run_row_t *r)
 {
@@ -75,8 +76,7 @@ static void read_run_of(sl_store_t *store, sqlite3_stmt *st, sl_store_run_row_t 
         !sl__store_run_is_dead(store, r->seq))
         return;
     copy(r->status, sizeof(r->status), "interrupted");
-    r->finished_ms = sqlite3_column_type(st, 15) == SQLITE_NULL ? r->started_ms
-                                                                : sqlite3_column_int64(st, 15);
+    r->finished_ms = sqlite3_column_int64(st, 15); /* what the reap would set (0: none) */
     if (r->error[0] == '\0')
         copy(r->error, sizeof(r->error), "the process recording it ended");
 }

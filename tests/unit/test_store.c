@@ -15,7 +15,8 @@ static void fresh_dir(void)
     CHECK(mkdtemp(dir) != NULL);
 }
 
-static const sl_store_step_info_t steps[] = {{"fetch", "http.get", "h1"}, {"sum", "lua", "h2"}};
+static const sl_store_step_info_t steps[] = {{"fetch", "http.get", "h1", NULL, 0},
+                                             {"sum", "lua", "h2", NULL, 0}};
 
 static sl_store_run_info_t run_info(const char *id, sl_value_t *vars)
 {
