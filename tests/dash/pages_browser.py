@@ -413,6 +413,11 @@ def main():
         if browser:
             browser.close()
         env.stop()
+        if env.serve:
+            with open(os.path.join(work, "serve.log")) as f:
+                log = f.read()
+            check(not re.search(r"Sanitizer|runtime error:", log),
+                  "serve --http ran clean of sanitizer reports")
         if failures:
             print(open(os.path.join(work, "serve.log")).read()[-3000:])
         shutil.rmtree(work, ignore_errors=True)
