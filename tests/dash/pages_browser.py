@@ -140,6 +140,7 @@ class Env:
         raise RuntimeError("serve --http did not say where:\n" + self.log.read())
 
     def stop(self):
+        """Stops serve with SIGTERM; its exit status (0: a clean stop)."""
         if self.serve and self.serve.poll() is None:
             self.serve.terminate()
             try:
@@ -147,6 +148,7 @@ class Env:
             except subprocess.TimeoutExpired:
                 self.serve.kill()
                 self.serve.wait()
+        return self.serve.returncode if self.serve else None
 
 
 def write(path, text):
@@ -412,8 +414,9 @@ def main():
     finally:
         if browser:
             browser.close()
-        env.stop()
+        status = env.stop()
         if env.serve:
+            check(status == 0, "serve --http stopped cleanly on SIGTERM (exit %s)" % status)
             with open(os.path.join(work, "serve.log")) as f:
                 log = f.read()
             check(not re.search(r"Sanitizer|runtime error:", log),
