@@ -26,9 +26,9 @@ extern const size_t sl__dash_asset_count;
 
 /* ---- a run's graph, laid out (layout.c) ----------------------------------------------- */
 
-#define SL_DASH_GRAPH_NODES_MAX 1000 /* steps drawn in a run's graph; beyond, a message */
-#define SL_DASH_GANTT_MAX 500        /* steps on a run's timeline */
-#define SL_DASH_STEPS_PAGE 500       /* rows of a run's steps table (?steps=OFFSET pages) */
+#define SL_DASH_GRAPH_NODES_MAX 500  /* steps drawn in a run's graph; beyond, a message */
+#define SL_DASH_GANTT_MAX 300        /* steps on a run's timeline */
+#define SL_DASH_STEPS_PAGE 250       /* rows of a run's steps table (?steps=OFFSET pages) */
 
 #define SL_DASH_NODE_W 168 /* a node's box, in SVG units */
 #define SL_DASH_NODE_H 34

@@ -177,11 +177,13 @@ static void write_node(run_page_t *p, size_t k)
     sl__dash_out_s(o, "\"><rect width=\"" SL_DASH_STR(SL_DASH_NODE_W) "\" height=\"" SL_DASH_STR(
         SL_DASH_NODE_H) "\" rx=\"5\"/><text x=\"10\" y=\"21\">");
     sl__dash_out_h_cut(o, id, LABEL_CHARS);
-    sl__dash_out_s(o, "</text><title>");
-    sl__dash_out_h(o, id);
-    sl__dash_out_s(o, " (");
-    sl__dash_out_h(o, s->status);
-    sl__dash_out_s(o, ")</title></g>");
+    sl__dash_out_s(o, "</text>");
+    if (strlen(id) > LABEL_CHARS) { /* cut: the whole id on hover (a lean SVG otherwise) */
+        sl__dash_out_s(o, "<title>");
+        sl__dash_out_h(o, id);
+        sl__dash_out_s(o, "</title>");
+    }
+    sl__dash_out_s(o, "</g>");
 }
 
 /* The timeline's span and the steps on it (those started, the first NODES_MAX of them). */
