@@ -9,6 +9,7 @@ state with `sluice serve --http 127.0.0.1:0`. Then:
   N times: navigation to the load event (DevTools Page.loadEventFired, wall clock), and to
   the first frame painted after it (two requestAnimationFrame turns, performance.now());
   and its size;
+- for scale, a small page (the runs page of 5 runs) loaded the same way;
 - the runs page (/?limit=50) and a filtered one (/?workflow=w3&status=failed): time to
   first byte and total over M plain HTTP requests (p50, max).
 
@@ -128,12 +129,18 @@ def main():
                 "() => r(performance.now()))))"))
         nodes = browser.eval("document.querySelectorAll('svg.graph g.node').length")
         rows = browser.eval("document.querySelectorAll('table.steps tr[data-step]').length")
+        small = "http://127.0.0.1:%d/?limit=5" % port
+        browser.goto(small)
+        baseline = statistics.median([browser.goto(small) for _ in range(args.loads)])
         _, _, size = timed_get(port, "/runs/" + run_id)
         print("run page: %d bytes, %d graph nodes drawn, %d step rows" % (size, nodes, rows))
         print("  navigation -> load event: p50 %.0f ms, max %.0f ms (%d loads)"
               % (statistics.median(loads), max(loads), len(loads)))
         print("  navigation -> first frame after load: p50 %.0f ms, max %.0f ms"
               % (statistics.median(frames), max(frames)))
+        print("  for scale: the runs page of 5 runs loads in p50 %.0f ms on this machine now"
+              % baseline)
+        print("  load average after: %s" % open("/proc/loadavg").read().split()[:3])
         for path in ("/?limit=50", "/?workflow=w3&status=failed&limit=50",
                      "/?before=50000&limit=50"):
             timed_get(port, path)
