@@ -18,8 +18,8 @@
 #define MARGIN 8
 
 typedef struct ranked {
-    double key;   /* mean row of its needs */
-    size_t step;  /* ties keep workflow order */
+    double key;  /* mean row of its needs */
+    size_t step; /* ties keep workflow order */
 } ranked_t;
 
 static int ranked_cmp(const void *a, const void *b)
@@ -199,8 +199,9 @@ int sl__dash_layout(const sl_dash_run_t *run, sl_dash_layout_t *out)
     out->shown = sl__calloc(m, sizeof(bool));
     out->dep_first = sl__calloc(n + 1, sizeof(size_t));
     rc = SL_ENOMEM;
-    if (out->dep_first == NULL || order == NULL || pos == NULL || row == NULL || sorted == NULL || out->drawn == NULL ||
-        out->x == NULL || out->y == NULL || out->layer == NULL || out->shown == NULL)
+    if (out->dep_first == NULL || order == NULL || pos == NULL || row == NULL || sorted == NULL ||
+        out->drawn == NULL || out->x == NULL || out->y == NULL || out->layer == NULL ||
+        out->shown == NULL)
         goto out;
     if ((rc = full_order(&g, order)) < 0)
         goto out;

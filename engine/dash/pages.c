@@ -83,12 +83,23 @@ static void out_escaped(sl_dash_out_t *o, const char *text, size_t max)
         }
         const char *entity = NULL;
         switch (text[at]) {
-        case '&': entity = "&amp;"; break;
-        case '<': entity = "&lt;"; break;
-        case '>': entity = "&gt;"; break;
-        case '"': entity = "&quot;"; break;
-        case '\'': entity = "&#39;"; break;
-        default: break;
+        case '&':
+            entity = "&amp;";
+            break;
+        case '<':
+            entity = "&lt;";
+            break;
+        case '>':
+            entity = "&gt;";
+            break;
+        case '"':
+            entity = "&quot;";
+            break;
+        case '\'':
+            entity = "&#39;";
+            break;
+        default:
+            break;
         }
         if (entity != NULL) {
             out_bytes(o, entity, strlen(entity));
@@ -159,8 +170,7 @@ void sl__dash_out_duration(sl_dash_out_t *o, int64_t ms)
     else if (ms < 60000)
         sl__dash_out_f(o, "%.1f s", (double)ms / 1000);
     else if (ms < 3600000)
-        sl__dash_out_f(o, "%lld min %lld s", (long long)(ms / 60000),
-                       (long long)(ms / 1000 % 60));
+        sl__dash_out_f(o, "%lld min %lld s", (long long)(ms / 60000), (long long)(ms / 1000 % 60));
     else
         sl__dash_out_f(o, "%lld h %lld min", (long long)(ms / 3600000),
                        (long long)(ms / 60000 % 60));
@@ -169,10 +179,9 @@ void sl__dash_out_duration(sl_dash_out_t *o, int64_t ms)
 /* The class of a status: known ones by name, anything else "other" (never the text). */
 const char *sl__dash_status_class(const char *status)
 {
-    static const char *const known[] = {"succeeded", "failed",  "running", "interrupted",
-                                        "ok",        "partial", "skipped", "canceled",
-                                        "pending",   "queued",  "error",   "warn",
-                                        "info",      "debug"};
+    static const char *const known[] = {"succeeded", "failed",  "running",  "interrupted", "ok",
+                                        "partial",   "skipped", "canceled", "pending",     "queued",
+                                        "error",     "warn",    "info",     "debug"};
     for (size_t i = 0; status != NULL && i < SL_COUNTOF(known); i++) {
         if (strcmp(status, known[i]) == 0)
             return known[i];
@@ -187,7 +196,8 @@ void sl__dash_out_badge(sl_dash_out_t *o, const char *status)
     sl__dash_out_s(o, "</span>");
 }
 
-/* ---- a page's frame (http/ adds X-Content-Type-Options: nosniff to every response) --------------------------------------------------------------------- */
+/* ---- a page's frame (http/ adds X-Content-Type-Options: nosniff to every response)
+ * --------------------------------------------------------------------- */
 
 static const sl_dash_asset_t *asset_named(const char *name)
 {
@@ -219,7 +229,8 @@ void sl__dash_page_begin(sl_dash_out_t *o, int status, const char *title, const 
     sl__dash_out_s(o, " \xc2\xb7 sluice</title>");
     sl__dash_out_f(o, "<link rel=\"stylesheet\" href=\"/static/app.css?v=%s\">",
                    css ? css->hash : "0");
-    sl__dash_out_f(o, "<link rel=\"icon\" type=\"image/svg+xml\" href=\"/static/favicon.svg?v=%s\">",
+    sl__dash_out_f(o,
+                   "<link rel=\"icon\" type=\"image/svg+xml\" href=\"/static/favicon.svg?v=%s\">",
                    icon ? icon->hash : "0");
     sl__dash_out_f(o, "<script src=\"/static/app.js?v=%s\" defer></script>", js ? js->hash : "0");
     sl__dash_out_f(o, "</head><body data-page=\"%s\">", page);
@@ -318,8 +329,9 @@ static void runs_form(sl_dash_out_t *o, const runs_page_t *p)
     for (size_t i = 0; i < SL_COUNTOF(statuses); i++)
         sl__dash_out_f(o, "<option%s>%s</option>",
                        strcmp(p->status, statuses[i]) == 0 ? " selected" : "", statuses[i]);
-    sl__dash_out_f(o, "</select></label><input type=\"hidden\" name=\"limit\" value=\"%u\">"
-                      "<button type=\"submit\">Filter</button></form>",
+    sl__dash_out_f(o,
+                   "</select></label><input type=\"hidden\" name=\"limit\" value=\"%u\">"
+                   "<button type=\"submit\">Filter</button></form>",
                    (unsigned)p->limit);
 }
 
@@ -346,8 +358,9 @@ static void runs_row(sl_dash_out_t *o, const sl_store_run_row_t *r)
         sl__dash_out_s(o, "\xe2\x80\xa6");
     sl__dash_out_s(o, "</td><td>");
     sl__dash_out_badge(o, r->status);
-    sl__dash_out_f(o, "</td><td class=\"num\"><span class=\"ok\">%llu</span> / "
-                      "<span class=\"bad\">%llu</span></td></tr>",
+    sl__dash_out_f(o,
+                   "</td><td class=\"num\"><span class=\"ok\">%llu</span> / "
+                   "<span class=\"bad\">%llu</span></td></tr>",
                    (unsigned long long)r->tasks_ok, (unsigned long long)r->tasks_failed);
 }
 
@@ -474,7 +487,7 @@ typedef struct wf_page {
     sl_http_exchange_t *ex;
     bool gone;
     char name[256];
-    bool served;      /* the daemon serves it */
+    bool served; /* the daemon serves it */
     char path[1024];
     char crons[1024]; /* its expressions, one a line */
     char timezone[128];
@@ -491,10 +504,14 @@ typedef struct wf_page {
 static const char *concurrency_name(sl_sched_concurrency_t c)
 {
     switch (c) {
-    case SL_CONCURRENCY_ALLOW: return "allow";
-    case SL_CONCURRENCY_REPLACE: return "replace";
-    case SL_CONCURRENCY_QUEUE: return "queue";
-    default: return "forbid";
+    case SL_CONCURRENCY_ALLOW:
+        return "allow";
+    case SL_CONCURRENCY_REPLACE:
+        return "replace";
+    case SL_CONCURRENCY_QUEUE:
+        return "queue";
+    default:
+        return "forbid";
     }
 }
 
@@ -508,8 +525,7 @@ static void wf_schedule(wf_page_t *p, const sl_serve_workflow_info_t *info)
     const sl_schedule_t *def = info->def;
     size_t at = 0;
     for (size_t i = 0; i < def->cron_count && at < sizeof p->crons; i++) {
-        int n = snprintf(p->crons + at, sizeof p->crons - at, "%s%s", i ? "\n" : "",
-                         def->cron[i]);
+        int n = snprintf(p->crons + at, sizeof p->crons - at, "%s%s", i ? "\n" : "", def->cron[i]);
         at += n > 0 ? (size_t)n : 0;
     }
     snprintf(p->timezone, sizeof p->timezone, "%s", def->timezone ? def->timezone : "UTC");
@@ -600,11 +616,13 @@ static void wf_schedule_html(sl_dash_out_t *o, const wf_page_t *p)
     sl__dash_out_duration(o, p->jitter_ms);
     sl__dash_out_s(o, "</dd><dt>Last tick</dt><dd>");
     sl__dash_out_time(o, p->last_tick * 1000);
-    sl__dash_out_f(o, "</dd><dt>Runs going</dt><dd>%zu</dd><dt>Scheduled here</dt><dd>%s</dd>"
-                      "</dl>",
-                   p->active, p->removed ? "no (its file is gone)"
-                              : p->held  ? "yes (this daemon holds its lease)"
-                                         : "no (another daemon holds its lease)");
+    sl__dash_out_f(o,
+                   "</dd><dt>Runs going</dt><dd>%zu</dd><dt>Scheduled here</dt><dd>%s</dd>"
+                   "</dl>",
+                   p->active,
+                   p->removed ? "no (its file is gone)"
+                   : p->held  ? "yes (this daemon holds its lease)"
+                              : "no (another daemon holds its lease)");
     sl__dash_out_s(o, "<h3>Next ticks</h3><ol class=\"ticks\">");
     for (size_t i = 0; i < p->tick_count; i++) {
         sl__dash_out_s(o, "<li><time>");
@@ -658,8 +676,8 @@ static void workflow_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *n
     wf_page_t *p = sl__calloc(1, sizeof(*p));
     if (p == NULL || strlen(name) >= sizeof p->name) {
         sl__free(p);
-        sl__dash_page_error(ex, p == NULL ? 503 : 404, p == NULL ? "out of memory"
-                                                                 : "no such workflow");
+        sl__dash_page_error(ex, p == NULL ? 503 : 404,
+                            p == NULL ? "out of memory" : "no such workflow");
         return;
     }
     p->ex = ex;

@@ -14,11 +14,11 @@
 /* ---- assets (generated: dash_assets.c in the build folder) ---------------------------- */
 
 typedef struct sl_dash_asset {
-    const char *name;          /* "app.css": served at /static/NAME */
+    const char *name; /* "app.css": served at /static/NAME */
     const char *content_type;
     const unsigned char *data; /* NUL after the last byte */
     size_t len;
-    const char *hash;          /* the first 12 hex digits of its SHA-256 */
+    const char *hash; /* the first 12 hex digits of its SHA-256 */
 } sl_dash_asset_t;
 
 extern const sl_dash_asset_t sl__dash_assets[];
@@ -26,9 +26,9 @@ extern const size_t sl__dash_asset_count;
 
 /* ---- a run's graph, laid out (layout.c) ----------------------------------------------- */
 
-#define SL_DASH_GRAPH_NODES_MAX 500  /* steps drawn in a run's graph; beyond, a message */
-#define SL_DASH_GANTT_MAX 300        /* steps on a run's timeline */
-#define SL_DASH_STEPS_PAGE 250       /* rows of a run's steps table (?steps=OFFSET pages) */
+#define SL_DASH_GRAPH_NODES_MAX 500 /* steps drawn in a run's graph; beyond, a message */
+#define SL_DASH_GANTT_MAX 300       /* steps on a run's timeline */
+#define SL_DASH_STEPS_PAGE 250      /* rows of a run's steps table (?steps=OFFSET pages) */
 
 #define SL_DASH_NODE_W 168 /* a node's box, in SVG units */
 #define SL_DASH_NODE_H 34
@@ -36,15 +36,15 @@ extern const size_t sl__dash_asset_count;
 #define SL_DASH_STR(x) SL_DASH_STR_(x)
 
 typedef struct sl_dash_layout {
-    size_t count;       /* the steps drawn (at most SL_DASH_GRAPH_NODES_MAX) */
-    size_t *drawn;      /* count step indices, by layer then row */
-    int32_t *x, *y;     /* per step of the run (unset for one not drawn): its box's corner */
-    size_t *layer;      /* per step: its depth (0: needs nothing) */
-    bool *shown;        /* per step: drawn */
-    size_t *dep_first;  /* per step + 1: its needs, resolved, are deps[dep_first[v] ..
-                           dep_first[v + 1]) (step indices) */
+    size_t count;      /* the steps drawn (at most SL_DASH_GRAPH_NODES_MAX) */
+    size_t *drawn;     /* count step indices, by layer then row */
+    int32_t *x, *y;    /* per step of the run (unset for one not drawn): its box's corner */
+    size_t *layer;     /* per step: its depth (0: needs nothing) */
+    bool *shown;       /* per step: drawn */
+    size_t *dep_first; /* per step + 1: its needs, resolved, are deps[dep_first[v] ..
+                          dep_first[v + 1]) (step indices) */
     size_t *deps;
-    size_t layers;      /* layers drawn */
+    size_t layers; /* layers drawn */
     int32_t width, height;
 } sl_dash_layout_t;
 
@@ -104,7 +104,6 @@ void sl__dash_page_error(sl_http_exchange_t *ex, int status, const char *message
 
 /** The run page at /runs/RUN (runpage.c), its steps table from step `steps_from`: takes
  *  the exchange. `ref` is copied. */
-void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref,
-                       size_t steps_from);
+void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref, size_t steps_from);
 
 #endif

@@ -12,33 +12,11 @@
 
 #include "dash/pages.h"
 
-#define LABEL_CHARS 20   /* a node's label; the whole id in its <title> */
-#define GANTT_W 1200     /* the timeline's SVG width: labels, then bars */
+#define LABEL_CHARS 20 /* a node's label; the whole id in its <title> */
+#define GANTT_W 1200   /* the timeline's SVG width: labels, then bars */
 #define GANTT_LABEL 190
 #define GANTT_ROW 16
 #define GANTT_AXIS 22
-
-typedef enum {
-    SEC_HEAD,
-    SEC_GRAPH_OPEN,
-    SEC_EDGES,
-    SEC_NODES,
-    SEC_GRAPH_CLOSE,
-    SEC_GANTT_OPEN,
-    SEC_GANTT,
-    SEC_GANTT_CLOSE,
-    SEC_STEPS_OPEN,
-    SEC_STEPS,
-    SEC_STEPS_CLOSE,
-    SEC_FAILED_OPEN,
-    SEC_FAILED,
-    SEC_FAILED_CLOSE,
-    SEC_LOG_OPEN,
-    SEC_LOG,
-    SEC_LOG_CLOSE,
-    SEC_END,
-    SEC_DONE,
-} section_t;
 
 typedef struct run_page {
     sl_dash_work_t w;
@@ -48,8 +26,9 @@ typedef struct run_page {
     sl_dash_run_t *run;
     sl_dash_layout_t layout;
     sl_dash_out_t out;
-    section_t section;
-    size_t at;          /* the item of the section written next */
+    size_t section;     /* the section written now (SECTIONS) */
+    size_t at;          /* its item written next */
+    size_t gantt_scan;  /* the step the timeline looks at next */
     int64_t t0, t1;     /* the timeline's span (ms) */
     size_t gantt_count; /* steps on the timeline */
     size_t gantt_done;  /* bars written */
@@ -75,7 +54,7 @@ static void run_work(sl_dash_work_t *w, sl_store_t *store)
 
 /* ---- the pieces ------------------------------------------------------------------------ */
 
-static void write_head(run_page_t *p)
+static void write_head(run_page_t *p, size_t item)
 {
     sl_dash_out_t *o = &p->out;
     const sl_store_run_row_t *r = &p->run->run;
@@ -118,9 +97,10 @@ static void write_head(run_page_t *p)
             failed += p->run->steps[i].row.failed;
         }
     }
-    sl__dash_out_f(o, "</dd><dt>Tasks</dt><dd><span id=\"run-ok\">%llu</span> ok, "
-                      "<span id=\"run-failed\">%llu</span> failed, %llu cached</dd><dt>Steps"
-                      "</dt><dd>%zu</dd></dl>",
+    sl__dash_out_f(o,
+                   "</dd><dt>Tasks</dt><dd><span id=\"run-ok\">%llu</span> ok, "
+                   "<span id=\"run-failed\">%llu</span> failed, %llu cached</dd><dt>Steps"
+                   "</dt><dd>%zu</dd></dl>",
                    (unsigned long long)ok, (unsigned long long)failed,
                    (unsigned long long)r->tasks_cached, p->run->step_count);
     if (r->error[0]) {
@@ -131,51 +111,53 @@ static void write_head(run_page_t *p)
     sl__dash_out_s(o, "</div>");
 }
 
-static void write_graph_open(run_page_t *p)
+static void write_graph_open(run_page_t *p, size_t item)
 {
     sl_dash_out_t *o = &p->out;
     const sl_dash_layout_t *l = &p->layout;
     sl__dash_out_s(o, "<section class=\"graph-section\"><h2>Graph</h2>");
     if (l->count < p->run->step_count)
-        sl__dash_out_f(o, "<p class=\"note\" id=\"graph-cap\">The graph shows the first %zu of "
-                          "%zu steps (by dependency depth); the steps table lists them all."
-                          "</p>",
+        sl__dash_out_f(o,
+                       "<p class=\"note\" id=\"graph-cap\">The graph shows the first %zu of "
+                       "%zu steps (by dependency depth); the steps table lists them all."
+                       "</p>",
                        l->count, p->run->step_count);
-    sl__dash_out_f(o, "<div class=\"scroll graph-box\"><svg class=\"graph\" "
-                      "xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
-                      "width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"step graph\">"
-                      "<g class=\"edges\">",
+    sl__dash_out_f(o,
+                   "<div class=\"scroll graph-box\"><svg class=\"graph\" "
+                   "xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" "
+                   "width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"step graph\">"
+                   "<g class=\"edges\">",
                    (int)l->width, (int)l->height, (int)l->width, (int)l->height);
 }
 
 /* The edges into drawn step number `k`: curves from its needs' right sides to its left. */
-static void write_edges(run_page_t *p, size_t k)
+static void write_edges(run_page_t *p, size_t item)
 {
     const sl_dash_layout_t *l = &p->layout;
-    size_t v = l->drawn[k];
+    size_t v = l->drawn[item];
     for (size_t i = l->dep_first[v]; i < l->dep_first[v + 1]; i++) {
         size_t d = l->deps[i];
         if (!l->shown[d])
             continue;
         int x1 = l->x[d] + SL_DASH_NODE_W, y1 = l->y[d] + SL_DASH_NODE_H / 2;
         int x2 = l->x[v], y2 = l->y[v] + SL_DASH_NODE_H / 2, mid = (x1 + x2) / 2;
-        sl__dash_out_f(&p->out, "<path d=\"M%d %dC%d %d %d %d %d %d\"/>", x1, y1, mid, y1, mid,
-                       y2, x2, y2);
+        sl__dash_out_f(&p->out, "<path d=\"M%d %dC%d %d %d %d %d %d\"/>", x1, y1, mid, y1, mid, y2,
+                       x2, y2);
     }
 }
 
-static void write_node(run_page_t *p, size_t k)
+static void write_node(run_page_t *p, size_t item)
 {
     sl_dash_out_t *o = &p->out;
     const sl_dash_layout_t *l = &p->layout;
-    size_t v = l->drawn[k];
+    size_t v = l->drawn[item];
     const sl_store_step_row_t *s = &p->run->steps[v].row;
     const char *id = s->id ? s->id : "";
     sl__dash_out_f(o, "<g class=\"node st-%s\" transform=\"translate(%d %d)\" data-step=\"",
                    sl__dash_status_class(s->status), (int)l->x[v], (int)l->y[v]);
     sl__dash_out_h(o, id);
     sl__dash_out_s(o, "\"><rect width=\"" SL_DASH_STR(SL_DASH_NODE_W) "\" height=\"" SL_DASH_STR(
-        SL_DASH_NODE_H) "\" rx=\"5\"/><text x=\"10\" y=\"21\">");
+                          SL_DASH_NODE_H) "\" rx=\"5\"/><text x=\"10\" y=\"21\">");
     sl__dash_out_h_cut(o, id, LABEL_CHARS);
     sl__dash_out_s(o, "</text>");
     if (strlen(id) > LABEL_CHARS) { /* cut: the whole id on hover (a lean SVG otherwise) */
@@ -214,7 +196,7 @@ static int gantt_x(const run_page_t *p, int64_t ms)
     return GANTT_LABEL + (int)(f * (GANTT_W - GANTT_LABEL - 10));
 }
 
-static void write_gantt_open(run_page_t *p)
+static void write_gantt_open(run_page_t *p, size_t item)
 {
     sl_dash_out_t *o = &p->out;
     gantt_span(p);
@@ -224,15 +206,17 @@ static void write_gantt_open(run_page_t *p)
         return;
     }
     int height = GANTT_AXIS + (int)p->gantt_count * GANTT_ROW + 4;
-    sl__dash_out_f(o, "<div class=\"scroll\"><svg class=\"gantt\" "
-                      "xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" "
-                      "aria-label=\"timeline of the steps\"><g class=\"axis\">",
+    sl__dash_out_f(o,
+                   "<div class=\"scroll\"><svg class=\"gantt\" "
+                   "xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 %d %d\" role=\"img\" "
+                   "aria-label=\"timeline of the steps\"><g class=\"axis\">",
                    GANTT_W, height);
     for (int i = 0; i <= 4; i++) {
         int64_t ms = p->t0 + (p->t1 - p->t0) * i / 4;
         int x = gantt_x(p, ms);
-        sl__dash_out_f(o, "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/><text x=\"%d\" y=\"14\""
-                          "%s>+",
+        sl__dash_out_f(o,
+                       "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/><text x=\"%d\" y=\"14\""
+                       "%s>+",
                        x, x, GANTT_AXIS - 4, height, x, i == 4 ? " text-anchor=\"end\"" : "");
         sl__dash_out_duration(o, ms - p->t0);
         sl__dash_out_s(o, "</text>");
@@ -241,12 +225,12 @@ static void write_gantt_open(run_page_t *p)
 }
 
 /* The next bar: the next started step from `at`, in workflow order. */
-static void write_gantt_bar(run_page_t *p)
+static void write_gantt_bar(run_page_t *p, size_t item)
 {
     sl_dash_out_t *o = &p->out;
     const sl_store_step_row_t *s = NULL;
-    while (s == NULL && p->at < p->run->step_count) {
-        s = &p->run->steps[p->at++].row;
+    while (s == NULL && p->gantt_scan < p->run->step_count) {
+        s = &p->run->steps[p->gantt_scan++].row;
         if (s->started_ms <= 0)
             s = NULL;
     }
@@ -275,20 +259,20 @@ static void steps_link(run_page_t *p, size_t from, const char *text)
     sl__dash_out_f(&p->out, "?steps=%zu#steps\">%s</a>", from, text);
 }
 
-static void write_steps_open(run_page_t *p)
+static void write_steps_open(run_page_t *p, size_t item)
 {
     size_t n = p->run->step_count;
     p->steps_from = p->steps_from < n ? p->steps_from : 0;
-    p->steps_to = n - p->steps_from > SL_DASH_STEPS_PAGE ? p->steps_from + SL_DASH_STEPS_PAGE
-                                                         : n;
+    p->steps_to = n - p->steps_from > SL_DASH_STEPS_PAGE ? p->steps_from + SL_DASH_STEPS_PAGE : n;
     sl__dash_out_s(&p->out, "<section id=\"steps\"><h2>Steps</h2>");
     if (n > SL_DASH_STEPS_PAGE) {
-        sl__dash_out_f(&p->out, "<p class=\"pager\"><span class=\"note\">Steps %zu\xe2\x80\x93%zu "
-                                "of %zu</span>",
+        sl__dash_out_f(&p->out,
+                       "<p class=\"pager\"><span class=\"note\">Steps %zu\xe2\x80\x93%zu "
+                       "of %zu</span>",
                        p->steps_from + 1, p->steps_to, n);
         if (p->steps_from > 0)
-            steps_link(p, p->steps_from > SL_DASH_STEPS_PAGE ? p->steps_from - SL_DASH_STEPS_PAGE
-                                                             : 0,
+            steps_link(p,
+                       p->steps_from > SL_DASH_STEPS_PAGE ? p->steps_from - SL_DASH_STEPS_PAGE : 0,
                        "\xe2\x86\x90 Previous");
         if (p->steps_to < n)
             steps_link(p, p->steps_to, "Next \xe2\x86\x92");
@@ -313,11 +297,12 @@ static void write_step(run_page_t *p, const sl_store_step_row_t *s)
     sl__dash_out_h(o, s->kind);
     sl__dash_out_s(o, "</td><td class=\"c-status\">");
     sl__dash_out_badge(o, s->status);
-    sl__dash_out_f(o, "</td><td class=\"items\"><progress max=\"%llu\" value=\"%llu\"></progress>"
-                      " <span class=\"c-done\">%llu</span>/<span class=\"c-total\">%llu</span>"
-                      "</td><td class=\"num c-ok\">%llu</td><td class=\"num c-failed\">%llu</td>"
-                      "<td class=\"num c-skipped\">%llu</td><td class=\"num\">%llu</td>"
-                      "<td class=\"num\">%llu</td><td>",
+    sl__dash_out_f(o,
+                   "</td><td class=\"items\"><progress max=\"%llu\" value=\"%llu\"></progress>"
+                   " <span class=\"c-done\">%llu</span>/<span class=\"c-total\">%llu</span>"
+                   "</td><td class=\"num c-ok\">%llu</td><td class=\"num c-failed\">%llu</td>"
+                   "<td class=\"num c-skipped\">%llu</td><td class=\"num\">%llu</td>"
+                   "<td class=\"num\">%llu</td><td>",
                    (unsigned long long)(s->total ? s->total : 1), (unsigned long long)done,
                    (unsigned long long)done, (unsigned long long)s->total,
                    (unsigned long long)s->ok, (unsigned long long)s->failed,
@@ -330,7 +315,7 @@ static void write_step(run_page_t *p, const sl_store_step_row_t *s)
     sl__dash_out_s(o, "</td></tr>");
 }
 
-static void write_failed_open(run_page_t *p)
+static void write_failed_open(run_page_t *p, size_t item)
 {
     sl__dash_out_f(&p->out,
                    "<section><h2>Failed tasks <span class=\"count\" id=\"failed-count\">%zu"
@@ -345,22 +330,22 @@ static void write_failed(run_page_t *p, const sl_store_task_row_t *t)
     sl_dash_out_t *o = &p->out;
     sl__dash_out_s(o, "<tr><td>");
     sl__dash_out_h(o, t->step_id);
-    sl__dash_out_f(o, "</td><td class=\"num\">%lld</td><td class=\"num\">%u</td>"
-                      "<td class=\"error-text\">",
+    sl__dash_out_f(o,
+                   "</td><td class=\"num\">%lld</td><td class=\"num\">%u</td>"
+                   "<td class=\"error-text\">",
                    (long long)t->item + 1, (unsigned)t->attempts); /* items from 1 */
     sl__dash_out_h(o, t->error);
     sl__dash_out_s(o, "</td></tr>");
 }
 
-static void write_failed_close(run_page_t *p)
+static void write_failed_close(run_page_t *p, size_t item)
 {
     sl_dash_out_t *o = &p->out;
     sl__dash_out_s(o, "</tbody></table></div>");
     if (p->run->failed_count == 0)
         sl__dash_out_s(o, "<p class=\"empty\" id=\"failed-none\">No task failed.</p>");
     if (p->run->failed_more)
-        sl__dash_out_f(o, "<p class=\"note\">Only the first %d are shown.</p>",
-                       SL_DASH_FAILED_MAX);
+        sl__dash_out_f(o, "<p class=\"note\">Only the first %d are shown.</p>", SL_DASH_FAILED_MAX);
     sl__dash_out_s(o, "</section>");
 }
 
@@ -386,78 +371,114 @@ static void write_log_line(run_page_t *p, const sl_store_log_row_t *l)
 
 /* ---- streaming ------------------------------------------------------------------------ */
 
+/* ---- the sections, in order: each one piece, or `count` items -------------------------- */
+
+static void nodes_open(run_page_t *p, size_t item)
+{
+    sl__dash_out_s(&p->out, "</g><g class=\"nodes\">");
+}
+
+static size_t drawn_count(const run_page_t *p)
+{
+    return p->layout.count;
+}
+
+static void graph_close(run_page_t *p, size_t item)
+{
+    sl__dash_out_s(&p->out, "</g></svg></div></section>");
+}
+
+static size_t gantt_count(const run_page_t *p)
+{
+    return p->gantt_count;
+}
+
+static void gantt_close(run_page_t *p, size_t item)
+{
+    if (p->gantt_count < p->run->step_count && p->gantt_count == SL_DASH_GANTT_MAX)
+        sl__dash_out_f(&p->out,
+                       "</svg></div><p class=\"note\">The timeline shows the first %d steps."
+                       "</p></section>",
+                       SL_DASH_GANTT_MAX);
+    else
+        sl__dash_out_s(&p->out, p->gantt_count ? "</svg></div></section>" : "</section>");
+}
+
+static size_t steps_count(const run_page_t *p)
+{
+    return p->steps_to - p->steps_from;
+}
+
+static void step_item(run_page_t *p, size_t item)
+{
+    write_step(p, &p->run->steps[p->steps_from + item].row);
+}
+
+static void steps_close(run_page_t *p, size_t item)
+{
+    sl__dash_out_s(&p->out, "</tbody></table></div></section>");
+}
+
+static size_t failed_count(const run_page_t *p)
+{
+    return p->run->failed_count;
+}
+
+static void failed_item(run_page_t *p, size_t item)
+{
+    write_failed(p, &p->run->failed[item].row);
+}
+
+static void log_open(run_page_t *p, size_t item)
+{
+    sl__dash_out_s(&p->out, p->run->log_count ? "<section><h2>Log</h2><pre class=\"log\">"
+                                              : "<section><h2>Log</h2><p class=\"empty\">"
+                                                "No log lines.</p>");
+}
+
+static size_t log_count(const run_page_t *p)
+{
+    return p->run->log_count;
+}
+
+static void log_item(run_page_t *p, size_t item)
+{
+    write_log_line(p, &p->run->logs[item].row);
+}
+
+static void log_close(run_page_t *p, size_t item)
+{
+    sl__dash_out_s(&p->out, p->run->log_count ? "</pre></section>" : "</section>");
+}
+
+static void page_end(run_page_t *p, size_t item)
+{
+    sl__dash_page_end(&p->out);
+}
+
+static const struct section {
+    size_t (*count)(const run_page_t *p); /* NULL: one piece */
+    void (*write)(run_page_t *p, size_t item);
+} SECTIONS[] = {
+    {NULL, write_head},        {NULL, write_graph_open},       {drawn_count, write_edges},
+    {NULL, nodes_open},        {drawn_count, write_node},      {NULL, graph_close},
+    {NULL, write_gantt_open},  {gantt_count, write_gantt_bar}, {NULL, gantt_close},
+    {NULL, write_steps_open},  {steps_count, step_item},       {NULL, steps_close},
+    {NULL, write_failed_open}, {failed_count, failed_item},    {NULL, write_failed_close},
+    {NULL, log_open},          {log_count, log_item},          {NULL, log_close},
+    {NULL, page_end},
+};
+
 /* Writes the next piece of the page and moves on. */
 static void write_next(run_page_t *p)
 {
-    const sl_dash_layout_t *l = &p->layout;
-    switch (p->section) {
-    case SEC_HEAD: write_head(p); break;
-    case SEC_GRAPH_OPEN: write_graph_open(p); break;
-    case SEC_EDGES:
-        if (p->at < l->count) {
-            write_edges(p, p->at++);
-            return;
-        }
-        sl__dash_out_s(&p->out, "</g><g class=\"nodes\">");
-        break;
-    case SEC_NODES:
-        if (p->at < l->count) {
-            write_node(p, p->at++);
-            return;
-        }
-        break;
-    case SEC_GRAPH_CLOSE: sl__dash_out_s(&p->out, "</g></svg></div></section>"); break;
-    case SEC_GANTT_OPEN: write_gantt_open(p); break;
-    case SEC_GANTT:
-        if (p->gantt_done < p->gantt_count) {
-            write_gantt_bar(p);
-            return;
-        }
-        break;
-    case SEC_GANTT_CLOSE:
-        if (p->gantt_count < p->run->step_count && p->gantt_count == SL_DASH_GANTT_MAX)
-            sl__dash_out_f(&p->out, "</svg></div><p class=\"note\">The timeline shows the "
-                                    "first %d steps.</p></section>",
-                           SL_DASH_GANTT_MAX);
-        else
-            sl__dash_out_s(&p->out, p->gantt_count ? "</svg></div></section>" : "</section>");
-        break;
-    case SEC_STEPS_OPEN: write_steps_open(p); break;
-    case SEC_STEPS:
-        if (p->at < p->steps_from)
-            p->at = p->steps_from;
-        if (p->at < p->steps_to) {
-            write_step(p, &p->run->steps[p->at++].row);
-            return;
-        }
-        sl__dash_out_s(&p->out, "</tbody></table></div></section>");
-        break;
-    case SEC_STEPS_CLOSE: break;
-    case SEC_FAILED_OPEN: write_failed_open(p); break;
-    case SEC_FAILED:
-        if (p->at < p->run->failed_count) {
-            write_failed(p, &p->run->failed[p->at++].row);
-            return;
-        }
-        break;
-    case SEC_FAILED_CLOSE: write_failed_close(p); break;
-    case SEC_LOG_OPEN:
-        sl__dash_out_s(&p->out, p->run->log_count ? "<section><h2>Log</h2><pre class=\"log\">"
-                                                  : "<section><h2>Log</h2><p class=\"empty\">"
-                                                    "No log lines.</p>");
-        break;
-    case SEC_LOG:
-        if (p->at < p->run->log_count) {
-            write_log_line(p, &p->run->logs[p->at++].row);
-            return;
-        }
-        break;
-    case SEC_LOG_CLOSE:
-        sl__dash_out_s(&p->out, p->run->log_count ? "</pre></section>" : "</section>");
-        break;
-    case SEC_END: sl__dash_page_end(&p->out); break;
-    case SEC_DONE: return;
+    const struct section *s = &SECTIONS[p->section];
+    if (s->count != NULL && p->at < s->count(p)) {
+        s->write(p, p->at++);
+        return;
     }
+    if (s->count == NULL)
+        s->write(p, 0);
     p->section++;
     p->at = 0;
 }
@@ -489,7 +510,7 @@ static void drained(void *ud)
 static void pump(void *ud)
 {
     run_page_t *p = ud;
-    while (p->section != SEC_DONE && !p->gone && !p->out.gone) {
+    while (p->section < SL_COUNTOF(SECTIONS) && !p->gone && !p->out.gone) {
         if (p->out.buf.len > 0 && sl__dash_out_pending(&p->out) >= SL_HTTP_HIGH_WATER)
             sl__dash_out_flush(&p->out);
         if (sl__http_queued(p->ex) >= SL_HTTP_HIGH_WATER) {
@@ -521,7 +542,9 @@ static void run_after(sl_dash_work_t *w)
     if (w->rc < 0) {
         bool missing = w->rc == SL_ENOTFOUND;
         sl__dash_page_error(p->ex, missing ? 404 : 500,
-                            missing ? "no such run" : w->err[0] ? w->err : "cannot read the run");
+                            missing     ? "no such run"
+                            : w->err[0] ? w->err
+                                        : "cannot read the run");
         page_free(p);
         return;
     }
@@ -535,14 +558,12 @@ static void run_after(sl_dash_work_t *w)
     pump(p);
 }
 
-void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref,
-                       size_t steps_from)
+void sl__dash_run_page(sl_dash_t *dash, sl_http_exchange_t *ex, const char *ref, size_t steps_from)
 {
     run_page_t *p = sl__calloc(1, sizeof(*p));
     if (p == NULL || strlen(ref) >= sizeof p->ref) {
         sl__free(p);
-        sl__dash_page_error(ex, p == NULL ? 503 : 404, p == NULL ? "out of memory"
-                                                                 : "no such run");
+        sl__dash_page_error(ex, p == NULL ? 503 : 404, p == NULL ? "out of memory" : "no such run");
         return;
     }
     p->ex = ex;

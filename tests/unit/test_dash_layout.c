@@ -162,5 +162,5 @@ static void test_alloc_failures(void)
     free_run(run);
 }
 
-TEST_MAIN(60, T(test_diamond), T(test_barycentre), T(test_cap), T(test_cycle),
-          T(test_chain_10000), T(test_empty), T(test_alloc_failures))
+TEST_MAIN(60, T(test_diamond), T(test_barycentre), T(test_cap), T(test_cycle), T(test_chain_10000),
+          T(test_empty), T(test_alloc_failures))
