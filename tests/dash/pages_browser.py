@@ -202,6 +202,11 @@ def check_http(env, runs):
     check(fetch(env.base + "/static/nope.js")[0] == 404, "an unknown asset is 404")
     check(fetch(env.base + "/runs/20990101T000000-dead")[0] == 404, "an unknown run is 404")
     check(fetch(env.base + "/workflows/nope")[0] == 404, "an unknown workflow is 404")
+    s, _, page = fetch(env.base + "/workflows/shop")
+    shop = [r["id"] for r in runs if r["workflow"] == "shop"]
+    check(s == 200 and "Not served by this daemon" in page
+          and re.findall(r'<tr data-run="([^"]+)"', page) == shop,
+          "a workflow not served but recorded shows its runs")
     check(fetch(env.base + "/?limit=0")[0] == 400, "limit=0 is 400")
     check(fetch(env.base + "/?limit=abc")[0] == 400, "limit=abc is 400")
     # Paging on the server: two at a time, following "Older" links, newest first.

@@ -160,7 +160,17 @@
       source.addEventListener(type, (e) => handle(type, e.data));
     }
     source.onmessage = (e) => handle(null, e.data);
-    source.onopen = () => { if (live) live.hidden = false; };
+    /* A run that ended between the page and the stream's start sends no more events: once
+     * connected, ask the API whether it is still going. */
+    source.onopen = () => {
+      if (live) live.hidden = false;
+      fetch('/api/runs/' + encodeURIComponent(id)).then((r) => r.ok ? r.json() : null)
+        .then((j) => {
+          if (j && j.status && j.status !== 'running' && source.readyState !== 2) {
+            onFinished(run, source, { status: j.status, duration: j.duration_ms });
+          }
+        }).catch(() => {});
+    };
     source.onerror = () => { if (live && source.readyState === 2) live.hidden = true; };
   }
 
