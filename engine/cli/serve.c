@@ -26,6 +26,7 @@
 #include "cli/common.h"
 #include "cli/watchdog.h"
 #include "dash/dash.h"
+#include "dash/internal.h" /* its count of reads in flight, waited for at the stop */
 #include "http/http.h"
 #include "serve/serve.h"
 
@@ -310,10 +311,13 @@ static int parse_serve(int argc, char **argv, sl_cli_parser_t *parser, serve_arg
 typedef struct daemon_ctx {
     sl_watchdog_t *watchdog;
     const serve_args_t *args;
+    uv_loop_t *loop;
     sl_http_server_t *server;
     sl_dash_t *dash;
-    bool http_failed;
+    bool http_failed, http_closed;
 } daemon_ctx_t;
+
+#define HTTP_STOP_WAIT_MS 10000 /* at the stop, the longest wait for the dashboard's reads */
 
 static int check_http(const serve_args_t *a)
 {
@@ -359,6 +363,7 @@ static void start_http(daemon_ctx_t *ctx, uv_loop_t *loop, sl_serve_daemon_t *da
 static void loop_started(uv_loop_t *loop, sl_serve_daemon_t *daemon, void *ud)
 {
     daemon_ctx_t *ctx = ud;
+    ctx->loop = loop;
     if (sl__watchdog_start(loop, &ctx->watchdog) < 0)
         SL_LOG(SL_LOG_WARN, NULL, NULL, "cannot start the loop's watchdog");
     sl__watchdog_chain(ctx->watchdog, SIGINT);
@@ -367,14 +372,38 @@ static void loop_started(uv_loop_t *loop, sl_serve_daemon_t *daemon, void *ud)
         start_http(ctx, loop, daemon);
 }
 
-/* The server's connections close while the daemon's shutdown turns the loop; the
- * dashboard is freed once that loop is gone (serve_daemon). */
+static void on_http_closed(void *ud)
+{
+    daemon_ctx_t *ctx = ud;
+    ctx->http_closed = true;
+}
+
+static bool http_busy(const daemon_ctx_t *ctx)
+{
+    return (ctx->server && !ctx->http_closed) || (ctx->dash && ctx->dash->works > 0);
+}
+
+/* The server closes (its streams told their clients are gone) and the dashboard's reads
+ * in the threadpool come back before the daemon's shutdown closes the loop: the loop is
+ * turned here, without waiting on its other handles, for at most HTTP_STOP_WAIT_MS. The
+ * dashboard is freed once the loop is gone (serve_daemon); if a read never came back it
+ * is left allocated rather than freed under that read. */
 static void loop_stopped(void *ud)
 {
     daemon_ctx_t *ctx = ud;
     sl__watchdog_stop(ctx->watchdog);
     ctx->watchdog = NULL;
-    sl__http_close(ctx->server, NULL, NULL);
+    sl__http_close(ctx->server, on_http_closed, ctx);
+    for (int ms = 0; ms < HTTP_STOP_WAIT_MS && http_busy(ctx); ms++) {
+        uv_run(ctx->loop, UV_RUN_NOWAIT);
+        if (http_busy(ctx))
+            usleep(1000);
+    }
+    if (ctx->dash && ctx->dash->works > 0) {
+        SL_LOG(SL_LOG_WARN, NULL, NULL, "the dashboard's reads did not end in %d s: left as is",
+               HTTP_STOP_WAIT_MS / 1000);
+        ctx->dash = NULL;
+    }
     ctx->server = NULL;
 }
 

@@ -28,6 +28,7 @@ static void on_written(uv_write_t *req, int status)
     write_req_t *w = req->data;
     sl_http_conn_t *conn = w->conn;
     conn->queued -= w->len;
+    conn->server->queued -= w->len;
     sl__free(w);
     if (status < 0) {
         sl__http_conn_close(conn); /* a no-op when it is closing already */
@@ -47,7 +48,8 @@ static int send_pieces(sl_http_conn_t *conn, const uv_buf_t *pieces, size_t coun
         total += pieces[i].len;
     if (total == 0)
         return 0;
-    if (conn->queued + total > SL_HTTP_QUEUED_MAX) {
+    if (conn->queued + total > SL_HTTP_QUEUED_MAX ||
+        conn->server->queued + total > SL_HTTP_SERVER_QUEUED_MAX) {
         SL_LOG(SL_LOG_WARN, NULL, NULL, "http: a client reads too slowly: dropped");
         sl__http_conn_close(conn);
         return -1;
@@ -72,6 +74,7 @@ static int send_pieces(sl_http_conn_t *conn, const uv_buf_t *pieces, size_t coun
         return -1;
     }
     conn->queued += total;
+    conn->server->queued += total;
     return 0;
 }
 
@@ -85,7 +88,7 @@ void sl__http_sent(sl_http_conn_t *conn)
 {
     if (conn->closing)
         return;
-    if (conn->state == SL_HTTP_ANSWERING)
+    if (conn->state != SL_HTTP_WAITING)
         sl__http_conn_timer(conn); /* the client reads: the write timeout starts again */
     sl_http_exchange_t *ex = conn->ex;
     if (ex && ex->drain_cb && conn->queued < SL_HTTP_HIGH_WATER / 4) {
@@ -181,18 +184,17 @@ static void send_head(sl_http_exchange_t *ex, int status, const char *content_ty
     if (n < 0 || (size_t)n >= sizeof head)
         n = snprintf(head, sizeof head, "HTTP/1.1 500 Internal Server Error\r\n");
     char tail[128];
-    int m = snprintf(tail, sizeof tail, "%s%s\r\n",
-                     ex->chunked ? "Transfer-Encoding: chunked\r\n" : "",
-                     ex->close_after ? "Connection: close\r\n"
-                     : ex->http10    ? "Connection: keep-alive\r\n"
-                                     : "");
+    int m =
+        snprintf(tail, sizeof tail, "%s%s\r\n", ex->chunked ? "Transfer-Encoding: chunked\r\n" : "",
+                 ex->close_after ? "Connection: close\r\n"
+                 : ex->http10    ? "Connection: keep-alive\r\n"
+                                 : "");
     char length_line[64] = "";
     if (length >= 0)
         snprintf(length_line, sizeof length_line, "Content-Length: %lld\r\n", length);
-    uv_buf_t pieces[] = {uv_buf_init(head, (unsigned)n),
-                         uv_buf_init(ex->headers, (unsigned)ex->headers_len),
-                         uv_buf_init(length_line, (unsigned)strlen(length_line)),
-                         uv_buf_init(tail, (unsigned)m)};
+    uv_buf_t pieces[] = {
+        uv_buf_init(head, (unsigned)n), uv_buf_init(ex->headers, (unsigned)ex->headers_len),
+        uv_buf_init(length_line, (unsigned)strlen(length_line)), uv_buf_init(tail, (unsigned)m)};
     send_pieces(conn, pieces, SL_COUNTOF(pieces));
 }
 
@@ -214,8 +216,8 @@ int sl__http_write(sl_http_exchange_t *ex, const void *data, size_t len)
         return sl__http_send(ex->conn, data, len) < 0 ? -1 : 0;
     char size_line[32];
     int n = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-    uv_buf_t pieces[] = {uv_buf_init(size_line, (unsigned)n), uv_buf_init((char *)data, (unsigned)len),
-                         uv_buf_init("\r\n", 2)};
+    uv_buf_t pieces[] = {uv_buf_init(size_line, (unsigned)n),
+                         uv_buf_init((char *)data, (unsigned)len), uv_buf_init("\r\n", 2)};
     return send_pieces(ex->conn, pieces, SL_COUNTOF(pieces)) < 0 ? -1 : 0;
 }
 
@@ -323,22 +325,39 @@ void sl__http_error(sl_http_exchange_t *ex, int status, const char *message)
 const char *sl__http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }

@@ -13,20 +13,21 @@
 #include "http/http.h"
 #include "util/util.h"
 
-#define SL_HTTP_URL_MAX (8u * 1024)      /* the request target: past it, 414 */
-#define SL_HTTP_HEADERS_MAX (8u * 1024)  /* the header lines together: past it, 431 */
-#define SL_HTTP_HEADER_COUNT_MAX 64      /* header lines: past it, 431 */
-#define SL_HTTP_IN_MAX (8u * 1024)       /* bytes read ahead (pipelined) while one is answered */
-#define SL_HTTP_QUEUED_MAX (8u * 1024 * 1024) /* a response queued past this: the client is dropped */
-#define SL_HTTP_RESP_HEADERS_MAX 4096    /* the handler's added headers */
-#define SL_HTTP_LINGER_MS 2000           /* after the last response, the wait for the client's EOF */
+#define SL_HTTP_URL_MAX (8u * 1024)     /* the request target: past it, 414 */
+#define SL_HTTP_HEADERS_MAX (8u * 1024) /* the header lines together: past it, 431 */
+#define SL_HTTP_HEADER_COUNT_MAX 64     /* header lines: past it, 431 */
+#define SL_HTTP_IN_MAX (8u * 1024)      /* bytes read ahead (pipelined) while one is answered */
+#define SL_HTTP_QUEUED_MAX (8u * 1024 * 1024)         /* queued past this: the client is dropped */
+#define SL_HTTP_SERVER_QUEUED_MAX (64u * 1024 * 1024) /* the same, all connections together */
+#define SL_HTTP_RESP_HEADERS_MAX 4096                 /* the handler's added headers */
+#define SL_HTTP_LINGER_MS 2000 /* after the last response, the wait for the client's EOF */
 #define SL_HTTP_LAST_EVENT_ID_MAX 256
 
 typedef struct sl_http_conn sl_http_conn_t;
 
 /* What a connection is doing; its one timer means what the state says. */
 typedef enum {
-    SL_HTTP_WAITING,  /* for a request: the header timeout runs */
+    SL_HTTP_WAITING,   /* for a request: the header timeout runs */
     SL_HTTP_ANSWERING, /* an exchange is open: the write timeout runs */
     SL_HTTP_LINGERING, /* the response sent and the sending side shut: waiting for EOF */
 } sl_http_state_t;
@@ -34,21 +35,22 @@ typedef enum {
 struct sl_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
-    sl_http_opts_t opts;     /* addr not kept */
-    char address[64];        /* as bound: "127.0.0.1:7070", "[::1]:7070" */
+    sl_http_opts_t opts; /* addr not kept */
+    char address[64];    /* as bound: "127.0.0.1:7070", "[::1]:7070" */
     bool public_;
-    sl_http_conn_t *conns;   /* every open connection, refused ones too */
-    size_t served;           /* connections under the cap */
-    size_t refused;          /* connections being answered 503 */
-    size_t closing_handles;  /* connections whose handles are closing */
+    sl_http_conn_t *conns;  /* every open connection, refused ones too */
+    size_t served;          /* connections under the cap */
+    size_t refused;         /* connections being answered 503 */
+    size_t closing_handles; /* connections whose handles are closing */
+    size_t queued;          /* bytes queued on every connection */
     bool listener_open, closing;
     void (*done)(void *ud);
     void *done_ud;
 };
 
 struct sl_http_exchange {
-    sl_http_conn_t *conn;    /* NULL once the client is gone or the connection closed */
-    sl_http_request_t req;   /* its strings point into `strings` */
+    sl_http_conn_t *conn;  /* NULL once the client is gone or the connection closed */
+    sl_http_request_t req; /* its strings point into `strings` */
     char *strings;
     bool head, http10, close_after, begun, chunked, streaming, ended, gone;
     char headers[SL_HTTP_RESP_HEADERS_MAX]; /* "Name: value\r\n"... */
@@ -67,23 +69,24 @@ struct sl_http_conn {
     sl_http_server_t *server;
     sl_http_conn_t *prev, *next;
     sl_http_state_t state;
-    int open_handles;        /* tcp and timer, until their close callbacks */
+    int open_handles; /* tcp and timer, until their close callbacks */
     bool closing, refused, reading, read_eof, feeding;
+    bool shut_down; /* the sending side is shut: everything queued was sent */
     llhttp_t parser;
     /* The bytes read and not parsed yet. */
     char in[SL_HTTP_IN_MAX];
     size_t in_len;
     /* The request being parsed. */
     sl_buf_t url, last_event_id;
-    char field[16];          /* the header name being read, while it may be Last-Event-ID */
+    char field[16]; /* the header name being read, while it may be Last-Event-ID */
     size_t field_len;
     bool in_value, lei_field;
     size_t header_count, header_bytes, request_bytes;
-    int reject;              /* a status to answer instead of the handler, 0: none */
-    bool must_close;         /* answer, then close (a body unread, an error) */
+    int reject;      /* a status to answer instead of the handler, 0: none */
+    bool must_close; /* answer, then close (a body unread, an error) */
     bool keep_alive;
-    size_t queued;           /* bytes written and not yet sent */
-    sl_http_exchange_t *ex;  /* the exchange open, or NULL */
+    size_t queued;          /* bytes written and not yet sent */
+    sl_http_exchange_t *ex; /* the exchange open, or NULL */
 };
 
 /* server.c */
@@ -132,7 +135,7 @@ int sl__http_split_target(char *target, char *path, size_t size, const char **qu
 int sl__http_query_find(const char *query, const char *key, char *buf, size_t size);
 /** Parses ADDR into a socket address: see sl_http_opts_t. Returns 0; -1 with the message
  *  in `err`. *loopback tells whether it is on loopback. */
-int sl__http_parse_addr(const char *addr, struct sockaddr_storage *out, bool *loopback,
-                        char *err, size_t err_size);
+int sl__http_parse_addr(const char *addr, struct sockaddr_storage *out, bool *loopback, char *err,
+                        size_t err_size);
 
 #endif

@@ -171,8 +171,9 @@ static void dispatch(sl_http_conn_t *conn)
     const char *query = "";
     if (sl__http_split_target(target, path, sizeof path, &query) < 0) {
         conn->must_close = true;
-        answer_refusal(conn, 400, "the request target is not a path, or it holds a "
-                                  "malformed escape or %00");
+        answer_refusal(conn, 400,
+                       "the request target is not a path, or it holds a "
+                       "malformed escape or %00");
         return;
     }
     sl_http_exchange_t *ex =

@@ -103,8 +103,7 @@ void sl__http_close(sl_http_server_t *server, void (*done)(void *ud), void *ud)
 static void on_timer(uv_timer_t *timer)
 {
     sl_http_conn_t *conn = timer->data;
-    if (conn->state == SL_HTTP_ANSWERING && conn->ex && conn->ex->streaming &&
-        conn->queued == 0) {
+    if (conn->state == SL_HTTP_ANSWERING && conn->ex && conn->ex->streaming && conn->queued == 0) {
         sl__http_conn_timer(conn); /* a stream the client keeps up with: no timeout */
         return;
     }
@@ -127,11 +126,9 @@ void sl__http_conn_timer(sl_http_conn_t *conn)
     if (conn->closing)
         return;
     const sl_http_opts_t *o = &conn->server->opts;
-    uint64_t ms = conn->state == SL_HTTP_WAITING     ? o->header_timeout_ms
-                  : conn->state == SL_HTTP_ANSWERING ? o->write_timeout_ms
-                                                     : SL_HTTP_LINGER_MS;
-    if (conn->state == SL_HTTP_LINGERING && o->write_timeout_ms < ms)
-        ms = o->write_timeout_ms;
+    uint64_t ms = conn->state == SL_HTTP_WAITING ? o->header_timeout_ms : o->write_timeout_ms;
+    if (conn->state == SL_HTTP_LINGERING && conn->queued == 0 && SL_HTTP_LINGER_MS < ms)
+        ms = SL_HTTP_LINGER_MS; /* all sent: a short wait for the client's EOF */
     uv_timer_start(&conn->timer, on_timer, ms, 0);
 }
 
@@ -154,14 +151,18 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || conn->closing)
         return;
     if (nread < 0) {
-        if (nread == UV_EOF && conn->state == SL_HTTP_ANSWERING && conn->ex &&
-            !conn->ex->streaming) {
-            /* The client sent all it will: answer what it asked, then close. */
-            conn->read_eof = true;
-            sl__http_conn_reading(conn);
+        bool gone = nread != UV_EOF || (conn->ex && conn->ex->streaming) ||
+                    (conn->state == SL_HTTP_LINGERING && conn->shut_down);
+        if (gone) {
+            sl__http_conn_close(conn);
             return;
         }
-        sl__http_conn_close(conn);
+        /* The client sent all it will: what it asked is answered (the bytes queued are
+         * sent), then the connection closes. */
+        conn->read_eof = true;
+        sl__http_conn_reading(conn);
+        if (conn->state == SL_HTTP_WAITING && conn->ex == NULL)
+            sl__http_feed(conn); /* it finishes the connection once nothing is left */
         return;
     }
     if (conn->state == SL_HTTP_LINGERING || conn->refused)
@@ -178,8 +179,8 @@ void sl__http_conn_reading(sl_http_conn_t *conn)
 {
     if (conn->closing)
         return;
-    bool want = !conn->read_eof &&
-                (conn->state == SL_HTTP_LINGERING || conn->refused || conn->in_len < SL_HTTP_IN_MAX);
+    bool want = !conn->read_eof && (conn->state == SL_HTTP_LINGERING || conn->refused ||
+                                    conn->in_len < SL_HTTP_IN_MAX);
     if (want && !conn->reading) {
         if (uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read) < 0) {
             sl__http_conn_close(conn);
@@ -195,6 +196,7 @@ void sl__http_conn_reading(sl_http_conn_t *conn)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
     sl_http_conn_t *conn = req->data;
+    conn->shut_down = true;
     if ((status < 0 || conn->read_eof) && !conn->closing)
         sl__http_conn_close(conn); /* sent, and the client has closed its side already */
 }
@@ -334,8 +336,8 @@ static void format_address(sl_http_server_t *s)
             port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
         }
     }
-    snprintf(s->address, sizeof s->address, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
-             host, port);
+    snprintf(s->address, sizeof s->address, ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
+             port);
 }
 
 /* The address checked: its form, and loopback unless public_ok. */
@@ -375,7 +377,8 @@ static int bind_listener(sl_http_server_t *s, const struct sockaddr_storage *ss,
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
     if (rc < 0) {
-        snprintf(err, err_size, "%s", rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc));
+        snprintf(err, err_size, "%s",
+                 rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc));
         return SL_ESYS;
     }
     return 0;
@@ -390,8 +393,8 @@ static void ignore_sigpipe(void)
         signal(SIGPIPE, SIG_IGN);
 }
 
-int sl__http_listen(uv_loop_t *loop, const sl_http_opts_t *opts, sl_http_server_t **out,
-                    char *err, size_t err_size)
+int sl__http_listen(uv_loop_t *loop, const sl_http_opts_t *opts, sl_http_server_t **out, char *err,
+                    size_t err_size)
 {
     ignore_sigpipe();
     struct sockaddr_storage ss;
@@ -449,7 +452,8 @@ int sl__http_check(const sl_http_opts_t *opts, char *err, size_t err_size)
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     if (rc < 0) {
-        snprintf(err, err_size, "%s", rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc));
+        snprintf(err, err_size, "%s",
+                 rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc));
         return SL_ESYS;
     }
     return 0;

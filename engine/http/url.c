@@ -169,8 +169,8 @@ static int split_addr(const char *addr, char *host, size_t size, int *port)
     return parse_port(colon + 1, port);
 }
 
-int sl__http_parse_addr(const char *addr, struct sockaddr_storage *out, bool *loopback,
-                        char *err, size_t err_size)
+int sl__http_parse_addr(const char *addr, struct sockaddr_storage *out, bool *loopback, char *err,
+                        size_t err_size)
 {
     char host[64];
     int port = 0;

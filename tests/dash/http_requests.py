@@ -91,6 +91,21 @@ while data:
     data = r[3]
 check("21 pipelined requests: 21 responses", count == 21, count)
 
+# A client that shuts its side after its requests still gets every answer
+s = connect(port)
+s.sendall(b"".join(b"GET /h/%d HTTP/1.1\r\nHost: t\r\n\r\n" % i for i in range(10)))
+s.shutdown(socket.SHUT_WR)
+data = read_all(s)
+s.close()
+count = 0
+while data:
+    r = parse_response(data)
+    if r is None:
+        break
+    count += 1
+    data = r[3]
+check("10 requests then a half-close: 10 responses, then the close", count == 10, count)
+
 # HTTP/1.0
 s = connect(port)
 s.sendall(b"GET /old HTTP/1.0\r\n\r\n")

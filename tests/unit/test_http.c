@@ -83,8 +83,8 @@ static void test_addr(void)
     struct sockaddr_storage ss;
     bool loopback = false;
     char err[256];
-    const char *local[] = {"127.0.0.1:7070", ":0", "localhost:80", "[::1]:80", "127.9.9.9:1",
-                           "[::ffff:127.0.0.1]:5"};
+    const char *local[] = {"127.0.0.1:7070", ":0",          "localhost:80",
+                           "[::1]:80",       "127.9.9.9:1", "[::ffff:127.0.0.1]:5"};
     for (size_t i = 0; i < SL_COUNTOF(local); i++) {
         loopback = false;
         CHECK_INT(sl__http_parse_addr(local[i], &ss, &loopback, err, sizeof err), 0);
@@ -99,8 +99,10 @@ static void test_addr(void)
         CHECK_INT(sl__http_parse_addr(open[i], &ss, &loopback, err, sizeof err), 0);
         CHECK(!loopback);
     }
-    const char *bad[] = {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80", "host.example:80",
-                         "[::1]80", "1.2.3.4:-1", "[127.0.0.1]:80", "1.2.3:80", "", ":", "[::1:80"};
+    const char *bad[] = {
+        "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80",   "host.example:80",
+        "[::1]80",   "1.2.3.4:-1", "[127.0.0.1]:80",  "1.2.3:80", "",
+        ":",         "[::1:80"};
     for (size_t i = 0; i < SL_COUNTOF(bad); i++) {
         err[0] = '\0';
         CHECK_INT(sl__http_parse_addr(bad[i], &ss, &loopback, err, sizeof err), -1);
@@ -118,9 +120,10 @@ typedef struct fixture {
     sl_http_server_t *server;
     uv_async_t finished;
     int port;
-    size_t max_queued;       /* the most a producer saw queued */
+    size_t max_queued; /* the most a producer saw queued */
     int gone_calls, closed_calls;
     sl_http_exchange_t *held; /* an exchange left open (for the close test) */
+    uint32_t write_timeout_ms;
     void (*client)(struct fixture *f);
 } fixture_t;
 
@@ -253,8 +256,12 @@ static void run_with_client(fixture_t *f, void (*client)(fixture_t *f), uint32_t
 {
     char err[256];
     CHECK_INT(uv_loop_init(&f->loop), 0);
-    sl_http_opts_t o = {.addr = "127.0.0.1:0", .handler = handler, .ud = f,
-                        .header_timeout_ms = header_timeout_ms, .max_conns = 8};
+    sl_http_opts_t o = {.addr = "127.0.0.1:0",
+                        .handler = handler,
+                        .ud = f,
+                        .header_timeout_ms = header_timeout_ms,
+                        .max_conns = 8,
+                        .write_timeout_ms = f->write_timeout_ms};
     CHECK_INT(sl__http_listen(&f->loop, &o, &f->server, err, sizeof err), 0);
     CHECK(!sl__http_public(f->server));
     const char *addr = sl__http_address(f->server);
@@ -495,6 +502,31 @@ static void client_held(fixture_t *f)
     /* left open: closing the server tells its producer (on_finished) */
 }
 
+/* A client that asks for a big response and reads nothing is dropped at the write
+ * timeout (300 ms) once the socket's buffers are full. */
+static void client_no_reader(fixture_t *f)
+{
+    int fd = client_connect(f->port);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    send_all(fd, "GET /stream?pieces=1024 HTTP/1.1\r\n\r\n", 36);
+    struct timeval start, now;
+    gettimeofday(&start, NULL);
+    for (int i = 0; i < 100 && f->gone_calls == 0; i++)
+        usleep(50 * 1000);
+    gettimeofday(&now, NULL);
+    double secs = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_usec - start.tv_usec) / 1e6;
+    CHECK_INT(f->gone_calls, 1);
+    CHECK(secs < 3);
+    close(fd);
+}
+
+static void test_server_write_timeout(void)
+{
+    fixture_t f = {.write_timeout_ms = 300};
+    run_with_client(&f, client_no_reader, 0);
+}
+
 static void test_server_basics(void)
 {
     fixture_t f = {0};
@@ -563,4 +595,4 @@ static void test_listen_errors(void)
 TEST_MAIN(60, T(test_split_target), T(test_query), T(test_addr), T(test_server_basics),
           T(test_server_refusals), T(test_server_pipeline), T(test_server_stream),
           T(test_server_timeouts), T(test_server_close_with_exchange_open),
-          T(test_listen_errors))
+          T(test_server_write_timeout), T(test_listen_errors))
