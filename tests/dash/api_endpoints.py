@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 
-from apilib import SSE, get, get_json, main  # noqa: F401 (SSE: the events test's)
+from _apilib import SSE, get, get_json, main  # noqa: F401 (SSE: the events test's)
 
 OK = """name: ok
 steps:

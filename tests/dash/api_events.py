@@ -11,7 +11,7 @@ Usage: api_events.py SLUICE BUILD_DIR SOURCE_DIR
 """
 import time
 
-from apilib import SSE, get, main
+from _apilib import SSE, get, main
 
 SLOW = """name: slow
 steps:

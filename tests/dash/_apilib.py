@@ -1,10 +1,10 @@
-"""tests/dash/apilib.py: what the dashboard API tests (tests/dash/api_*.py) share.
+"""tests/dash/_apilib.py: what the dashboard API tests (tests/dash/api_*.py) share.
 
 A work folder with a state folder, the fixture server, real `sluice run`s and a real
 `sluice serve --http 127.0.0.1:0` (its log line "dashboard at http://127.0.0.1:PORT/" gives
 the port), plain HTTP requests, a small Server-Sent Events reader over a raw socket, and
-checks that count failures. Bounded: every wait has a deadline. Not a test itself (the
-suite registers api_*.py).
+checks that count failures. Bounded: every wait has a deadline. Not a test itself (a
+file named _*.py is a helper: tests/integration.cmake skips it).
 """
 import hashlib
 import http.client
