@@ -75,6 +75,14 @@ steps:
     with: { code: "return 'hi'" }
 """
 
+# An error of bytes that are not UTF-8 (\351 alone, \377, \376): shown as U+FFFD.
+BYTES = """name: bytes
+steps:
+  bad:
+    uses: lua
+    with: { code: "error(\\"caf\\\\233 \\\\255\\\\254 end\\", 0)" }
+"""
+
 SLOW = """name: slow
 steps:
   tick:
@@ -177,6 +185,8 @@ def record_runs(env):
     env.run("run", "--quiet", os.path.join(wfdir, "nightly.yaml"), check_exit=0)
     env.run("run", "--quiet", "shop.yaml", check_exit=0)
     env.run("run", "--quiet", "hostile.yaml", check_exit=1)
+    write(os.path.join(env.work, "bytes.yaml"), BYTES)
+    env.run("run", "--quiet", "bytes.yaml", check_exit=1)
     write(os.path.join(env.work, "wide.yaml"), wide_workflow(1200))
     env.run("run", "--quiet", "wide.yaml", check_exit=0)
     runs = json.loads(env.run("runs", "--json", "--limit", "100", check_exit=0).stdout)
@@ -299,6 +309,19 @@ def check_failed_run(browser, env, runs):
     return run
 
 
+def check_bytes(env, runs):
+    """Bytes that are not UTF-8 in an error: the page stays UTF-8, each shown as U+FFFD."""
+    run = next(r for r in runs if r["workflow"] == "bytes")
+    with urllib.request.urlopen(env.base + "/runs/" + run["id"], timeout=10) as r:
+        raw = r.read()
+    try:
+        page = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        check(False, "the page is valid UTF-8: %s" % e)
+        return
+    check("caf\ufffd \ufffd\ufffd end" in page, "bytes not UTF-8 shown as U+FFFD")
+
+
 def check_graph(browser, env, runs):
     run = next(r for r in runs if r["workflow"] == "shop")
     browser.goto(env.base + "/runs/" + run["id"])
@@ -405,6 +428,7 @@ def main():
         env.start_serve(wfdir)
         check_http(env, runs)
         check_big_run(env, runs)
+        check_bytes(env, runs)
         browser = pages_cdp.Browser()
         check_runs_page(browser, env, runs)
         failed = check_failed_run(browser, env, runs)
