@@ -18,6 +18,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,17 @@ steps:
   bad:
     uses: lua
     with: { code: "error(\\"caf\\\\233 \\\\255\\\\254 end\\", 0)" }
+"""
+
+# 1,000 failed tasks whose errors escape four-fold: a run page of some 16 MB, more than a
+# socket holds, so the page is written as the client drains it.
+MANY = """name: many
+steps:
+  fail:
+    uses: lua
+    foreach: ${{ range(1, 1000) }}
+    on_error: continue
+    with: { code: "error(string.rep('<', 4000), 0)" }
 """
 
 SLOW = """name: slow
@@ -187,6 +199,8 @@ def record_runs(env):
     env.run("run", "--quiet", "hostile.yaml", check_exit=1)
     write(os.path.join(env.work, "bytes.yaml"), BYTES)
     env.run("run", "--quiet", "bytes.yaml", check_exit=1)
+    write(os.path.join(env.work, "many.yaml"), MANY)
+    env.run("run", "--quiet", "many.yaml", check_exit=0)
     write(os.path.join(env.work, "wide.yaml"), wide_workflow(1200))
     env.run("run", "--quiet", "wide.yaml", check_exit=0)
     runs = json.loads(env.run("runs", "--json", "--limit", "100", check_exit=0).stdout)
@@ -322,6 +336,61 @@ def check_bytes(env, runs):
     check("caf\ufffd \ufffd\ufffd end" in page, "bytes not UTF-8 shown as U+FFFD")
 
 
+def raw_get(env, path):
+    """A connected socket that has sent GET `path`."""
+    host, port = env.base[len("http://"):].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=20)
+    sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+    return sock
+
+
+def dechunk(raw):
+    """The body of a raw HTTP/1.1 chunked response; None when it is cut short."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    if b"chunked" not in head.lower():
+        return None
+    out = []
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            return None
+        if size == 0:
+            return b"".join(out)
+        if len(rest) < size + 2:
+            return None
+        out.append(rest[:size])
+        rest = rest[size + 2:]
+
+
+def check_streaming(env, runs):
+    """A page bigger than the socket holds: whole for a slow reader, and a reader that goes
+    away mid-page leaves the server serving."""
+    run = next(r for r in runs if r["workflow"] == "many")
+    sock, got = raw_get(env, "/runs/" + run["id"]), []
+    time.sleep(1.0)  # the server fills the socket and waits for it to drain
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        got.append(piece)
+        time.sleep(0.002)
+    sock.close()
+    body = dechunk(b"".join(got))
+    check(body is not None and len(body) > 16000000 and body.rstrip().endswith(b"</html>"),
+          "a slow reader gets the whole page (%s bytes)" % (body and len(body)))
+    body = body or b""
+    check(body.count(b"<td class=\"error-text\">" + b"&lt;" * 4000) == 1000,
+          "the 1,000 failed tasks, escaped")
+    for _ in range(3):
+        sock = raw_get(env, "/runs/" + run["id"])
+        sock.recv(4096)
+        time.sleep(0.3)
+        sock.close()  # gone while the server waits on the socket
+    check(fetch(env.base + "/")[0] == 200, "served after readers went away mid-page")
+
+
 def check_graph(browser, env, runs):
     run = next(r for r in runs if r["workflow"] == "shop")
     browser.goto(env.base + "/runs/" + run["id"])
@@ -429,6 +498,7 @@ def main():
         check_http(env, runs)
         check_big_run(env, runs)
         check_bytes(env, runs)
+        check_streaming(env, runs)
         browser = pages_cdp.Browser()
         check_runs_page(browser, env, runs)
         failed = check_failed_run(browser, env, runs)
