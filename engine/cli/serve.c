@@ -63,7 +63,9 @@ const sl_cli_command_t sl__cli_serve_command = {
                    "its ticks,\nall on one loop, recording each run with trigger cron. "
                    "Files are reloaded when they\nchange (and on SIGHUP); SIGTERM or SIGINT "
                    "stops taking ticks, lets running runs\nfinish for --grace, then cancels "
-                   "them (resumable); a second signal cancels at once.",
+                   "them (resumable); a second signal cancels at once.\n--http ADDR also "
+                   "serves the dashboard, read-only, on the same loop (loopback\nunless "
+                   "--http-public).",
     .epilogue = "Exit codes: 0 stopped by a signal (--once: every run succeeded), 1 a run "
                 "failed (--once),\n2 bad input.",
     .options = serve_options,
