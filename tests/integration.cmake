@@ -40,12 +40,14 @@ foreach(script ${SLUICE_DASH_TESTS})
     set_tests_properties(dash/${name} PROPERTIES TIMEOUT 180)
   endif()
 endforeach()
-# The dashboard's API (tests/dash/api_*.py: a real `serve --http` over a real state folder),
-# each run with the binary, the build and the source folders.
+
+# The dashboard's JSON API and events: tests/dash/api_*.py (a real `serve --http` over a real
+# state folder), run the same way; _apilib.py is their helper.
 file(GLOB SLUICE_DASH_API_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/dash/api_*.py)
 foreach(script ${SLUICE_DASH_API_TESTS})
   get_filename_component(name ${script} NAME_WE)
   add_test(NAME dash/${name}
-           COMMAND /usr/bin/python3 ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+           COMMAND /usr/bin/python3 ${script} $<TARGET_FILE:sluice> ${CMAKE_BINARY_DIR}
+                   ${CMAKE_SOURCE_DIR})
   set_tests_properties(dash/${name} PROPERTIES TIMEOUT 240)
 endforeach()

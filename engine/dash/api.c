@@ -399,7 +399,11 @@ static int plan_graph(api_job_t *j)
     if (rc == 0)
         rc = add_str(&j->head, r->run.id);
     if (rc == 0)
-        rc = sl__buf_addf(&j->head, ",\"status\":\"%s\",", r->run.status);
+        rc = sl__buf_add(&j->head, ",\"status\":", 10);
+    if (rc == 0)
+        rc = add_str(&j->head, r->run.status);
+    if (rc == 0)
+        rc = sl__buf_addc(&j->head, ',');
     section(j, "\"nodes\":[", r->step_count, item_step, "],");
     section(j, "\"edges\":[", j->edge_count, item_edge, "]");
     return rc == 0 ? sl__buf_addc(&j->tail, '}') : rc;

@@ -5,12 +5,15 @@
  * committed), compares what it finds with what it saw, and turns the differences into
  * events: run_started, step_progress, task_failed, run_finished. A run recorded by any
  * process is seen, since every recorder writes its steps' counters while they run
- * (host/record.c). Events get increasing ids and are kept in a ring of the last
- * RING_SIZE, so that a client reconnecting with Last-Event-ID is sent what it missed.
- * Bounded: clients (CLIENTS_MAX, more are answered 503), runs followed (TRACK_MAX),
- * events per poll (POLL_EVENTS_MAX: the rest come with the next poll), and a client whose
- * unsent bytes pass SL_HTTP_HIGH_WATER is dropped. A comment every KEEPALIVE_MS keeps
- * proxies from closing a quiet stream.
+ * (host/record.c). Events get consecutive ids and are kept in a ring of the last
+ * RING_SIZE; each client has a cursor in it. A client is written to while its socket's
+ * queue is under SL_HTTP_HIGH_WATER and then waits for the drain, so a burst (10,000
+ * steps ending) reaches a reading client whole; one that reads so slowly that the ring
+ * moves past its cursor is dropped (it reconnects with Last-Event-ID and is sent what the
+ * ring still holds). Bounded: clients (CLIENTS_MAX, more are answered 503), runs
+ * followed (TRACK_MAX), events per poll (POLL_EVENTS_MAX, fewer than the ring: the rest
+ * come with the next poll). A comment every KEEPALIVE_MS keeps proxies from closing a
+ * quiet stream.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,13 +24,12 @@
 
 #define POLL_MS 500
 #define KEEPALIVE_MS 15000
-#define RING_SIZE 1000
+#define RING_SIZE 2000
 #define CLIENTS_MAX 64
 #define TRACK_MAX 256         /* running runs followed at once */
 #define NEW_RUNS_MAX 100      /* new runs taken per poll */
-#define POLL_EVENTS_MAX 4000  /* events made per poll */
-#define FAILED_PER_POLL 200   /* failed tasks read per run and poll */
-#define BOUNDARY_MAX 64       /* failed tasks remembered at the newest end time seen */
+#define POLL_EVENTS_MAX 1000  /* events made per poll: fewer than the ring holds */
+#define FAILED_PER_POLL 1000  /* failed tasks read per run and poll */
 #define ERROR_MAX 2048        /* bytes of a task's error in an event */
 #define RESTART_AFTER_MS 60000 /* a poller idle longer starts from the present again */
 
@@ -49,9 +51,7 @@ typedef struct tracked {
     char id[64];
     step_seen_t *steps;
     size_t step_count, step_cap;
-    int64_t failed_ms;                  /* failed tasks up to this end time are sent */
-    int64_t boundary[BOUNDARY_MAX][2];  /* (step, item) of those sent that ended then */
-    size_t boundary_count;
+    int64_t failed[3]; /* (ended_ms, step, item) of the last failed task told */
 } tracked_t;
 
 /* The poller's state and its one job: touched by the threadpool while `busy`, by the
@@ -71,7 +71,9 @@ typedef struct client {
     struct client *next;
     struct sl_dash_events *events;
     sl_http_exchange_t *ex;
-    char run[64]; /* only this run's events; "" = all */
+    char run[64];     /* only this run's events; "" = all */
+    uint64_t next_id; /* the id of the next event it is to be sent */
+    bool waiting;     /* for its socket to drain */
 } client_t;
 
 typedef struct timers {
@@ -198,24 +200,14 @@ typedef struct failed_ctx {
     poller_t *p;
     tracked_t *t;
     bool full;
+    size_t rows;
 } failed_ctx_t;
-
-static bool in_boundary(const tracked_t *t, const sl_store_task_row_t *r)
-{
-    if (r->ended_ms != t->failed_ms)
-        return false;
-    for (size_t i = 0; i < t->boundary_count; i++)
-        if (t->boundary[i][0] == r->step && t->boundary[i][1] == r->item)
-            return true;
-    return false;
-}
 
 static int see_failed(void *ud, const sl_store_task_row_t *r)
 {
     failed_ctx_t *c = ud;
     tracked_t *t = c->t;
-    if (in_boundary(t, r))
-        return 0;
+    c->rows++;
     char error[ERROR_MAX];
     snprintf(error, sizeof error, "%s", r->error ? r->error : "failed");
     const char *keys[] = {"run", "step", "item", "error", "attempts"};
@@ -224,12 +216,7 @@ static int see_failed(void *ud, const sl_store_task_row_t *r)
                             sl_value_int(r->attempts)};
     if (!emit(c->p, "task_failed", t->id, map_of(5, keys, values)))
         return c->full = true, 1;
-    if (r->ended_ms != t->failed_ms)
-        t->failed_ms = r->ended_ms, t->boundary_count = 0;
-    if (t->boundary_count < BOUNDARY_MAX) {
-        t->boundary[t->boundary_count][0] = r->step;
-        t->boundary[t->boundary_count++][1] = r->item;
-    }
+    t->failed[0] = r->ended_ms, t->failed[1] = r->step, t->failed[2] = r->item;
     return 0;
 }
 
@@ -253,12 +240,14 @@ static bool update_run(poller_t *p, sl_store_t *store, size_t i, char *err, size
     step_ctx_t sc = {p, t, 0, false};
     if (rc == 0)
         rc = sl__store_list_steps(store, t->seq, see_step, &sc, err, n);
-    failed_ctx_t fc = {p, t, false};
+    failed_ctx_t fc = {p, t, false, 0};
     if (rc == 0 && !sc.full)
-        rc = sl__store_failed_since(store, t->seq, t->failed_ms, FAILED_PER_POLL, see_failed,
-                                    &fc, err, n);
+        rc = sl__store_failed_after(store, t->seq, t->failed, FAILED_PER_POLL, see_failed, &fc,
+                                    err, n);
     if (rc < 0 || sc.full || fc.full)
         return rc == 0 ? false : (p->stale = true, true);
+    if (fc.rows == FAILED_PER_POLL) /* more failed tasks to read: the end comes after */
+        return p->stale = true, true;
     if (strcmp(row.status, "running") == 0)
         return true;
     if (!emit_run_finished(p, &row))
@@ -275,7 +264,7 @@ static int track(poller_t *p, const sl_store_run_row_t *r, int64_t failed_ms)
     memset(t, 0, sizeof(*t));
     t->seq = r->seq;
     snprintf(t->id, sizeof t->id, "%s", r->id);
-    t->failed_ms = failed_ms;
+    t->failed[0] = failed_ms, t->failed[1] = -1, t->failed[2] = -1;
     return 0;
 }
 
@@ -375,30 +364,55 @@ static void client_drop(client_t *c)
     }
 }
 
-/* Writes `e` to the client unless its filter says no; drops a client that reads too
- * slowly. A write that fails closes the connection, whose gone callback drops the client
- * (maybe before the write returns): after a send, `c` may be freed. Returns false when
- * the client was dropped. */
-static bool client_send(client_t *c, const event_t *ev)
+static void on_client_drain(void *ud);
+
+/* Sends the client the ring's events from its cursor on, while its socket's queue is
+ * under the high-water mark; then waits for the drain. A cursor the ring has moved past
+ * drops the client. A write that fails closes the connection, whose gone callback drops
+ * the client (maybe before the write returns): `c` may be freed after a send. */
+static void client_pump(client_t *c)
 {
-    if (c->run[0] && strcmp(c->run, ev->run) != 0)
-        return true;
     sl_dash_events_t *e = c->events;
-    if (sl__http_queued(c->ex) > SL_HTTP_HIGH_WATER) {
-        client_drop(c);
-        return false;
+    c->waiting = false;
+    uint64_t first = e->ring_count ? e->ring[e->ring_start].id : e->next_id;
+    if (c->next_id < first) {
+        client_drop(c); /* too slow: it missed events */
+        return;
     }
     uint64_t drops = e->drops;
-    sl__http_printf(c->ex, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", ev->id, ev->type,
-                    ev->data);
-    return e->drops == drops;
+    while (c->next_id < e->next_id) {
+        if (sl__http_queued(c->ex) >= SL_HTTP_HIGH_WATER) {
+            c->waiting = true;
+            sl__http_on_drain(c->ex, on_client_drain, c);
+            return;
+        }
+        const event_t *ev = &e->ring[(e->ring_start + (c->next_id - first)) % RING_SIZE];
+        c->next_id++;
+        if (c->run[0] && strcmp(c->run, ev->run) != 0)
+            continue;
+        sl__http_printf(c->ex, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", ev->id, ev->type,
+                        ev->data);
+        if (e->drops != drops)
+            return;
+    }
 }
 
-static void broadcast(sl_dash_events_t *e, const event_t *ev)
+static void on_client_drain(void *ud)
 {
+    client_pump(ud);
+}
+
+/* New events in the ring: each client waiting on its drain is checked (still in the
+ * ring?), the others are sent what is new. */
+static void broadcast(sl_dash_events_t *e)
+{
+    uint64_t first = e->ring_count ? e->ring[e->ring_start].id : e->next_id;
     for (client_t *c = e->clients, *next; c; c = next) {
         next = c->next;
-        client_send(c, ev);
+        if (!c->waiting)
+            client_pump(c);
+        else if (c->next_id < first)
+            client_drop(c);
     }
 }
 
@@ -420,13 +434,13 @@ static void poll_after(sl_dash_work_t *w)
     sl_dash_events_t *e = p->events;
     p->busy = false;
     for (size_t i = 0; i < p->out_count; i++) {
-        if (e == NULL) {
+        if (e == NULL)
             sl__free(p->out[i].data);
-            continue;
-        }
-        ring_add(e, &p->out[i]);
-        broadcast(e, &p->out[i]);
+        else
+            ring_add(e, &p->out[i]);
     }
+    if (e && p->out_count)
+        broadcast(e);
     p->out_count = 0;
     if (e == NULL) { /* the dashboard is gone */
         while (p->run_count)
@@ -458,9 +472,7 @@ static void on_keepalive(uv_timer_t *timer)
     sl_dash_events_t *e = timer->data;
     for (client_t *c = e->clients, *next; c; c = next) {
         next = c->next;
-        if (sl__http_queued(c->ex) > SL_HTTP_HIGH_WATER)
-            client_drop(c);
-        else
+        if (!c->waiting) /* one waiting on its drain is not quiet */
             sl__http_printf(c->ex, ": keepalive\n\n"); /* a failure drops it (gone) */
     }
 }
@@ -470,18 +482,16 @@ static void on_client_gone(void *ud)
     client_drop(ud);
 }
 
-/* The events a reconnecting client missed: those after `last` still in the ring. */
-static void send_missed(sl_dash_events_t *e, client_t *c, const char *last)
+/* A reconnecting client's cursor: after `last`, or the ring's oldest event when the ring
+ * no longer holds what came after it. A `last` that is not an id: nothing missed. */
+static uint64_t resume_at(const sl_dash_events_t *e, const char *last)
 {
     char *end;
     unsigned long long id = strtoull(last, &end, 10);
-    if (*last == '\0' || *end != '\0')
-        return;
-    for (size_t i = 0; i < e->ring_count; i++) {
-        const event_t *ev = &e->ring[(e->ring_start + i) % RING_SIZE];
-        if (ev->id > id && !client_send(c, ev))
-            return;
-    }
+    if (*last == '\0' || *end != '\0' || id >= e->next_id)
+        return e->next_id;
+    uint64_t first = e->ring_count ? e->ring[e->ring_start].id : e->next_id;
+    return id + 1 > first ? id + 1 : first;
 }
 
 static void start_polling(sl_dash_events_t *e)
@@ -528,10 +538,11 @@ bool sl__dash_event_stream(sl_dash_t *dash, sl_http_exchange_t *ex, const sl_htt
     }
     if (e->client_count == 1)
         start_polling(e);
+    c->next_id = req->last_event_id ? resume_at(e, req->last_event_id) : e->next_id;
     uint64_t drops = e->drops;
     sl__http_printf(ex, "retry: 2000\n: sluice events\n\n");
-    if (req->last_event_id && e->drops == drops)
-        send_missed(e, c, req->last_event_id);
+    if (e->drops == drops)
+        client_pump(c);
     return true;
 }
 

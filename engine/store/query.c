@@ -361,7 +361,7 @@ int sl__store_list_failed(sl_store_t *store, int64_t run_seq, uint32_t limit,
                      run_seq, limit, each_task, &ctx, err, err_size);
 }
 
-int sl__store_failed_since(sl_store_t *store, int64_t run_seq, int64_t since_ms,
+int sl__store_failed_after(sl_store_t *store, int64_t run_seq, const int64_t after[3],
                            uint32_t limit, int (*fn)(void *ud, const sl_store_task_row_t *row),
                            void *ud, char *err, size_t err_size)
 {
@@ -373,12 +373,14 @@ int sl__store_failed_since(sl_store_t *store, int64_t run_seq, int64_t since_ms,
                                " t.attempts, t.cached, t.started, t.finished FROM tasks t"
                                " INDEXED BY tasks_failed_time JOIN steps s ON s.run = t.run AND"
                                " s.idx = t.step WHERE t.run = ?1 AND t.status = 'failed' AND"
-                               " t.finished >= ?2 ORDER BY t.finished LIMIT ?3",
+                               " (t.finished, t.step, t.item) > (?2, ?3, ?4)"
+                               " ORDER BY t.finished, t.step, t.item LIMIT ?5",
                                &st, err, err_size);
     if (rc == 0) {
         sqlite3_bind_int64(st, 1, run_seq);
-        sqlite3_bind_int64(st, 2, since_ms);
-        sqlite3_bind_int64(st, 3, limit);
+        for (int i = 0; i < 3; i++)
+            sqlite3_bind_int64(st, 2 + i, after[i]);
+        sqlite3_bind_int64(st, 5, limit);
         rc = each_row(store, st, each_task, &ctx, err, err_size);
     }
     pthread_mutex_unlock(&store->read_lock);

@@ -260,8 +260,9 @@ typedef struct sl_store_log_row {
 int sl__store_list_failed(sl_store_t *store, int64_t run_seq, uint32_t limit,
                           int (*fn)(void *ud, const sl_store_task_row_t *row), void *ud,
                           char *err, size_t err_size);
-/** At most `limit` of the run's tasks that failed at `since_ms` or later, oldest first. */
-int sl__store_failed_since(sl_store_t *store, int64_t run_seq, int64_t since_ms,
+/** At most `limit` of the run's failed tasks after (ended_ms, step, item) `after` in that
+ *  order (a cursor: many tasks end in the same millisecond). {0, -1, -1}: from the first. */
+int sl__store_failed_after(sl_store_t *store, int64_t run_seq, const int64_t after[3],
                            uint32_t limit, int (*fn)(void *ud, const sl_store_task_row_t *row),
                            void *ud, char *err, size_t err_size);
 /** At most `limit` runs with a seq above `after_seq`, oldest first. */

@@ -162,8 +162,13 @@ def get_json(port, path):
 class SSE:
     """A Server-Sent Events client on a raw socket (chunked bodies de-chunked here)."""
 
-    def __init__(self, port, path="/api/events", last_id=None, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, path="/api/events", last_id=None, timeout=10, rcvbuf=0):
+        self.sock = socket.socket()
+        if rcvbuf:  # a small window: what it does not read stays queued at the server
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.closed = False
         extra = "Last-Event-ID: %s\r\n" % last_id if last_id is not None else ""
         self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n%s\r\n"
                            % (path, extra)).encode())
@@ -230,6 +235,7 @@ class SSE:
             except (socket.timeout, TimeoutError):
                 pass
             except EOFError:
+                self.closed = True
                 break
         return out
 

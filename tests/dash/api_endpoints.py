@@ -16,6 +16,7 @@ Usage: api_endpoints.py SLUICE BUILD_DIR SOURCE_DIR
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -303,6 +304,54 @@ def check_empty(env):
     env.stop(serve, "serve --http on no state")
 
 
+def check_big_run(env, port):
+    """A run of 10,000 steps (2 MB of JSON): read slowly through a small window it comes
+    whole and the same as read at once (written while the socket drains); a client that
+    goes away in the middle leaves the server answering."""
+    steps = "".join("  s%05d:\n    uses: lua\n    with: { code: \"return 1\" }\n" % i
+                    for i in range(10000))
+    env.write("big.yaml", "name: big\nsteps:\n" + steps)
+    env.run("big.yaml", expect=0, timeout=120)
+    rid = env.q("select id from runs where workflow = 'big'")[0][0]
+    status, _, fast = get(port, "/api/runs/" + rid, timeout=60)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", port))
+    s.sendall(("GET /api/runs/%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+               % rid).encode())
+    time.sleep(1)  # the server fills the window and waits for the drain
+    raw = b""
+    while True:
+        data = s.recv(4096)
+        if not data:
+            break
+        raw += data
+        time.sleep(0.0005)
+    s.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    text, rest = b"", body
+    while rest:  # de-chunk
+        size, _, rest = rest.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            break
+        text, rest = text + rest[:n], rest[n + 2:]
+    doc = json.loads(text)
+    env.check("a run of 10,000 steps read slowly comes whole", len(doc["steps"]) == 10000 and
+              doc == json.loads(fast), (len(text), len(fast)))
+    env.check("it is over 2 MB", len(fast) > 2000000, len(fast))
+    for _ in range(3):  # gone in the middle, three times
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(("GET /api/runs/%s HTTP/1.1\r\nHost: x\r\n\r\n" % rid).encode())
+        s.recv(4096)
+        s.close()
+    status, _, doc = get_json(port, "/api/runs?limit=1")
+    env.check("the server answers after clients left mid-answer", status == 200 and
+              doc["runs"][0]["id"] == rid, status)
+
+
 def test(env):
     check_empty(env)
     make_state(env)
@@ -334,6 +383,7 @@ def test(env):
                                                                             cli.get(key)))
     env.check("show --json's steps", [{k: v for k, v in s.items() if k != "needs"}
                                       for s in doc["steps"]] == cli["steps"])
+    check_big_run(env, port)
     hold.send_signal(signal.SIGTERM)
     hold.wait(20)
     env.stop(serve, "serve --http")

@@ -70,6 +70,33 @@ def check_live(env, evs, run_id):
     env.check("ids increase", ids == sorted(set(ids)), ids)
 
 
+def check_slow_client(env, port):
+    """6,000 steps each failing with a long error (13 MB of events): a client that reads
+    gets every event, in bursts bigger than its socket takes at once (written as it
+    drains); one that reads nothing is dropped once the ring has moved past it."""
+    steps = "".join("  s%05d:\n    uses: lua\n    on_error: continue\n"
+                    "    with: { code: \"error(string.rep('x', 3000))\" }\n" % i
+                    for i in range(6000))
+    env.write("big.yaml", "name: big\nsteps:\n" + steps)
+    slow = SSE(port, rcvbuf=4096)
+    reader = SSE(port)
+    time.sleep(1)
+    run = env.spawn_run("big.yaml")
+    started = reader.events(lambda evs: any(e["event"] == "run_started" for e in evs), 60)
+    rid = started[0]["data"]["run"] if started else None
+    evs = started + reader.events(finished(rid), 90)
+    env.check("the run of 6,000 failing steps ends", run.wait(60) in (0, 1))
+    told = {e["data"]["step"] for e in evs if e["event"] == "step_progress"}
+    failed = {e["data"]["step"] for e in evs if e["event"] == "task_failed"}
+    env.check("a reading client hears of every step and failed task", len(told) == 6000 and
+              len(failed) == 6000 and finished(rid)(evs), (len(told), len(failed)))
+    got = slow.events(finished(rid), 20)
+    env.check("a client that read nothing was dropped before the end",
+              slow.closed and not finished(rid)(got), (slow.closed, len(got)))
+    reader.close()
+    slow.close()
+
+
 def test(env):
     env.write("slow.yaml", SLOW)
     env.write("quick.yaml", QUICK)
@@ -115,6 +142,7 @@ def test(env):
               headers.get("content-type", "").startswith("text/event-stream"), (status, body))
     status, _, _ = get(port, "/api/events?run=")
     env.check("an empty ?run= is 400", status == 400, status)
+    check_slow_client(env, port)
     streams = [SSE(port) for _ in range(64)]
     env.check("64 streams at once", all(s.status == 200 for s in streams))
     status, _, _ = get(port, "/api/events")
