@@ -12,11 +12,13 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DSLUICE_WERROR=ON
 endif
 
-# Debian packages the build and the tests need.
+# Debian packages the build and the tests need (chromium and python3-websocket: the
+# dashboard's browser tests, tests/dash/pages_*.py).
 DEBS = cmake make gcc pkg-config libyaml-dev liblua5.4-dev libuv1-dev libjansson-dev \
        libcurl4-openssl-dev libxml2-dev libgmp-dev libsqlite3-dev sqlite3 \
        tzdata python3 python3-aiohttp python3-lxml curl time procps binutils clang libclang-rt-14-dev \
-       groff-base zlib1g-dev libbrotli-dev nginx-light tinyproxy openssl node-llhttp
+       groff-base zlib1g-dev libbrotli-dev nginx-light tinyproxy openssl node-llhttp \
+       chromium python3-websocket
 
 .PHONY: all deps build run test test-asan fuzz bench install format lint clean
 
