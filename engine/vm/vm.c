@@ -181,7 +181,10 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
     int poke = atomic_load_explicit(&poke_pending, memory_order_relaxed);
     if (poke & SL_VM_POKE_TURN)
         atomic_fetch_and(&poke_pending, ~SL_VM_POKE_TURN);
-    uint64_t spent = (uint64_t)budget->armed;
+    /* A poke fires the hook early (its count set to 1): what ran since the arm is unknown
+     * and at most `armed`. Charging it all would spend a budget that charged C calls (the
+     * pattern matcher) are using up, and the one that runs out would be misnamed. */
+    uint64_t spent = poke & SL_VM_POKE_TURN ? 1 : (uint64_t)budget->armed;
     budget->remaining -= spent < budget->remaining ? spent : budget->remaining;
     const char *stop = budget_stop_reason(budget, true);
     if (stop)
