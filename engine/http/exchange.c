@@ -127,13 +127,24 @@ sl_http_exchange_t *sl__http_exchange_new(sl_http_conn_t *conn, const char *meth
     return ex;
 }
 
-void sl__http_exchange_gone(sl_http_exchange_t *ex)
+void sl__http_exchange_detach(sl_http_exchange_t *ex)
 {
-    if (ex->conn)
-        ex->conn->ex = NULL;
+    sl_http_conn_t *conn = ex->conn;
+    conn->ex = NULL;
+    conn->gone_ex = ex;
+    ex->closing_conn = conn;
     ex->conn = NULL;
     ex->gone = true;
     ex->drain_cb = NULL;
+}
+
+void sl__http_exchange_tell_gone(sl_http_conn_t *conn)
+{
+    sl_http_exchange_t *ex = conn->gone_ex;
+    if (ex == NULL)
+        return;
+    conn->gone_ex = NULL;
+    ex->closing_conn = NULL;
     void (*cb)(void *) = ex->gone_cb;
     ex->gone_cb = NULL;
     if (cb)
@@ -271,14 +282,16 @@ void sl__http_streaming(sl_http_exchange_t *ex)
 void sl__http_end(sl_http_exchange_t *ex)
 {
     sl_http_conn_t *conn = ex->conn; /* NULL once the connection is closing */
+    if (ex->closing_conn) /* ended before its connection's close told it: nothing to tell */
+        ex->closing_conn->gone_ex = NULL;
     if (conn && !ex->begun) {
         sl__http_error(ex, 500, "the handler ended without a response"); /* ends ex */
         return;
     }
     if (conn) {
+        conn->ex = NULL; /* first: a failing last write closes a connection without it */
         if (ex->chunked && !ex->head)
             sl__http_send(conn, "0\r\n\r\n", 5);
-        conn->ex = NULL;
         if (conn->closing) {
             /* the last write failed: closed already */
         } else if (ex->close_after) {

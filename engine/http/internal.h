@@ -49,8 +49,9 @@ struct sl_http_server {
 };
 
 struct sl_http_exchange {
-    sl_http_conn_t *conn;  /* NULL once the client is gone or the connection closed */
-    sl_http_request_t req; /* its strings point into `strings` */
+    sl_http_conn_t *conn;         /* NULL once the client is gone or the connection closed */
+    sl_http_conn_t *closing_conn; /* gone: the connection whose close will tell gone_cb */
+    sl_http_request_t req;        /* its strings point into `strings` */
     char *strings;
     bool head, http10, close_after, begun, chunked, streaming, ended, gone;
     char headers[SL_HTTP_RESP_HEADERS_MAX]; /* "Name: value\r\n"... */
@@ -85,8 +86,9 @@ struct sl_http_conn {
     int reject;      /* a status to answer instead of the handler, 0: none */
     bool must_close; /* answer, then close (a body unread, an error) */
     bool keep_alive;
-    size_t queued;          /* bytes written and not yet sent */
-    sl_http_exchange_t *ex; /* the exchange open, or NULL */
+    size_t queued;               /* bytes written and not yet sent */
+    sl_http_exchange_t *ex;      /* the exchange open, or NULL */
+    sl_http_exchange_t *gone_ex; /* the exchange to tell once the handles have closed */
 };
 
 /* server.c */
@@ -120,8 +122,12 @@ void sl__http_sent(sl_http_conn_t *conn);
 /** Opens an exchange for the request parsed; NULL when out of memory. */
 sl_http_exchange_t *sl__http_exchange_new(sl_http_conn_t *conn, const char *method,
                                           const char *path, const char *query);
-/** The client went away: writes are dropped, the gone callback runs. */
-void sl__http_exchange_gone(sl_http_exchange_t *ex);
+/** The client went away: writes are dropped from now on, and the gone callback runs from
+ *  the connection's close callback (never inside a call of the handler's: a write that
+ *  fails does not end the exchange under its caller), unless the exchange ends first. */
+void sl__http_exchange_detach(sl_http_exchange_t *ex);
+/** The connection's handles have closed: its detached exchange is told. */
+void sl__http_exchange_tell_gone(sl_http_conn_t *conn);
 /** The standard reason phrase of `status`. */
 const char *sl__http_reason(int status);
 

@@ -48,6 +48,7 @@ static void on_conn_closed(uv_handle_t *handle)
         return;
     sl_http_server_t *s = conn->server;
     s->closing_handles--;
+    sl__http_exchange_tell_gone(conn);
     sl__http_request_close(conn);
     sl__free(conn);
     server_maybe_done(s);
@@ -71,7 +72,7 @@ void sl__http_conn_close(sl_http_conn_t *conn)
         s->served--;
     s->closing_handles++;
     if (conn->ex)
-        sl__http_exchange_gone(conn->ex);
+        sl__http_exchange_detach(conn->ex);
     uv_close((uv_handle_t *)&conn->tcp, on_conn_closed);
     uv_close((uv_handle_t *)&conn->timer, on_conn_closed);
 }

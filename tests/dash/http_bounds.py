@@ -40,10 +40,10 @@ for i, byte in enumerate(request):
         served_meanwhile = (status, time.time() - t0)
 elapsed = time.time() - start
 check("another client is served while the slowloris sends",
-      served_meanwhile and served_meanwhile[0] == 404 and served_meanwhile[1] < 0.5,
+      served_meanwhile and served_meanwhile[0] == 404 and served_meanwhile[1] < 1.0,
       served_meanwhile)
 check("the slowloris is answered 408", answer.startswith(b"HTTP/1.1 408 "), answer)
-check("near the header timeout (1.5 s), not per byte", 1.3 < elapsed < 2.5, elapsed)
+check("near the header timeout (1.5 s), not per byte", 1.3 < elapsed < 3.0, elapsed)
 slow.settimeout(5)
 try:
     rest = slow.recv(4096)
@@ -58,7 +58,7 @@ idle = connect(port)
 idle.settimeout(5)
 t0 = time.time()
 check("an idle connection is closed at the timeout", idle.recv(100) == b"" and
-      1.3 < time.time() - t0 < 2.5, time.time() - t0)
+      1.3 < time.time() - t0 < 3.0, time.time() - t0)
 idle.close()
 check("SIGTERM: exit 0", serve.stop() == 0)
 serve.cleanup()
