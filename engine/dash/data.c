@@ -89,7 +89,11 @@ static int add_step(void *ud, const sl_store_step_row_t *row)
     s->row.id = keep(l, row->id);
     s->row.kind = keep(l, row->kind);
     s->row.def_hash = keep(l, row->def_hash);
-    s->row.status = keep(l, row->status);
+    /* A step recorded running in a run that is over (its process died: the reap marks
+     * the run, not its steps) was stopped before it finished, as SPEC's states name it. */
+    bool over = strcmp(r->run.status, "running") != 0;
+    s->row.status = keep(l, over && strcmp(row->status, "running") == 0 ? "canceled"
+                                                                         : row->status);
     s->row.needs = keep(l, row->needs);
     keep_needs(l, s, row->needs);
     return l->rc;

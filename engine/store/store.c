@@ -452,12 +452,21 @@ int sl__store_reap(sl_store_t *store, char *err, size_t err_size)
                               "coalesce(error, 'the process recording it ended') WHERE "
                               "seq = ?1 AND status = 'running'",
                               &mark, err, err_size);
+    sqlite3_stmt *steps = NULL; /* its steps recorded running (their counters so far) */
+    if (rc == 0)
+        rc = sl__store_prepare(db,
+                               "UPDATE steps SET status = 'canceled' WHERE run = ?1 AND"
+                               " status = 'running'",
+                               &steps, err, err_size);
     while (rc == 0 && sqlite3_step(list) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(list, 0);
         if (!sl__store_run_is_dead(store, seq))
             continue;
         sqlite3_bind_int64(mark, 1, seq);
+        sqlite3_bind_int64(steps, 1, seq);
         int step = sqlite3_step(mark) & 0xff;
+        if (step == SQLITE_DONE)
+            step = sqlite3_step(steps) & 0xff;
         /* Busy: another connection wrote since this one's read began (a run just ended,
          * its lock gone with its commit). The mark is only an early view of what the
          * next look sees too: skipped, not an error. */
@@ -465,9 +474,11 @@ int sl__store_reap(sl_store_t *store, char *err, size_t err_size)
             store->mode == SL_STORE_WRITE)
             rc = sl__store_fail(db, "marking an interrupted run", err, err_size);
         sqlite3_reset(mark);
+        sqlite3_reset(steps);
     }
     sqlite3_finalize(list);
     sqlite3_finalize(mark);
+    sqlite3_finalize(steps);
     return rc;
 }
 

@@ -69,6 +69,14 @@ steps:
     uses: lua
     with: { code: "sluice.sleep(120) return 1" }
 """
+DEAD = """name: dead
+steps:
+  wait:
+    uses: lua
+    foreach: [1, 2, 3]
+    concurrency: 1
+    with: { code: "if item == 3 then sluice.sleep(120) end return item" }
+"""
 SCHED = """name: sched
 schedule: { cron: ["0 3 * * *", "30 12 * * 1"], timezone: Europe/Paris, concurrency: queue }
 steps:
@@ -98,7 +106,7 @@ def make_state(env):
     for name, text in (("ok", OK), ("bad", BAD), ("quick", QUICK), ("many", MANY)):
         env.write(name + ".yaml", text)
     env.write("hold.yaml", HOLD.replace("NAME", "hold"))
-    env.write("dead.yaml", HOLD.replace("NAME", "dead"))
+    env.write("dead.yaml", DEAD)
     env.write("sched.yaml", SCHED)
     for wf, code in (("ok", 0), ("bad", 1), ("quick", 0), ("ok", 0), ("quick", 0), ("bad", 1),
                      ("quick", 0), ("many", 0), ("quick", 0), ("quick", 0)):
@@ -111,6 +119,9 @@ def start_running(env):
     dead = env.spawn_run("dead.yaml")
     running = lambda: env.q("select count(*) from runs where status = 'running'")[0][0] == 2
     env.check("two runs are recorded running", wait_for(15, running))
+    progress = lambda: env.q("select s.status from steps s join runs r on r.seq = s.run"
+                             " where r.workflow = 'dead'") == [("running",)]
+    env.check("the dead run's step is recorded running before the kill", wait_for(15, progress))
     dead.send_signal(signal.SIGKILL)
     dead.wait(10)
     time.sleep(1)  # the live one is asleep in its task: nothing more is written
@@ -139,6 +150,10 @@ def check_runs_list(env, port):
                       r["tasks"]["failed"] == failed, r.get("tasks"))
     dead = [r for r in runs if r["workflow"] == "dead"][0]
     env.check("the dead run says why", dead["error"] == "the process recording it ended", dead)
+    _, _, doc = get_json(port, "/api/runs/" + dead["id"])
+    step = doc["steps"][0]
+    env.check("the dead run's step: canceled, with its counts so far", step["status"] ==
+              "canceled" and step["total"] == 3 and step["ok"] >= 1, step)
     hold = [r for r in runs if r["workflow"] == "hold"][0]
     env.check("the live run is running, unfinished", hold["status"] == "running" and
               hold["finished"] is None, hold)
@@ -374,6 +389,9 @@ def test(env):
     _, _, doc = get_json(port, "/api/runs")
     api = [{k: v for k, v in r.items() if k != "seq"} for r in doc["runs"]]
     env.check("/api/runs says what `sluice runs --json` says", api == cli, (api[:2], cli[:2]))
+    env.check("the reap marks the dead run's running step canceled",
+              env.q("select s.status from steps s join runs r on r.seq = s.run"
+                    " where r.workflow = 'dead'") == [("canceled",)])
     bad = [r for r in runs if r["workflow"] == "bad"][0]["id"]
     cli = cli_json(env, "show", "--json", bad)
     _, _, doc = get_json(port, "/api/runs/" + bad)
