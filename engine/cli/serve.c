@@ -26,7 +26,6 @@
 #include "cli/common.h"
 #include "cli/watchdog.h"
 #include "dash/dash.h"
-#include "dash/internal.h" /* its count of reads in flight, waited for at the stop */
 #include "http/http.h"
 #include "serve/serve.h"
 
@@ -382,7 +381,7 @@ static void on_http_closed(void *ud)
 
 static bool http_busy(const daemon_ctx_t *ctx)
 {
-    return (ctx->server && !ctx->http_closed) || (ctx->dash && ctx->dash->works > 0);
+    return (ctx->server && !ctx->http_closed) || (ctx->dash && sl__dash_busy(ctx->dash));
 }
 
 /* The server closes (its streams told their clients are gone) and the dashboard's reads
@@ -401,7 +400,7 @@ static void loop_stopped(void *ud)
         if (http_busy(ctx))
             usleep(1000);
     }
-    if (ctx->dash && ctx->dash->works > 0) {
+    if (ctx->dash && sl__dash_busy(ctx->dash)) {
         SL_LOG(SL_LOG_WARN, NULL, NULL, "the dashboard's reads did not end in %d s: left as is",
                HTTP_STOP_WAIT_MS / 1000);
         ctx->dash = NULL;

@@ -44,6 +44,11 @@ void sl__dash_free(sl_dash_t *dash)
     sl__free(dash);
 }
 
+bool sl__dash_busy(const sl_dash_t *dash)
+{
+    return dash->works > 0;
+}
+
 void sl__dash_handle(void *ud, sl_http_exchange_t *ex, const sl_http_request_t *req)
 {
     sl_dash_t *dash = ud;

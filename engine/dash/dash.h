@@ -8,6 +8,7 @@
 #ifndef SL_DASH_H
 #define SL_DASH_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "http/http.h"
@@ -25,6 +26,9 @@ typedef struct sl_dash_opts {
 int sl__dash_new(const sl_dash_opts_t *opts, sl_dash_t **out, char *err, size_t err_size);
 /** The handler to give sl__http_listen, with the dashboard as its `ud`. */
 void sl__dash_handle(void *dash, sl_http_exchange_t *ex, const sl_http_request_t *req);
+/** True while reads of the dashboard are in the threadpool: wait for them (turning the
+ *  loop) before sl__dash_free. */
+bool sl__dash_busy(const sl_dash_t *dash);
 /** Frees the dashboard once its server is closed (no exchange is left). */
 void sl__dash_free(sl_dash_t *dash);
 
