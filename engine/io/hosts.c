@@ -128,7 +128,7 @@ static host_t *pop_ready(sl_http_client_t *client)
 
 int sl__io_hosts_enqueue(sl_http_client_t *client, sl_http_t *req)
 {
-    host_t *host = find_or_add(client, req->url);
+    host_t *host = find_or_add(client, req->hop_url ? req->hop_url : req->url);
     if (host == NULL)
         return SL_ENOMEM;
     req->host = host;

@@ -298,6 +298,16 @@ static void slot_free(sl_http_t *req, bool conn_kept)
     sl__io_hosts_ended(req->host, conn_kept);
 }
 
+/* A queued hop's turn: its handle goes back to curl as it is. */
+static int resume_hop(sl_http_t *req)
+{
+    req->hop_queued = false;
+    req->state = REQ_ACTIVE;
+    return curl_multi_add_handle(req->client->engine->multi, req->easy) == CURLM_OK
+               ? 0
+               : SL_EINTERNAL;
+}
+
 /* Room for one more request in the engine (all its clients together). */
 static bool engine_room(const sl_http_engine_t *engine)
 {
@@ -318,8 +328,10 @@ void sl__io_http_pump(sl_http_client_t *client)
         sl__io_hosts_unqueue(req);
         const char *rule = NULL;
         if (!req->internal && host->robots && !sl__io_robots_allows(host->robots, req->path, &rule)) {
-            sl__io_http_defer_fail(req, SL_EFAILED, -1, "%s %s: blocked by robots.txt (%s)",
-                                   req->method, req->url, rule);
+            sl__io_http_defer_fail(req, SL_EFAILED, -1, "%s %s: %s%s%sblocked by robots.txt (%s)",
+                                   req->method, req->url, req->hop_url ? "redirected to " : "",
+                                   req->hop_url ? req->hop_url : "", req->hop_url ? ", " : "",
+                                   rule);
             sl__io_hosts_wake(host);
             continue;
         }
@@ -328,7 +340,9 @@ void sl__io_http_pump(sl_http_client_t *client)
         if (client->inflight > client->stats.inflight_max)
             client->stats.inflight_max = client->inflight;
         sl__io_hosts_started(host, req);
-        int rc = req->save ? sl__io_save_open(req) : sl__io_http_activate(req);
+        int rc = req->hop_queued ? resume_hop(req)
+                 : req->save      ? sl__io_save_open(req)
+                                  : sl__io_http_activate(req);
         if (rc < 0) {
             slot_free(req, false);
             sl__io_http_defer_fail(req, rc, 0, "%s %s: cannot start: %s", req->method, req->url,
@@ -355,6 +369,24 @@ void sl__io_http_opened(sl_http_t *req, int error)
     sl__io_http_slot_freed(client);
 }
 
+/* A redirect to another host: the request leaves its slot and its host, and waits on the
+ * new host's queue like a new request (per_host, rate, robots.txt), its handle set up. */
+static bool queue_hop(sl_http_t *req)
+{
+    host_t *from = req->host;
+    if (sl__io_hosts_enqueue(req->client, req) < 0) { /* nothing changed */
+        req->result = CURLE_OUT_OF_MEMORY;
+        req->out_of_memory = true;
+        return false;
+    }
+    req->hop_queued = true;
+    req->client->inflight--;
+    req->client->engine->inflight--;
+    sl__io_hosts_ended(from, true);
+    sl__io_http_slot_freed(req->client);
+    return true;
+}
+
 static void on_curl_done(sl_http_t *req, CURLcode result)
 {
     sl_http_client_t *client = req->client;
@@ -365,8 +397,11 @@ static void on_curl_done(sl_http_t *req, CURLcode result)
     req->result = result;
     sl__io_transport_count(req);
     sl__io_metrics_transfer(req);
-    if (sl__io_request_redirect(req) && curl_multi_add_handle(multi, req->easy) == CURLM_OK)
+    sl_io_hop_t hop = sl__io_request_redirect(req);
+    if (hop == SL_IO_HOP_SAME_HOST && curl_multi_add_handle(multi, req->easy) == CURLM_OK)
         return; /* the next hop, in the same slot */
+    if (hop == SL_IO_HOP_OTHER_HOST && queue_hop(req))
+        return; /* the next hop, once its host's limits and robots.txt allow */
     slot_free(req, result == CURLE_OK);
     if (req->save && req->save->fd >= 0) { /* its file holds a descriptor a while longer */
         req->save->closing = true;

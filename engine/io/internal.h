@@ -109,6 +109,8 @@ struct sl_http {
     int socket_errno;          /* why the last socket() failed (EMFILE...), or 0 */
     uint32_t redirects;        /* followed so far (request.c follows them, not curl) */
     bool headers_dropped;      /* a redirect left the origin: only sluice's headers go on */
+    bool hop_queued;           /* a redirect's next hop, set up, waiting on its new host */
+    char *hop_url;             /* that hop's URL (the host it is queued on); NULL: none */
     /* a failure found before curl ran, reported from the loop */
     int fail_code;
     char *fail_message;
@@ -204,9 +206,16 @@ curl_socket_t sl__io_request_socket(sl_http_t *req, const struct curl_sockaddr *
 size_t sl__io_request_header(char *data, size_t size, size_t count, void *ud);
 int sl__io_request_outcome(sl_http_t *req, char *message, size_t size, int64_t *retry_after_ms);
 sl_value_t *sl__io_request_response(sl_http_t *req);
-/** A finished transfer that is a redirect to follow: the handle is set up for the next hop
- * (true), else false (a final response, or req->result now says why not). */
-bool sl__io_request_redirect(sl_http_t *req);
+/** What a finished transfer is: a final response (or req->result now says why a redirect
+ *  is not followed), or a redirect whose next hop the handle is set up for. A hop to
+ *  another host has that host's key and path in req->hop_url and req->path: it waits on
+ *  that host's queue (its per_host, rate and robots.txt) before it goes on. */
+typedef enum {
+    SL_IO_HOP_NONE = 0,
+    SL_IO_HOP_SAME_HOST,
+    SL_IO_HOP_OTHER_HOST,
+} sl_io_hop_t;
+sl_io_hop_t sl__io_request_redirect(sl_http_t *req);
 void sl__io_request_finish(sl_http_t *req);
 void sl__io_request_free(sl_http_t *req);
 

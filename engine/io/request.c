@@ -667,21 +667,55 @@ static void redirect_timeout(sl_http_t *req)
     curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, (long)(left > 1 ? left : 1));
 }
 
-bool sl__io_request_redirect(sl_http_t *req)
+/* The path and query of `url`, as robots.txt rules read them; NULL when out of memory. */
+static char *robots_path(const char *url)
+{
+    CURLU *u = curl_url();
+    char *path = NULL, *query = NULL, *out = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_PATH, &path, 0);
+        curl_url_get(u, CURLUPART_QUERY, &query, 0);
+        out = sl__asprintf("%s%s%s", path ? path : "/", query ? "?" : "", query ? query : "");
+    }
+    curl_free(path);
+    curl_free(query);
+    curl_url_cleanup(u);
+    return out;
+}
+
+/* A hop to another host: queued there (its limits and robots.txt), with its path. */
+static bool other_host_hop(sl_http_t *req, const char *target)
+{
+    char *path = robots_path(target);
+    char *url = path ? sl__strdup(target) : NULL;
+    if (url == NULL) {
+        sl__free(path);
+        return false;
+    }
+    sl__free(req->path);
+    sl__free(req->hop_url);
+    req->path = path;
+    req->hop_url = url;
+    return true;
+}
+
+sl_io_hop_t sl__io_request_redirect(sl_http_t *req)
 {
     if (req->result != CURLE_OK)
-        return false;
+        return SL_IO_HOP_NONE;
     const char *found = redirect_target(req);
     if (found == NULL || redirect_refused(req, found) < 0)
-        return false;
+        return SL_IO_HOP_NONE;
     long status = 0;
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
     char *target = sl__strdup(found); /* curl's string lives until the handle's next use */
-    char *from = target ? sl__io_hosts_key(req->url) : NULL;
+    char *from = target ? sl__io_hosts_key(req->hop_url ? req->hop_url : req->url) : NULL;
     char *to = from ? sl__io_hosts_key(target) : NULL;
-    bool ok = to != NULL;
-    if (ok && !req->headers_dropped && strcmp(from, to) != 0)
+    bool ok = to != NULL, other = ok && strcmp(from, to) != 0;
+    if (ok && other && !req->headers_dropped)
         ok = drop_headers(req) == 0;
+    if (ok && other)
+        ok = other_host_hop(req, target);
     if (ok) {
         redirect_method(req, status);
         redirect_timeout(req);
@@ -695,7 +729,7 @@ bool sl__io_request_redirect(sl_http_t *req)
     sl__free(to);
     sl__free(from);
     sl__free(target);
-    return ok;
+    return !ok ? SL_IO_HOP_NONE : other ? SL_IO_HOP_OTHER_HOST : SL_IO_HOP_SAME_HOST;
 }
 
 /* ---- the outcome --------------------------------------------------------------- */
@@ -937,6 +971,7 @@ void sl__io_request_free(sl_http_t *req)
     }
     sl__free(req->url);
     sl__free(req->path);
+    sl__free(req->hop_url);
     sl__free(req->method);
     sl__free(req->body);
     sl__free(req->fail_message);
