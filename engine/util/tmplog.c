@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tmplog.h"
@@ -213,7 +212,6 @@ int sl__tmplog_sweep_folder(int dir_fd)
     }
     int removed = 0;
     long self = (long)getpid();
-    time_t now = time(NULL);
     struct dirent *e;
     for (size_t n = 0; n < SL_TMPLOG_SCAN_MAX && (e = readdir(d)) != NULL; n++) {
         long owner = temp_owner(e->d_name);
@@ -221,8 +219,7 @@ int sl__tmplog_sweep_folder(int dir_fd)
         if (owner <= 0 || owner == self || kill((pid_t)owner, 0) == 0 || errno != ESRCH)
             continue; /* not ours, ours, or alive (EPERM: alive, someone else's) */
         if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(st.st_mode) && now - st.st_mtime >= SL_TMPLOG_STALE_S &&
-            unlinkat(dirfd(d), e->d_name, 0) == 0)
+            S_ISREG(st.st_mode) && unlinkat(dirfd(d), e->d_name, 0) == 0)
             removed++;
     }
     closedir(d);

@@ -29,17 +29,13 @@ int sl__tmplog_sweep(const char *dir);
  * Temporary files carry their maker's pid (".NAME.PID.XXXXXXXX.tmp",
  * "NAME.part-PID-XXXXXX"): the first time this process writes into the folder `dir_fd`
  * (a descriptor; the folder is told apart by device and inode), removes the regular files
- * named so whose pid is not alive and that have not changed for SL_TMPLOG_STALE_S — what a
- * run killed without its state folder left (a pid is only a hint: the writer may live in
- * another pid namespace, or on another host of a shared folder, so a file still being
- * written is never taken). Our own and live processes' files are kept; at most
- * SL_TMPLOG_SCAN_MAX entries are looked at,
+ * named so whose pid is not alive — what a run killed without its state folder left. Our
+ * own and live processes' files are kept; at most SL_TMPLOG_SCAN_MAX entries are looked at,
  * and SL_TMPLOG_FOLDERS_MAX folders remembered. Blocking: threadpool threads. Returns how
  * many it removed.
  */
 int sl__tmplog_sweep_folder(int dir_fd);
 #define SL_TMPLOG_SCAN_MAX 100000
-#define SL_TMPLOG_STALE_S 3600
 #define SL_TMPLOG_FOLDERS_MAX 4096
 
 #endif
