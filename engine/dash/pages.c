@@ -147,6 +147,21 @@ void sl__dash_out_url(sl_dash_out_t *o, const char *text)
     }
 }
 
+void sl__dash_out_link(sl_dash_out_t *o, const char *attrs, const char *path, const char *name)
+{
+    sl__dash_out_s(o, "<a ");
+    if (attrs) {
+        sl__dash_out_s(o, attrs);
+        sl__dash_out_s(o, " ");
+    }
+    sl__dash_out_s(o, "href=\"");
+    sl__dash_out_s(o, path);
+    sl__dash_out_url(o, name);
+    sl__dash_out_s(o, "\">");
+    sl__dash_out_h(o, name);
+    sl__dash_out_s(o, "</a>");
+}
+
 void sl__dash_out_time(sl_dash_out_t *o, int64_t ms)
 {
     time_t t = (time_t)(ms / 1000);
@@ -339,15 +354,11 @@ static void runs_row(sl_dash_out_t *o, const sl_store_run_row_t *r)
 {
     sl__dash_out_s(o, "<tr data-run=\"");
     sl__dash_out_h(o, r->id);
-    sl__dash_out_s(o, "\"><td><a class=\"run-id\" href=\"/runs/");
-    sl__dash_out_url(o, r->id);
-    sl__dash_out_s(o, "\">");
-    sl__dash_out_h(o, r->id);
-    sl__dash_out_s(o, "</a></td><td><a href=\"/workflows/");
-    sl__dash_out_url(o, r->workflow);
-    sl__dash_out_s(o, "\">");
-    sl__dash_out_h(o, r->workflow);
-    sl__dash_out_s(o, "</a></td><td>");
+    sl__dash_out_s(o, "\"><td>");
+    sl__dash_out_link(o, "class=\"run-id\"", "/runs/", r->id);
+    sl__dash_out_s(o, "</td><td>");
+    sl__dash_out_link(o, NULL, "/workflows/", r->workflow);
+    sl__dash_out_s(o, "</td><td>");
     sl__dash_out_h(o, r->trigger);
     sl__dash_out_s(o, "</td><td>");
     sl__dash_out_time(o, r->started_ms);

@@ -85,6 +85,10 @@ void sl__dash_out_h(sl_dash_out_t *o, const char *text);
 void sl__dash_out_h_cut(sl_dash_out_t *o, const char *text, size_t max);
 /** `text` percent-encoded for a URL's path segment or query value. */
 void sl__dash_out_url(sl_dash_out_t *o, const char *text);
+/** <a href="PATH`name`">`name`</a>: a link to the page of a run ("/runs/") or a workflow
+ *  ("/workflows/"), `name` encoded in the URL and escaped in the text. `attrs` (raw, may be
+ *  NULL) go in the tag before href. */
+void sl__dash_out_link(sl_dash_out_t *o, const char *attrs, const char *path, const char *name);
 /** A time (Unix ms) as <time> in UTC; "–" for 0. */
 void sl__dash_out_time(sl_dash_out_t *o, int64_t ms);
 /** A duration in ms as "1.2 s", "3 min 4 s", "2 h 5 min". */

@@ -67,18 +67,13 @@ static void write_head(run_page_t *p, size_t item)
     sl__dash_out_s(o, "</span> <span id=\"run-status\">");
     sl__dash_out_badge(o, r->status);
     sl__dash_out_s(o, "</span> <span id=\"live\" class=\"live\" hidden>live</span></h1>"
-                      "<dl class=\"facts\"><dt>Workflow</dt><dd><a href=\"/workflows/");
-    sl__dash_out_url(o, r->workflow);
-    sl__dash_out_s(o, "\">");
-    sl__dash_out_h(o, r->workflow);
-    sl__dash_out_s(o, "</a></dd><dt>Trigger</dt><dd>");
+                      "<dl class=\"facts\"><dt>Workflow</dt><dd>");
+    sl__dash_out_link(o, NULL, "/workflows/", r->workflow);
+    sl__dash_out_s(o, "</dd><dt>Trigger</dt><dd>");
     sl__dash_out_h(o, r->trigger);
     if (r->resumed_from[0]) {
-        sl__dash_out_s(o, " of <a href=\"/runs/");
-        sl__dash_out_url(o, r->resumed_from);
-        sl__dash_out_s(o, "\">");
-        sl__dash_out_h(o, r->resumed_from);
-        sl__dash_out_s(o, "</a>");
+        sl__dash_out_s(o, " of ");
+        sl__dash_out_link(o, NULL, "/runs/", r->resumed_from);
     }
     sl__dash_out_s(o, "</dd><dt>Started</dt><dd>");
     sl__dash_out_time(o, r->started_ms);
